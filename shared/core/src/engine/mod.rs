@@ -1,0 +1,244 @@
+//! Matching events against automations: the pure heart of the product.
+//!
+//! An [`Engine`] holds the enabled automations and, per project, a plan of which metrics are
+//! watched, by whom, and how many values each needs. Evaluation takes an envelope and, for run
+//! metrics, the run's [`RunRecord`]; it returns the fires and updates the record in place. No I/O:
+//! loading and saving records and recording fires is the [`crate::pipeline`]'s job.
+
+mod record;
+
+pub use record::{RUN_RECORD_TTL, RunRecord};
+
+use crate::event::{ArtifactEvent, Envelope, EventData, MetricsEvent, RunStateEvent};
+use crate::fire::{Fire, Subject};
+use crate::model::{Automation, RunState, Trigger};
+use crate::time::Timestamp;
+use crate::window::MetricWindow;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Which automations read a metric, and how many of its latest values the run must keep.
+#[derive(Debug, Default)]
+struct MetricPlan {
+    capacity: usize,
+    automations: Vec<usize>,
+}
+
+/// The metric automations that apply to the runs of one project.
+#[derive(Debug, Default)]
+struct RunPlan {
+    metrics: HashMap<String, MetricPlan>,
+}
+
+/// The enabled automations, ready to evaluate events.
+#[derive(Debug, Default)]
+pub struct Engine {
+    automations: Vec<Automation>,
+    /// Plans per (entity, project), built on first use.
+    plans: RwLock<HashMap<(String, String), Arc<RunPlan>>>,
+}
+
+/// What evaluating a metrics envelope did.
+#[derive(Debug, Default)]
+pub struct MetricOutcome {
+    pub fires: Vec<Fire>,
+    /// The run record changed and must be saved.
+    pub changed: bool,
+}
+
+impl Engine {
+    /// An engine over `automations`; disabled ones are left out (they never fire).
+    pub fn new(automations: impl IntoIterator<Item = Automation>) -> Engine {
+        Engine { automations: automations.into_iter().filter(|a| a.enabled).collect(), plans: RwLock::default() }
+    }
+
+    pub fn automations(&self) -> &[Automation] {
+        &self.automations
+    }
+
+    /// Evaluate any envelope. For metrics, `record` is the run's record (updated in place).
+    pub fn evaluate(&self, env: &Envelope, record: Option<&mut RunRecord>) -> MetricOutcome {
+        match &env.data {
+            EventData::Artifact(a) => MetricOutcome { fires: self.artifact_fires(env, a), changed: false },
+            EventData::RunState(s) => MetricOutcome { fires: self.run_state_fires(env, s), changed: false },
+            EventData::Metrics(m) => match record {
+                Some(r) => self.metric_fires(env, m, r),
+                None => MetricOutcome::default(),
+            },
+            EventData::Heartbeat(_) => MetricOutcome::default(),
+        }
+    }
+
+    /// Fires of an artifact or collection event: each matching automation once.
+    pub fn artifact_fires(&self, env: &Envelope, ev: &ArtifactEvent) -> Vec<Fire> {
+        let mut doc = None;
+        let mut fires = Vec::new();
+        for a in &self.automations {
+            let Trigger::Artifact { kind, filter } = &a.trigger else { continue };
+            if *kind != ev.trigger || !a.scope.covers_artifact(&ev.entity, &ev.location, &ev.collection) {
+                continue;
+            }
+            if !filter.filter.is_match_all() && !filter.filter.matches(doc.get_or_insert_with(|| ev.filter_doc())) {
+                continue;
+            }
+            let subject = Subject::Artifact {
+                location: ev.location.clone(),
+                collection: ev.collection.clone(),
+                collection_type: ev.collection_type.clone(),
+                version: ev.version,
+                alias: ev.alias.clone(),
+                tag: ev.tag.clone(),
+                aliases: ev.aliases.clone(),
+                tags: ev.tags.clone(),
+                author: ev.author.clone(),
+                metadata: ev.metadata.clone(),
+                source: ev.source.clone(),
+            };
+            fires.push(Fire::base(a, env, None, env.time, subject));
+        }
+        fires
+    }
+
+    /// Fires of a run state change. A change to `killed` never fires.
+    pub fn run_state_fires(&self, env: &Envelope, ev: &RunStateEvent) -> Vec<Fire> {
+        if ev.state == RunState::Killed {
+            return Vec::new();
+        }
+        let key = &ev.run.key;
+        let mut doc = None;
+        let mut fires = Vec::new();
+        for a in &self.automations {
+            let Trigger::RunState { run_filter, states } = &a.trigger else { continue };
+            if !states.contains(&ev.state) || !a.scope.covers_run(&key.entity, &key.project) {
+                continue;
+            }
+            if !run_filter.filter.is_match_all()
+                && !run_filter.filter.matches(doc.get_or_insert_with(|| ev.run.filter_doc(ev.state)))
+            {
+                continue;
+            }
+            let subject = Subject::RunState { run: ev.run.clone(), state: ev.state, previous: ev.previous };
+            fires.push(Fire::base(a, env, None, env.time, subject));
+        }
+        fires
+    }
+
+    /// Does any metric automation watch runs of this project? If not, its metrics need no state.
+    pub fn watches_project(&self, entity: &str, project: &str) -> bool {
+        !self.plan(entity, project).metrics.is_empty()
+    }
+
+    fn plan(&self, entity: &str, project: &str) -> Arc<RunPlan> {
+        let key = (entity.to_string(), project.to_string());
+        if let Some(p) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return p.clone();
+        }
+        let mut plan = RunPlan::default();
+        for (i, a) in self.automations.iter().enumerate() {
+            let Trigger::Metric { condition, .. } = &a.trigger else { continue };
+            if !a.scope.covers_run(entity, project) {
+                continue;
+            }
+            let mp = plan.metrics.entry(condition.metric().to_string()).or_default();
+            mp.capacity = mp.capacity.max(condition.needed());
+            mp.automations.push(i);
+        }
+        let plan = Arc::new(plan);
+        self.plans.write().unwrap_or_else(|e| e.into_inner()).insert(key, plan.clone());
+        plan
+    }
+
+    /// Take a metrics envelope's values into the run's windows, checking every watching
+    /// automation after each value taken.
+    pub fn metric_fires(&self, env: &Envelope, ev: &MetricsEvent, record: &mut RunRecord) -> MetricOutcome {
+        let key = &ev.run.key;
+        let plan = self.plan(&key.entity, &key.project);
+        let mut out = MetricOutcome::default();
+        if plan.metrics.is_empty() {
+            return out;
+        }
+        // Per metric name of this envelope: its plan, and its window taken out of the record
+        // (put back at the end) so the row loop indexes plain vectors.
+        let plans: Vec<Option<&MetricPlan>> = ev.names.iter().map(|n| plan.metrics.get(n)).collect();
+        let mut windows: Vec<Option<MetricWindow>> = ev
+            .names
+            .iter()
+            .zip(&plans)
+            .map(|(name, mp)| {
+                let mp = (*mp)?;
+                let mut w = record.windows.remove(name).unwrap_or_else(|| MetricWindow::with_capacity(mp.capacity));
+                if w.ring.capacity() != mp.capacity {
+                    w.ring.resize(mp.capacity);
+                }
+                Some(w)
+            })
+            .collect();
+        // Per automation: the run filter's verdict (computed once) and its last fire.
+        let mut filter_ok: Vec<Option<bool>> = vec![None; self.automations.len()];
+        let mut last_fire: Vec<Option<Timestamp>> = vec![None; self.automations.len()];
+        for mp in plans.iter().flatten() {
+            for &ai in &mp.automations {
+                last_fire[ai] = record.last_fires.get(&self.automations[ai].id).copied();
+            }
+        }
+        let mut doc = None;
+        let mut took_any = false;
+        let mut fired_any = false;
+        for row in &ev.rows {
+            let t = row.time.unwrap_or(env.time);
+            for &(idx, value) in &row.values {
+                let idx = idx as usize;
+                let (Some(mp), Some(w)) = (plans[idx], windows[idx].as_mut()) else { continue };
+                if w.offer(row.step, value).is_err() {
+                    continue;
+                }
+                took_any = true;
+                for &ai in &mp.automations {
+                    let a = &self.automations[ai];
+                    let Trigger::Metric { run_filter, condition, cooldown } = &a.trigger else { continue };
+                    // Level-triggered cooldown: a row older than the last fire stays inside it.
+                    if last_fire[ai].is_some_and(|last| t.0 - last.0 < *cooldown) {
+                        continue;
+                    }
+                    let ok = *filter_ok[ai].get_or_insert_with(|| {
+                        run_filter.filter.is_match_all()
+                            || run_filter.filter.matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)))
+                    });
+                    if !ok {
+                        continue;
+                    }
+                    let Some(observed) = condition.check(w.ring.last(condition.needed())) else { continue };
+                    let name = &ev.names[idx];
+                    let subject = Subject::Metric {
+                        run: ev.run.clone(),
+                        metric: name.clone(),
+                        step: row.step,
+                        values: w.ring.last(condition.needed()).to_vec(),
+                        observed,
+                    };
+                    out.fires.push(Fire::base(a, env, Some((name, row.step)), t, subject));
+                    last_fire[ai] = Some(t);
+                    fired_any = true;
+                }
+            }
+        }
+        for (name, w) in ev.names.iter().zip(windows) {
+            if let Some(w) = w {
+                record.windows.insert(name.clone(), w);
+            }
+        }
+        if fired_any {
+            for (ai, t) in last_fire.iter().enumerate() {
+                if let Some(t) = t {
+                    record.last_fires.insert(self.automations[ai].id.clone(), *t);
+                }
+            }
+        }
+        if took_any || fired_any {
+            record.last_event = Some(record.last_event.map_or(env.time, |t| t.max(env.time)));
+            record.prune(record.last_event.unwrap_or(env.time));
+        }
+        out.changed = took_any || fired_any;
+        out
+    }
+}

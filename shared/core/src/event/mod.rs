@@ -1,0 +1,189 @@
+//! Events in: CloudEvents 1.0 envelopes (SPEC section 3), parsed at the edge into typed events.
+
+mod parse;
+
+pub use parse::{MAX_ENVELOPE_BYTES, Rejected, parse_envelope, parse_value};
+
+use crate::model::{Location, RunState, TriggerKind};
+use crate::time::Timestamp;
+use serde_json::{Map, Value};
+
+/// The envelope types this product takes, by their CloudEvents `type`.
+pub const EVENT_TYPES: [&str; 11] = [
+    "artifact.version.created",
+    "artifact.version.linked",
+    "artifact.version.unlinked",
+    "artifact.alias.added",
+    "artifact.tag.added",
+    "artifact.tag.removed",
+    "collection.tag.added",
+    "collection.tag.removed",
+    "run.state.changed",
+    "run.metrics.logged",
+    "run.heartbeat",
+];
+
+/// A parsed, valid envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// With `source`, the idempotency key.
+    pub id: String,
+    pub source: String,
+    pub time: Timestamp,
+    pub data: EventData,
+}
+
+impl Envelope {
+    /// The CloudEvents `type` this envelope came with.
+    pub fn event_type(&self) -> &'static str {
+        match &self.data {
+            EventData::Artifact(a) => match a.trigger {
+                TriggerKind::CreateArtifact => "artifact.version.created",
+                TriggerKind::LinkArtifact => "artifact.version.linked",
+                TriggerKind::UnlinkArtifact => "artifact.version.unlinked",
+                TriggerKind::AddArtifactAlias => "artifact.alias.added",
+                TriggerKind::AddArtifactTag => "artifact.tag.added",
+                TriggerKind::RemoveArtifactTag => "artifact.tag.removed",
+                TriggerKind::AddCollectionTag => "collection.tag.added",
+                _ => "collection.tag.removed",
+            },
+            EventData::RunState(_) => "run.state.changed",
+            EventData::Metrics(_) => "run.metrics.logged",
+            EventData::Heartbeat(_) => "run.heartbeat",
+        }
+    }
+
+    /// The run this envelope is about, for run events.
+    pub fn run_key(&self) -> Option<&RunKey> {
+        match &self.data {
+            EventData::RunState(e) => Some(&e.run.key),
+            EventData::Metrics(e) => Some(&e.run.key),
+            EventData::Heartbeat(k) => Some(k),
+            EventData::Artifact(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventData {
+    Artifact(ArtifactEvent),
+    RunState(RunStateEvent),
+    Metrics(MetricsEvent),
+    Heartbeat(RunKey),
+}
+
+/// Where a link came from (`data.source` of link and unlink events).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LinkSource {
+    pub project: Option<String>,
+    pub collection: Option<String>,
+    pub version: Option<u64>,
+}
+
+/// An artifact or collection event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtifactEvent {
+    /// The trigger this event is for (`artifact.alias.added` is `ADD_ARTIFACT_ALIAS`).
+    pub trigger: TriggerKind,
+    pub entity: String,
+    /// For a link or unlink, the registry linked into.
+    pub location: Location,
+    pub collection: String,
+    pub collection_type: String,
+    /// The version's index; absent on collection tag events.
+    pub version: Option<u64>,
+    pub aliases: Vec<String>,
+    pub tags: Vec<String>,
+    pub metadata: Map<String, Value>,
+    pub author: Option<String>,
+    /// The alias added (`artifact.alias.added`).
+    pub alias: Option<String>,
+    /// The tag added or removed (tag events).
+    pub tag: Option<String>,
+    pub source: Option<LinkSource>,
+}
+
+impl ArtifactEvent {
+    /// The document artifact filters are evaluated against (SPEC section 4): `alias` is the
+    /// alias added on `artifact.alias.added` and the version's aliases otherwise, likewise `tag`.
+    pub fn filter_doc(&self) -> Value {
+        let mut doc = Map::new();
+        let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
+        doc.insert("alias".into(), self.alias.clone().map_or_else(|| strings(&self.aliases), Value::String));
+        doc.insert("tag".into(), self.tag.clone().map_or_else(|| strings(&self.tags), Value::String));
+        doc.insert("collection".into(), self.collection.clone().into());
+        doc.insert("collection_type".into(), self.collection_type.clone().into());
+        if let Some(a) = &self.author {
+            doc.insert("author".into(), a.clone().into());
+        }
+        if let Some(v) = self.version {
+            doc.insert("version".into(), v.into());
+        }
+        doc.insert("metadata".into(), Value::Object(self.metadata.clone()));
+        Value::Object(doc)
+    }
+}
+
+/// A run: (entity, project, run_id). Its windows, steps and cooldowns are its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunKey {
+    pub entity: String,
+    pub project: String,
+    pub run_id: String,
+}
+
+/// What a run event says about its run, for run filters and deliveries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub key: RunKey,
+    pub run_name: Option<String>,
+    pub user: Option<String>,
+    pub tags: Vec<String>,
+    pub config: Map<String, Value>,
+    pub author: Option<String>,
+}
+
+impl RunInfo {
+    /// The document run filters are evaluated against: `display_name`, `run_id`, `username`,
+    /// `state`, `tags`, `config.KEY`.
+    pub fn filter_doc(&self, state: RunState) -> Value {
+        let mut doc = Map::new();
+        if let Some(n) = &self.run_name {
+            doc.insert("display_name".into(), n.clone().into());
+        }
+        doc.insert("run_id".into(), self.key.run_id.clone().into());
+        if let Some(u) = &self.user {
+            doc.insert("username".into(), u.clone().into());
+        }
+        doc.insert("state".into(), state.as_str().into());
+        doc.insert("tags".into(), Value::Array(self.tags.iter().map(|t| Value::String(t.clone())).collect()));
+        doc.insert("config".into(), Value::Object(self.config.clone()));
+        Value::Object(doc)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStateEvent {
+    pub run: RunInfo,
+    pub state: RunState,
+    pub previous: Option<RunState>,
+}
+
+/// `run.metrics.logged`: rows of values, in the order they were sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsEvent {
+    pub run: RunInfo,
+    /// The metric names used by the rows, each once; rows refer to them by index.
+    pub names: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+/// One logged row. Metrics that were `null` (not logged at this step) are left out; non-finite
+/// values are kept here and skipped by the windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub step: i64,
+    pub time: Option<Timestamp>,
+    /// (index into `MetricsEvent::names`, value).
+    pub values: Vec<(u32, f64)>,
+}

@@ -1,0 +1,177 @@
+//! What happens when an automation fires.
+
+use super::reader::{ObjReader, one_of};
+use crate::error::Errors;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "INFO",
+            Severity::Warn => "WARN",
+            Severity::Error => "ERROR",
+        }
+    }
+}
+
+/// The action of an automation. Integrations are referred to by name (unique per entity).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// POST to a webhook integration; `payload` is a JSON template with `${variable}`s.
+    Webhook { integration: String, payload: Option<String> },
+    /// A Block Kit message to a Slack integration.
+    Slack { integration: String, title: String, message: String, severity: Severity },
+    /// Record the execution and do nothing else (for testing).
+    None,
+}
+
+/// The variables a payload template may use (SPEC section 7), besides `artifact_metadata.KEY`.
+pub const TEMPLATE_VARIABLES: [&str; 18] = [
+    "automation_name",
+    "event_type",
+    "event_author",
+    "entity_name",
+    "project_name",
+    "artifact_collection_name",
+    "artifact_version",
+    "artifact_version_string",
+    "artifact_version_index",
+    "alias",
+    "tag",
+    "run_id",
+    "run_name",
+    "run_status",
+    "metric_name",
+    "metric_values",
+    "metric_filter",
+    "metric_current_status",
+];
+
+/// The `${name}` placeholders of a template, in order.
+pub fn template_variables(template: &str) -> impl Iterator<Item = &str> {
+    let mut rest = template;
+    std::iter::from_fn(move || {
+        let start = rest.find("${")?;
+        let after = &rest[start + 2..];
+        let end = after.find('}')?;
+        rest = &after[end + 1..];
+        Some(&after[..end])
+    })
+}
+
+fn check_template(template: &str, path: &str, errors: &mut Errors) {
+    for var in template_variables(template) {
+        let known = TEMPLATE_VARIABLES.contains(&var)
+            || var.strip_prefix("artifact_metadata.").is_some_and(|k| !k.is_empty());
+        if !known {
+            errors.push(path, format!("unknown template variable ${{{var}}}; known: {}, artifact_metadata.KEY", TEMPLATE_VARIABLES.join(", ")));
+        }
+    }
+}
+
+impl Action {
+    pub fn parse(v: &Value, path: &str, errors: &mut Errors) -> Option<Action> {
+        let mut r = ObjReader::new(v, path, errors)?;
+        let ty = r.required("type", errors).and_then(|t| one_of(t, &r.path_of("type"), &["webhook", "slack", "none"], errors));
+        let action = match ty? {
+            "webhook" => {
+                let integration = r.str("integration", errors);
+                let payload = r.opt_str("payload", errors);
+                if let Some(p) = payload {
+                    check_template(p, &r.path_of("payload"), errors);
+                }
+                Action::Webhook { integration: integration?.to_string(), payload: payload.map(str::to_string) }
+            }
+            "slack" => {
+                let integration = r.str("integration", errors);
+                let title = r.opt_str("title", errors).unwrap_or_default();
+                let message = r.opt_str("message", errors).unwrap_or_default();
+                let severity = match r.get("severity") {
+                    None => Some(Severity::Info),
+                    Some(s) => one_of(s, &r.path_of("severity"), &["INFO", "WARN", "ERROR"], errors).map(|s| match s {
+                        "WARN" => Severity::Warn,
+                        "ERROR" => Severity::Error,
+                        _ => Severity::Info,
+                    }),
+                };
+                Action::Slack {
+                    integration: integration?.to_string(),
+                    title: title.to_string(),
+                    message: message.to_string(),
+                    severity: severity?,
+                }
+            }
+            _ => Action::None,
+        };
+        r.deny_unknown(errors);
+        Some(action)
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            Action::Webhook { integration, payload: Some(p) } => json!({"type": "webhook", "integration": integration, "payload": p}),
+            Action::Webhook { integration, payload: None } => json!({"type": "webhook", "integration": integration}),
+            Action::Slack { integration, title, message, severity } => json!({
+                "type": "slack", "integration": integration, "title": title, "message": message, "severity": severity.as_str(),
+            }),
+            Action::None => json!({"type": "none"}),
+        }
+    }
+
+    /// The integration this action delivers through, if any.
+    pub fn integration(&self) -> Option<&str> {
+        match self {
+            Action::Webhook { integration, .. } | Action::Slack { integration, .. } => Some(integration),
+            Action::None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<Action, crate::error::Invalid> {
+        let mut errors = Errors::default();
+        let a = Action::parse(&v, "action", &mut errors);
+        errors.finish(a).map(Option::unwrap)
+    }
+
+    #[test]
+    fn parses_and_round_trips() {
+        for doc in [
+            json!({"type": "webhook", "integration": "hook", "payload": "{\"v\":\"${artifact_metadata.acc}\"}"}),
+            json!({"type": "webhook", "integration": "hook"}),
+            json!({"type": "slack", "integration": "chan", "title": "t", "message": "m", "severity": "WARN"}),
+            json!({"type": "none"}),
+        ] {
+            assert_eq!(parse(doc.clone()).unwrap().to_json(), doc);
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_template_variables_and_types() {
+        let e = parse(json!({"type": "webhook", "integration": "h", "payload": "{\"x\":\"${nope}\"}"})).unwrap_err();
+        assert_eq!(e.errors[0].path, "action.payload");
+        assert!(e.errors[0].message.contains("${nope}"));
+        let e = parse(json!({"type": "email"})).unwrap_err();
+        assert_eq!(e.errors[0].path, "action.type");
+        let e = parse(json!({"type": "slack", "integration": "c", "severity": "LOUD"})).unwrap_err();
+        assert_eq!(e.errors[0].path, "action.severity");
+        let e = parse(json!({"type": "webhook"})).unwrap_err();
+        assert_eq!(e.errors[0].path, "action.integration");
+    }
+
+    #[test]
+    fn finds_template_variables() {
+        let vars: Vec<_> = template_variables("a ${x} b ${y.z} ${").collect();
+        assert_eq!(vars, vec!["x", "y.z"]);
+    }
+}

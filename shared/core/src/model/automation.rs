@@ -1,0 +1,353 @@
+//! An automation: scope, trigger (event and filters), action. Built only through validation,
+//! so an `Automation` value can always be evaluated: nothing can fail at event time for a reason
+//! that was knowable when it was saved.
+
+use super::action::Action;
+use super::condition::MetricCondition;
+use super::reader::{ObjReader, one_of};
+use super::run::RunState;
+use super::scope::Scope;
+use super::trigger::TriggerKind;
+use crate::error::{Errors, Invalid};
+use crate::filter::Filter;
+use crate::time::{DAY, MINUTE, Millis};
+use serde_json::{Map, Value};
+
+/// The default cooldown of a run metric automation: at most one fire per run in 24 hours.
+pub const DEFAULT_COOLDOWN: Millis = DAY;
+pub const MIN_COOLDOWN: Millis = MINUTE;
+pub const MAX_COOLDOWN: Millis = 30 * DAY;
+pub const MAX_NAME_LEN: usize = 128;
+
+/// A filter together with the expression it was compiled from (kept for display and storage).
+#[derive(Debug, Clone)]
+pub struct CompiledFilter {
+    pub filter: Filter,
+    pub source: Option<Value>,
+}
+
+impl CompiledFilter {
+    fn read(v: Option<&Value>, path: &str, errors: &mut Errors) -> CompiledFilter {
+        match v {
+            None => CompiledFilter { filter: Filter::match_all(), source: None },
+            Some(expr) => match Filter::compile(expr) {
+                Ok(filter) => CompiledFilter { filter, source: Some(expr.clone()) },
+                Err(e) => {
+                    errors.extend(e.within(path));
+                    CompiledFilter { filter: Filter::match_all(), source: None }
+                }
+            },
+        }
+    }
+}
+
+/// What an automation reacts to, with its filters compiled.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    /// One of the artifact or collection events, with a filter over the event's fields.
+    Artifact { kind: TriggerKind, filter: CompiledFilter },
+    /// A run changing to one of `states`.
+    RunState { run_filter: CompiledFilter, states: Vec<RunState> },
+    /// A run metric condition, checked after every logged value.
+    Metric { run_filter: CompiledFilter, condition: MetricCondition, cooldown: Millis },
+}
+
+impl Trigger {
+    pub fn kind(&self) -> TriggerKind {
+        match self {
+            Trigger::Artifact { kind, .. } => *kind,
+            Trigger::RunState { .. } => TriggerKind::RunState,
+            Trigger::Metric { condition, .. } => condition.kind(),
+        }
+    }
+}
+
+/// A validated automation.
+#[derive(Debug, Clone)]
+pub struct Automation {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub scope: Scope,
+    pub trigger: Trigger,
+    pub action: Action,
+}
+
+impl Automation {
+    /// Validate a create document (docs/automation.md) and give it `id`. Every problem is
+    /// reported, each with the path of its field.
+    pub fn from_create(id: impl Into<String>, doc: &Value) -> Result<Automation, Invalid> {
+        let mut errors = Errors::default();
+        let Some(mut r) = ObjReader::new(doc, "", &mut errors) else {
+            return Err(errors.finish(()).unwrap_err());
+        };
+        let name = r.str("name", &mut errors).map(str::to_string);
+        if let Some(n) = &name
+            && n.chars().count() > MAX_NAME_LEN
+        {
+            errors.push("name", format!("must be at most {MAX_NAME_LEN} characters"));
+        }
+        let description = r.opt_str("description", &mut errors).map(str::to_string);
+        let enabled = r.opt_bool("enabled", &mut errors).unwrap_or(true);
+        let scope = r.required("scope", &mut errors).and_then(|s| errors.take(Scope::parse(s, "scope")));
+        let trigger = r.required("event", &mut errors).and_then(|e| read_trigger(e, &mut errors));
+        let action = r.required("action", &mut errors).and_then(|a| Action::parse(a, "action", &mut errors));
+        r.deny_unknown(&mut errors);
+        if let (Some(scope), Some(trigger)) = (&scope, &trigger)
+            && !trigger.kind().allowed_on(scope.kind())
+        {
+            errors.push(
+                "event.type",
+                format!(
+                    "{} is not allowed on a {} scope (scope.type); {}",
+                    trigger.kind(),
+                    scope.kind().as_str(),
+                    allowed_scopes(trigger.kind())
+                ),
+            );
+        }
+        match (name, scope, trigger, action) {
+            (Some(name), Some(scope), Some(trigger), Some(action)) if errors.is_empty() => {
+                Ok(Automation { id: id.into(), name, description, enabled, scope, trigger, action })
+            }
+            _ => Err(errors.finish(()).unwrap_err()),
+        }
+    }
+
+    pub fn entity(&self) -> &str {
+        self.scope.entity()
+    }
+
+    /// The automation as a create document with every default filled in; reading it back with
+    /// [`Automation::from_create`] gives the same automation.
+    pub fn to_document(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("name".into(), self.name.clone().into());
+        if let Some(d) = &self.description {
+            doc.insert("description".into(), d.clone().into());
+        }
+        doc.insert("enabled".into(), self.enabled.into());
+        doc.insert("scope".into(), self.scope.to_json());
+        let mut event = Map::new();
+        event.insert("type".into(), self.trigger.kind().as_str().into());
+        match &self.trigger {
+            Trigger::Artifact { filter, .. } => {
+                if let Some(f) = &filter.source {
+                    event.insert("filter".into(), f.clone());
+                }
+            }
+            Trigger::RunState { run_filter, states } => {
+                if let Some(f) = &run_filter.source {
+                    event.insert("run_filter".into(), f.clone());
+                }
+                event.insert("states".into(), states.iter().map(|s| Value::from(s.as_str())).collect());
+            }
+            Trigger::Metric { run_filter, condition, cooldown } => {
+                if let Some(f) = &run_filter.source {
+                    event.insert("run_filter".into(), f.clone());
+                }
+                event.insert("metric".into(), condition.to_json());
+                event.insert("cooldown".into(), (cooldown / 1000).into());
+            }
+        }
+        doc.insert("event".into(), Value::Object(event));
+        doc.insert("action".into(), self.action.to_json());
+        Value::Object(doc)
+    }
+}
+
+fn allowed_scopes(kind: TriggerKind) -> &'static str {
+    if kind.is_run_event() {
+        "run events are allowed on project and entity scopes only"
+    } else if kind == TriggerKind::CreateArtifact {
+        "CREATE_ARTIFACT is allowed on project and collection scopes"
+    } else {
+        "it is allowed on every scope"
+    }
+}
+
+fn read_trigger(v: &Value, errors: &mut Errors) -> Option<Trigger> {
+    let mut r = ObjReader::new(v, "event", errors)?;
+    let names: Vec<&str> = TriggerKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kind = r
+        .required("type", errors)
+        .and_then(|t| one_of(t, "event.type", &names, errors))
+        .and_then(TriggerKind::parse)?;
+    let trigger = if !kind.is_run_event() {
+        let filter = CompiledFilter::read(r.get("filter"), "event.filter", errors);
+        Trigger::Artifact { kind, filter }
+    } else if kind == TriggerKind::RunState {
+        let run_filter = CompiledFilter::read(r.get("run_filter"), "event.run_filter", errors);
+        let states = read_states(r.required("states", errors), errors);
+        Trigger::RunState { run_filter, states: states? }
+    } else {
+        let run_filter = CompiledFilter::read(r.get("run_filter"), "event.run_filter", errors);
+        let condition = r.required("metric", errors).and_then(|m| MetricCondition::parse(kind, m, "event.metric", errors));
+        let cooldown = read_cooldown(r.get("cooldown"), errors);
+        Trigger::Metric { run_filter, condition: condition?, cooldown: cooldown? }
+    };
+    r.deny_unknown(errors);
+    Some(trigger)
+}
+
+fn read_states(v: Option<&Value>, errors: &mut Errors) -> Option<Vec<RunState>> {
+    let items = match v? {
+        Value::Array(items) if !items.is_empty() => items,
+        Value::Array(_) => {
+            errors.push("event.states", "must name at least one state");
+            return None;
+        }
+        _ => {
+            errors.push("event.states", "must be an array of run states");
+            return None;
+        }
+    };
+    let mut states = Vec::new();
+    for (i, s) in items.iter().enumerate() {
+        let path = format!("event.states[{i}]");
+        match s.as_str().and_then(RunState::parse) {
+            Some(RunState::Killed) => errors.push(path, "a change to killed never triggers an automation"),
+            Some(st) => {
+                if !states.contains(&st) {
+                    states.push(st)
+                }
+            }
+            None => errors.push(path, "must be one of pending, running, finished, failed, crashed"),
+        }
+    }
+    Some(states)
+}
+
+/// Cooldown: integer seconds, or a string with a unit (`90s`, `30m`, `6h`, `7d`).
+fn read_cooldown(v: Option<&Value>, errors: &mut Errors) -> Option<Millis> {
+    const PATH: &str = "event.cooldown";
+    let Some(v) = v else { return Some(DEFAULT_COOLDOWN) };
+    let ms = match v {
+        Value::Number(n) => n.as_i64().map(|s| s.saturating_mul(1000)),
+        Value::String(s) => parse_duration(s),
+        _ => None,
+    };
+    match ms {
+        Some(ms) if (MIN_COOLDOWN..=MAX_COOLDOWN).contains(&ms) => Some(ms),
+        Some(_) => {
+            errors.push(PATH, "must be between 1 minute and 30 days");
+            None
+        }
+        None => {
+            errors.push(PATH, "must be whole seconds or a duration such as \"90s\", \"30m\", \"6h\", \"7d\"");
+            None
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Option<Millis> {
+    let s = s.trim();
+    let unit = match s.chars().last()? {
+        's' => 1000,
+        'm' => MINUTE,
+        'h' => crate::time::HOUR,
+        'd' => DAY,
+        _ => return None,
+    };
+    let n: i64 = s[..s.len() - 1].trim().parse().ok()?;
+    n.checked_mul(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn alias_doc() -> Value {
+        json!({
+            "name": "deploy",
+            "scope": {"type": "project", "entity": "acme", "project": "mnist"},
+            "event": {"type": "ADD_ARTIFACT_ALIAS", "filter": {"alias": {"$regex": "^prod"}}},
+            "action": {"type": "webhook", "integration": "hook"}
+        })
+    }
+
+    fn metric_doc(metric: Value) -> Value {
+        json!({
+            "name": "loss-up",
+            "scope": {"type": "project", "entity": "acme", "project": "mnist"},
+            "event": {"type": "RUN_METRIC_THRESHOLD", "metric": metric},
+            "action": {"type": "none"}
+        })
+    }
+
+    #[test]
+    fn valid_documents_round_trip_with_defaults_filled() {
+        let a = Automation::from_create("a1", &alias_doc()).unwrap();
+        assert!(a.enabled);
+        let doc = a.to_document();
+        assert_eq!(doc["enabled"], true);
+        let b = Automation::from_create("a1", &doc).unwrap();
+        assert_eq!(b.to_document(), doc);
+
+        let m = Automation::from_create("m", &metric_doc(json!({"name": "loss", "agg": "MAX", "cmp": "$gt", "threshold": 1}))).unwrap();
+        let doc = m.to_document();
+        assert_eq!(doc["event"]["cooldown"], 86400);
+        assert_eq!(doc["event"]["metric"]["window"], 5);
+    }
+
+    fn first_error(doc: &Value) -> (String, String) {
+        let e = Automation::from_create("x", doc).unwrap_err();
+        (e.errors[0].path.clone(), e.errors[0].message.clone())
+    }
+
+    #[test]
+    fn run_event_on_a_collection_scope_names_both() {
+        let mut doc = metric_doc(json!({"name": "loss", "cmp": "$gt", "threshold": 1}));
+        doc["scope"] = json!({"type": "collection", "entity": "acme", "project": "mnist", "collection": "c"});
+        let (path, msg) = first_error(&doc);
+        assert_eq!(path, "event.type");
+        assert!(msg.contains("RUN_METRIC_THRESHOLD") && msg.contains("collection"), "{msg}");
+    }
+
+    #[test]
+    fn create_artifact_on_a_registry_is_refused() {
+        let mut doc = alias_doc();
+        doc["event"] = json!({"type": "CREATE_ARTIFACT"});
+        doc["scope"] = json!({"type": "registry", "entity": "acme", "registry": "model"});
+        assert_eq!(first_error(&doc).0, "event.type");
+    }
+
+    #[test]
+    fn a_bad_regex_is_refused_at_configuration_time() {
+        let mut doc = alias_doc();
+        doc["event"]["filter"] = json!({"alias": {"$regex": "(unclosed"}});
+        let (path, _) = first_error(&doc);
+        assert_eq!(path, "event.filter.alias.$regex");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let doc = json!({"scope": {"type": "project", "entity": "acme"}, "event": {"type": "NOPE"}, "action": {"type": "none"}, "extra": 1});
+        let e = Automation::from_create("x", &doc).unwrap_err();
+        let paths: Vec<_> = e.errors.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"name"), "{paths:?}");
+        assert!(paths.contains(&"scope.project"), "{paths:?}");
+        assert!(paths.contains(&"event.type"), "{paths:?}");
+        assert!(paths.contains(&"extra"), "{paths:?}");
+    }
+
+    #[test]
+    fn states_and_cooldowns() {
+        let mut doc = metric_doc(json!({"name": "loss", "cmp": "$gt", "threshold": 1}));
+        doc["event"]["cooldown"] = json!("30s");
+        assert_eq!(first_error(&doc).0, "event.cooldown");
+        doc["event"]["cooldown"] = json!("6h");
+        let a = Automation::from_create("x", &doc).unwrap();
+        assert!(matches!(a.trigger, Trigger::Metric { cooldown, .. } if cooldown == 6 * crate::time::HOUR));
+        doc["event"]["cooldown"] = json!("31d");
+        assert_eq!(first_error(&doc).0, "event.cooldown");
+
+        let mut doc = alias_doc();
+        doc["event"] = json!({"type": "RUN_STATE", "states": ["failed", "killed"]});
+        assert_eq!(first_error(&doc).0, "event.states[1]");
+        doc["event"] = json!({"type": "RUN_STATE", "states": []});
+        assert_eq!(first_error(&doc).0, "event.states");
+    }
+}

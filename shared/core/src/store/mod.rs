@@ -1,0 +1,93 @@
+//! The store port: what the engine needs kept between batches, in domain terms.
+//!
+//! Operations are shaped by what the pipeline does (load the records of these runs; save them
+//! if unchanged since loaded; record this fire if absent), not a generic key-value API, so each
+//! adapter (SQLite, DynamoDB, memory) can do each in the fewest requests its backend allows.
+//! Every method takes `now`: items past their expiry read as absent whether or not the backend
+//! has deleted them yet.
+
+mod memory;
+
+pub use memory::{MemoryStore, block_on};
+
+use crate::engine::RunRecord;
+use crate::event::RunKey;
+use crate::fire::Fire;
+use crate::model::Automation;
+use crate::time::Timestamp;
+use std::future::Future;
+
+/// How long fire records (and so executions) are kept.
+pub const FIRE_TTL: i64 = 30 * crate::time::DAY;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or refused the request; the caller may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A value with the version it was stored under, for optimistic concurrency.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub version: u64,
+    pub value: T,
+}
+
+/// A run record to save if nobody saved it since it was loaded.
+#[derive(Debug, Clone)]
+pub struct RunSave {
+    pub key: RunKey,
+    /// The version loaded (`None`: the run had no record, and must still have none).
+    pub expected: Option<u64>,
+    pub record: RunRecord,
+    pub expires_at: Timestamp,
+}
+
+/// Run records: windows and cooldowns, one per run.
+pub trait RunStore: Send + Sync {
+    /// The records of these runs, in the order of `keys` (`None`: no record, or expired).
+    fn load_runs(
+        &self,
+        keys: &[RunKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> + Send;
+
+    /// Save each record if its stored version is still the expected one. Returns, per save,
+    /// whether it was written (`false`: someone else saved first; reload and evaluate again).
+    fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+}
+
+/// Fires, recorded at most once each.
+pub trait FireStore: Send + Sync {
+    /// Record each fire unless a fire with its id is already recorded. Returns, per fire,
+    /// whether it was new. Recording is what makes a redelivered event fire nothing new.
+    fn record_fires(&self, fires: &[Fire], now: Timestamp) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+}
+
+/// An envelope refused at intake, kept where an operator can see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectRecord {
+    pub received_at: Timestamp,
+    pub id: Option<String>,
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    pub reason: String,
+    /// The envelope's text, cut to a bounded length.
+    pub body: String,
+}
+
+/// Refused envelopes (a rejects table locally; a dead-letter queue on AWS).
+pub trait RejectStore: Send + Sync {
+    fn record_reject(&self, reject: &RejectRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The configured automations.
+pub trait AutomationStore: Send + Sync {
+    fn list_automations(&self) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send;
+    /// Insert or replace an automation (by id).
+    fn put_automation(&self, automation: &Automation, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

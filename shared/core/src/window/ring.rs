@@ -1,0 +1,116 @@
+//! A ring buffer of the latest values in which any suffix is one contiguous slice.
+//!
+//! Every value is written twice, at `i` and `i + cap`, so the last `n` values are always
+//! `buf[end - n .. end]`: conditions aggregate over a plain `&[f64]` in step order, with no
+//! wrap-around split and no copying. That costs 16 bytes per retained value, which is the
+//! budget the engine is held to.
+
+/// The latest `capacity()` finite values of one (run, metric), oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Ring {
+    buf: Box<[f64]>,
+    /// Next slot to write, in `0..cap`.
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    pub fn with_capacity(cap: usize) -> Ring {
+        Ring { buf: vec![0.0; 2 * cap].into_boxed_slice(), head: 0, len: 0 }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.len() / 2
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, v: f64) {
+        let cap = self.capacity();
+        if cap == 0 {
+            return;
+        }
+        self.buf[self.head] = v;
+        self.buf[self.head + cap] = v;
+        self.head = if self.head + 1 == cap { 0 } else { self.head + 1 };
+        if self.len < cap {
+            self.len += 1;
+        }
+    }
+
+    /// The last `n` values, oldest first. `n` is clamped to `len()`.
+    #[inline]
+    pub fn last(&self, n: usize) -> &[f64] {
+        let n = n.min(self.len);
+        let cap = self.capacity();
+        // The newest value sits at `head - 1` (mod cap); its mirror at `head - 1 + cap`.
+        let end = if self.head == 0 { 2 * cap } else { self.head + cap };
+        &self.buf[end - n..end]
+    }
+
+    /// Every retained value, oldest first.
+    pub fn values(&self) -> &[f64] {
+        self.last(self.len)
+    }
+
+    /// A ring of capacity `cap` holding the latest of `values` (given oldest first).
+    pub fn from_values(cap: usize, values: &[f64]) -> Ring {
+        let mut r = Ring::with_capacity(cap);
+        let skip = values.len().saturating_sub(cap);
+        for &v in &values[skip..] {
+            r.push(v);
+        }
+        r
+    }
+
+    /// Change the capacity, keeping the latest values that fit.
+    pub fn resize(&mut self, cap: usize) {
+        if cap != self.capacity() {
+            *self = Ring::from_values(cap, self.values());
+        }
+    }
+
+    /// Bytes held on the heap by this ring.
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.len() * std::mem::size_of::<f64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_are_contiguous_and_ordered_across_wraps() {
+        let mut r = Ring::with_capacity(4);
+        let mut all = Vec::new();
+        for i in 0..11 {
+            r.push(i as f64);
+            all.push(i as f64);
+            for n in 0..=4 {
+                let want: Vec<f64> = all.iter().rev().take(n.min(all.len())).rev().copied().collect();
+                assert_eq!(r.last(n), want.as_slice(), "after {i}, last {n}");
+            }
+        }
+        assert_eq!(r.len(), 4);
+        assert_eq!(r.values(), &[7.0, 8.0, 9.0, 10.0]);
+    }
+
+    #[test]
+    fn resize_keeps_the_latest() {
+        let mut r = Ring::from_values(3, &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(r.values(), &[2.0, 3.0, 4.0]);
+        r.resize(5);
+        r.push(5.0);
+        assert_eq!(r.values(), &[2.0, 3.0, 4.0, 5.0]);
+        r.resize(2);
+        assert_eq!(r.values(), &[4.0, 5.0]);
+        assert_eq!(r.heap_bytes(), 32);
+    }
+}
