@@ -1,1 +1,65 @@
-fn main() {}
+//! `automations`: the local deployment of the automation engine.
+
+mod replay;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "automations", version, about = "Self-hostable automations for ML experiment tracking")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The format of an automations file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A JSON array of this product's automation documents (API create bodies).
+    Native,
+    /// A JSON array of W&B imports: {"scope", "integrations", "input"} (SPEC section 10).
+    Wandb,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate events against automations offline and print one JSON line per fire.
+    ///
+    /// Exit status: 0 when every envelope was valid, 2 when some were skipped (each reported on
+    /// standard error), 1 when an automation is invalid or a file cannot be read.
+    Replay {
+        /// The automations: a JSON array of documents (or of W&B imports with --format wandb).
+        #[arg(long)]
+        automations: PathBuf,
+        /// The events: a JSON array of CloudEvents envelopes, or JSON Lines.
+        #[arg(long)]
+        events: PathBuf,
+        #[arg(long, value_enum, default_value = "native")]
+        format: Format,
+    },
+    /// Convert W&B automations (imports as in SPEC section 10) to native automation documents.
+    ImportWandb {
+        /// A JSON array of imports, or one import.
+        file: PathBuf,
+        /// Require every W&B integration id to be mapped by the import's `integrations`.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<ExitCode> = match cli.command {
+        Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
+        Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

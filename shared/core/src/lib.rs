@@ -15,6 +15,6 @@ pub mod fire;
 pub mod engine;
 pub mod store;
 pub mod pipeline;
-// pub mod wandb; (enabled when the importer lands)
+pub mod wandb;
 
 pub use error::{FieldError, Invalid};

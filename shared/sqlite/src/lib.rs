@@ -1,1 +1,114 @@
-//! SQLite adapter (in progress).
+//! SQLite adapter of the automations store port: the embedded default of the local binary.
+//!
+//! One file (or an in-memory database) holds the automations, the run records, the fires and
+//! the rejected envelopes. Every port operation is one short synchronous transaction behind a
+//! mutex: SQLite serialises writers anyway, and the statements take microseconds, so the async
+//! methods do their work inline rather than hopping to a blocking pool.
+//!
+//! Expiry is checked on every read and conditional write (`expires_at <= now` is absent), so
+//! rows the sweeper has not yet deleted ([`SqliteStore::delete_expired`]) never come back.
+
+mod automations;
+mod error;
+mod fires;
+mod rejects;
+mod runs;
+mod schema;
+
+pub use error::{Result, SqliteError};
+pub use schema::SCHEMA_VERSION;
+
+use automations_core::engine::RunRecord;
+use automations_core::event::RunKey;
+use automations_core::fire::Fire;
+use automations_core::model::Automation;
+use automations_core::store::{
+    AutomationStore, FireStore, RejectRecord, RejectStore, RunSave, RunStore, StoreError, Versioned,
+};
+use automations_core::time::Timestamp;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// The store port over one SQLite connection.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path`, in WAL mode, with the schema brought
+    /// up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        SqliteStore::prepare(Connection::open(path)?)
+    }
+
+    /// A private in-memory database, gone when the store is dropped.
+    pub fn in_memory() -> Result<SqliteStore> {
+        SqliteStore::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(mut conn: Connection) -> Result<SqliteStore> {
+        schema::prepare(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock dropped any open transaction, which rolled it back, so
+        // the connection is still consistent and can be used.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Delete run records and fires that expired at `now`; returns how many rows went. The
+    /// sweeper's cleanup: reads already treat these rows as absent, this only reclaims space.
+    pub fn delete_expired(&self, now: Timestamp) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = runs::delete_expired(&tx, now)? + fires::delete_expired(&tx, now)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The stored fires of one automation as JSON ([`Fire::to_json`]), oldest first. Includes
+    /// expired fires not yet removed by [`SqliteStore::delete_expired`].
+    pub fn fires_for(&self, automation_id: &str) -> Result<Vec<serde_json::Value>> {
+        fires::for_automation(&self.lock(), automation_id)
+    }
+
+    /// Every rejected envelope, oldest first.
+    pub fn rejects(&self) -> Result<Vec<RejectRecord>> {
+        rejects::list(&self.lock())
+    }
+}
+
+impl RunStore for SqliteStore {
+    async fn load_runs(&self, keys: &[RunKey], now: Timestamp) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
+        Ok(runs::load(&self.lock(), keys, now)?)
+    }
+
+    async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
+        Ok(runs::save(&mut self.lock(), saves, now)?)
+    }
+}
+
+impl FireStore for SqliteStore {
+    async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
+        Ok(fires::record(&mut self.lock(), fires, now)?)
+    }
+}
+
+impl RejectStore for SqliteStore {
+    async fn record_reject(&self, reject: &RejectRecord) -> Result<(), StoreError> {
+        Ok(rejects::record(&self.lock(), reject)?)
+    }
+}
+
+impl AutomationStore for SqliteStore {
+    async fn list_automations(&self) -> Result<Vec<Automation>, StoreError> {
+        Ok(automations::list(&self.lock())?)
+    }
+
+    async fn put_automation(&self, automation: &Automation, now: Timestamp) -> Result<(), StoreError> {
+        Ok(automations::put(&self.lock(), automation, now)?)
+    }
+}

@@ -1,0 +1,57 @@
+//! The adapter's errors, and how they read through the store port.
+
+use automations_core::store::StoreError;
+use rusqlite::ErrorCode;
+
+/// What can go wrong in the SQLite adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    /// SQLite refused or failed a statement (locked past the busy timeout, disk full, I/O).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be read back.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The database was written by a newer version of this adapter; opening it could lose data.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// Another automation of the same entity already has this name.
+    #[error("entity {entity:?} already has an automation named {name:?}")]
+    NameTaken { entity: String, name: String },
+}
+
+/// The adapter's own result type.
+pub type Result<T, E = SqliteError> = std::result::Result<T, E>;
+
+impl SqliteError {
+    /// Whether the error is about stored bytes rather than about reaching them: retrying will
+    /// not help, an operator has to look.
+    pub fn is_corrupt(&self) -> bool {
+        match self {
+            SqliteError::Corrupt(_) | SqliteError::SchemaTooNew { .. } => true,
+            SqliteError::NameTaken { .. } => false,
+            SqliteError::Sqlite(e) => match e {
+                rusqlite::Error::SqliteFailure(f, _) => {
+                    matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+                }
+                rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::Utf8Error(..) => true,
+                _ => false,
+            },
+        }
+    }
+}
+
+impl From<SqliteError> for StoreError {
+    fn from(e: SqliteError) -> StoreError {
+        // The port has two kinds only. A taken name is neither retryable nor corrupt; it reads
+        // as a refusal ("unavailable: ... already has an automation named ...") with its cause.
+        if e.is_corrupt() {
+            StoreError::Corrupt(e.to_string())
+        } else {
+            StoreError::Unavailable(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Fires: one row per fire id, recorded at most once while it lives.
+
+use crate::error::{Result, SqliteError};
+use automations_core::fire::Fire;
+use automations_core::store::FIRE_TTL;
+use automations_core::time::Timestamp;
+use rusqlite::{Connection, TransactionBehavior, params};
+use serde_json::Value;
+
+/// Record each fire unless a live fire with its id exists, in one transaction. Returns, per
+/// fire, whether it was new. An expired fire with the same id is replaced: past its expiry it
+/// reads as absent, whether or not the sweeper has deleted it yet.
+pub fn record(conn: &mut Connection, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut new = Vec::with_capacity(fires.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO fires (id, automation_id, entity, fire, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE
+                SET automation_id = excluded.automation_id, entity = excluded.entity, fire = excluded.fire,
+                    created_at = excluded.created_at, expires_at = excluded.expires_at
+                WHERE fires.expires_at <= ?5",
+        )?;
+        let expires_at = now.plus(FIRE_TTL);
+        for f in fires {
+            let doc = f.to_json().to_string();
+            let changed = insert.execute(params![f.id, f.automation_id, f.entity, doc, now.0, expires_at.0])?;
+            new.push(changed == 1);
+        }
+    }
+    tx.commit()?;
+    Ok(new)
+}
+
+/// The stored fires of one automation (as [`Fire::to_json`] wrote them), oldest first. Rows
+/// past their expiry that the sweeper has not deleted yet are included.
+pub fn for_automation(conn: &Connection, automation_id: &str) -> Result<Vec<Value>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, fire FROM fires WHERE automation_id = ?1 ORDER BY created_at, rowid")?;
+    let mut rows = stmt.query([automation_id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let text: String = row.get(1)?;
+        let doc = serde_json::from_str(&text).map_err(|e| SqliteError::Corrupt(format!("fire {id}: {e}")))?;
+        out.push(doc);
+    }
+    Ok(out)
+}
+
+/// Delete fire rows that expired; returns how many.
+pub fn delete_expired(conn: &Connection, now: Timestamp) -> Result<usize> {
+    Ok(conn.prepare_cached("DELETE FROM fires WHERE expires_at <= ?1")?.execute([now.0])?)
+}
