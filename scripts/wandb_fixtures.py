@@ -440,9 +440,10 @@ CASES: list[Case] = [
         REGISTRY_COLLECTION,
         "OnAddArtifactAlias(scope=W_PORTFOLIO, filter=~ArtifactEvent.tag.exists())",
         "WEBHOOK",
-        {"type": "ADD_ARTIFACT_ALIAS", "filter": art({"tag": {"$exists": False}})},
+        {"type": "ADD_ARTIFACT_ALIAS", "filter": art({"$not": {"tag": {"$exists": True}}})},
         N_WEBHOOK,
-        note="The library simplifies ~exists(True) to exists(False).",
+        note="~ on a field expression is a whole-expression $not (the library does not turn it "
+        "into $exists: false).",
     ),
     Case(
         "add-alias-not-regex",

@@ -22,7 +22,8 @@ const CHUNK: usize = 1024;
 
 pub fn run(automations_path: &Path, events_path: &Path, format: Format) -> Result<ExitCode> {
     let automations = load_automations(automations_path, format)?;
-    let text = std::fs::read_to_string(events_path).with_context(|| format!("cannot read {}", events_path.display()))?;
+    let text =
+        std::fs::read_to_string(events_path).with_context(|| format!("cannot read {}", events_path.display()))?;
     let engine = Engine::new(automations);
     let store = MemoryStore::new();
     let pipeline = Pipeline { engine: &engine, store: &store };
@@ -81,7 +82,11 @@ fn load_automations(path: &Path, format: Format) -> Result<Vec<Automation>> {
         let id = automation_id(&doc);
         let a = Automation::from_create(id, &doc).map_err(|e| anyhow!("{file}: {label}: {e}"))?;
         if let Some(other) = automations.iter().find(|o| o.entity() == a.entity() && o.name == a.name) {
-            bail!("{file}: {label}: name: {:?} is already the name of another automation of entity {:?}", other.name, a.entity());
+            bail!(
+                "{file}: {label}: name: {:?} is already the name of another automation of entity {:?}",
+                other.name,
+                a.entity()
+            );
         }
         automations.push(a);
     }

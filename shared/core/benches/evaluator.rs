@@ -56,7 +56,11 @@ fn main() {
     let bytes: usize = records.iter().map(RunRecord::heap_bytes).sum();
     let windows: usize = records.iter().map(|r| r.windows.len()).sum();
     println!("evaluator: {values} values, {} runs x {} metrics x {} steps, 30 automations", size.runs, 10, size.steps);
-    println!("evaluator: best of {rounds}: {:.3} s, {:.1} million values/s on one core, {fires} fires", best, values as f64 / best / 1e6);
+    println!(
+        "evaluator: best of {rounds}: {:.3} s, {:.1} million values/s on one core, {fires} fires",
+        best,
+        values as f64 / best / 1e6
+    );
     println!(
         "evaluator: {windows} windows hold {retained} values in {bytes} bytes: {:.1} bytes per retained value \
          (16 for the values, the rest per-(run, metric) overhead: {} bytes each)",

@@ -21,7 +21,11 @@ pub struct Size {
 
 /// The full size of the target (10 million values), or a smoke size for `cargo test`.
 pub fn size() -> Size {
-    if std::env::args().any(|a| a == "--bench") { Size { runs: 1000, steps: 1000 } } else { Size { runs: 4, steps: 200 } }
+    if std::env::args().any(|a| a == "--bench") {
+        Size { runs: 1000, steps: 1000 }
+    } else {
+        Size { runs: 4, steps: 200 }
+    }
 }
 
 /// 30 automations: per metric one threshold, one change and one z-score, windows 5 to 60.

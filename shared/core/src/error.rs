@@ -129,9 +129,7 @@ mod tests {
 
     #[test]
     fn invalid_displays_every_error() {
-        let e = Invalid {
-            errors: vec![FieldError::new("a", "bad"), FieldError::new("", "whole doc")],
-        };
+        let e = Invalid { errors: vec![FieldError::new("a", "bad"), FieldError::new("", "whole doc")] };
         assert_eq!(e.to_string(), "a: bad; whole doc");
         assert_eq!(e.within("p").errors[0].path, "p.a");
     }

@@ -130,7 +130,19 @@ impl Fire {
         o.insert("time".into(), self.time.to_string().into());
         o.insert("entity".into(), self.entity.clone().into());
         match &self.subject {
-            Subject::Artifact { location, collection, collection_type, version, alias, tag, aliases, tags, author, metadata, source } => {
+            Subject::Artifact {
+                location,
+                collection,
+                collection_type,
+                version,
+                alias,
+                tag,
+                aliases,
+                tags,
+                author,
+                metadata,
+                source,
+            } => {
                 match location {
                     Location::Project(p) => o.insert("project".into(), p.clone().into()),
                     Location::Registry(r) => o.insert("registry".into(), r.clone().into()),
@@ -155,7 +167,10 @@ impl Fire {
                     o.insert("metadata".into(), Value::Object(metadata.clone()));
                 }
                 if let Some(s) = source {
-                    o.insert("source".into(), json!({"project": s.project, "collection": s.collection, "version": s.version}));
+                    o.insert(
+                        "source".into(),
+                        json!({"project": s.project, "collection": s.collection, "version": s.version}),
+                    );
                 }
             }
             Subject::RunState { run, state, previous } => {

@@ -107,7 +107,10 @@ pub struct RawItem<'a> {
 pub fn split_batch(text: &str) -> Vec<RawItem<'_>> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        return split_array(trimmed).into_iter().map(|(i, t)| RawItem { position: Position::Item(i), text: t }).collect();
+        return split_array(trimmed)
+            .into_iter()
+            .map(|(i, t)| RawItem { position: Position::Item(i), text: t })
+            .collect();
     }
     let mut items = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -251,10 +254,7 @@ mod tests {
     fn json_lines_with_blank_lines_and_array_lines() {
         let items = split_batch("{\"a\":1}\n\n[{\"b\":1},{\"c\":1}]\nnot json\n");
         let pos: Vec<_> = items.iter().map(|i| i.position).collect();
-        assert_eq!(
-            pos,
-            vec![Position::Line(1), Position::LineItem(3, 0), Position::LineItem(3, 1), Position::Line(4)]
-        );
+        assert_eq!(pos, vec![Position::Line(1), Position::LineItem(3, 0), Position::LineItem(3, 1), Position::Line(4)]);
         assert_eq!(items[3].text, Ok("not json"));
     }
 }

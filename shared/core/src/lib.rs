@@ -4,17 +4,17 @@
 //! the wall clock: time comes in with the events, and storage sits behind the ports in
 //! [`store`], implemented by adapter crates beside this one.
 
+pub mod engine;
 pub mod error;
+pub mod event;
 pub mod filter;
-pub mod time;
+pub mod fire;
 pub mod json;
 pub mod model;
-pub mod event;
-pub mod window;
-pub mod fire;
-pub mod engine;
-pub mod store;
 pub mod pipeline;
+pub mod store;
+pub mod time;
 pub mod wandb;
+pub mod window;
 
 pub use error::{FieldError, Invalid};

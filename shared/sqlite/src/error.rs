@@ -48,10 +48,6 @@ impl From<SqliteError> for StoreError {
     fn from(e: SqliteError) -> StoreError {
         // The port has two kinds only. A taken name is neither retryable nor corrupt; it reads
         // as a refusal ("unavailable: ... already has an automation named ...") with its cause.
-        if e.is_corrupt() {
-            StoreError::Corrupt(e.to_string())
-        } else {
-            StoreError::Unavailable(e.to_string())
-        }
+        if e.is_corrupt() { StoreError::Corrupt(e.to_string()) } else { StoreError::Unavailable(e.to_string()) }
     }
 }

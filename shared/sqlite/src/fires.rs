@@ -36,8 +36,8 @@ pub fn record(conn: &mut Connection, fires: &[Fire], now: Timestamp) -> Result<V
 /// The stored fires of one automation (as [`Fire::to_json`] wrote them), oldest first. Rows
 /// past their expiry that the sweeper has not deleted yet are included.
 pub fn for_automation(conn: &Connection, automation_id: &str) -> Result<Vec<Value>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, fire FROM fires WHERE automation_id = ?1 ORDER BY created_at, rowid")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, fire FROM fires WHERE automation_id = ?1 ORDER BY created_at, rowid")?;
     let mut rows = stmt.query([automation_id])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {

@@ -82,7 +82,11 @@ impl SqliteStore {
 }
 
 impl RunStore for SqliteStore {
-    async fn load_runs(&self, keys: &[RunKey], now: Timestamp) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
+    async fn load_runs(
+        &self,
+        keys: &[RunKey],
+        now: Timestamp,
+    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
         Ok(runs::load(&self.lock(), keys, now)?)
     }
 

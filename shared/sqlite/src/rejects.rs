@@ -17,9 +17,8 @@ pub fn record(conn: &Connection, r: &RejectRecord) -> Result<()> {
 
 /// Every reject, oldest first.
 pub fn list(conn: &Connection) -> Result<Vec<RejectRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT received_at, event_id, source, event_type, reason, body FROM rejects ORDER BY rowid",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("SELECT received_at, event_id, source, event_type, reason, body FROM rejects ORDER BY rowid")?;
     let rows = stmt.query_map([], |row| {
         Ok(RejectRecord {
             received_at: Timestamp(row.get(0)?),

@@ -16,15 +16,13 @@ const KEYS_PER_SELECT: usize = 200;
 pub fn load(conn: &Connection, keys: &[RunKey], now: Timestamp) -> Result<Vec<Option<Versioned<RunRecord>>>> {
     let mut found: HashMap<RunKey, Versioned<RunRecord>> = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_SELECT) {
-        let tuples = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "SELECT entity, project, run_id, version, record FROM runs
-             WHERE expires_at > ? AND (entity, project, run_id) IN (VALUES {tuples})"
-        );
+        let sql = select_sql(chunk.len());
         let mut stmt = conn.prepare_cached(&sql)?;
-        let args = std::iter::once(rusqlite::types::Value::Integer(now.0)).chain(chunk.iter().flat_map(|k| {
-            [&k.entity, &k.project, &k.run_id].map(|s| rusqlite::types::Value::Text(s.clone()))
-        }));
+        let args = std::iter::once(rusqlite::types::Value::Integer(now.0)).chain(
+            chunk
+                .iter()
+                .flat_map(|k| [&k.entity, &k.project, &k.run_id].map(|s| rusqlite::types::Value::Text(s.clone()))),
+        );
         let mut rows = stmt.query(params_from_iter(args))?;
         while let Some(row) = rows.next()? {
             let key = RunKey { entity: row.get(0)?, project: row.get(1)?, run_id: row.get(2)? };
@@ -36,6 +34,19 @@ pub fn load(conn: &Connection, keys: &[RunKey], now: Timestamp) -> Result<Vec<Op
         }
     }
     Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+}
+
+/// The SELECT of `n` keys' live rows. The keys are a table joined to `runs` by primary key,
+/// the keys first (CROSS JOIN fixes the order): written as a row-value `IN (VALUES ...)`,
+/// SQLite scans the whole table, and left to itself it may pick the `expires_at` index.
+fn select_sql(n: usize) -> String {
+    let tuples = vec!["(?, ?, ?)"; n].join(", ");
+    format!(
+        "WITH k (entity, project, run_id) AS (VALUES {tuples})
+         SELECT r.entity, r.project, r.run_id, r.version, r.record
+         FROM k CROSS JOIN runs r ON r.entity = k.entity AND r.project = k.project AND r.run_id = k.run_id
+         WHERE r.expires_at > ?"
+    )
 }
 
 /// Save each record if its stored version is still the expected one, all in one transaction.
@@ -90,4 +101,22 @@ fn decode(key: &RunKey, text: &str) -> Result<RunRecord> {
 
 fn corrupt(key: &RunKey, why: String) -> SqliteError {
     SqliteError::Corrupt(format!("run {}/{}/{}: {why}", key.entity, key.project, key.run_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_look_runs_up_by_primary_key() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::prepare(&mut conn).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", select_sql(3))).unwrap();
+        let args = vec![rusqlite::types::Value::Text(String::new()); 9];
+        let args = args.into_iter().chain(std::iter::once(rusqlite::types::Value::Integer(0)));
+        let plan: Vec<String> =
+            stmt.query_map(params_from_iter(args), |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
+        assert!(plan.iter().any(|p| p.starts_with("SEARCH r USING INDEX sqlite_autoindex_runs_1")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN r")), "{plan:?}");
+    }
 }

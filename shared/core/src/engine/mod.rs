@@ -202,7 +202,9 @@ impl Engine {
                     }
                     let ok = *filter_ok[ai].get_or_insert_with(|| {
                         run_filter.filter.is_match_all()
-                            || run_filter.filter.matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)))
+                            || run_filter
+                                .filter
+                                .matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)))
                     });
                     if !ok {
                         continue;

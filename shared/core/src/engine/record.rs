@@ -29,10 +29,7 @@ impl RunRecord {
 
     /// Bytes held by the retained values and per-window overhead, for the memory report.
     pub fn heap_bytes(&self) -> usize {
-        self.windows
-            .iter()
-            .map(|(k, w)| k.len() + w.ring.heap_bytes() + std::mem::size_of::<MetricWindow>())
-            .sum()
+        self.windows.iter().map(|(k, w)| k.len() + w.ring.heap_bytes() + std::mem::size_of::<MetricWindow>()).sum()
     }
 
     /// A compact JSON form for stores.

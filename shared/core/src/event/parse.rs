@@ -38,7 +38,8 @@ pub fn parse_envelope(text: &str) -> Result<Envelope, Rejected> {
         )));
     }
     let clean = sanitize_non_finite(text);
-    let v: Value = serde_json::from_str(&clean).map_err(|e| reject(Invalid::one("", format!("malformed JSON: {e}"))))?;
+    let v: Value =
+        serde_json::from_str(&clean).map_err(|e| reject(Invalid::one("", format!("malformed JSON: {e}"))))?;
     parse_value(&v)
 }
 
@@ -190,7 +191,10 @@ fn read_artifact(trigger: TriggerKind, d: &Value, errors: &mut Errors) -> Option
     let alias = if trigger == TriggerKind::AddArtifactAlias { Some(r.str("alias", errors)?.to_string()) } else { None };
     let tag = if matches!(
         trigger,
-        TriggerKind::AddArtifactTag | TriggerKind::RemoveArtifactTag | TriggerKind::AddCollectionTag | TriggerKind::RemoveCollectionTag
+        TriggerKind::AddArtifactTag
+            | TriggerKind::RemoveArtifactTag
+            | TriggerKind::AddCollectionTag
+            | TriggerKind::RemoveCollectionTag
     ) {
         Some(r.str("tag", errors)?.to_string())
     } else {
@@ -296,7 +300,10 @@ fn read_run_info<'a>(d: &'a Value, errors: &mut Errors) -> Option<(RunInfo, ObjR
 fn read_state(v: &Value, path: &str, errors: &mut Errors) -> Option<RunState> {
     let s = v.as_str().and_then(RunState::parse);
     if s.is_none() {
-        errors.push(path, format!("must be one of pending, running, finished, failed, crashed, killed, got {}", describe(v)));
+        errors.push(
+            path,
+            format!("must be one of pending, running, finished, failed, crashed, killed, got {}", describe(v)),
+        );
     }
     s
 }
@@ -343,7 +350,10 @@ fn read_metrics(d: &Value, errors: &mut Errors) -> Option<MetricsEvent> {
                 Some(vals)
             }
             Some(other) => {
-                errors.push(format!("{path}.values"), format!("must be an object of metric values, got {}", type_name(other)));
+                errors.push(
+                    format!("{path}.values"),
+                    format!("must be an object of metric values, got {}", type_name(other)),
+                );
                 None
             }
             None => None,
@@ -429,7 +439,10 @@ mod tests {
         assert_eq!(first_path(&ALIAS.replace("2026-11-01T12:00:00Z", "noon")), "time");
         assert_eq!(first_path(&ALIAS.replace("\"version\":7", "\"version\":-7")), "data.version");
         assert_eq!(first_path(&ALIAS.replace("\"alias\":\"production\",", "")), "data.alias");
-        assert_eq!(first_path(&ALIAS.replace("\"project\":\"mnist\"", "\"registry\":\"model\",\"project\":\"m\"")), "data.registry");
+        assert_eq!(
+            first_path(&ALIAS.replace("\"project\":\"mnist\"", "\"registry\":\"model\",\"project\":\"m\"")),
+            "data.registry"
+        );
         assert_eq!(first_path(&METRICS.replace("\"step\":11", "\"step\":\"eleven\"")), "data.rows[1].step");
         assert_eq!(first_path(&METRICS.replace("0.52", "\"high\"")), "data.rows[0].values.acc");
         assert_eq!(first_path(&METRICS.replace("0.52", "true")), "data.rows[0].values.acc");
@@ -459,12 +472,17 @@ mod tests {
         let text = r#"{"specversion":"1.0","id":"s1","source":"t","type":"run.state.changed","time":"2026-11-01T12:00:00Z",
             "data":{"entity":"acme","project":"mnist","run_id":"r1","state":"failed","previous_state":"running"}}"#;
         let e = parse_envelope(text).unwrap();
-        assert!(matches!(&e.data, EventData::RunState(s) if s.state == RunState::Failed && s.previous == Some(RunState::Running)));
+        assert!(
+            matches!(&e.data, EventData::RunState(s) if s.state == RunState::Failed && s.previous == Some(RunState::Running))
+        );
         assert_eq!(first_path(&text.replace("\"failed\"", "\"exploded\"")), "data.state");
         let link = ALIAS
             .replace("artifact.alias.added", "artifact.version.linked")
             .replace("\"project\":\"mnist\"", "\"registry\":\"model\"")
-            .replace("\"version\":7", "\"version\":\"v3\",\"source\":{\"project\":\"mnist\",\"collection\":\"c\",\"version\":7}");
+            .replace(
+                "\"version\":7",
+                "\"version\":\"v3\",\"source\":{\"project\":\"mnist\",\"collection\":\"c\",\"version\":7}",
+            );
         let e = parse_envelope(&link).unwrap();
         let EventData::Artifact(a) = &e.data else { panic!() };
         assert_eq!((a.version, a.location.clone()), (Some(3), Location::Registry("model".into())));

@@ -12,21 +12,8 @@ use super::value::kind;
 use crate::error::{Errors, Invalid, join_path};
 
 /// Operators that test a field and so belong inside `{"field": {...}}`.
-const FIELD_OPERATORS: &[&str] = &[
-    "$eq",
-    "$ne",
-    "$gt",
-    "$gte",
-    "$lt",
-    "$lte",
-    "$in",
-    "$nin",
-    "$exists",
-    "$regex",
-    "$options",
-    "$contains",
-    "$not",
-];
+const FIELD_OPERATORS: &[&str] =
+    &["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$options", "$contains", "$not"];
 
 /// Compile a whole filter expression.
 pub(super) fn compile(expr: &Value) -> Result<Node, Invalid> {
@@ -38,10 +25,7 @@ pub(super) fn compile(expr: &Value) -> Result<Node, Invalid> {
 /// An expression object: logical operators and field conditions, all of which must hold.
 fn expression(expr: &Value, at: &str, errors: &mut Errors) -> Node {
     let Value::Object(keys) = expr else {
-        errors.push(
-            at,
-            format!("a filter must be a JSON object, not {}", kind(expr)),
-        );
+        errors.push(at, format!("a filter must be a JSON object, not {}", kind(expr)));
         return Node::Nothing;
     };
     let mut parts = Vec::with_capacity(keys.len());
@@ -53,10 +37,7 @@ fn expression(expr: &Value, at: &str, errors: &mut Errors) -> Node {
             "$nor" => Node::not(Node::or(expressions(key, operand, &here, errors))),
             "$not" => Node::not(expression(operand, &here, errors)),
             op if FIELD_OPERATORS.contains(&op) => {
-                errors.push(
-                    &here,
-                    format!("{op} tests a field: write {{\"FIELD\": {{\"{op}\": ...}}}}"),
-                );
+                errors.push(&here, format!("{op} tests a field: write {{\"FIELD\": {{\"{op}\": ...}}}}"));
                 continue;
             }
             op if op.starts_with('$') => {
@@ -73,17 +54,10 @@ fn expression(expr: &Value, at: &str, errors: &mut Errors) -> Node {
 /// The operand of `$and`, `$or` or `$nor`: an array of expressions, possibly empty.
 fn expressions(op: &str, operand: &Value, at: &str, errors: &mut Errors) -> Vec<Node> {
     let Value::Array(items) = operand else {
-        errors.push(
-            at,
-            format!("{op} needs an array of filters, not {}", kind(operand)),
-        );
+        errors.push(at, format!("{op} needs an array of filters, not {}", kind(operand)));
         return Vec::new();
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| expression(item, &join_path(at, &format!("[{i}]")), errors))
-        .collect()
+    items.iter().enumerate().map(|(i, item)| expression(item, &join_path(at, &format!("[{i}]")), errors)).collect()
 }
 
 /// `{"field": operand}`: an operator object, or a value the field must equal.
@@ -95,10 +69,7 @@ fn condition(field: &str, operand: &Value, at: &str, errors: &mut Errors) -> Nod
     match operand {
         Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
             if let Some(plain) = ops.keys().find(|k| !k.starts_with('$')) {
-                let op = ops
-                    .keys()
-                    .find(|k| k.starts_with('$'))
-                    .map_or("", String::as_str);
+                let op = ops.keys().find(|k| k.starts_with('$')).map_or("", String::as_str);
                 errors.push(
                     at,
                     format!(
@@ -150,9 +121,9 @@ fn operators(path: &Path, ops: &Map<String, Value>, at: &str, errors: &mut Error
                     describe(other)
                 )),
             },
-            "$and" | "$or" | "$nor" => Err(format!(
-                "{op} does not apply to a field: write {{\"{op}\": [{{\"FIELD\": ...}}, ...]}}"
-            )),
+            "$and" | "$or" | "$nor" => {
+                Err(format!("{op} does not apply to a field: write {{\"{op}\": [{{\"FIELD\": ...}}, ...]}}"))
+            }
             _ => Err(format!("unknown operator {op}")),
         };
         match part {
@@ -173,10 +144,7 @@ fn ordered(path: &Path, cmp: Cmp, op: &str, operand: &Value) -> Result<Node, Str
     if operand.is_number() || operand.is_string() {
         Ok(Node::field(path, Test::Cmp(cmp, operand.clone())))
     } else {
-        Err(format!(
-            "{op} needs a number or a string, not {}",
-            kind(operand)
-        ))
+        Err(format!("{op} needs a number or a string, not {}", kind(operand)))
     }
 }
 
@@ -202,9 +170,7 @@ fn regex(path: &Path, pattern: &Value, options: Option<&Value>) -> Result<Node, 
         return Err(format!("$regex needs a string, not {}", kind(pattern)));
     };
     // A bad `$options` is reported at its own path; the pattern is still worth checking.
-    let flags = options
-        .and_then(|o| regex_flags(o).ok())
-        .unwrap_or_default();
+    let flags = options.and_then(|o| regex_flags(o).ok()).unwrap_or_default();
     let built = RegexBuilder::new(pattern)
         .case_insensitive(flags.case_insensitive)
         .multi_line(flags.multi_line)
@@ -213,10 +179,7 @@ fn regex(path: &Path, pattern: &Value, options: Option<&Value>) -> Result<Node, 
         .build();
     match built {
         Ok(re) => Ok(Node::field(path, Test::Regex(re))),
-        Err(e) => Err(format!(
-            "invalid regular expression {pattern:?}: {}",
-            regex_reason(&e)
-        )),
+        Err(e) => Err(format!("invalid regular expression {pattern:?}: {}", regex_reason(&e))),
     }
 }
 
@@ -241,9 +204,7 @@ fn regex_flags(options: &Value) -> Result<Flags, String> {
             's' => &mut flags.dot_matches_new_line,
             'x' => &mut flags.ignore_whitespace,
             other => {
-                return Err(format!(
-                    "unknown $options flag {other:?}: the flags are i, m, s and x"
-                ));
+                return Err(format!("unknown $options flag {other:?}: the flags are i, m, s and x"));
             }
         };
         *flag = true;
@@ -277,14 +238,8 @@ mod tests {
 
     /// The errors of an expression that must not compile, as (path, message), sorted by path.
     fn errors(expr: Value) -> Vec<(String, String)> {
-        let Err(invalid) = compile(&expr) else {
-            panic!("{expr} should not compile")
-        };
-        let mut found: Vec<_> = invalid
-            .errors
-            .into_iter()
-            .map(|e| (e.path, e.message))
-            .collect();
+        let Err(invalid) = compile(&expr) else { panic!("{expr} should not compile") };
+        let mut found: Vec<_> = invalid.errors.into_iter().map(|e| (e.path, e.message)).collect();
         found.sort();
         found
     }
@@ -295,11 +250,7 @@ mod tests {
         let found = errors(expr.clone());
         assert_eq!(found.len(), 1, "{expr}: {found:?}");
         assert_eq!(found[0].0, path, "{expr}");
-        assert!(
-            found[0].1.contains(says),
-            "{expr}: {:?} should say {says:?}",
-            found[0].1
-        );
+        assert!(found[0].1.contains(says), "{expr}: {:?} should say {says:?}", found[0].1);
     }
 
     #[test]
@@ -311,33 +262,17 @@ mod tests {
 
     #[test]
     fn logical_operators_need_arrays_of_objects() {
-        assert_error(
-            json!({"$and": {"a": 1}}),
-            "$and",
-            "$and needs an array of filters, not an object",
-        );
+        assert_error(json!({"$and": {"a": 1}}), "$and", "$and needs an array of filters, not an object");
         assert_error(json!({"$or": "x"}), "$or", "$or needs an array");
         assert_error(json!({"$nor": null}), "$nor", "$nor needs an array");
-        assert_error(
-            json!({"$or": [{"a": 1}, 3]}),
-            "$or[1]",
-            "must be a JSON object, not a number",
-        );
-        assert_error(
-            json!({"$not": [{"a": 1}]}),
-            "$not",
-            "must be a JSON object, not an array",
-        );
+        assert_error(json!({"$or": [{"a": 1}, 3]}), "$or[1]", "must be a JSON object, not a number");
+        assert_error(json!({"$not": [{"a": 1}]}), "$not", "must be a JSON object, not an array");
     }
 
     #[test]
     fn unknown_operators_are_refused_wherever_they_are() {
         assert_error(json!({"$foo": 1}), "$foo", "unknown operator $foo");
-        assert_error(
-            json!({"alias": {"$foo": 1}}),
-            "alias.$foo",
-            "unknown operator $foo",
-        );
+        assert_error(json!({"alias": {"$foo": 1}}), "alias.$foo", "unknown operator $foo");
         assert_error(
             json!({"$and": [{"a": {"$elemMatch": {}}}]}),
             "$and[0].a.$elemMatch",
@@ -348,25 +283,13 @@ mod tests {
     #[test]
     fn field_operators_need_a_field() {
         assert_error(json!({"$eq": "prod"}), "$eq", "$eq tests a field");
-        assert_error(
-            json!({"$or": [{"$regex": "x"}]}),
-            "$or[0].$regex",
-            "$regex tests a field",
-        );
-        assert_error(
-            json!({"$not": {"$regex": "x"}}),
-            "$not.$regex",
-            "$regex tests a field",
-        );
+        assert_error(json!({"$or": [{"$regex": "x"}]}), "$or[0].$regex", "$regex tests a field");
+        assert_error(json!({"$not": {"$regex": "x"}}), "$not.$regex", "$regex tests a field");
     }
 
     #[test]
     fn logical_operators_do_not_apply_to_a_field() {
-        assert_error(
-            json!({"alias": {"$or": [{"$eq": "a"}]}}),
-            "alias.$or",
-            "$or does not apply to a field",
-        );
+        assert_error(json!({"alias": {"$or": [{"$eq": "a"}]}}), "alias.$or", "$or does not apply to a field");
     }
 
     #[test]
@@ -376,11 +299,7 @@ mod tests {
             "alias",
             "mixes operators ($eq) with plain keys (name)",
         );
-        assert_error(
-            json!({"$and": [{"cfg": {"lr": 1, "$gt": 0}}]}),
-            "$and[0].cfg",
-            "mixes operators",
-        );
+        assert_error(json!({"$and": [{"cfg": {"lr": 1, "$gt": 0}}]}), "$and[0].cfg", "mixes operators");
     }
 
     #[test]
@@ -390,82 +309,36 @@ mod tests {
             "$and[0].alias.$regex",
             "invalid regular expression \"prod(\": unclosed group",
         );
-        assert_error(
-            json!({"alias": {"$regex": 5}}),
-            "alias.$regex",
-            "$regex needs a string, not a number",
-        );
+        assert_error(json!({"alias": {"$regex": 5}}), "alias.$regex", "$regex needs a string, not a number");
         // Look-around is not in the linear-time `regex` syntax.
-        assert_error(
-            json!({"a": {"$regex": "(?=x)"}}),
-            "a.$regex",
-            "invalid regular expression",
-        );
+        assert_error(json!({"a": {"$regex": "(?=x)"}}), "a.$regex", "invalid regular expression");
     }
 
     #[test]
     fn regex_errors_are_one_line() {
         let found = errors(json!({"a": {"$regex": "[z-a]"}}));
         assert!(!found[0].1.contains('\n'), "{:?}", found[0].1);
-        assert!(
-            found[0]
-                .1
-                .starts_with("invalid regular expression \"[z-a]\": "),
-            "{:?}",
-            found[0].1
-        );
+        assert!(found[0].1.starts_with("invalid regular expression \"[z-a]\": "), "{:?}", found[0].1);
     }
 
     #[test]
     fn options_are_checked() {
-        assert_error(
-            json!({"a": {"$regex": "x", "$options": "iq"}}),
-            "a.$options",
-            "unknown $options flag 'q'",
-        );
-        assert_error(
-            json!({"a": {"$regex": "x", "$options": 1}}),
-            "a.$options",
-            "$options needs a string",
-        );
-        assert_error(
-            json!({"a": {"$options": "i"}}),
-            "a.$options",
-            "$options needs a $regex beside it",
-        );
-        assert_error(
-            json!({"a": {"$not": {"$options": "i"}}}),
-            "a.$not.$options",
-            "needs a $regex",
-        );
+        assert_error(json!({"a": {"$regex": "x", "$options": "iq"}}), "a.$options", "unknown $options flag 'q'");
+        assert_error(json!({"a": {"$regex": "x", "$options": 1}}), "a.$options", "$options needs a string");
+        assert_error(json!({"a": {"$options": "i"}}), "a.$options", "$options needs a $regex beside it");
+        assert_error(json!({"a": {"$not": {"$options": "i"}}}), "a.$not.$options", "needs a $regex");
     }
 
     #[test]
     fn membership_needs_an_array() {
-        assert_error(
-            json!({"s": {"$in": "failed"}}),
-            "s.$in",
-            "$in needs an array, not a string",
-        );
-        assert_error(
-            json!({"s": {"$nin": {"a": 1}}}),
-            "s.$nin",
-            "$nin needs an array, not an object",
-        );
+        assert_error(json!({"s": {"$in": "failed"}}), "s.$in", "$in needs an array, not a string");
+        assert_error(json!({"s": {"$nin": {"a": 1}}}), "s.$nin", "$nin needs an array, not an object");
     }
 
     #[test]
     fn exists_needs_a_boolean() {
-        assert_error(
-            json!({"a": {"$exists": "yes"}}),
-            "a.$exists",
-            "$exists needs true or false, not a string",
-        );
-        assert_error(
-            json!({"a": {"$exists": 2}}),
-            "a.$exists",
-            "$exists needs true or false",
-        );
+        assert_error(json!({"a": {"$exists": "yes"}}), "a.$exists", "$exists needs true or false, not a string");
+        assert_error(json!({"a": {"$exists": 2}}), "a.$exists", "$exists needs true or false");
         assert_error(json!({"a": {"$exists": null}}), "a.$exists", "not null");
     }
 
@@ -484,36 +357,16 @@ mod tests {
 
     #[test]
     fn contains_needs_a_string() {
-        assert_error(
-            json!({"n": {"$contains": 1}}),
-            "n.$contains",
-            "$contains needs a string, not a number",
-        );
-        assert_error(
-            json!({"n": {"$contains": ["a"]}}),
-            "n.$contains",
-            "not an array",
-        );
+        assert_error(json!({"n": {"$contains": 1}}), "n.$contains", "$contains needs a string, not a number");
+        assert_error(json!({"n": {"$contains": ["a"]}}), "n.$contains", "not an array");
     }
 
     #[test]
     fn field_not_needs_an_operator_object() {
-        assert_error(
-            json!({"a": {"$not": "x"}}),
-            "a.$not",
-            "$not needs an object of operators",
-        );
+        assert_error(json!({"a": {"$not": "x"}}), "a.$not", "$not needs an object of operators");
         assert_error(json!({"a": {"$not": {}}}), "a.$not", "not an empty object");
-        assert_error(
-            json!({"a": {"$not": {"b": 1}}}),
-            "a.$not",
-            "not an object with plain keys",
-        );
-        assert_error(
-            json!({"a": {"$not": {"$in": 1}}}),
-            "a.$not.$in",
-            "$in needs an array",
-        );
+        assert_error(json!({"a": {"$not": {"b": 1}}}), "a.$not", "not an object with plain keys");
+        assert_error(json!({"a": {"$not": {"$in": 1}}}), "a.$not.$in", "$in needs an array");
     }
 
     #[test]
@@ -531,15 +384,6 @@ mod tests {
             "c": {"$exists": "no", "$gt": null}
         }));
         let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "$bad",
-                "$or[0].a.$in",
-                "$or[1].b.$regex",
-                "c.$exists",
-                "c.$gt"
-            ]
-        );
+        assert_eq!(paths, ["$bad", "$or[0].a.$in", "$or[1].b.$regex", "c.$exists", "c.$gt"]);
     }
 }

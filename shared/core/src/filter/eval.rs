@@ -38,9 +38,7 @@ impl Test {
             Test::Exists => true,
             Test::Cmp(cmp, operand) => some_element(value, |v| cmp.holds(order(v, operand))),
             Test::Regex(re) => some_element(value, |v| v.as_str().is_some_and(|s| re.is_match(s))),
-            Test::Contains(part) => some_element(value, |v| {
-                v.as_str().is_some_and(|s| s.contains(part.as_str()))
-            }),
+            Test::Contains(part) => some_element(value, |v| v.as_str().is_some_and(|s| s.contains(part.as_str()))),
         }
     }
 }
@@ -62,8 +60,7 @@ impl Cmp {
 /// MongoDB's equality on a field: the value equals the operand, or the value is an array and
 /// one of its elements does.
 fn equals(value: &Value, operand: &Value) -> bool {
-    json_eq(value, operand)
-        || matches!(value, Value::Array(items) if items.iter().any(|item| json_eq(item, operand)))
+    json_eq(value, operand) || matches!(value, Value::Array(items) if items.iter().any(|item| json_eq(item, operand)))
 }
 
 /// `test` holds for the value, or for an element when the value is an array.
@@ -103,18 +100,9 @@ mod tests {
     #[test]
     fn comparisons_hold_exactly_where_they_should() {
         let one = json!(1);
-        let cases = [
-            (Cmp::Gt, false),
-            (Cmp::Gte, true),
-            (Cmp::Lt, false),
-            (Cmp::Lte, true),
-        ];
+        let cases = [(Cmp::Gt, false), (Cmp::Gte, true), (Cmp::Lt, false), (Cmp::Lte, true)];
         for (cmp, expected) in cases {
-            assert_eq!(
-                Test::Cmp(cmp, json!(1.0)).passes(Some(&one)),
-                expected,
-                "{cmp:?}"
-            );
+            assert_eq!(Test::Cmp(cmp, json!(1.0)).passes(Some(&one)), expected, "{cmp:?}");
         }
         assert!(Test::Cmp(Cmp::Gt, json!(0.5)).passes(Some(&one)));
         assert!(Test::Cmp(Cmp::Lt, json!(2)).passes(Some(&one)));

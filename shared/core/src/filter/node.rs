@@ -114,19 +114,10 @@ mod tests {
 
     #[test]
     fn constants_absorb_or_vanish() {
-        assert!(matches!(
-            Node::and(vec![leaf(), Node::Nothing]),
-            Node::Nothing
-        ));
+        assert!(matches!(Node::and(vec![leaf(), Node::Nothing]), Node::Nothing));
         assert!(matches!(Node::or(vec![leaf(), Node::All]), Node::All));
-        assert!(matches!(
-            Node::and(vec![Node::All, leaf()]),
-            Node::Field(..)
-        ));
-        assert!(matches!(
-            Node::or(vec![Node::Nothing, leaf()]),
-            Node::Field(..)
-        ));
+        assert!(matches!(Node::and(vec![Node::All, leaf()]), Node::Field(..)));
+        assert!(matches!(Node::or(vec![Node::Nothing, leaf()]), Node::Field(..)));
         assert!(matches!(Node::or(vec![Node::and(vec![])]), Node::All));
     }
 

@@ -25,10 +25,7 @@ impl Path {
                 // `usize::from_str` would also take `+1`, which is a key, not an index.
                 let digits = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
                 let index = if digits { key.parse().ok() } else { None };
-                (!key.is_empty()).then(|| Segment {
-                    key: key.to_owned(),
-                    index,
-                })
+                (!key.is_empty()).then(|| Segment { key: key.to_owned(), index })
             })
             .collect::<Option<Box<[Segment]>>>()?;
         Some(Path { segments })
@@ -106,14 +103,8 @@ mod tests {
     #[test]
     fn descends_into_nested_objects() {
         let doc = json!({"config": {"optimizer": {"name": "adam"}}, "x": 1});
-        assert_eq!(
-            reached("config.optimizer.name", &doc),
-            vec![Some(json!("adam"))]
-        );
-        assert_eq!(
-            reached("config.optimizer", &doc),
-            vec![Some(json!({"name": "adam"}))]
-        );
+        assert_eq!(reached("config.optimizer.name", &doc), vec![Some(json!("adam"))]);
+        assert_eq!(reached("config.optimizer", &doc), vec![Some(json!({"name": "adam"}))]);
         assert_eq!(reached("x", &doc), vec![Some(json!(1))]);
     }
 
@@ -135,10 +126,7 @@ mod tests {
     #[test]
     fn arrays_on_the_way_are_looked_into_element_by_element() {
         let doc = json!({"runs": [{"name": "a"}, 7, {"other": 1}, {"name": "b"}]});
-        assert_eq!(
-            reached("runs.name", &doc),
-            vec![Some(json!("a")), None, Some(json!("b"))]
-        );
+        assert_eq!(reached("runs.name", &doc), vec![Some(json!("a")), None, Some(json!("b"))]);
         assert_eq!(reached("runs.3.name", &doc), vec![Some(json!("b"))]);
         assert_eq!(reached("runs.9.name", &doc), vec![None]);
         assert_eq!(reached("runs.1.name", &doc), vec![None]);

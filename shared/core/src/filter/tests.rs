@@ -147,32 +147,17 @@ mod equality {
     #[test]
     fn objects_and_arrays_compare_structurally() {
         let doc = json!({"cfg": {"lr": 0.1, "opt": {"name": "adam"}}, "shape": [2, 3]});
-        assert!(matches(
-            json!({"cfg": {"opt": {"name": "adam"}, "lr": 0.1}}),
-            doc.clone()
-        ));
+        assert!(matches(json!({"cfg": {"opt": {"name": "adam"}, "lr": 0.1}}), doc.clone()));
         assert!(!matches(json!({"cfg": {"lr": 0.1}}), doc.clone()));
-        assert!(matches(
-            json!({"cfg.opt": {"$eq": {"name": "adam"}}}),
-            doc.clone()
-        ));
+        assert!(matches(json!({"cfg.opt": {"$eq": {"name": "adam"}}}), doc.clone()));
         assert!(matches(json!({"shape": [2, 3.0]}), doc.clone()));
         assert!(!matches(json!({"shape": [3, 2]}), doc.clone()));
-        assert!(matches(
-            json!({"cfg": {"$eq": {"lr": 0.1, "opt": {"name": "adam"}}}}),
-            doc
-        ));
+        assert!(matches(json!({"cfg": {"$eq": {"lr": 0.1, "opt": {"name": "adam"}}}}), doc));
     }
 
     #[test]
     fn null_matches_missing_and_null_only() {
-        let docs = [
-            json!({"a": null}),
-            json!({}),
-            json!({"a": 0}),
-            json!({"a": ""}),
-            json!({"a": [1, null]}),
-        ];
+        let docs = [json!({"a": null}), json!({}), json!({"a": 0}), json!({"a": ""}), json!({"a": [1, null]})];
         assert_selects(json!({"a": null}), &docs, &[0, 1, 4]);
         assert_selects(json!({"a": {"$eq": null}}), &docs, &[0, 1, 4]);
         assert_selects(json!({"a": {"$ne": null}}), &docs, &[2, 3]);
@@ -180,12 +165,7 @@ mod equality {
 
     #[test]
     fn ne_is_the_negation_of_eq() {
-        let docs = [
-            json!({"a": "x"}),
-            json!({"a": "y"}),
-            json!({}),
-            json!({"a": 1}),
-        ];
+        let docs = [json!({"a": "x"}), json!({"a": "y"}), json!({}), json!({"a": 1})];
         assert_selects(json!({"a": {"$ne": "x"}}), &docs, &[1, 2, 3]);
     }
 }
@@ -195,12 +175,7 @@ mod ordering {
 
     #[test]
     fn numbers() {
-        let docs = [
-            json!({"n": 1}),
-            json!({"n": 2.5}),
-            json!({"n": 3}),
-            json!({}),
-        ];
+        let docs = [json!({"n": 1}), json!({"n": 2.5}), json!({"n": 3}), json!({})];
         assert_selects(json!({"n": {"$gt": 2.5}}), &docs, &[2]);
         assert_selects(json!({"n": {"$gte": 2.5}}), &docs, &[1, 2]);
         assert_selects(json!({"n": {"$lt": 2.5}}), &docs, &[0]);
@@ -210,11 +185,7 @@ mod ordering {
 
     #[test]
     fn strings_by_bytes() {
-        let docs = [
-            json!({"s": "apple"}),
-            json!({"s": "banana"}),
-            json!({"s": "Cherry"}),
-        ];
+        let docs = [json!({"s": "apple"}), json!({"s": "banana"}), json!({"s": "Cherry"})];
         assert_selects(json!({"s": {"$gt": "apple"}}), &docs, &[1]);
         assert_selects(json!({"s": {"$lt": "b"}}), &docs, &[0, 2]);
         assert_selects(json!({"s": {"$gte": "banana"}}), &docs, &[1]);
@@ -228,10 +199,7 @@ mod ordering {
             assert!(!matches(json!({"n": {op: "1"}}), json!({"n": 5})), "{op}");
             assert!(!matches(json!({"n": {op: 1}}), json!({"n": true})), "{op}");
             assert!(!matches(json!({"n": {op: 1}}), json!({"n": null})), "{op}");
-            assert!(
-                !matches(json!({"n": {op: 1}}), json!({"n": {"v": 1}})),
-                "{op}"
-            );
+            assert!(!matches(json!({"n": {op: 1}}), json!({"n": {"v": 1}})), "{op}");
             assert!(!matches(json!({"n": {op: 1}}), json!({})), "{op}");
         }
     }
@@ -252,18 +220,9 @@ mod membership {
 
     #[test]
     fn in_and_nin() {
-        let docs = [
-            json!({"s": "running"}),
-            json!({"s": "failed"}),
-            json!({"s": "crashed"}),
-            json!({}),
-        ];
+        let docs = [json!({"s": "running"}), json!({"s": "failed"}), json!({"s": "crashed"}), json!({})];
         assert_selects(json!({"s": {"$in": ["failed", "crashed"]}}), &docs, &[1, 2]);
-        assert_selects(
-            json!({"s": {"$nin": ["failed", "crashed"]}}),
-            &docs,
-            &[0, 3],
-        );
+        assert_selects(json!({"s": {"$nin": ["failed", "crashed"]}}), &docs, &[0, 3]);
         assert_selects(json!({"s": {"$in": []}}), &docs, &[]);
         assert_selects(json!({"s": {"$nin": []}}), &docs, &[0, 1, 2, 3]);
     }
@@ -272,10 +231,7 @@ mod membership {
     fn in_is_type_strict_and_numeric() {
         assert!(matches(json!({"n": {"$in": [1, 2]}}), json!({"n": 2.0})));
         assert!(!matches(json!({"n": {"$in": ["2"]}}), json!({"n": 2})));
-        assert!(matches(
-            json!({"n": {"$in": [{"a": 1}]}}),
-            json!({"n": {"a": 1.0}})
-        ));
+        assert!(matches(json!({"n": {"$in": [{"a": 1}]}}), json!({"n": {"a": 1.0}})));
     }
 
     #[test]
@@ -287,11 +243,7 @@ mod membership {
 
     #[test]
     fn array_fields() {
-        let docs = [
-            json!({"tags": ["a", "b"]}),
-            json!({"tags": ["c"]}),
-            json!({"tags": []}),
-        ];
+        let docs = [json!({"tags": ["a", "b"]}), json!({"tags": ["c"]}), json!({"tags": []})];
         assert_selects(json!({"tags": {"$in": ["b", "z"]}}), &docs, &[0]);
         assert_selects(json!({"tags": {"$nin": ["b", "z"]}}), &docs, &[1, 2]);
     }
@@ -302,12 +254,7 @@ mod existence {
 
     #[test]
     fn exists_true_and_false() {
-        let docs = [
-            json!({"a": 1}),
-            json!({"a": null}),
-            json!({"b": 1}),
-            json!({"a": false}),
-        ];
+        let docs = [json!({"a": 1}), json!({"a": null}), json!({"b": 1}), json!({"a": false})];
         assert_selects(json!({"a": {"$exists": true}}), &docs, &[0, 1, 3]);
         assert_selects(json!({"a": {"$exists": false}}), &docs, &[2]);
         assert_selects(json!({"a": {"$exists": 1}}), &docs, &[0, 1, 3]);
@@ -316,11 +263,7 @@ mod existence {
 
     #[test]
     fn nested_existence() {
-        let docs = [
-            json!({"metadata": {"fw": "torch"}}),
-            json!({"metadata": {}}),
-            json!({"metadata": 3}),
-        ];
+        let docs = [json!({"metadata": {"fw": "torch"}}), json!({"metadata": {}}), json!({"metadata": 3})];
         assert_selects(json!({"metadata.fw": {"$exists": true}}), &docs, &[0]);
         assert_selects(json!({"metadata.fw": {"$exists": false}}), &docs, &[1, 2]);
     }
@@ -331,11 +274,7 @@ mod regex {
 
     #[test]
     fn unanchored_search_unless_anchored() {
-        let docs = [
-            json!({"a": "europe-west"}),
-            json!({"a": "west-europe"}),
-            json!({"a": "asia"}),
-        ];
+        let docs = [json!({"a": "europe-west"}), json!({"a": "west-europe"}), json!({"a": "asia"})];
         assert_selects(json!({"a": {"$regex": "europe"}}), &docs, &[0, 1]);
         assert_selects(json!({"a": {"$regex": "^europe.*"}}), &docs, &[0]);
         assert_selects(json!({"a": {"$regex": "europe$"}}), &docs, &[1]);
@@ -344,84 +283,36 @@ mod regex {
 
     #[test]
     fn options_set_flags() {
-        assert!(!matches(
-            json!({"a": {"$regex": "^prod"}}),
-            json!({"a": "PROD"})
-        ));
-        assert!(matches(
-            json!({"a": {"$regex": "^prod", "$options": "i"}}),
-            json!({"a": "PROD"})
-        ));
-        assert!(matches(
-            json!({"a": {"$options": "i", "$regex": "^prod"}}),
-            json!({"a": "Prod"})
-        ));
-        assert!(matches(
-            json!({"a": {"$regex": "(?i)^prod"}}),
-            json!({"a": "PROD"})
-        ));
+        assert!(!matches(json!({"a": {"$regex": "^prod"}}), json!({"a": "PROD"})));
+        assert!(matches(json!({"a": {"$regex": "^prod", "$options": "i"}}), json!({"a": "PROD"})));
+        assert!(matches(json!({"a": {"$options": "i", "$regex": "^prod"}}), json!({"a": "Prod"})));
+        assert!(matches(json!({"a": {"$regex": "(?i)^prod"}}), json!({"a": "PROD"})));
 
         let two_lines = json!({"a": "first\nsecond"});
-        assert!(!matches(
-            json!({"a": {"$regex": "^second"}}),
-            two_lines.clone()
-        ));
-        assert!(matches(
-            json!({"a": {"$regex": "^second", "$options": "m"}}),
-            two_lines.clone()
-        ));
-        assert!(!matches(
-            json!({"a": {"$regex": "first.second"}}),
-            two_lines.clone()
-        ));
-        assert!(matches(
-            json!({"a": {"$regex": "first.second", "$options": "s"}}),
-            two_lines
-        ));
+        assert!(!matches(json!({"a": {"$regex": "^second"}}), two_lines.clone()));
+        assert!(matches(json!({"a": {"$regex": "^second", "$options": "m"}}), two_lines.clone()));
+        assert!(!matches(json!({"a": {"$regex": "first.second"}}), two_lines.clone()));
+        assert!(matches(json!({"a": {"$regex": "first.second", "$options": "s"}}), two_lines));
 
-        assert!(matches(
-            json!({"a": {"$regex": "a b # comment", "$options": "x"}}),
-            json!({"a": "ab"})
-        ));
-        assert!(matches(
-            json!({"a": {"$regex": "^A B$", "$options": "ix"}}),
-            json!({"a": "ab"})
-        ));
-        assert!(matches(
-            json!({"a": {"$regex": "x", "$options": ""}}),
-            json!({"a": "x"})
-        ));
+        assert!(matches(json!({"a": {"$regex": "a b # comment", "$options": "x"}}), json!({"a": "ab"})));
+        assert!(matches(json!({"a": {"$regex": "^A B$", "$options": "ix"}}), json!({"a": "ab"})));
+        assert!(matches(json!({"a": {"$regex": "x", "$options": ""}}), json!({"a": "x"})));
     }
 
     #[test]
     fn only_strings_match() {
         assert!(!matches(json!({"n": {"$regex": "1"}}), json!({"n": 1})));
-        assert!(!matches(
-            json!({"n": {"$regex": "true"}}),
-            json!({"n": true})
-        ));
+        assert!(!matches(json!({"n": {"$regex": "true"}}), json!({"n": true})));
         assert!(!matches(json!({"n": {"$regex": ""}}), json!({"n": null})));
         assert!(!matches(json!({"n": {"$regex": ""}}), json!({})));
-        assert!(matches(
-            json!({"n": {"$regex": "^1"}}),
-            json!({"n": [1, "10"]})
-        ));
+        assert!(matches(json!({"n": {"$regex": "^1"}}), json!({"n": [1, "10"]})));
     }
 
     #[test]
     fn not_regex() {
-        let docs = [
-            json!({"a": "prod"}),
-            json!({"a": "dev"}),
-            json!({}),
-            json!({"a": ["dev", "prod"]}),
-        ];
+        let docs = [json!({"a": "prod"}), json!({"a": "dev"}), json!({}), json!({"a": ["dev", "prod"]})];
         assert_selects(json!({"a": {"$not": {"$regex": "^prod"}}}), &docs, &[1, 2]);
-        assert_selects(
-            json!({"a": {"$not": {"$regex": "^PROD", "$options": "i"}}}),
-            &docs,
-            &[1, 2],
-        );
+        assert_selects(json!({"a": {"$not": {"$regex": "^PROD", "$options": "i"}}}), &docs, &[1, 2]);
     }
 }
 
@@ -430,37 +321,22 @@ mod contains {
 
     #[test]
     fn substring_of_a_string() {
-        let docs = [
-            json!({"n": "my-sweep-1"}),
-            json!({"n": "SWEEP"}),
-            json!({"n": "run"}),
-            json!({}),
-        ];
+        let docs = [json!({"n": "my-sweep-1"}), json!({"n": "SWEEP"}), json!({"n": "run"}), json!({})];
         assert_selects(json!({"n": {"$contains": "sweep"}}), &docs, &[0]);
         assert_selects(json!({"n": {"$contains": ""}}), &docs, &[0, 1, 2]);
     }
 
     #[test]
     fn some_string_element_of_an_array() {
-        let docs = [
-            json!({"tags": ["baseline", "sweep-a"]}),
-            json!({"tags": ["x"]}),
-            json!({"tags": []}),
-        ];
+        let docs = [json!({"tags": ["baseline", "sweep-a"]}), json!({"tags": ["x"]}), json!({"tags": []})];
         assert_selects(json!({"tags": {"$contains": "sweep"}}), &docs, &[0]);
     }
 
     #[test]
     fn non_strings_never_contain() {
         assert!(!matches(json!({"n": {"$contains": "1"}}), json!({"n": 12})));
-        assert!(!matches(
-            json!({"n": {"$contains": "a"}}),
-            json!({"n": {"a": "a"}})
-        ));
-        assert!(!matches(
-            json!({"n": {"$contains": "1"}}),
-            json!({"n": [12, [["1"]]]})
-        ));
+        assert!(!matches(json!({"n": {"$contains": "a"}}), json!({"n": {"a": "a"}})));
+        assert!(!matches(json!({"n": {"$contains": "1"}}), json!({"n": [12, [["1"]]]})));
     }
 }
 
@@ -469,26 +345,14 @@ mod logic {
 
     #[test]
     fn several_keys_are_an_implicit_and() {
-        let docs = [
-            json!({"a": 1, "b": "x"}),
-            json!({"a": 1, "b": "y"}),
-            json!({"a": 2, "b": "x"}),
-        ];
+        let docs = [json!({"a": 1, "b": "x"}), json!({"a": 1, "b": "y"}), json!({"a": 2, "b": "x"})];
         assert_selects(json!({"a": 1, "b": "x"}), &docs, &[0]);
-        assert_selects(
-            json!({"a": 1, "$or": [{"b": "y"}, {"b": "z"}]}),
-            &docs,
-            &[1],
-        );
+        assert_selects(json!({"a": 1, "$or": [{"b": "y"}, {"b": "z"}]}), &docs, &[1]);
     }
 
     #[test]
     fn and_or_nor() {
-        let docs = [
-            json!({"a": 1, "b": 1}),
-            json!({"a": 1, "b": 2}),
-            json!({"a": 2, "b": 2}),
-        ];
+        let docs = [json!({"a": 1, "b": 1}), json!({"a": 1, "b": 2}), json!({"a": 2, "b": 2})];
         assert_selects(json!({"$and": [{"a": 1}, {"b": 2}]}), &docs, &[1]);
         assert_selects(json!({"$or": [{"a": 2}, {"b": 1}]}), &docs, &[0, 2]);
         assert_selects(json!({"$nor": [{"a": 2}, {"b": 1}]}), &docs, &[1]);
@@ -522,24 +386,10 @@ mod logic {
 
     #[test]
     fn field_not_negates_all_its_operators_together() {
-        let docs = [
-            json!({"n": 1}),
-            json!({"n": 3}),
-            json!({"n": 5}),
-            json!({}),
-            json!({"n": "3"}),
-        ];
-        assert_selects(
-            json!({"n": {"$not": {"$gt": 2, "$lt": 4}}}),
-            &docs,
-            &[0, 2, 3, 4],
-        );
+        let docs = [json!({"n": 1}), json!({"n": 3}), json!({"n": 5}), json!({}), json!({"n": "3"})];
+        assert_selects(json!({"n": {"$not": {"$gt": 2, "$lt": 4}}}), &docs, &[0, 2, 3, 4]);
         assert_selects(json!({"n": {"$not": {"$not": {"$gt": 2}}}}), &docs, &[1, 2]);
-        assert_selects(
-            json!({"n": {"$not": {"$gt": 2}, "$exists": true}}),
-            &docs,
-            &[0, 4],
-        );
+        assert_selects(json!({"n": {"$not": {"$gt": 2}, "$exists": true}}), &docs, &[0, 4]);
     }
 }
 
@@ -570,17 +420,9 @@ mod missing_fields {
         ];
         for doc in [json!({}), json!({"other": "x"}), json!({"f": {"g": 1}})] {
             for (ops, expected) in &cases {
-                assert_eq!(
-                    matches(json!({"f.h": ops}), doc.clone()),
-                    *expected,
-                    "{ops} on {doc}"
-                );
+                assert_eq!(matches(json!({"f.h": ops}), doc.clone()), *expected, "{ops} on {doc}");
                 if doc.get("f").is_none() {
-                    assert_eq!(
-                        matches(json!({"f": ops}), doc.clone()),
-                        *expected,
-                        "{ops} on {doc}"
-                    );
+                    assert_eq!(matches(json!({"f": ops}), doc.clone()), *expected, "{ops} on {doc}");
                 }
             }
         }
@@ -605,27 +447,12 @@ mod paths {
             "config": {"optimizer": {"name": "adam", "betas": [0.9, 0.999]}}
         });
         assert!(matches(json!({"metadata.framework": "torch"}), doc.clone()));
-        assert!(matches(
-            json!({"metadata.size.params": {"$gt": 1e6}}),
-            doc.clone()
-        ));
-        assert!(matches(
-            json!({"config.optimizer.name": {"$in": ["adam", "sgd"]}}),
-            doc.clone()
-        ));
+        assert!(matches(json!({"metadata.size.params": {"$gt": 1e6}}), doc.clone()));
+        assert!(matches(json!({"config.optimizer.name": {"$in": ["adam", "sgd"]}}), doc.clone()));
         assert!(matches(json!({"config.optimizer.betas": 0.9}), doc.clone()));
-        assert!(matches(
-            json!({"config.optimizer.betas.1": {"$gt": 0.99}}),
-            doc.clone()
-        ));
-        assert!(!matches(
-            json!({"config.optimizer.betas.0": {"$gt": 0.99}}),
-            doc.clone()
-        ));
-        assert!(!matches(
-            json!({"metadata.framework.name": {"$exists": true}}),
-            doc.clone()
-        ));
+        assert!(matches(json!({"config.optimizer.betas.1": {"$gt": 0.99}}), doc.clone()));
+        assert!(!matches(json!({"config.optimizer.betas.0": {"$gt": 0.99}}), doc.clone()));
+        assert!(!matches(json!({"metadata.framework.name": {"$exists": true}}), doc.clone()));
         assert!(!matches(json!({"framework": "torch"}), doc));
     }
 
@@ -644,10 +471,7 @@ mod paths {
     #[test]
     fn keys_are_case_sensitive_and_exact() {
         assert!(!matches(json!({"Alias": "prod"}), json!({"alias": "prod"})));
-        assert!(!matches(
-            json!({"alias": "prod"}),
-            json!({"alias ": "prod"})
-        ));
+        assert!(!matches(json!({"alias": "prod"}), json!({"alias ": "prod"})));
     }
 }
 
@@ -656,30 +480,17 @@ mod arrays {
 
     #[test]
     fn ne_holds_only_when_no_element_equals() {
-        let docs = [
-            json!({"tags": ["x", "y"]}),
-            json!({"tags": ["y"]}),
-            json!({"tags": []}),
-            json!({"tags": "x"}),
-        ];
+        let docs = [json!({"tags": ["x", "y"]}), json!({"tags": ["y"]}), json!({"tags": []}), json!({"tags": "x"})];
         assert_selects(json!({"tags": {"$ne": "x"}}), &docs, &[1, 2]);
         assert_selects(json!({"tags": "x"}), &docs, &[0, 3]);
     }
 
     #[test]
     fn eq_matches_the_whole_array_too() {
-        let docs = [
-            json!({"t": ["x", "y"]}),
-            json!({"t": [["x", "y"], "z"]}),
-            json!({"t": ["y", "x"]}),
-        ];
+        let docs = [json!({"t": ["x", "y"]}), json!({"t": [["x", "y"], "z"]}), json!({"t": ["y", "x"]})];
         assert_selects(json!({"t": ["x", "y"]}), &docs, &[0, 1]);
         assert_selects(json!({"t": {"$ne": ["x", "y"]}}), &docs, &[2]);
-        assert_selects(
-            json!({"t": []}),
-            &[json!({"t": []}), json!({"t": [[]]}), json!({"t": [1]})],
-            &[0, 1],
-        );
+        assert_selects(json!({"t": []}), &[json!({"t": []}), json!({"t": [[]]}), json!({"t": [1]})], &[0, 1]);
     }
 }
 
@@ -710,12 +521,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     scalar().prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::btree_map(
-                prop::sample::select(vec!["a", "b", "$eq", "$in"]),
-                inner,
-                0..3
-            )
-            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            prop::collection::btree_map(prop::sample::select(vec!["a", "b", "$eq", "$in"]), inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
         ]
     })
 }
@@ -727,10 +534,7 @@ fn document() -> impl Strategy<Value = Value> {
 
 /// `yes` matches exactly the documents that `no` does not.
 fn assert_opposite(yes: Value, no: Value, doc: &Value) -> Result<(), TestCaseError> {
-    let (y, n) = (
-        filter(yes.clone()).matches(doc),
-        filter(no.clone()).matches(doc),
-    );
+    let (y, n) = (filter(yes.clone()).matches(doc), filter(no.clone()).matches(doc));
     prop_assert_ne!(y, n, "{} and {} on {}", yes, no, doc);
     Ok(())
 }

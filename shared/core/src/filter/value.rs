@@ -16,13 +16,9 @@ pub(super) fn json_eq(a: &Value, b: &Value) -> bool {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Number(x), Value::Number(y)) => number_cmp(x, y) == Some(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x == y,
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => false,
     }
@@ -48,9 +44,7 @@ fn number_cmp(a: &Number, b: &Number) -> Option<Ordering> {
 }
 
 fn integer(n: &Number) -> Option<i128> {
-    n.as_i64()
-        .map(i128::from)
-        .or_else(|| n.as_u64().map(i128::from))
+    n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
 }
 
 /// The JSON type of a value, for error messages.
@@ -103,10 +97,7 @@ mod tests {
         assert!(json_eq(&json!([1, "a", [2.0]]), &json!([1.0, "a", [2]])));
         assert!(!json_eq(&json!([1, 2]), &json!([2, 1])));
         assert!(!json_eq(&json!([1, 2]), &json!([1, 2, 3])));
-        assert!(json_eq(
-            &json!({"a": 1, "b": {"c": 2}}),
-            &json!({"b": {"c": 2.0}, "a": 1})
-        ));
+        assert!(json_eq(&json!({"a": 1, "b": {"c": 2}}), &json!({"b": {"c": 2.0}, "a": 1})));
         assert!(!json_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
         assert!(!json_eq(&json!({"a": 1, "c": 2}), &json!({"a": 1, "b": 2})));
     }

@@ -68,10 +68,16 @@ pub fn template_variables(template: &str) -> impl Iterator<Item = &str> {
 
 fn check_template(template: &str, path: &str, errors: &mut Errors) {
     for var in template_variables(template) {
-        let known = TEMPLATE_VARIABLES.contains(&var)
-            || var.strip_prefix("artifact_metadata.").is_some_and(|k| !k.is_empty());
+        let known =
+            TEMPLATE_VARIABLES.contains(&var) || var.strip_prefix("artifact_metadata.").is_some_and(|k| !k.is_empty());
         if !known {
-            errors.push(path, format!("unknown template variable ${{{var}}}; known: {}, artifact_metadata.KEY", TEMPLATE_VARIABLES.join(", ")));
+            errors.push(
+                path,
+                format!(
+                    "unknown template variable ${{{var}}}; known: {}, artifact_metadata.KEY",
+                    TEMPLATE_VARIABLES.join(", ")
+                ),
+            );
         }
     }
 }
@@ -79,7 +85,9 @@ fn check_template(template: &str, path: &str, errors: &mut Errors) {
 impl Action {
     pub fn parse(v: &Value, path: &str, errors: &mut Errors) -> Option<Action> {
         let mut r = ObjReader::new(v, path, errors)?;
-        let ty = r.required("type", errors).and_then(|t| one_of(t, &r.path_of("type"), &["webhook", "slack", "none"], errors));
+        let ty = r
+            .required("type", errors)
+            .and_then(|t| one_of(t, &r.path_of("type"), &["webhook", "slack", "none"], errors));
         let action = match ty? {
             "webhook" => {
                 let integration = r.str("integration", errors);
@@ -116,7 +124,9 @@ impl Action {
 
     pub fn to_json(&self) -> Value {
         match self {
-            Action::Webhook { integration, payload: Some(p) } => json!({"type": "webhook", "integration": integration, "payload": p}),
+            Action::Webhook { integration, payload: Some(p) } => {
+                json!({"type": "webhook", "integration": integration, "payload": p})
+            }
             Action::Webhook { integration, payload: None } => json!({"type": "webhook", "integration": integration}),
             Action::Slack { integration, title, message, severity } => json!({
                 "type": "slack", "integration": integration, "title": title, "message": message, "severity": severity.as_str(),

@@ -183,7 +183,8 @@ fn read_trigger(v: &Value, errors: &mut Errors) -> Option<Trigger> {
         Trigger::RunState { run_filter, states: states? }
     } else {
         let run_filter = CompiledFilter::read(r.get("run_filter"), "event.run_filter", errors);
-        let condition = r.required("metric", errors).and_then(|m| MetricCondition::parse(kind, m, "event.metric", errors));
+        let condition =
+            r.required("metric", errors).and_then(|m| MetricCondition::parse(kind, m, "event.metric", errors));
         let cooldown = read_cooldown(r.get("cooldown"), errors);
         Trigger::Metric { run_filter, condition: condition?, cooldown: cooldown? }
     };
@@ -286,7 +287,11 @@ mod tests {
         let b = Automation::from_create("a1", &doc).unwrap();
         assert_eq!(b.to_document(), doc);
 
-        let m = Automation::from_create("m", &metric_doc(json!({"name": "loss", "agg": "MAX", "cmp": "$gt", "threshold": 1}))).unwrap();
+        let m = Automation::from_create(
+            "m",
+            &metric_doc(json!({"name": "loss", "agg": "MAX", "cmp": "$gt", "threshold": 1})),
+        )
+        .unwrap();
         let doc = m.to_document();
         assert_eq!(doc["event"]["cooldown"], 86400);
         assert_eq!(doc["event"]["metric"]["window"], 5);

@@ -115,9 +115,9 @@ impl MetricCondition {
             TriggerKind::RunMetricThreshold => {
                 let agg = read_agg(&mut r, errors);
                 let window = read_window(&mut r, "window", 5, errors);
-                let cmp = r.required("cmp", errors).and_then(|c| {
-                    one_of(c, &r.path_of("cmp"), &["$gt", "$gte", "$lt", "$lte", "$eq", "$ne"], errors)
-                });
+                let cmp = r
+                    .required("cmp", errors)
+                    .and_then(|c| one_of(c, &r.path_of("cmp"), &["$gt", "$gte", "$lt", "$lte", "$eq", "$ne"], errors));
                 let threshold = r.required("threshold", errors).and_then(|_| r.opt_f64("threshold", errors));
                 let (name, agg, window, cmp, threshold) = (name?, agg?, window?, cmp?, threshold?);
                 let cmp = match cmp {
@@ -150,7 +150,15 @@ impl MetricCondition {
                 let (name, agg, current, prior, change_type, change_dir, amount) =
                     (name?, agg?, current?, prior?, change_type?, dir?, amount.filter(|a| *a > 0.0)?);
                 let (current_window, prior_window) = if agg.is_none() { (1, 1) } else { (current, prior) };
-                MetricCondition::Change(Change { name, agg, current_window, prior_window, change_type, change_dir, amount })
+                MetricCondition::Change(Change {
+                    name,
+                    agg,
+                    current_window,
+                    prior_window,
+                    change_type,
+                    change_dir,
+                    amount,
+                })
             }
             TriggerKind::RunMetricZscore => {
                 let window = read_window(&mut r, "window", 30, errors);
@@ -264,15 +272,27 @@ mod tests {
 
     #[test]
     fn threshold_defaults_and_agg_none() {
-        let c = parse(TriggerKind::RunMetricThreshold, json!({"name": "loss", "agg": "AVERAGE", "cmp": "$gt", "threshold": 0.5})).unwrap();
+        let c = parse(
+            TriggerKind::RunMetricThreshold,
+            json!({"name": "loss", "agg": "AVERAGE", "cmp": "$gt", "threshold": 0.5}),
+        )
+        .unwrap();
         assert_eq!(c.needed(), 5);
-        let c = parse(TriggerKind::RunMetricThreshold, json!({"name": "loss", "window": 9, "cmp": "$gt", "threshold": 0.5})).unwrap();
+        let c = parse(
+            TriggerKind::RunMetricThreshold,
+            json!({"name": "loss", "window": 9, "cmp": "$gt", "threshold": 0.5}),
+        )
+        .unwrap();
         assert_eq!(c.needed(), 1, "no aggregation reads the last value alone");
     }
 
     #[test]
     fn change_defaults() {
-        let c = parse(TriggerKind::RunMetricChange, json!({"name": "loss", "agg": "MIN", "change_dir": "DECREASE", "amount": 0.25})).unwrap();
+        let c = parse(
+            TriggerKind::RunMetricChange,
+            json!({"name": "loss", "agg": "MIN", "change_dir": "DECREASE", "amount": 0.25}),
+        )
+        .unwrap();
         let MetricCondition::Change(ch) = &c else { panic!() };
         assert_eq!((ch.current_window, ch.prior_window, ch.change_type), (10, 50, ChangeType::Relative));
         assert_eq!(c.needed(), 60);
@@ -281,20 +301,44 @@ mod tests {
     #[test]
     fn zscore_defaults() {
         let c = parse(TriggerKind::RunMetricZscore, json!({"name": "loss"})).unwrap();
-        assert_eq!(c, MetricCondition::ZScore(ZScore { name: "loss".into(), window: 30, threshold: 3.0, change_dir: ChangeDir::Any }));
+        assert_eq!(
+            c,
+            MetricCondition::ZScore(ZScore {
+                name: "loss".into(),
+                window: 30,
+                threshold: 3.0,
+                change_dir: ChangeDir::Any
+            })
+        );
         assert_eq!(c.needed(), 31);
     }
 
     #[test]
     fn refusals_name_the_field() {
         let cases = [
-            (TriggerKind::RunMetricThreshold, json!({"name": "l", "agg": "MAX", "window": 0, "cmp": "$gt", "threshold": 1}), "event.metric.window"),
+            (
+                TriggerKind::RunMetricThreshold,
+                json!({"name": "l", "agg": "MAX", "window": 0, "cmp": "$gt", "threshold": 1}),
+                "event.metric.window",
+            ),
             (TriggerKind::RunMetricThreshold, json!({"name": "l", "cmp": "$gt"}), "event.metric.threshold"),
             (TriggerKind::RunMetricThreshold, json!({"name": "l", "cmp": ">", "threshold": 1}), "event.metric.cmp"),
             (TriggerKind::RunMetricThreshold, json!({"cmp": "$gt", "threshold": 1}), "event.metric.name"),
-            (TriggerKind::RunMetricChange, json!({"name": "l", "change_dir": "ANY", "amount": -0.1}), "event.metric.amount"),
-            (TriggerKind::RunMetricChange, json!({"name": "l", "change_dir": "UP", "amount": 1}), "event.metric.change_dir"),
-            (TriggerKind::RunMetricChange, json!({"name": "l", "agg": "MAX", "prior_window": 1.5, "change_dir": "ANY", "amount": 1}), "event.metric.prior_window"),
+            (
+                TriggerKind::RunMetricChange,
+                json!({"name": "l", "change_dir": "ANY", "amount": -0.1}),
+                "event.metric.amount",
+            ),
+            (
+                TriggerKind::RunMetricChange,
+                json!({"name": "l", "change_dir": "UP", "amount": 1}),
+                "event.metric.change_dir",
+            ),
+            (
+                TriggerKind::RunMetricChange,
+                json!({"name": "l", "agg": "MAX", "prior_window": 1.5, "change_dir": "ANY", "amount": 1}),
+                "event.metric.prior_window",
+            ),
             (TriggerKind::RunMetricZscore, json!({"name": "l", "threshold": 0}), "event.metric.threshold"),
             (TriggerKind::RunMetricZscore, json!({"name": "l", "window": 1001}), "event.metric.window"),
             (TriggerKind::RunMetricZscore, json!({"name": "l", "windw": 10}), "event.metric.windw"),

@@ -108,16 +108,26 @@ impl<'a> ObjReader<'a> {
     }
 
     /// An optional integer within `range`.
-    pub fn opt_int(&mut self, field: &'static str, range: std::ops::RangeInclusive<i64>, errors: &mut Errors) -> Option<i64> {
+    pub fn opt_int(
+        &mut self,
+        field: &'static str,
+        range: std::ops::RangeInclusive<i64>,
+        errors: &mut Errors,
+    ) -> Option<i64> {
         let v = self.get(field)?;
         let n = match v {
-            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+            Value::Number(n) => {
+                n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+            }
             _ => None,
         };
         match n {
             Some(n) if range.contains(&n) => Some(n),
             Some(n) => {
-                errors.push(self.path_of(field), format!("must be between {} and {}, got {n}", range.start(), range.end()));
+                errors.push(
+                    self.path_of(field),
+                    format!("must be between {} and {}, got {n}", range.start(), range.end()),
+                );
                 None
             }
             None => {

@@ -13,8 +13,14 @@ pub enum RunState {
 }
 
 impl RunState {
-    pub const ALL: [RunState; 6] =
-        [RunState::Pending, RunState::Running, RunState::Finished, RunState::Failed, RunState::Crashed, RunState::Killed];
+    pub const ALL: [RunState; 6] = [
+        RunState::Pending,
+        RunState::Running,
+        RunState::Finished,
+        RunState::Failed,
+        RunState::Crashed,
+        RunState::Killed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -99,19 +99,17 @@ impl Scope {
         let Some(mut r) = ObjReader::new(v, path, &mut errors) else {
             return errors.finish(Scope::Entity { entity: String::new() });
         };
-        let ty = r.required("type", &mut errors).and_then(|t| {
-            one_of(t, &r.path_of("type"), &["project", "registry", "collection", "entity"], &mut errors)
-        });
+        let ty = r
+            .required("type", &mut errors)
+            .and_then(|t| one_of(t, &r.path_of("type"), &["project", "registry", "collection", "entity"], &mut errors));
         let entity = r.str("entity", &mut errors).map(str::to_string);
         let scope = match ty {
-            Some("project") => r.str("project", &mut errors).map(|p| Scope::Project {
-                entity: entity.clone().unwrap_or_default(),
-                project: p.to_string(),
-            }),
-            Some("registry") => r.str("registry", &mut errors).map(|reg| Scope::Registry {
-                entity: entity.clone().unwrap_or_default(),
-                registry: reg.to_string(),
-            }),
+            Some("project") => r
+                .str("project", &mut errors)
+                .map(|p| Scope::Project { entity: entity.clone().unwrap_or_default(), project: p.to_string() }),
+            Some("registry") => r
+                .str("registry", &mut errors)
+                .map(|reg| Scope::Registry { entity: entity.clone().unwrap_or_default(), registry: reg.to_string() }),
             Some("collection") => {
                 let project = r.opt_str("project", &mut errors);
                 let registry = r.opt_str("registry", &mut errors);
@@ -204,7 +202,8 @@ mod tests {
         assert!(p.covers_artifact("a", &Location::Project("m".into()), "c"));
         assert!(!p.covers_artifact("a", &Location::Registry("m".into()), "c"));
         assert!(!p.covers_artifact("b", &Location::Project("m".into()), "c"));
-        let c = Scope::Collection { entity: "a".into(), location: Location::Registry("m".into()), collection: "c".into() };
+        let c =
+            Scope::Collection { entity: "a".into(), location: Location::Registry("m".into()), collection: "c".into() };
         assert!(c.covers_artifact("a", &Location::Registry("m".into()), "c"));
         assert!(!c.covers_artifact("a", &Location::Registry("m".into()), "d"));
         assert!(!c.covers_run("a", "m"));

@@ -47,12 +47,13 @@ impl MemoryStore {
 }
 
 impl RunStore for MemoryStore {
-    async fn load_runs(&self, keys: &[RunKey], now: Timestamp) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
+    async fn load_runs(
+        &self,
+        keys: &[RunKey],
+        now: Timestamp,
+    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
         let inner = self.lock();
-        Ok(keys
-            .iter()
-            .map(|k| inner.runs.get(k).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone()))
-            .collect())
+        Ok(keys.iter().map(|k| inner.runs.get(k).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())).collect())
     }
 
     async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {

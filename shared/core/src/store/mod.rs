@@ -58,14 +58,22 @@ pub trait RunStore: Send + Sync {
 
     /// Save each record if its stored version is still the expected one. Returns, per save,
     /// whether it was written (`false`: someone else saved first; reload and evaluate again).
-    fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+    fn save_runs(
+        &self,
+        saves: &[RunSave],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 }
 
 /// Fires, recorded at most once each.
 pub trait FireStore: Send + Sync {
     /// Record each fire unless a fire with its id is already recorded. Returns, per fire,
     /// whether it was new. Recording is what makes a redelivered event fire nothing new.
-    fn record_fires(&self, fires: &[Fire], now: Timestamp) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+    fn record_fires(
+        &self,
+        fires: &[Fire],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 }
 
 /// An envelope refused at intake, kept where an operator can see it.
@@ -89,5 +97,9 @@ pub trait RejectStore: Send + Sync {
 pub trait AutomationStore: Send + Sync {
     fn list_automations(&self) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send;
     /// Insert or replace an automation (by id).
-    fn put_automation(&self, automation: &Automation, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_automation(
+        &self,
+        automation: &Automation,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -127,9 +127,15 @@ fn payload(m: &Map<String, Value>, path: &str, errors: &mut Errors) -> Option<St
 fn refusal(ty: &str) -> String {
     let here = "actions here are a webhook (GENERIC_WEBHOOK), a Slack message (NOTIFICATION) or none (NO_OP)";
     match ty {
-        "ARIA" => format!("W&B's ARIA action sends a prompt to W&B's own assistant, which has no counterpart here; {here}"),
-        "QUEUE_JOB" => format!("W&B's QUEUE_JOB (a W&B Launch job, no longer offered by W&B either) has no counterpart here; {here}"),
-        "PUSH_NOTIFICATION" => format!("W&B's PUSH_NOTIFICATION (to a W&B user's devices) has no counterpart here; {here}"),
+        "ARIA" => {
+            format!("W&B's ARIA action sends a prompt to W&B's own assistant, which has no counterpart here; {here}")
+        }
+        "QUEUE_JOB" => format!(
+            "W&B's QUEUE_JOB (a W&B Launch job, no longer offered by W&B either) has no counterpart here; {here}"
+        ),
+        "PUSH_NOTIFICATION" => {
+            format!("W&B's PUSH_NOTIFICATION (to a W&B user's devices) has no counterpart here; {here}")
+        }
         other => format!("unknown W&B action type {other:?}; {here}"),
     }
 }
@@ -156,7 +162,8 @@ mod tests {
 
     #[test]
     fn webhook_takes_the_mapped_name_and_the_payload_text() {
-        let out = conv(webhook(json!("{\"a\":\"${event_type}\"}")), json!({"W1": "hook"}), Integrations::Strict).unwrap();
+        let out =
+            conv(webhook(json!("{\"a\":\"${event_type}\"}")), json!({"W1": "hook"}), Integrations::Strict).unwrap();
         assert_eq!(out, json!({"type": "webhook", "integration": "hook", "payload": "{\"a\":\"${event_type}\"}"}));
         let out = conv(webhook(Value::Null), json!({"W1": "hook"}), Integrations::Strict).unwrap();
         assert_eq!(out, json!({"type": "webhook", "integration": "hook"}));
@@ -181,7 +188,10 @@ mod tests {
         let input = json!({"triggeredActionType": "NOTIFICATION", "triggeredActionConfig": {"notificationActionInput":
             {"integrationID": "S1", "title": "T", "message": "M", "severity": "WARN"}}});
         let out = conv(input, json!({"S1": "alerts"}), Integrations::Strict).unwrap();
-        assert_eq!(out, json!({"type": "slack", "integration": "alerts", "title": "T", "message": "M", "severity": "WARN"}));
+        assert_eq!(
+            out,
+            json!({"type": "slack", "integration": "alerts", "title": "T", "message": "M", "severity": "WARN"})
+        );
         let bad = json!({"triggeredActionType": "NOTIFICATION", "triggeredActionConfig": {"notificationActionInput":
             {"integrationID": "S1", "severity": "LOUD"}}});
         let e = conv(bad, json!({"S1": "alerts"}), Integrations::Strict).unwrap_err();
@@ -190,13 +200,16 @@ mod tests {
 
     #[test]
     fn no_op_needs_no_integration() {
-        let input = json!({"triggeredActionType": "NO_OP", "triggeredActionConfig": {"noOpActionInput": {"noOp": true}}});
+        let input =
+            json!({"triggeredActionType": "NO_OP", "triggeredActionConfig": {"noOpActionInput": {"noOp": true}}});
         assert_eq!(conv(input, Value::Null, Integrations::Strict).unwrap(), json!({"type": "none"}));
     }
 
     #[test]
     fn other_actions_and_contradictions_are_refused() {
-        for (ty, word) in [("ARIA", "assistant"), ("QUEUE_JOB", "Launch"), ("PUSH_NOTIFICATION", "devices"), ("EMAIL", "unknown")] {
+        for (ty, word) in
+            [("ARIA", "assistant"), ("QUEUE_JOB", "Launch"), ("PUSH_NOTIFICATION", "devices"), ("EMAIL", "unknown")]
+        {
             let e = conv(json!({"triggeredActionType": ty}), Value::Null, Integrations::Lenient).unwrap_err();
             assert_eq!(e[0].0, "input.triggeredActionType");
             assert!(e[0].1.contains(word), "{ty}: {}", e[0].1);
@@ -204,8 +217,12 @@ mod tests {
         let input = json!({"triggeredActionType": "NO_OP", "triggeredActionConfig": {"noOpActionInput": {}, "ariaActionInput": {"prompt": "x"}}});
         let e = conv(input, Value::Null, Integrations::Lenient).unwrap_err();
         assert_eq!(e[0].0, "input.triggeredActionConfig.ariaActionInput");
-        let e = conv(json!({"triggeredActionType": "GENERIC_WEBHOOK", "triggeredActionConfig": {}}), Value::Null, Integrations::Lenient)
-            .unwrap_err();
+        let e = conv(
+            json!({"triggeredActionType": "GENERIC_WEBHOOK", "triggeredActionConfig": {}}),
+            Value::Null,
+            Integrations::Lenient,
+        )
+        .unwrap_err();
         assert_eq!(e[0].0, "input.triggeredActionConfig.genericWebhookActionInput");
     }
 }

@@ -77,8 +77,9 @@ fn refusal(ty: &str) -> String {
         "UPDATE_ARTIFACT_ALIAS" => "W&B's legacy UPDATE_ARTIFACT_ALIAS, which W&B no longer lets automations \
              use either, is not supported: use ADD_ARTIFACT_ALIAS"
             .into(),
-        "WEAVE_METRIC_THRESHOLD" => "W&B Weave metric events have no counterpart here: this product \
-             watches artifact, collection and run events"
+        "WEAVE_METRIC_THRESHOLD" => "W&B's WEAVE_METRIC_THRESHOLD (a metric of a W&B Weave \
+             application) has no counterpart here: this product watches artifact, collection and \
+             run events"
             .into(),
         other => format!(
             "unknown W&B event type {other:?} (known: CREATE_ARTIFACT, LINK_MODEL, UNLINK_ARTIFACT, \
@@ -153,13 +154,7 @@ fn run_event(ty: &str, target: Target, doc: &Value, path: &str, errors: &mut Err
 /// The metric condition: `run_metric_filter`, or else the legacy `metric_filter` (a threshold
 /// filter as JSON in a string), which W&B's older clients sent and the library still declares.
 /// When both are there, `run_metric_filter` is the one W&B reads.
-fn metric_condition(
-    ty: &str,
-    want: Kind,
-    m: &Map<String, Value>,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<Value> {
+fn metric_condition(ty: &str, want: Kind, m: &Map<String, Value>, path: &str, errors: &mut Errors) -> Option<Value> {
     if let Some(v) = field(m, "run_metric_filter") {
         let (got, metric) = metric::run_metric_filter(v, &join_path(path, "run_metric_filter"), errors)?;
         if got != want {
@@ -217,10 +212,8 @@ fn states(m: &Map<String, Value>, path: &str, errors: &mut Errors) -> Option<Val
             Some("FINISHED") => &["finished"],
             Some("FAILED") => &["failed", "crashed"],
             _ => {
-                errors.push(
-                    join_path(&here, &format!("[{i}]")),
-                    format!("must be RUNNING, FINISHED or FAILED, not {s}"),
-                );
+                errors
+                    .push(join_path(&here, &format!("[{i}]")), format!("must be RUNNING, FINISHED or FAILED, not {s}"));
                 continue;
             }
         };
@@ -261,7 +254,10 @@ mod tests {
         assert_eq!(conv(ev("LINK_MODEL", json!(saved.to_string()))).unwrap(), want);
         assert_eq!(conv(ev("LINK_MODEL", json!({"filter": expr}))).unwrap(), want);
         // No filter at all matches every event.
-        assert_eq!(conv(json!({"triggeringEventType": "CREATE_ARTIFACT"})).unwrap(), json!({"type": "CREATE_ARTIFACT"}));
+        assert_eq!(
+            conv(json!({"triggeringEventType": "CREATE_ARTIFACT"})).unwrap(),
+            json!({"type": "CREATE_ARTIFACT"})
+        );
     }
 
     #[test]
@@ -293,9 +289,13 @@ mod tests {
 
     #[test]
     fn legacy_metric_filter_is_a_threshold_used_only_alone() {
-        let legacy = json!({"name": "loss", "agg_op": null, "window_size": 1, "cmp_op": "$lt", "threshold": 2}).to_string();
+        let legacy =
+            json!({"name": "loss", "agg_op": null, "window_size": 1, "cmp_op": "$lt", "threshold": 2}).to_string();
         let out = conv(ev("RUN_METRIC", json!({"metric_filter": legacy}))).unwrap();
-        assert_eq!(out, json!({"type": "RUN_METRIC_THRESHOLD", "metric": {"name": "loss", "window": 1, "cmp": "$lt", "threshold": 2}}));
+        assert_eq!(
+            out,
+            json!({"type": "RUN_METRIC_THRESHOLD", "metric": {"name": "loss", "window": 1, "cmp": "$lt", "threshold": 2}})
+        );
         let both = json!({"metric_filter": legacy, "run_metric_filter": {"threshold_filter": {"name": "acc", "cmp_op": "$gt", "threshold": 1}}});
         assert_eq!(conv(ev("RUN_METRIC", both)).unwrap()["metric"]["name"], "acc");
         let e = conv(ev("RUN_METRIC_CHANGE", json!({"metric_filter": legacy}))).unwrap_err();
@@ -316,9 +316,13 @@ mod tests {
 
     #[test]
     fn run_states_map_failed_to_failed_and_crashed() {
-        let filter = json!({"run_filter": "{\"$and\":[]}", "run_state_filter": {"states": ["FAILED", "RUNNING", "FAILED"]}});
+        let filter =
+            json!({"run_filter": "{\"$and\":[]}", "run_state_filter": {"states": ["FAILED", "RUNNING", "FAILED"]}});
         let out = conv(ev("RUN_STATE", json!(filter.to_string()))).unwrap();
-        assert_eq!(out, json!({"type": "RUN_STATE", "run_filter": {"$and": []}, "states": ["failed", "crashed", "running"]}));
+        assert_eq!(
+            out,
+            json!({"type": "RUN_STATE", "run_filter": {"$and": []}, "states": ["failed", "crashed", "running"]})
+        );
         let e = conv(ev("RUN_STATE", json!({"run_state_filter": {"states": []}}))).unwrap_err();
         assert_eq!(e[0].0, "input.eventFilter.run_state_filter.states");
         let e = conv(ev("RUN_STATE", json!({"run_state_filter": {"states": ["FINISHED", "killed"]}}))).unwrap_err();
@@ -327,7 +331,11 @@ mod tests {
 
     #[test]
     fn unknown_and_legacy_event_types_are_refused() {
-        for (ty, word) in [("UPDATE_ARTIFACT_ALIAS", "ADD_ARTIFACT_ALIAS"), ("WEAVE_METRIC_THRESHOLD", "Weave"), ("RUN_DELETED", "unknown")] {
+        for (ty, word) in [
+            ("UPDATE_ARTIFACT_ALIAS", "ADD_ARTIFACT_ALIAS"),
+            ("WEAVE_METRIC_THRESHOLD", "Weave"),
+            ("RUN_DELETED", "unknown"),
+        ] {
             let e = conv(json!({"triggeringEventType": ty})).unwrap_err();
             assert_eq!(e[0].0, "input.triggeringEventType");
             assert!(e[0].1.contains(word), "{ty}: {}", e[0].1);

@@ -26,10 +26,8 @@ pub(super) enum Fields {
 const LOGICAL: &[&str] = &["$and", "$or", "$nor", "$not"];
 
 /// Operators on a field that this product's expression language has (SPEC section 4).
-const FIELD_OPERATORS: &[&str] = &[
-    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$options",
-    "$contains", "$not",
-];
+const FIELD_OPERATORS: &[&str] =
+    &["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$options", "$contains", "$not"];
 
 const ARTIFACT_FIELDS: &str =
     "artifact filters here read alias, tag, collection, collection_type, author, version and metadata.KEY";
@@ -65,10 +63,7 @@ fn expression(expr: &Value, fields: Fields, at: &str, errors: &mut Errors) -> Va
         // Two W&B names for one field here (`displayName` and `display_name`) would otherwise
         // overwrite each other, and the import would lose a condition.
         if out.contains_key(&name) {
-            errors.push(
-                &here,
-                format!("names {name} a second time in one object; put the conditions in an $and"),
-            );
+            errors.push(&here, format!("names {name} a second time in one object; put the conditions in an $and"));
             continue;
         }
         out.insert(name, converted);
@@ -126,10 +121,7 @@ fn operator(op: &str, arg: &Value, ops: &Map<String, Value>, at: &str, errors: &
                         operator(op, arg, inner, &join_path(at, op), errors);
                     }
                 }
-                other => errors.push(
-                    at,
-                    format!("$not on a field needs an object of operators, not {}", kind(other)),
-                ),
+                other => errors.push(at, format!("$not on a field needs an object of operators, not {}", kind(other))),
             }
             return;
         }
@@ -198,9 +190,7 @@ fn map_field(field: &str, fields: Fields, at: &str, errors: &mut Errors) -> Opti
 
 fn artifact_field(field: &str) -> Option<String> {
     match field {
-        "alias" | "tag" | "collection" | "collection_type" | "author" | "version" => {
-            Some(field.to_string())
-        }
+        "alias" | "tag" | "collection" | "collection_type" | "author" | "version" => Some(field.to_string()),
         _ => keyed("metadata", field).map(|_| field.to_string()),
     }
 }
@@ -228,10 +218,7 @@ fn run_field(field: &str) -> Option<String> {
 
 /// The part after `prefix.` when `field` is `prefix.KEY...` with a non-empty key.
 fn keyed<'a>(prefix: &str, field: &'a str) -> Option<&'a str> {
-    field
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('.'))
-        .filter(|r| !r.is_empty() && !r.starts_with('.'))
+    field.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')).filter(|r| !r.is_empty() && !r.starts_with('.'))
 }
 
 #[cfg(test)]
@@ -246,9 +233,7 @@ mod tests {
     fn conv(expr: Value, fields: Fields) -> Result<Value, Vec<(String, String)>> {
         let mut errors = Errors::default();
         let out = convert(&expr, fields, "f", &mut errors);
-        errors
-            .finish(out)
-            .map_err(|e| e.errors.into_iter().map(|e| (e.path, e.message)).collect())
+        errors.finish(out).map_err(|e| e.errors.into_iter().map(|e| (e.path, e.message)).collect())
     }
 
     #[test]
@@ -323,7 +308,8 @@ mod tests {
             Fields::Artifact,
         )
         .unwrap_err();
-        let paths: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
+        let mut paths: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
+        paths.sort();
         assert_eq!(paths, ["f.$and", "f.alias.$contains", "f.alias.$exists", "f.alias.$in", "f.alias.$regex"]);
         assert!(conv(json!("alias"), Fields::Artifact).unwrap_err()[0].1.contains("must be an object"));
         assert!(conv(json!({"tag": {"$not": "x"}}), Fields::Artifact).is_err());

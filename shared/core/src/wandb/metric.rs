@@ -94,7 +94,13 @@ fn convert(kind: Kind, v: &Value, path: &str, errors: &mut Errors) -> Option<Val
     }
     match kind {
         Kind::Threshold => {
-            deny_unknown(m, &["name", "agg_op", "window_size", "cmp_op", "threshold"], path, "a W&B threshold filter", errors);
+            deny_unknown(
+                m,
+                &["name", "agg_op", "window_size", "cmp_op", "threshold"],
+                path,
+                "a W&B threshold filter",
+                errors,
+            );
             copy_enum(m, "agg_op", "agg", AGGS, path, &mut out, errors);
             copy_window(m, "window_size", "window", path, &mut out, errors);
             if required(m, "cmp_op", path, errors).is_some() {
@@ -105,7 +111,15 @@ fn convert(kind: Kind, v: &Value, path: &str, errors: &mut Errors) -> Option<Val
         Kind::Change => {
             deny_unknown(
                 m,
-                &["name", "agg_op", "current_window_size", "prior_window_size", "change_amount", "change_type", "change_dir"],
+                &[
+                    "name",
+                    "agg_op",
+                    "current_window_size",
+                    "prior_window_size",
+                    "change_amount",
+                    "change_type",
+                    "change_dir",
+                ],
                 path,
                 "a W&B change filter",
                 errors,
@@ -157,10 +171,9 @@ fn copy_window(
         Some(n @ 1..=MAX_WINDOW) => {
             out.insert(to.into(), n.into());
         }
-        Some(n) if n > MAX_WINDOW => errors.push(
-            join_path(path, from),
-            format!("is {n}, but windows here hold at most {MAX_WINDOW} values"),
-        ),
+        Some(n) if n > MAX_WINDOW => {
+            errors.push(join_path(path, from), format!("is {n}, but windows here hold at most {MAX_WINDOW} values"))
+        }
         _ => errors.push(
             join_path(path, from),
             format!("must be a whole number of values from 1 to {MAX_WINDOW}, not {}", describe(v)),
@@ -184,9 +197,7 @@ fn copy_number(
         Some(n @ Value::Number(_)) => {
             out.insert(to.into(), n.clone());
         }
-        Some(other) => {
-            errors.push(join_path(path, from), format!("must be a number, not {}", kind(other)))
-        }
+        Some(other) => errors.push(join_path(path, from), format!("must be a number, not {}", kind(other))),
     }
 }
 
@@ -238,7 +249,8 @@ mod tests {
 
     #[test]
     fn windows_are_whole_and_at_most_1000() {
-        let e = conv(json!({"threshold_filter": {"name": "l", "window_size": 5000, "cmp_op": "$gt", "threshold": 1}})).unwrap_err();
+        let e = conv(json!({"threshold_filter": {"name": "l", "window_size": 5000, "cmp_op": "$gt", "threshold": 1}}))
+            .unwrap_err();
         assert_eq!(e[0].0, "f.threshold_filter.window_size");
         assert!(e[0].1.contains("at most 1000"));
         for bad in [json!(0), json!(2.5), json!(-1), json!("5")] {
@@ -255,11 +267,19 @@ mod tests {
         assert!(conv(json!({})).unwrap_err()[0].1.contains("one of threshold_filter"));
         let both = conv(json!({"threshold_filter": {}, "zscore_filter": {}})).unwrap_err();
         assert!(both[0].1.contains("exactly one"));
-        let e = conv(json!({"threshold_filter": {"name": "l", "agg_op": "MEDIAN", "cmp_op": ">", "threshold": "1", "extra": 1}})).unwrap_err();
+        let e = conv(
+            json!({"threshold_filter": {"name": "l", "agg_op": "MEDIAN", "cmp_op": ">", "threshold": "1", "extra": 1}}),
+        )
+        .unwrap_err();
         let paths: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
-            ["f.threshold_filter.extra", "f.threshold_filter.agg_op", "f.threshold_filter.cmp_op", "f.threshold_filter.threshold"]
+            [
+                "f.threshold_filter.extra",
+                "f.threshold_filter.agg_op",
+                "f.threshold_filter.cmp_op",
+                "f.threshold_filter.threshold"
+            ]
         );
         let e = conv(json!({"change_filter": {"name": "l", "change_amount": 1}})).unwrap_err();
         assert_eq!(e[0].0, "f.change_filter.change_dir");

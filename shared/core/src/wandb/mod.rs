@@ -86,10 +86,14 @@ fn document(doc: &Value, policy: Integrations, errors: &mut Errors) -> Option<Va
         }
     };
     let names = integration_names(top, errors);
-    let input = object(field(top, "input").or_else(|| {
-        errors.push("input", "is required: the W&B library's createFilterTrigger input");
-        None
-    })?, "input", errors)?;
+    let input = object(
+        field(top, "input").or_else(|| {
+            errors.push("input", "is required: the W&B library's createFilterTrigger input");
+            None
+        })?,
+        "input",
+        errors,
+    )?;
     deny_unknown(input, INPUT_FIELDS, "input", "W&B's createFilterTrigger input", errors);
 
     let name = req_str(input, "name", "input", errors);

@@ -20,11 +20,7 @@ pub(super) fn kind(v: &Value) -> &'static str {
 }
 
 /// `v` as an object, or an error at `path`.
-pub(super) fn object<'a>(
-    v: &'a Value,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<&'a Map<String, Value>> {
+pub(super) fn object<'a>(v: &'a Value, path: &str, errors: &mut Errors) -> Option<&'a Map<String, Value>> {
     match v {
         Value::Object(m) => Some(m),
         other => {
@@ -40,12 +36,7 @@ pub(super) fn field<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Valu
 }
 
 /// A required field, or an error at its path.
-pub(super) fn required<'a>(
-    m: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<&'a Value> {
+pub(super) fn required<'a>(m: &'a Map<String, Value>, key: &str, path: &str, errors: &mut Errors) -> Option<&'a Value> {
     let v = field(m, key);
     if v.is_none() {
         errors.push(join_path(path, key), "is required");
@@ -54,12 +45,7 @@ pub(super) fn required<'a>(
 }
 
 /// An optional string field.
-pub(super) fn opt_str<'a>(
-    m: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<&'a str> {
+pub(super) fn opt_str<'a>(m: &'a Map<String, Value>, key: &str, path: &str, errors: &mut Errors) -> Option<&'a str> {
     match field(m, key)? {
         Value::String(s) => Some(s),
         other => {
@@ -70,12 +56,7 @@ pub(super) fn opt_str<'a>(
 }
 
 /// A required string field.
-pub(super) fn req_str<'a>(
-    m: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<&'a str> {
+pub(super) fn req_str<'a>(m: &'a Map<String, Value>, key: &str, path: &str, errors: &mut Errors) -> Option<&'a str> {
     required(m, key, path, errors)?;
     opt_str(m, key, path, errors)
 }
@@ -99,19 +80,10 @@ pub(super) fn opt_enum<'a>(
 
 /// Refuse keys of `m` not in `known`, so that a misspelt or unknown W&B field is not silently
 /// dropped (dropping it could change what the automation means).
-pub(super) fn deny_unknown(
-    m: &Map<String, Value>,
-    known: &[&str],
-    path: &str,
-    what: &str,
-    errors: &mut Errors,
-) {
+pub(super) fn deny_unknown(m: &Map<String, Value>, known: &[&str], path: &str, what: &str, errors: &mut Errors) {
     for key in m.keys() {
         if !known.contains(&key.as_str()) {
-            errors.push(
-                join_path(path, key),
-                format!("is not a field of {what} (known: {})", known.join(", ")),
-            );
+            errors.push(join_path(path, key), format!("is not a field of {what} (known: {})", known.join(", ")));
         }
     }
 }

@@ -104,10 +104,23 @@ mod tests {
     use super::*;
 
     fn threshold(agg: Option<Agg>, window: usize, cmp: Cmp, threshold: f64) -> MetricCondition {
-        MetricCondition::Threshold(Threshold { name: "m".into(), agg, window: if agg.is_none() { 1 } else { window }, cmp, threshold })
+        MetricCondition::Threshold(Threshold {
+            name: "m".into(),
+            agg,
+            window: if agg.is_none() { 1 } else { window },
+            cmp,
+            threshold,
+        })
     }
 
-    fn change(agg: Option<Agg>, cur: usize, prior: usize, ty: ChangeType, dir: ChangeDir, amount: f64) -> MetricCondition {
+    fn change(
+        agg: Option<Agg>,
+        cur: usize,
+        prior: usize,
+        ty: ChangeType,
+        dir: ChangeDir,
+        amount: f64,
+    ) -> MetricCondition {
         MetricCondition::Change(Change {
             name: "m".into(),
             agg,
@@ -179,7 +192,10 @@ mod tests {
     fn zscore_against_the_window_before_the_value() {
         let c = zscore(4, 3.0, ChangeDir::Increase);
         // window [1,3,1,3]: mean 2, population stddev 1.
-        assert_eq!(c.check(&[1.0, 3.0, 1.0, 3.0, 5.0]), Some(Observed::ZScore { value: 5.0, mean: 2.0, stddev: 1.0, z: 3.0 }));
+        assert_eq!(
+            c.check(&[1.0, 3.0, 1.0, 3.0, 5.0]),
+            Some(Observed::ZScore { value: 5.0, mean: 2.0, stddev: 1.0, z: 3.0 })
+        );
         assert_eq!(c.check(&[1.0, 3.0, 1.0, 3.0, 4.9]), None);
         assert_eq!(c.check(&[1.0, 3.0, 1.0, 3.0]), None, "needs window + 1 values");
         let c = zscore(4, 3.0, ChangeDir::Decrease);
