@@ -5,6 +5,7 @@ use automations_core::engine::RunRecord;
 use automations_core::event::RunKey;
 use automations_core::store::{RunSave, Versioned};
 use automations_core::time::Timestamp;
+use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use std::collections::HashMap;
 
@@ -18,11 +19,10 @@ pub fn load(conn: &Connection, keys: &[RunKey], now: Timestamp) -> Result<Vec<Op
     for chunk in keys.chunks(KEYS_PER_SELECT) {
         let sql = select_sql(chunk.len());
         let mut stmt = conn.prepare_cached(&sql)?;
-        let args = std::iter::once(rusqlite::types::Value::Integer(now.0)).chain(
-            chunk
-                .iter()
-                .flat_map(|k| [&k.entity, &k.project, &k.run_id].map(|s| rusqlite::types::Value::Text(s.clone()))),
-        );
+        let args = chunk
+            .iter()
+            .flat_map(|k| [&k.entity, &k.project, &k.run_id].map(|s| Value::Text(s.clone())))
+            .chain(std::iter::once(Value::Integer(now.0)));
         let mut rows = stmt.query(params_from_iter(args))?;
         while let Some(row) = rows.next()? {
             let key = RunKey { entity: row.get(0)?, project: row.get(1)?, run_id: row.get(2)? };
@@ -112,8 +112,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::schema::prepare(&mut conn).unwrap();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", select_sql(3))).unwrap();
-        let args = vec![rusqlite::types::Value::Text(String::new()); 9];
-        let args = args.into_iter().chain(std::iter::once(rusqlite::types::Value::Integer(0)));
+        let args = vec![Value::Text(String::new()); 9];
+        let args = args.into_iter().chain(std::iter::once(Value::Integer(0)));
         let plan: Vec<String> =
             stmt.query_map(params_from_iter(args), |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
         assert!(plan.iter().any(|p| p.starts_with("SEARCH r USING INDEX sqlite_autoindex_runs_1")), "{plan:?}");
