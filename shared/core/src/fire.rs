@@ -1,7 +1,7 @@
 //! Fires: an automation matched an event. Deterministic ids make recording a fire idempotent.
 
 use crate::event::{Envelope, LinkSource, RunInfo};
-use crate::model::{Location, RunState, TriggerKind};
+use crate::model::{Action, Location, RunState, TriggerKind};
 use crate::time::Timestamp;
 use crate::window::Observed;
 use serde_json::{Map, Value, json};
@@ -79,6 +79,8 @@ pub struct Fire {
     /// The time of the row (or envelope) that made the automation fire.
     pub time: Timestamp,
     pub subject: Subject,
+    /// The automation's action at fire time: what delivering this fire means.
+    pub action: Action,
 }
 
 impl Fire {
@@ -106,6 +108,7 @@ impl Fire {
             event_type: env.event_type(),
             time,
             subject,
+            action: automation.action.clone(),
         }
     }
 

@@ -196,15 +196,22 @@ fn raw_val_s() -> impl Strategy<Value = RawVal> {
 
 fn row_s() -> impl Strategy<Value = RawRow> {
     let dstep = prop_oneof![10 => Just(1i64), 2 => 2i64..=4, 2 => Just(0i64), 2 => -4i64..=-1];
-    let dt = prop_oneof![10 => 10i64..=90, 2 => -150i64..=-1, 1 => Just(0i64)];
-    let val = prop::option::weighted(0.85, raw_val_s());
-    (dstep, dt, prop::bool::weighted(0.8), val.clone(), val, any::<bool>(), any::<bool>())
+    // Mostly whole quarter minutes, so that a row lands exactly on a cooldown's end now and then.
+    let dt = prop_oneof![
+        8 => (1i64..=6).prop_map(|k| 15 * k),
+        3 => 1i64..=90,
+        2 => (-10i64..=-1).prop_map(|k| 15 * k),
+        1 => -150i64..=-1,
+        1 => Just(0i64),
+    ];
+    let val = || prop::option::weighted(0.85, raw_val_s());
+    (dstep, dt, prop::bool::weighted(0.8), val(), val(), any::<bool>(), any::<bool>())
         .prop_map(|(dstep, dt, timed, a, b, reverse, bare)| RawRow { dstep, dt, timed, vals: [a, b], reverse, bare })
 }
 
 fn item_s() -> impl Strategy<Value = Item> {
     prop_oneof![
-        8 => (0usize..3, -30i64..=60, prop::collection::vec(row_s(), 0..=5))
+        8 => (0usize..3, (-2i64..=4).prop_map(|k| 15 * k), prop::collection::vec(row_s(), 0..=5))
             .prop_map(|(run, dt, rows)| Item::Env { run, dt, rows }),
         1 => any::<usize>().prop_map(Item::Redeliver),
     ]

@@ -46,8 +46,10 @@ impl SqliteError {
 
 impl From<SqliteError> for StoreError {
     fn from(e: SqliteError) -> StoreError {
-        // The port has two kinds only. A taken name is neither retryable nor corrupt; it reads
-        // as a refusal ("unavailable: ... already has an automation named ...") with its cause.
-        if e.is_corrupt() { StoreError::Corrupt(e.to_string()) } else { StoreError::Unavailable(e.to_string()) }
+        match e {
+            SqliteError::NameTaken { .. } => StoreError::Conflict(e.to_string()),
+            e if e.is_corrupt() => StoreError::Corrupt(e.to_string()),
+            e => StoreError::Unavailable(e.to_string()),
+        }
     }
 }

@@ -25,6 +25,9 @@ pub enum StoreError {
     /// The backend could not be reached or refused the request; the caller may retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The write would break a uniqueness rule (a name already taken in the entity).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Stored data could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
