@@ -69,6 +69,11 @@ pub fn sanitize_non_finite(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Newlines before the first non-blank character: the line an item starts on, less one.
+fn leading_newlines(text: &str) -> usize {
+    text[..text.len() - text.trim_start().len()].matches('\n').count()
+}
+
 fn continues_identifier(c: Option<&u8>) -> bool {
     matches!(c, Some(c) if c.is_ascii_alphanumeric() || *c == b'_')
 }
@@ -111,6 +116,16 @@ pub fn split_batch(text: &str) -> Vec<RawItem<'_>> {
             .into_iter()
             .map(|(i, t)| RawItem { position: Position::Item(i), text: t })
             .collect();
+    }
+    // One envelope written over several lines (pretty-printed) is one item, not JSON Lines.
+    if trimmed.starts_with('{') && trimmed.trim_end().contains('\n') {
+        let clean = sanitize_non_finite(trimmed);
+        if serde_json::from_str::<serde::de::IgnoredAny>(&clean).is_ok() {
+            return vec![RawItem {
+                position: Position::Line(1 + leading_newlines(text)),
+                text: Ok(trimmed.trim_end()),
+            }];
+        }
     }
     let mut items = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -256,5 +271,13 @@ mod tests {
         let pos: Vec<_> = items.iter().map(|i| i.position).collect();
         assert_eq!(pos, vec![Position::Line(1), Position::LineItem(3, 0), Position::LineItem(3, 1), Position::Line(4)]);
         assert_eq!(items[3].text, Ok("not json"));
+    }
+
+    #[test]
+    fn a_pretty_printed_single_envelope_is_one_item() {
+        let items = split_batch("\n{\n  \"a\": NaN,\n  \"b\": [1,\n 2]\n}\n");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].position, Position::Line(2));
+        assert!(items[0].text.as_ref().unwrap().ends_with('}'));
     }
 }

@@ -421,7 +421,7 @@ fn build(s: &Scenario) -> Built {
             rows.push(Row { step, time, values });
         }
         let n = sent.len();
-        let source = if n % 3 == 0 { "sdk" } else { "tracker" };
+        let source = if n.is_multiple_of(3) { "sdk" } else { "tracker" };
         let r = &runs[run];
         let data = format!(
             r#"{{"entity":{},"project":{},"run_id":{},"run_name":{},"user":"ana","tags":[],"config":{{}},"rows":[{}]}}"#,
