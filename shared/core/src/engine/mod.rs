@@ -238,7 +238,6 @@ impl Engine {
         }
         if took_any || fired_any {
             record.last_event = Some(record.last_event.map_or(env.time, |t| t.max(env.time)));
-            record.prune(record.last_event.unwrap_or(env.time));
         }
         out.changed = took_any || fired_any;
         out

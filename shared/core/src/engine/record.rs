@@ -14,19 +14,15 @@ pub const RUN_RECORD_TTL: i64 = 30 * DAY;
 pub struct RunRecord {
     /// Windows of the metrics some automation watches, by metric name.
     pub windows: BTreeMap<String, MetricWindow>,
-    /// Automation id → time of its last fire for this run.
+    /// Automation id → time of its last fire for this run. Never pruned by time: cooldowns are
+    /// measured in row time, and a backfilled row may be dated long before the latest envelope.
+    /// The map is bounded by the automations watching the run, and goes with the record.
     pub last_fires: BTreeMap<String, Timestamp>,
     /// The latest event time seen for this run.
     pub last_event: Option<Timestamp>,
 }
 
 impl RunRecord {
-    /// Forget cooldowns that can no longer matter (older than the longest allowed cooldown).
-    pub fn prune(&mut self, now: Timestamp) {
-        let horizon = now.0 - crate::model::automation::MAX_COOLDOWN;
-        self.last_fires.retain(|_, t| t.0 > horizon);
-    }
-
     /// Bytes held by the retained values and per-window overhead, for the memory report.
     pub fn heap_bytes(&self) -> usize {
         self.windows.iter().map(|(k, w)| k.len() + w.ring.heap_bytes() + std::mem::size_of::<MetricWindow>()).sum()
@@ -98,14 +94,5 @@ mod tests {
         assert_eq!(back.last_fires["auto"], Timestamp(42));
         assert_eq!(back.last_event, Some(Timestamp(99)));
         assert!(RunRecord::from_json(&json!({"w": {"loss": {"cap": 3}}})).is_err());
-    }
-
-    #[test]
-    fn prune_drops_only_expired_cooldowns() {
-        let mut r = RunRecord::default();
-        r.last_fires.insert("old".into(), Timestamp(0));
-        r.last_fires.insert("new".into(), Timestamp(31 * DAY));
-        r.prune(Timestamp(31 * DAY));
-        assert_eq!(r.last_fires.keys().collect::<Vec<_>>(), vec!["new"]);
     }
 }
