@@ -52,6 +52,7 @@ fn fire(id: &str, automation_id: &str) -> Fire {
             state: RunState::Finished,
             previous: None,
         },
+        action: automations_core::model::Action::None,
     }
 }
 
