@@ -8,6 +8,19 @@
 
 use std::borrow::Cow;
 
+/// The JSON type of a value, for messages such as "must be a string, got a number".
+pub fn type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Rewrite bare `NaN`, `Infinity`, `-Infinity` outside strings as JSON strings.
 /// Borrows the input when there is nothing to rewrite (the common case).
 pub fn sanitize_non_finite(text: &str) -> Cow<'_, str> {

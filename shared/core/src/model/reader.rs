@@ -13,17 +13,7 @@ pub struct ObjReader<'a> {
     asked: Vec<&'static str>,
 }
 
-/// Describe the JSON type of a value, for messages such as "expected a string, got a number".
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use crate::json::type_name;
 
 impl<'a> ObjReader<'a> {
     /// Start reading `v` as an object at `path`; records an error and returns `None` if it is not one.

@@ -7,17 +7,7 @@
 use crate::error::{Errors, join_path};
 use serde_json::{Map, Value};
 
-/// The JSON type of a value, for messages such as "must be a string, not a number".
-pub(super) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(super) use crate::json::type_name as kind;
 
 /// `v` as an object, or an error at `path`.
 pub(super) fn object<'a>(v: &'a Value, path: &str, errors: &mut Errors) -> Option<&'a Map<String, Value>> {
