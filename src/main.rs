@@ -1,6 +1,8 @@
 //! `automations`: the local deployment of the automation engine.
 
+mod delivery;
 mod replay;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +49,35 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Run the local deployment: the API, event intake and evaluation on one SQLite file.
+    Serve {
+        /// The address to listen on (port 0 picks a free one; the chosen one is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The database file (created if absent).
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
+        #[command(flatten)]
+        delivery: delivery::DeliveryArgs,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key granting one entity; prints it once (only its hash is stored).
+    Create {
+        /// The entity the key grants.
+        #[arg(long)]
+        entity: String,
+        /// The database file (created if absent).
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +85,10 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, db, delivery } => serve::serve(addr, &db, &delivery).map(|()| ExitCode::SUCCESS),
+        Command::Keys { command: KeysCommand::Create { entity, db } } => {
+            serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

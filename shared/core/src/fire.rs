@@ -1,7 +1,7 @@
 //! Fires: an automation matched an event. Deterministic ids make recording a fire idempotent.
 
 use crate::event::{Envelope, LinkSource, RunInfo};
-use crate::model::{Action, Location, RunState, TriggerKind};
+use crate::model::{Action, Location, MetricCondition, RunState, TriggerKind};
 use crate::time::Timestamp;
 use crate::window::Observed;
 use serde_json::{Map, Value, json};
@@ -60,6 +60,8 @@ pub enum Subject {
         /// window then the current one; for z-score the window then the new value.
         values: Vec<f64>,
         observed: Observed,
+        /// The automation's condition at fire time (what `${metric_filter}` describes).
+        condition: MetricCondition,
     },
 }
 
@@ -183,7 +185,7 @@ impl Fire {
                     o.insert("previous_state".into(), p.as_str().into());
                 }
             }
-            Subject::Metric { run, metric, step, values, observed } => {
+            Subject::Metric { run, metric, step, values, observed, .. } => {
                 insert_run(&mut o, run);
                 o.insert("metric_name".into(), metric.clone().into());
                 o.insert("step".into(), (*step).into());

@@ -4,12 +4,15 @@
 //! the wall clock: time comes in with the events, and storage sits behind the ports in
 //! [`store`], implemented by adapter crates beside this one.
 
+pub mod activity;
+pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod event;
 pub mod filter;
 pub mod fire;
 pub mod json;
+pub mod mlflow;
 pub mod model;
 pub mod pipeline;
 pub mod store;

@@ -1,6 +1,8 @@
-//! Fires: one row per fire id, recorded at most once while it lives.
+//! Fires: one row per fire id, recorded at most once while it lives, each with its execution
+//! (the outbox, `executions.rs`) in the same transaction.
 
 use crate::error::{Result, SqliteError};
+use automations_core::delivery::Execution;
 use automations_core::fire::Fire;
 use automations_core::store::FIRE_TTL;
 use automations_core::time::Timestamp;
@@ -26,6 +28,10 @@ pub fn record(conn: &mut Connection, fires: &[Fire], now: Timestamp) -> Result<V
         for f in fires {
             let doc = f.to_json().to_string();
             let changed = insert.execute(params![f.id, f.automation_id, f.entity, doc, now.0, expires_at.0])?;
+            if changed == 1 {
+                // The outbox: the fire's execution commits with the fire, or neither does.
+                crate::executions::insert(&tx, &Execution::for_fire(f, now))?;
+            }
             new.push(changed == 1);
         }
     }

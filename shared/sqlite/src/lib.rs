@@ -8,13 +8,18 @@
 //! Expiry is checked on every read and conditional write (`expires_at <= now` is absent), so
 //! rows the sweeper has not yet deleted ([`SqliteStore::delete_expired`]) never come back.
 
+mod activity;
 mod automations;
+mod checkpoint;
+mod config;
 mod error;
+mod executions;
 mod fires;
 mod rejects;
 mod runs;
 mod schema;
 
+pub use checkpoint::Checkpointer;
 pub use error::{Result, SqliteError};
 pub use schema::SCHEMA_VERSION;
 
@@ -59,12 +64,16 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Delete run records and fires that expired at `now`; returns how many rows went. The
-    /// sweeper's cleanup: reads already treat these rows as absent, this only reclaims space.
+    /// Delete run records, fires, executions and run activity that expired at `now`; returns how
+    /// many rows went. The sweeper's cleanup: reads already treat these rows as absent, this only
+    /// reclaims space.
     pub fn delete_expired(&self, now: Timestamp) -> Result<usize> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = runs::delete_expired(&tx, now)? + fires::delete_expired(&tx, now)?;
+        let n = runs::delete_expired(&tx, now)?
+            + fires::delete_expired(&tx, now)?
+            + executions::delete_expired(&tx, now)?
+            + activity::delete_expired(&tx, now)?;
         tx.commit()?;
         Ok(n)
     }

@@ -53,6 +53,52 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL,
         body TEXT NOT NULL
     );",
+    // 2: the configuration API: integrations (credentials inside `document`), API keys (only
+    // their SHA-256), and listing an entity's automations in id order.
+    "CREATE TABLE integrations (
+        id TEXT PRIMARY KEY,
+        entity TEXT NOT NULL,
+        name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        disabled TEXT,
+        created_at INTEGER NOT NULL,
+        UNIQUE (entity, name)
+    );
+    CREATE INDEX integrations_entity ON integrations (entity, id);
+    CREATE TABLE api_keys (
+        hash TEXT PRIMARY KEY,
+        entity TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX automations_entity ON automations (entity, id);",
+    // 3: the outbox (one execution per fire, written in the fire's transaction) and run activity
+    // (the last time each run was heard from, for the sweeper's stalled-run check).
+    "CREATE TABLE executions (
+        fire_id TEXT PRIMARY KEY,
+        automation_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        next_attempt_at INTEGER,
+        version INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX executions_due ON executions (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+    CREATE INDEX executions_automation ON executions (automation_id, created_at, fire_id);
+    CREATE INDEX executions_expires_at ON executions (expires_at);
+    CREATE TABLE run_activity (
+        entity TEXT NOT NULL,
+        project TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        state_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        info TEXT,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (entity, project, run_id)
+    );
+    CREATE INDEX run_activity_running ON run_activity (last_seen) WHERE state = 'running';
+    CREATE INDEX run_activity_expires_at ON run_activity (expires_at);",
 ];
 
 /// The schema version this build writes.

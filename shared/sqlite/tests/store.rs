@@ -187,7 +187,7 @@ fn delete_expired_removes_only_expired_runs_and_fires() {
 
     assert_eq!(s.delete_expired(Timestamp(T0.0 + DAY - 1)).unwrap(), 0);
     assert_eq!(s.delete_expired(T0.plus(DAY)).unwrap(), 1, "r1 expires exactly now");
-    assert_eq!(s.delete_expired(T0.plus(FIRE_TTL)).unwrap(), 2, "r2 and f1");
+    assert_eq!(s.delete_expired(T0.plus(FIRE_TTL)).unwrap(), 3, "r2, f1 and f1's execution");
     assert_eq!(s.fires_for("a").unwrap(), vec![fire("f2", "a").to_json()]);
     let loaded = block_on(s.load_runs(&[key("r1"), key("r2")], T0)).unwrap();
     assert!(loaded.iter().all(Option::is_none));

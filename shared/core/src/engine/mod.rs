@@ -217,6 +217,7 @@ impl Engine {
                         step: row.step,
                         values: w.ring.last(condition.needed()).to_vec(),
                         observed,
+                        condition: condition.clone(),
                     };
                     out.fires.push(Fire::base(a, env, Some((name, row.step)), t, subject));
                     last_fire[ai] = Some(t);

@@ -7,12 +7,16 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 #[derive(Debug, Default)]
-struct Inner {
-    runs: HashMap<RunKey, (Versioned<RunRecord>, Timestamp)>,
-    fires: HashMap<String, (Fire, Timestamp)>,
-    fire_order: Vec<String>,
+pub(super) struct Inner {
+    pub(super) runs: HashMap<RunKey, (Versioned<RunRecord>, Timestamp)>,
+    pub(super) fires: HashMap<String, (Fire, Timestamp)>,
+    pub(super) fire_order: Vec<String>,
     rejects: Vec<RejectRecord>,
-    automations: Vec<Automation>,
+    pub(super) automations: Vec<Automation>,
+    /// What only the configuration port keeps (see `memory_config`).
+    pub(super) config: super::memory_config::ConfigData,
+    /// Executions and run activity (see `memory_outbox`).
+    pub(super) outbox: super::memory_outbox::OutboxData,
 }
 
 /// Everything in one mutex-guarded map set; expiry is checked on read.
@@ -26,7 +30,7 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -65,7 +69,9 @@ impl RunStore for MemoryStore {
                 if current != s.expected {
                     return false;
                 }
-                let version = s.expected.map_or(1, |v| v + 1);
+                // Versions carry on past an expired record (as every adapter's do), so a writer
+                // holding a load from before the expiry can never match the new record.
+                let version = inner.runs.get(&s.key).map_or(1, |(v, _)| v.version + 1);
                 inner.runs.insert(s.key.clone(), (Versioned { version, value: s.record.clone() }, s.expires_at));
                 true
             })
@@ -84,6 +90,8 @@ impl FireStore for MemoryStore {
                 }
                 inner.fires.insert(f.id.clone(), (f.clone(), now.plus(FIRE_TTL)));
                 inner.fire_order.push(f.id.clone());
+                // The outbox: the fire's execution is written under the same lock.
+                inner.outbox.insert(crate::delivery::Execution::for_fire(f, now));
                 true
             })
             .collect())
@@ -104,6 +112,17 @@ impl AutomationStore for MemoryStore {
 
     async fn put_automation(&self, automation: &Automation, _now: Timestamp) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        if inner
+            .automations
+            .iter()
+            .any(|a| a.id != automation.id && a.entity() == automation.entity() && a.name == automation.name)
+        {
+            return Err(StoreError::Conflict(format!(
+                "entity {:?} already has an automation named {:?}",
+                automation.entity(),
+                automation.name
+            )));
+        }
         match inner.automations.iter_mut().find(|a| a.id == automation.id) {
             Some(a) => *a = automation.clone(),
             None => inner.automations.push(automation.clone()),

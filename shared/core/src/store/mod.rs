@@ -6,9 +6,17 @@
 //! Every method takes `now`: items past their expiry read as absent whether or not the backend
 //! has deleted them yet.
 
+mod activity;
+mod config;
 mod memory;
+mod memory_config;
+mod memory_outbox;
+mod outbox;
 
+pub use activity::{PurgeExpired, RunActivityStore};
+pub use config::*;
 pub use memory::{MemoryStore, block_on};
+pub use outbox::{ExecutionStore, execution_cursor, parse_execution_cursor};
 
 use crate::engine::RunRecord;
 use crate::event::RunKey;

@@ -1,0 +1,94 @@
+//! The configuration API and event intake (SPEC section 9): one axum [`Router`], served by
+//! `automations serve` over the embedded SQLite store and by the AWS `config-api` Lambda through
+//! `lambda_http`. Same code, same responses.
+//!
+//! The router is generic over three seams:
+//! - the store `S` ([`ConfigStore`] for automations, integrations and keys, [`RejectStore`] for
+//!   refused envelopes);
+//! - the [`EventSink`] `K` that takes accepted envelopes ([`LocalSink`] evaluates them inline;
+//!   the Lambda queues them);
+//! - the [`Deliverer`] `D` behind executions and test deliveries ([`NoDelivery`] answers 501).
+//!
+//! Every request but `GET /v1/health` carries `Authorization: Bearer KEY` ([`auth`]); every
+//! error is `application/problem+json` ([`error`]); the routes are described by `openapi.yaml`
+//! at the repository root.
+
+pub mod auth;
+mod deliver;
+pub mod error;
+pub mod input;
+mod local;
+mod routes;
+mod sink;
+
+pub use deliver::{Deliverer, NoDelivery};
+pub use error::ApiError;
+pub use local::LocalSink;
+pub use routes::ROUTES;
+pub use sink::{Accepted, EventSink};
+
+use automations_core::store::{ConfigStore, RejectStore};
+use automations_core::time::{Clock, Timestamp};
+use axum::Router;
+use std::sync::Arc;
+
+/// What the router needs of a store.
+pub trait ApiStore: ConfigStore + RejectStore + 'static {}
+impl<T: ConfigStore + RejectStore + 'static> ApiStore for T {}
+
+/// Bounds on requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body accepted (413 beyond).
+    pub max_body: usize,
+    /// Largest `limit` of a listing.
+    pub max_list: usize,
+    /// `limit` of a listing that names none.
+    pub default_list: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_body: 1024 * 1024, max_list: 200, default_list: 50 }
+    }
+}
+
+/// The wall clock, for deployments (tests pass a [`automations_core::time::FixedClock`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+}
+
+/// Everything the routes use.
+pub struct Api<S, K, D> {
+    pub store: Arc<S>,
+    pub sink: Arc<K>,
+    pub deliverer: Arc<D>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+}
+
+impl<S, K, D> Api<S, K, D> {
+    /// An API with the system clock and the default limits.
+    pub fn new(store: Arc<S>, sink: Arc<K>, deliverer: Arc<D>) -> Api<S, K, D> {
+        Api { store, sink, deliverer, clock: Arc::new(SystemClock), limits: Limits::default() }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// The whole API as one router (every route of [`ROUTES`], plus problem+json answers for
+/// unknown routes and methods).
+pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Api<S, K, D>) -> Router {
+    routes::router(Arc::new(api))
+}

@@ -1,0 +1,167 @@
+//! `POST /v1/automations/{id}/backtest`: when would this metric automation have fired on a run
+//! that logged this history?
+//!
+//! The history is evaluated by the engine itself: a one-automation [`Engine`] takes a synthetic
+//! `run.metrics.logged` envelope built from the request, with a fresh run record, exactly as
+//! intake would. Nothing is stored and nothing is delivered.
+//!
+//! Body: `{"history": [{"step", "time"?, "values": {name: number|null|"NaN"}}], "run"?: {"project",
+//! "run_id", "run_name", "user", "tags", "config"}, "cooldown"?: true}`. With `"cooldown": false`
+//! every step at which the condition holds is listed, not only those outside the cooldown.
+
+use super::automations::find;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::input::RawBody;
+use crate::{Api, ApiStore, Deliverer, EventSink};
+use automations_core::engine::{Engine, RunRecord};
+use automations_core::error::{Errors, FieldError, Invalid};
+use automations_core::event::{EventData, parse_value};
+use automations_core::json::sanitize_non_finite;
+use automations_core::model::reader::ObjReader;
+use automations_core::model::{RunState, Scope, Trigger};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// The fields of a fire that say when and why, as the backtest reports them.
+const FIRE_FIELDS: [&str; 11] =
+    ["step", "time", "metric_name", "metric_values", "value", "prior", "current", "change", "mean", "stddev", "zscore"];
+
+/// Fields of the request's `run` and where they go in the synthetic envelope's `data`.
+const RUN_FIELDS: [&str; 6] = ["project", "run_id", "run_name", "user", "tags", "config"];
+
+pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): State<Arc<Api<S, K, D>>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let text = std::str::from_utf8(&body).map_err(|e| ApiError::field("", format!("the body is not UTF-8: {e}")))?;
+    let doc: Value = serde_json::from_str(&sanitize_non_finite(text))
+        .map_err(|e| ApiError::field("", format!("malformed JSON: {e}")))?;
+    let record = find(&api, &caller, &id).await?;
+    let mut automation = record.automation;
+    let Trigger::Metric { run_filter, condition, cooldown } = &mut automation.trigger else {
+        return Err(ApiError::field(
+            "",
+            format!(
+                "backtest evaluates run metric conditions; this automation's event is {}",
+                automation.trigger.kind()
+            ),
+        ));
+    };
+    let (mut data, keep_cooldown) = read_request(&doc, &automation.scope)?;
+    data.insert("entity".into(), caller.entity.clone().into());
+    let envelope = json!({
+        "specversion": "1.0", "id": "backtest", "source": "backtest", "type": "run.metrics.logged",
+        "time": api.now().to_string(), "data": data,
+    });
+    let envelope = parse_value(&envelope).map_err(|r| ApiError::Invalid(to_request_paths(r.errors)))?;
+    let EventData::Metrics(metrics) = &envelope.data else {
+        return Err(ApiError::Internal("the backtest envelope is not a metrics envelope".into()));
+    };
+    let metric = condition.metric().to_string();
+    let filter_matches =
+        run_filter.filter.is_match_all() || run_filter.filter.matches(&metrics.run.filter_doc(RunState::Running));
+    if !keep_cooldown {
+        *cooldown = 0;
+    }
+    // A disabled automation is backtested as if it were enabled: that is what one asks before
+    // enabling it.
+    automation.enabled = true;
+    let engine = Engine::new([automation]);
+    let outcome = engine.metric_fires(&envelope, metrics, &mut RunRecord::default());
+    let values = match metrics.names.iter().position(|n| *n == metric) {
+        Some(i) => metrics.rows.iter().filter(|r| r.values.iter().any(|(n, _)| *n as usize == i)).count(),
+        None => 0,
+    };
+    let fires: Vec<Value> = outcome
+        .fires
+        .iter()
+        .map(|f| {
+            let Value::Object(all) = f.to_json() else { return Value::Null };
+            Value::Object(all.into_iter().filter(|(k, _)| FIRE_FIELDS.contains(&k.as_str())).collect())
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "automation": id,
+        "metric": metric,
+        "values": values,
+        "run_filter_matches": filter_matches,
+        "cooldown_applied": keep_cooldown,
+        "fires": fires,
+    }))
+    .into_response())
+}
+
+/// Check the request and build the synthetic envelope's `data` (without `entity`).
+fn read_request(doc: &Value, scope: &Scope) -> Result<(Map<String, Value>, bool), ApiError> {
+    let mut errors = Errors::default();
+    let Some(mut r) = ObjReader::new(doc, "", &mut errors) else {
+        return Err(errors.finish(()).unwrap_err().into());
+    };
+    let history = r.required("history", &mut errors);
+    if let Some(h) = history {
+        match h {
+            Value::Array(rows) if rows.is_empty() => errors.push("history", "must have at least one row"),
+            Value::Array(_) => {}
+            _ => errors.push("history", "must be an array of rows ({\"step\", \"time\", \"values\"})"),
+        }
+    }
+    let keep_cooldown = r.opt_bool("cooldown", &mut errors).unwrap_or(true);
+    let mut data = Map::new();
+    if let Some(run) = r.get("run")
+        && let Some(mut rr) = ObjReader::new(run, "run", &mut errors)
+    {
+        for field in RUN_FIELDS {
+            if let Some(v) = rr.get(field) {
+                data.insert(field.into(), v.clone());
+            }
+        }
+        rr.deny_unknown(&mut errors);
+    }
+    r.deny_unknown(&mut errors);
+    let watched = match scope {
+        Scope::Project { project, .. } => Some(project.as_str()),
+        _ => None,
+    };
+    // A `project` of the wrong type is left in place for the envelope parser to refuse.
+    match (watched, data.get("project")) {
+        (Some(w), Some(Value::String(p))) if w != p => {
+            errors.push("run.project", format!("the automation watches project {w:?}"))
+        }
+        (Some(w), None) => {
+            data.insert("project".into(), w.into());
+        }
+        (None, None) => {
+            data.insert("project".into(), "backtest".into());
+        }
+        _ => {}
+    }
+    data.entry("run_id").or_insert_with(|| "backtest".into());
+    if let Some(h) = history {
+        data.insert("rows".into(), h.clone());
+    }
+    errors.finish((data, keep_cooldown)).map_err(ApiError::from)
+}
+
+/// The envelope parser names `data.rows[3].values.loss`; the request calls it `history[3]...`.
+fn to_request_paths(invalid: Invalid) -> Invalid {
+    let errors = invalid
+        .errors
+        .into_iter()
+        .map(|e| {
+            let path = if let Some(rest) = e.path.strip_prefix("data.rows") {
+                format!("history{rest}")
+            } else if let Some(rest) = e.path.strip_prefix("data.") {
+                format!("run.{rest}")
+            } else {
+                e.path
+            };
+            FieldError::new(path, e.message)
+        })
+        .collect();
+    Invalid { errors }
+}

@@ -1,0 +1,116 @@
+//! `/v1/integrations`: create, list, get, delete. Credentials are write-only: every response is
+//! [`Integration::to_public_json`].
+
+use super::view;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::input::{Query, RawBody, new_id, parse_json};
+use crate::{Api, ApiStore, Deliverer, EventSink};
+use automations_core::model::Integration;
+use automations_core::store::AutomationQuery;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+type St<S, K, D> = State<Arc<Api<S, K, D>>>;
+
+pub async fn create<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): St<S, K, D>,
+    caller: Caller,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let doc = parse_json(&body)?;
+    let now = api.now();
+    let integration = Integration::from_create(new_id("in", now)?, caller.entity.as_str(), &doc, now)?;
+    api.store.create_integration(&integration).await?;
+    let mut res = (StatusCode::CREATED, axum::Json(integration.to_public_json())).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/integrations/{}", path_segment(&integration.name))) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+/// A name as a path segment: percent-encode what a path cannot hold as it is.
+fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub async fn list<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): St<S, K, D>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(raw.as_deref(), &["limit", "cursor"])?;
+    let limit = q.limit(api.limits.default_list, api.limits.max_list)?;
+    let page = api.store.list_integrations(&caller.entity, q.cursor()?.as_deref(), limit).await?;
+    let items = page.items.iter().map(Integration::to_public_json).collect();
+    Ok(axum::Json(view::page(items, page.next)).into_response())
+}
+
+pub async fn get_one<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): St<S, K, D>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    match api.store.get_integration(&caller.entity, &name).await? {
+        Some(i) => Ok(axum::Json(i.to_public_json()).into_response()),
+        None => Err(not_found(&name)),
+    }
+}
+
+/// Deleting an integration that an automation still uses is a 409 naming the automations:
+/// deleting it would make them fail at delivery time instead of now.
+pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): St<S, K, D>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if api.store.get_integration(&caller.entity, &name).await?.is_none() {
+        return Err(not_found(&name));
+    }
+    let users = automations_using(&*api.store, &caller.entity, &name).await?;
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "integration {name:?} is used by automations {}; change or delete them first",
+            users.join(", ")
+        )));
+    }
+    if !api.store.delete_integration(&caller.entity, &name).await? {
+        return Err(not_found(&name));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("there is no integration named {name:?}"))
+}
+
+/// The names of the entity's automations whose action uses integration `name` (at most 10).
+async fn automations_using<S: ApiStore>(store: &S, entity: &str, name: &str) -> Result<Vec<String>, ApiError> {
+    let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
+    let mut users = Vec::new();
+    loop {
+        let page = store.find_automations(&query).await?;
+        users.extend(
+            page.items
+                .iter()
+                .filter(|r| r.automation.action.integration() == Some(name))
+                .map(|r| format!("{:?}", r.automation.name)),
+        );
+        match page.next {
+            Some(next) if users.len() < 10 => query.cursor = Some(next),
+            _ => break,
+        }
+    }
+    users.truncate(10);
+    Ok(users)
+}

@@ -1,0 +1,77 @@
+//! The routes of the API and the router that serves them.
+
+mod automations;
+mod backtest;
+mod events;
+mod integrations;
+mod mlflow;
+mod view;
+
+use crate::error::ApiError;
+use crate::{Api, ApiStore, Deliverer, EventSink};
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Every (method, path) the router serves, paths in OpenAPI template form. Tests hold the
+/// router and `openapi.yaml` to this list, both ways.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/health"),
+    ("POST", "/v1/automations"),
+    ("GET", "/v1/automations"),
+    ("GET", "/v1/automations/{id}"),
+    ("PATCH", "/v1/automations/{id}"),
+    ("DELETE", "/v1/automations/{id}"),
+    ("POST", "/v1/automations/{id}/enable"),
+    ("POST", "/v1/automations/{id}/disable"),
+    ("GET", "/v1/automations/{id}/executions"),
+    ("POST", "/v1/automations/{id}/test"),
+    ("POST", "/v1/automations/{id}/backtest"),
+    ("POST", "/v1/integrations"),
+    ("GET", "/v1/integrations"),
+    ("GET", "/v1/integrations/{name}"),
+    ("DELETE", "/v1/integrations/{name}"),
+    ("POST", "/v1/import/wandb"),
+    ("POST", "/v1/events"),
+    ("POST", "/v1/mlflow/{entity}/{integration}/events"),
+];
+
+pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -> Router {
+    use automations as a;
+    use integrations as i;
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/automations", post(a::create::<S, K, D>).get(a::list::<S, K, D>))
+        .route(
+            "/v1/automations/{id}",
+            get(a::get_one::<S, K, D>).patch(a::patch::<S, K, D>).delete(a::delete::<S, K, D>),
+        )
+        .route("/v1/automations/{id}/enable", post(a::enable::<S, K, D>))
+        .route("/v1/automations/{id}/disable", post(a::disable::<S, K, D>))
+        .route("/v1/automations/{id}/executions", get(a::executions::<S, K, D>))
+        .route("/v1/automations/{id}/test", post(a::test::<S, K, D>))
+        .route("/v1/automations/{id}/backtest", post(backtest::backtest::<S, K, D>))
+        .route("/v1/integrations", post(i::create::<S, K, D>).get(i::list::<S, K, D>))
+        .route("/v1/integrations/{name}", get(i::get_one::<S, K, D>).delete(i::delete::<S, K, D>))
+        .route("/v1/import/wandb", post(a::import_wandb::<S, K, D>))
+        .route("/v1/events", post(events::intake::<S, K, D>))
+        .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake::<S, K, D>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(api)
+}
+
+/// Liveness, without authentication (for load balancers and `automations serve` readiness).
+async fn health() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

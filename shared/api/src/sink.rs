@@ -1,0 +1,36 @@
+//! Where accepted envelopes go: the seam between event intake and evaluation.
+//!
+//! The router parses and checks each envelope of `POST /v1/events`, records the rejected ones
+//! through the store's [`automations_core::store::RejectStore`], and hands the valid ones to an
+//! [`EventSink`]. The local server's sink ([`crate::LocalSink`]) evaluates them at once on the
+//! embedded store; the AWS `config-api` function's sink sends them to the input queue instead.
+
+use crate::error::ApiError;
+use automations_core::event::Envelope;
+use automations_core::time::Timestamp;
+use std::future::Future;
+
+/// An envelope accepted at intake.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The parsed envelope. Its entity is the caller's (the router refused any other).
+    pub envelope: Envelope,
+    /// The envelope's JSON text as received (it may hold bare `NaN`/`Infinity`, which
+    /// [`automations_core::event::parse_envelope`] accepts), for sinks that forward it.
+    pub text: String,
+}
+
+/// Takes the valid envelopes of one intake request.
+pub trait EventSink: Send + Sync + 'static {
+    /// Take one request's valid envelopes, in request order. `Ok` means they are durably taken
+    /// (evaluated and their fires recorded, or queued): the API then answers 202. An error
+    /// fails the whole request, so the client sends it again (evaluation is idempotent).
+    fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// The automations changed (created, updated, enabled, disabled or deleted). A sink that
+    /// evaluates must make the next envelope see the change; a sink that only forwards has
+    /// nothing to do.
+    fn automations_changed(&self) -> impl Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+}

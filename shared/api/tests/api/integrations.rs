@@ -1,0 +1,101 @@
+//! `/v1/integrations`: create, list, get, delete; credentials are write-only.
+
+use crate::common::{TestApi, loss_doc};
+use serde_json::json;
+
+#[tokio::test]
+async fn secrets_and_tokens_are_never_returned() {
+    let t = TestApi::new().await;
+    let created = t.webhook(&t.a, "hook").await;
+    assert_eq!(created["has_secret"], true);
+    assert_eq!(created["has_access_token"], true);
+    assert_eq!(created["url"], "http://127.0.0.1:9/hook");
+    let slack = t
+        .call(
+            "POST",
+            "/v1/integrations",
+            &t.a,
+            Some(json!({"name": "chan", "type": "slack", "url": "https://hooks.slack.test/T0/B0/SLACKSECRET", "channel": "#ml"})),
+        )
+        .await
+        .expect(201);
+    assert_eq!(slack.headers["location"], "/v1/integrations/chan");
+    assert_eq!(slack.json()["channel"], "#ml");
+    let mut texts = vec![created.to_string(), slack.text.clone()];
+    texts.push(t.call("GET", "/v1/integrations", &t.a, None).await.expect(200).text);
+    texts.push(t.call("GET", "/v1/integrations/hook", &t.a, None).await.expect(200).text);
+    texts.push(t.call("GET", "/v1/integrations/chan", &t.a, None).await.expect(200).text);
+    // Errors do not echo them either: a duplicate, and a bad document carrying a secret.
+    let dup = json!({"name": "hook", "type": "webhook", "url": "http://x.test", "secret": "whsec-TOPSECRET"});
+    texts.push(t.call("POST", "/v1/integrations", &t.a, Some(dup)).await.expect(409).text);
+    let bad = json!({"name": "s2", "type": "slack", "url": "hooks.slack.test/SLACKSECRET", "channel": 5});
+    texts.push(t.call("POST", "/v1/integrations", &t.a, Some(bad)).await.expect(400).text);
+    let bad = json!({"name": "w2", "type": "webhook", "url": "http://x.test", "secret": "whsec-TOPSECRET", "oops": 1});
+    texts.push(t.call("POST", "/v1/integrations", &t.a, Some(bad)).await.expect(400).text);
+    for text in texts {
+        for secret in ["TOPSECRET", "SLACKSECRET"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+    }
+    // The store has them (delivery needs them).
+    use automations_core::store::ConfigStore;
+    let stored = t.store.get_integration("acme", "hook").await.unwrap().unwrap();
+    assert_eq!(stored.secrets().iter().map(|s| s.expose()).collect::<Vec<_>>(), ["tok-TOPSECRET", "whsec-TOPSECRET"]);
+}
+
+#[tokio::test]
+async fn validation_names_the_field() {
+    let t = TestApi::new().await;
+    for (doc, path) in [
+        (json!({"type": "webhook", "url": "http://x.test"}), "name"),
+        (json!({"name": "a/b", "type": "webhook", "url": "http://x.test"}), "name"),
+        (json!({"name": "n", "type": "email"}), "type"),
+        (json!({"name": "n"}), "type"),
+        (json!({"name": "n", "type": "webhook"}), "url"),
+        (json!({"name": "n", "type": "webhook", "url": "ftp://x.test"}), "url"),
+        (json!({"name": "n", "type": "webhook", "url": "http://"}), "url"),
+        (json!({"name": "n", "type": "webhook", "url": "http://x.test", "secret": ""}), "secret"),
+        (json!({"name": "n", "type": "webhook", "url": "http://x.test", "access_token": 7}), "access_token"),
+        (json!({"name": "n", "type": "webhook", "url": "http://x.test", "channel": "c"}), "channel"),
+        (json!({"name": "n", "type": "slack", "url": "https://hooks.slack.test/x"}), "channel"),
+        (json!({"name": "n", "type": "slack", "channel": "c"}), "url"),
+    ] {
+        let res = t.call("POST", "/v1/integrations", &t.a, Some(doc.clone())).await.expect(400);
+        assert!(res.paths().contains(&path.to_string()), "{doc}: {:?}", res.paths());
+    }
+    let list = t.call("GET", "/v1/integrations", &t.a, None).await.expect(200).json();
+    assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn list_pages_and_delete() {
+    let t = TestApi::new().await;
+    for i in 0..3 {
+        t.webhook(&t.a, &format!("h{i}")).await;
+    }
+    let first = t.call("GET", "/v1/integrations?limit=2", &t.a, None).await.expect(200).json();
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = t.call("GET", &format!("/v1/integrations?limit=2&cursor={cursor}"), &t.a, None).await.expect(200);
+    let second = second.json();
+    assert_eq!(second["items"][0]["name"], "h2");
+    assert_eq!(second["next_cursor"], serde_json::Value::Null);
+    t.call("GET", "/v1/integrations?limit=999", &t.a, None).await.expect(400);
+
+    t.call("DELETE", "/v1/integrations/h0", &t.a, None).await.expect(204);
+    t.call("GET", "/v1/integrations/h0", &t.a, None).await.expect(404);
+    t.call("DELETE", "/v1/integrations/h0", &t.a, None).await.expect(404);
+}
+
+#[tokio::test]
+async fn an_integration_in_use_cannot_be_deleted() {
+    let t = TestApi::new().await;
+    t.webhook(&t.a, "hook").await;
+    let mut doc = loss_doc("uses-hook");
+    doc["action"] = json!({"type": "webhook", "integration": "hook"});
+    let id = t.automation(&t.a, doc).await["id"].as_str().unwrap().to_string();
+    let res = t.call("DELETE", "/v1/integrations/hook", &t.a, None).await.expect(409);
+    assert!(res.json()["detail"].as_str().unwrap().contains("uses-hook"));
+    t.call("DELETE", &format!("/v1/automations/{id}"), &t.a, None).await.expect(204);
+    t.call("DELETE", "/v1/integrations/hook", &t.a, None).await.expect(204);
+}

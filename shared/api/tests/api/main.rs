@@ -1,0 +1,10 @@
+//! The API's routes, driven in process over the memory store.
+
+mod automations;
+mod common;
+mod events;
+mod integrations;
+mod isolation;
+mod openapi;
+mod routes;
+mod runs;

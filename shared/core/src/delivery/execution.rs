@@ -1,0 +1,340 @@
+//! Executions: every fire, with what it sent and how that went.
+//!
+//! An execution is created with its fire, in the same write ([`Execution::for_fire`]): `PENDING`
+//! and due at once for a webhook or Slack action, `FINISHED` with no request for the `none`
+//! action. Each attempt then rewrites it: the request sent (secrets masked), the attempt count,
+//! the last response, and the next state. `SKIPPED` is an execution that sent nothing because
+//! its integration had been disabled (a receiver answered 410 Gone). Executions expire with their
+//! fire, 30 days after it ([`crate::store::FIRE_TTL`]).
+
+use super::payload;
+use crate::error::Errors;
+use crate::fire::Fire;
+use crate::model::Action;
+use crate::store::FIRE_TTL;
+use crate::time::Timestamp;
+use serde_json::{Map, Value, json};
+
+/// How much of a response body an execution keeps.
+pub const RESPONSE_BODY_MAX: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExecutionState {
+    /// Not delivered yet: waiting for its first attempt or a retry.
+    Pending,
+    /// Delivered (a 2xx answer), or nothing to deliver (the `none` action).
+    Finished,
+    /// Given up: a final error, or retries ran out.
+    Failed,
+    /// Not sent: the integration is disabled.
+    Skipped,
+}
+
+impl ExecutionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionState::Pending => "PENDING",
+            ExecutionState::Finished => "FINISHED",
+            ExecutionState::Failed => "FAILED",
+            ExecutionState::Skipped => "SKIPPED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExecutionState> {
+        [ExecutionState::Pending, ExecutionState::Finished, ExecutionState::Failed, ExecutionState::Skipped]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// The request an execution sends, as recorded: the body from the start, the URL and headers
+/// from the first attempt on (secrets masked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// The integration's name.
+    pub integration: String,
+    pub url: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// The last attempt's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastResponse {
+    pub at: Timestamp,
+    /// The HTTP status, when the receiver answered.
+    pub status: Option<u16>,
+    /// The first [`RESPONSE_BODY_MAX`] bytes of the answer (cut at a character boundary).
+    pub body: String,
+    /// What went wrong, when something did.
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub duration_ms: i64,
+}
+
+/// One fire's delivery record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    /// The fire's id: the `webhook-id` of every attempt.
+    pub fire_id: String,
+    pub automation_id: String,
+    /// The automation's name at fire time.
+    pub automation_name: String,
+    pub entity: String,
+    /// The trigger, e.g. `ADD_ARTIFACT_ALIAS`.
+    pub event_type: String,
+    /// The fire as [`Fire::to_json`] writes it.
+    pub event: Value,
+    /// The action as the automation had it at fire time.
+    pub action: Action,
+    pub state: ExecutionState,
+    /// Attempts made (requests sent or tried).
+    pub attempts: u32,
+    /// `None` for the `none` action.
+    pub request: Option<RecordedRequest>,
+    pub last_response: Option<LastResponse>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the next attempt is due (pending executions only). While an attempt is under way,
+    /// the end of its lease: past it, another worker may take the execution over.
+    pub next_attempt_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+    /// Bumped by every claim and save: a worker saves only the version it claimed.
+    pub version: u64,
+}
+
+impl Execution {
+    /// The execution of a fire recorded at `now`.
+    pub fn for_fire(fire: &Fire, now: Timestamp) -> Execution {
+        let request = payload::body(fire).zip(fire.action.integration()).map(|(body, integration)| RecordedRequest {
+            integration: integration.to_string(),
+            url: None,
+            headers: Vec::new(),
+            body,
+        });
+        let (state, next) = match request {
+            Some(_) => (ExecutionState::Pending, Some(now)),
+            None => (ExecutionState::Finished, None),
+        };
+        Execution {
+            fire_id: fire.id.clone(),
+            automation_id: fire.automation_id.clone(),
+            automation_name: fire.automation_name.clone(),
+            entity: fire.entity.clone(),
+            event_type: fire.trigger.as_str().to_string(),
+            event: fire.to_json(),
+            action: fire.action.clone(),
+            state,
+            attempts: 0,
+            request,
+            last_response: None,
+            created_at: now,
+            updated_at: now,
+            next_attempt_at: next,
+            expires_at: now.plus(FIRE_TTL),
+            version: 0,
+        }
+    }
+
+    /// The integration this execution delivers through.
+    pub fn integration(&self) -> Option<&str> {
+        self.request.as_ref().map(|r| r.integration.as_str())
+    }
+
+    /// Whether an attempt may be made at `now`.
+    pub fn is_due(&self, now: Timestamp) -> bool {
+        self.state == ExecutionState::Pending && self.next_attempt_at.is_some_and(|t| t <= now)
+    }
+
+    /// The execution as the API shows it and the stores keep it.
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("fire_id".into(), self.fire_id.clone().into());
+        o.insert("automation_id".into(), self.automation_id.clone().into());
+        o.insert("automation_name".into(), self.automation_name.clone().into());
+        o.insert("entity".into(), self.entity.clone().into());
+        o.insert("event_type".into(), self.event_type.clone().into());
+        o.insert("state".into(), self.state.as_str().into());
+        o.insert("attempts".into(), self.attempts.into());
+        o.insert("created_at".into(), self.created_at.to_string().into());
+        o.insert("updated_at".into(), self.updated_at.to_string().into());
+        if let Some(t) = self.next_attempt_at.filter(|_| self.state == ExecutionState::Pending) {
+            o.insert("next_attempt_at".into(), t.to_string().into());
+        }
+        o.insert("expires_at".into(), self.expires_at.to_string().into());
+        o.insert("event".into(), self.event.clone());
+        o.insert("action".into(), self.action.to_json());
+        o.insert(
+            "request".into(),
+            match &self.request {
+                None => Value::Null,
+                Some(r) => {
+                    let headers: Map<String, Value> =
+                        r.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                    json!({"integration": r.integration, "method": "POST", "url": r.url, "headers": headers, "body": r.body})
+                }
+            },
+        );
+        o.insert(
+            "last_response".into(),
+            match &self.last_response {
+                None => Value::Null,
+                Some(r) => json!({
+                    "at": r.at.to_string(), "status": r.status, "body": r.body, "error": r.error,
+                    "duration_ms": r.duration_ms,
+                }),
+            },
+        );
+        o.insert("version".into(), self.version.into());
+        Value::Object(o)
+    }
+
+    /// Read back [`Execution::to_json`]. Errors name the field.
+    pub fn from_json(v: &Value) -> Result<Execution, String> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| bad(k));
+        let t = |k: &str| -> Result<Timestamp, String> {
+            Timestamp::parse_rfc3339(v.get(k).and_then(Value::as_str).ok_or_else(|| bad(k))?).map_err(|_| bad(k))
+        };
+        let mut errors = Errors::default();
+        let action = Action::parse(v.get("action").ok_or_else(|| bad("action"))?, "action", &mut errors);
+        let action =
+            errors.finish(action).map_err(|e| format!("stored execution: {e}"))?.ok_or_else(|| bad("action"))?;
+        let request = match v.get("request") {
+            None | Some(Value::Null) => None,
+            Some(r) => Some(RecordedRequest {
+                integration: str_at(r, "integration").ok_or_else(|| bad("request.integration"))?,
+                url: str_at(r, "url"),
+                headers: r
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| bad("request.headers"))?
+                    .iter()
+                    .map(|(k, x)| Ok((k.clone(), x.as_str().ok_or_else(|| bad("request.headers"))?.to_string())))
+                    .collect::<Result<_, String>>()?,
+                body: str_at(r, "body").ok_or_else(|| bad("request.body"))?,
+            }),
+        };
+        let last_response = match v.get("last_response") {
+            None | Some(Value::Null) => None,
+            Some(r) => Some(LastResponse {
+                at: str_at(r, "at")
+                    .and_then(|x| Timestamp::parse_rfc3339(&x).ok())
+                    .ok_or_else(|| bad("last_response.at"))?,
+                status: match r.get("status") {
+                    None | Some(Value::Null) => None,
+                    Some(x) => Some(
+                        x.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| bad("last_response.status"))?,
+                    ),
+                },
+                body: str_at(r, "body").unwrap_or_default(),
+                error: str_at(r, "error"),
+                duration_ms: r.get("duration_ms").and_then(Value::as_i64).unwrap_or(0),
+            }),
+        };
+        let state = ExecutionState::parse(&s("state")?).ok_or_else(|| bad("state"))?;
+        Ok(Execution {
+            fire_id: s("fire_id")?,
+            automation_id: s("automation_id")?,
+            automation_name: s("automation_name")?,
+            entity: s("entity")?,
+            event_type: s("event_type")?,
+            event: v.get("event").cloned().ok_or_else(|| bad("event"))?,
+            action,
+            state,
+            attempts: v
+                .get("attempts")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad("attempts"))?,
+            request,
+            last_response,
+            created_at: t("created_at")?,
+            updated_at: t("updated_at")?,
+            next_attempt_at: match v.get("next_attempt_at") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(t("next_attempt_at")?),
+            },
+            expires_at: t("expires_at")?,
+            version: v.get("version").and_then(Value::as_u64).unwrap_or(0),
+        })
+    }
+}
+
+fn str_at(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+fn bad(field: &str) -> String {
+    format!("stored execution: missing or bad {field}")
+}
+
+/// The first [`RESPONSE_BODY_MAX`] bytes of a response body, cut at a character boundary, with
+/// bytes that are not UTF-8 replaced.
+pub fn response_excerpt(body: &[u8]) -> String {
+    let head = &body[..body.len().min(RESPONSE_BODY_MAX)];
+    let text = String::from_utf8_lossy(head);
+    if body.len() <= RESPONSE_BODY_MAX {
+        return text.into_owned();
+    }
+    // A multi-byte character cut by the limit reads as a replacement character: drop it.
+    text.trim_end_matches('\u{FFFD}').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::payload::tests::{artifact_fire, metric_fire};
+
+    #[test]
+    fn a_webhook_fire_is_pending_and_due_now() {
+        let now = Timestamp(1_000);
+        let e = Execution::for_fire(&artifact_fire(), now);
+        assert_eq!(e.state, ExecutionState::Pending);
+        assert!(e.is_due(now));
+        assert_eq!(e.integration(), Some("hook"));
+        assert_eq!(e.expires_at, now.plus(FIRE_TTL));
+        let body: Value = serde_json::from_str(&e.request.as_ref().unwrap().body).unwrap();
+        assert_eq!(body["fire_id"], "fire_0123");
+    }
+
+    #[test]
+    fn a_none_fire_is_finished_with_no_request() {
+        let mut f = artifact_fire();
+        f.action = Action::None;
+        let e = Execution::for_fire(&f, Timestamp(5));
+        assert_eq!(e.state, ExecutionState::Finished);
+        assert!(e.request.is_none() && e.next_attempt_at.is_none());
+        assert!(!e.is_due(Timestamp(10)));
+        assert_eq!(e.to_json()["request"], Value::Null);
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let mut e = Execution::for_fire(&metric_fire(), Timestamp(1_000));
+        e.attempts = 2;
+        e.version = 3;
+        e.request.as_mut().unwrap().url = Some("https://hooks.slack.com/services/****".into());
+        e.request.as_mut().unwrap().headers = vec![("content-type".into(), "application/json".into())];
+        e.last_response = Some(LastResponse {
+            at: Timestamp(2_000),
+            status: Some(503),
+            body: "busy".into(),
+            error: Some("the receiver answered 503".into()),
+            duration_ms: 12,
+        });
+        e.next_attempt_at = Some(Timestamp(9_000));
+        assert_eq!(Execution::from_json(&e.to_json()).unwrap(), e);
+        let mut doc = e.to_json();
+        doc["state"] = "LOST".into();
+        assert!(Execution::from_json(&doc).unwrap_err().contains("state"));
+    }
+
+    #[test]
+    fn keeps_the_first_4_kib_of_a_response() {
+        assert_eq!(response_excerpt(b"ok"), "ok");
+        let long = "é".repeat(3000);
+        let cut = response_excerpt(long.as_bytes());
+        assert!(cut.len() <= RESPONSE_BODY_MAX && cut.len() >= RESPONSE_BODY_MAX - 1, "{}", cut.len());
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
+}

@@ -1,0 +1,140 @@
+//! The configuration port: what the configuration API keeps (automations per entity,
+//! integrations, API keys), in the same style as the engine's ports.
+//!
+//! Everything here is scoped by entity: an API key grants one entity, and every read and write
+//! names it, so an adapter never returns or touches another entity's objects (the API answers
+//! 404 for them, as if they did not exist). The engine keeps reading every entity's automations
+//! through [`super::AutomationStore::list_automations`]; both ports see the same automations.
+//!
+//! Listing order is by id, ascending (the API's ids start with a time prefix, so this is
+//! creation order). A page's `next` cursor is opaque to callers; adapters give back whatever
+//! they can resume from (the memory and SQLite stores use the last id returned). Any string is
+//! accepted as a cursor: an unknown one resumes after its position in id order.
+
+use super::StoreError;
+use crate::model::{Automation, Integration, ScopeKind, TriggerKind};
+use crate::time::Timestamp;
+use std::future::Future;
+
+/// An automation with its bookkeeping times.
+#[derive(Debug, Clone)]
+pub struct AutomationRecord {
+    pub automation: Automation,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Which automations of an entity to list, and where to resume.
+#[derive(Debug, Clone, Default)]
+pub struct AutomationQuery {
+    pub entity: String,
+    /// Only automations with this kind of scope.
+    pub scope: Option<ScopeKind>,
+    /// Only automations triggered by this event type.
+    pub event_type: Option<TriggerKind>,
+    /// Only enabled (`true`) or disabled (`false`) automations.
+    pub enabled: Option<bool>,
+    /// A `next` cursor from the previous page.
+    pub cursor: Option<String>,
+    /// At most this many items (the API bounds it; adapters take it as given, at least 1).
+    pub limit: usize,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `None` when this page is the last.
+    pub next: Option<String>,
+}
+
+/// An API key as stored: the SHA-256 of the key (lower-case hex), never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub hash: String,
+    /// The one entity the key grants.
+    pub entity: String,
+    pub created_at: Timestamp,
+}
+
+/// Automations, integrations and API keys, as the configuration API reads and writes them.
+pub trait ConfigStore: Send + Sync {
+    /// Store a new automation. [`StoreError::Conflict`] when its entity already has an
+    /// automation of that name (or the id is taken).
+    fn create_automation(
+        &self,
+        automation: &Automation,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The automation `id` of `entity`; `None` when there is none, or it belongs to another entity.
+    fn get_automation(
+        &self,
+        entity: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<AutomationRecord>, StoreError>> + Send;
+
+    /// One page of an entity's automations matching the query, in id order.
+    fn find_automations(
+        &self,
+        query: &AutomationQuery,
+    ) -> impl Future<Output = Result<Page<AutomationRecord>, StoreError>> + Send;
+
+    /// Replace an automation of `automation.entity()` by id, keeping its `created_at`. Returns
+    /// `false` when the entity has no automation of that id. [`StoreError::Conflict`] when
+    /// another automation of the entity has the new name.
+    fn update_automation(
+        &self,
+        automation: &Automation,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Delete an automation; `false` when the entity has none of that id.
+    fn delete_automation(&self, entity: &str, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Store a new integration. [`StoreError::Conflict`] when the entity already has one of that name.
+    fn create_integration(&self, integration: &Integration) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The integration `name` of `entity`, with its credentials (for delivery; the API shows
+    /// only [`Integration::to_public_json`]).
+    fn get_integration(
+        &self,
+        entity: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Integration>, StoreError>> + Send;
+
+    /// One page of an entity's integrations, in id order.
+    fn list_integrations(
+        &self,
+        entity: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Integration>, StoreError>> + Send;
+
+    /// Delete an integration by name; `false` when the entity has none of that name.
+    fn delete_integration(&self, entity: &str, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Mark an integration disabled with a reason (delivery does, on HTTP 410 Gone), or enable it
+    /// again with `None`. `false` when the entity has no integration of that name.
+    fn set_integration_disabled(
+        &self,
+        entity: &str,
+        name: &str,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Store an API key record (replacing one with the same hash).
+    fn put_api_key(&self, key: &ApiKeyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The key record whose hash is `hash`, if any.
+    fn find_api_key(&self, hash: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+}
+
+/// Does an automation pass the query's filters (entity included)? For adapters that filter in
+/// memory.
+pub fn query_matches(query: &AutomationQuery, a: &Automation) -> bool {
+    a.entity() == query.entity
+        && query.scope.is_none_or(|s| a.scope.kind() == s)
+        && query.event_type.is_none_or(|t| a.trigger.kind() == t)
+        && query.enabled.is_none_or(|e| a.enabled == e)
+}

@@ -1,0 +1,210 @@
+//! The configuration port on the in-memory store: the reference behaviour the SQLite and
+//! DynamoDB adapters are compared against.
+
+use super::memory::Inner;
+use super::*;
+use crate::model::Integration;
+use std::collections::HashMap;
+
+/// The configuration data the engine's ports do not need. Automations themselves stay in
+/// `Inner::automations`, shared with [`AutomationStore`].
+#[derive(Debug, Default)]
+pub(super) struct ConfigData {
+    /// (created_at, updated_at) per automation id.
+    times: HashMap<String, (Timestamp, Timestamp)>,
+    integrations: Vec<Integration>,
+    api_keys: HashMap<String, ApiKeyRecord>,
+}
+
+fn record(inner: &Inner, a: &Automation) -> AutomationRecord {
+    let (created_at, updated_at) = inner.config.times.get(&a.id).copied().unwrap_or_default();
+    AutomationRecord { automation: a.clone(), created_at, updated_at }
+}
+
+/// Take up to `limit` items after `cursor` from items sorted by `id`, with the next cursor.
+fn page<T: Clone>(mut items: Vec<&T>, id: impl Fn(&T) -> &str, cursor: Option<&str>, limit: usize) -> Page<T> {
+    items.sort_by(|a, b| id(a).cmp(id(b)));
+    let rest: Vec<&T> = items.into_iter().filter(|t| cursor.is_none_or(|c| id(t) > c)).collect();
+    let limit = limit.max(1);
+    let more = rest.len() > limit;
+    let items: Vec<T> = rest.into_iter().take(limit).cloned().collect();
+    let next = if more { items.last().map(|t| id(t).to_string()) } else { None };
+    Page { items, next }
+}
+
+impl ConfigStore for MemoryStore {
+    async fn create_automation(&self, automation: &Automation, now: Timestamp) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.automations.iter().any(|a| a.id == automation.id) {
+            return Err(StoreError::Conflict(format!("an automation with id {:?} exists", automation.id)));
+        }
+        if inner.automations.iter().any(|a| a.entity() == automation.entity() && a.name == automation.name) {
+            return Err(StoreError::Conflict(name_taken(automation)));
+        }
+        inner.automations.push(automation.clone());
+        inner.config.times.insert(automation.id.clone(), (now, now));
+        Ok(())
+    }
+
+    async fn get_automation(&self, entity: &str, id: &str) -> Result<Option<AutomationRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.automations.iter().find(|a| a.id == id && a.entity() == entity).map(|a| record(&inner, a)))
+    }
+
+    async fn find_automations(&self, query: &AutomationQuery) -> Result<Page<AutomationRecord>, StoreError> {
+        let inner = self.lock();
+        let matching: Vec<AutomationRecord> =
+            inner.automations.iter().filter(|a| query_matches(query, a)).map(|a| record(&inner, a)).collect();
+        Ok(page(matching.iter().collect(), |r| r.automation.id.as_str(), query.cursor.as_deref(), query.limit))
+    }
+
+    async fn update_automation(&self, automation: &Automation, now: Timestamp) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let entity = automation.entity();
+        if inner.automations.iter().any(|a| a.entity() == entity && a.name == automation.name && a.id != automation.id)
+        {
+            return Err(StoreError::Conflict(name_taken(automation)));
+        }
+        let Some(slot) = inner.automations.iter_mut().find(|a| a.id == automation.id && a.entity() == entity) else {
+            return Ok(false);
+        };
+        *slot = automation.clone();
+        let times = inner.config.times.entry(automation.id.clone()).or_insert((now, now));
+        times.1 = now;
+        Ok(true)
+    }
+
+    async fn delete_automation(&self, entity: &str, id: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.automations.len();
+        inner.automations.retain(|a| !(a.id == id && a.entity() == entity));
+        let deleted = inner.automations.len() < before;
+        if deleted {
+            inner.config.times.remove(id);
+        }
+        Ok(deleted)
+    }
+
+    async fn create_integration(&self, integration: &Integration) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let list = &mut inner.config.integrations;
+        if list.iter().any(|i| i.entity == integration.entity && i.name == integration.name) {
+            return Err(StoreError::Conflict(format!(
+                "entity {:?} already has an integration named {:?}",
+                integration.entity, integration.name
+            )));
+        }
+        if list.iter().any(|i| i.id == integration.id) {
+            return Err(StoreError::Conflict(format!("an integration with id {:?} exists", integration.id)));
+        }
+        list.push(integration.clone());
+        Ok(())
+    }
+
+    async fn get_integration(&self, entity: &str, name: &str) -> Result<Option<Integration>, StoreError> {
+        Ok(self.lock().config.integrations.iter().find(|i| i.entity == entity && i.name == name).cloned())
+    }
+
+    async fn list_integrations(
+        &self,
+        entity: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Integration>, StoreError> {
+        let inner = self.lock();
+        let mine: Vec<&Integration> = inner.config.integrations.iter().filter(|i| i.entity == entity).collect();
+        Ok(page(mine, |i| i.id.as_str(), cursor, limit))
+    }
+
+    async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let list = &mut inner.config.integrations;
+        let before = list.len();
+        list.retain(|i| !(i.entity == entity && i.name == name));
+        Ok(list.len() < before)
+    }
+
+    async fn set_integration_disabled(
+        &self,
+        entity: &str,
+        name: &str,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.config.integrations.iter_mut().find(|i| i.entity == entity && i.name == name) {
+            Some(i) => {
+                i.disabled = reason.map(str::to_string);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.lock().config.api_keys.insert(key.hash.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.lock().config.api_keys.get(hash).cloned())
+    }
+}
+
+fn name_taken(a: &Automation) -> String {
+    format!("entity {:?} already has an automation named {:?}", a.entity(), a.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn automation(id: &str, entity: &str, name: &str, enabled: bool) -> Automation {
+        Automation::from_create(
+            id,
+            &json!({"name": name, "enabled": enabled, "scope": {"type": "entity", "entity": entity},
+                    "event": {"type": "ADD_ARTIFACT_ALIAS"}, "action": {"type": "none"}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn names_are_unique_per_entity_and_entities_are_isolated() {
+        let s = MemoryStore::new();
+        block_on(s.create_automation(&automation("a1", "acme", "n", true), Timestamp(1))).unwrap();
+        let dup = block_on(s.create_automation(&automation("a2", "acme", "n", true), Timestamp(2)));
+        assert!(matches!(dup, Err(StoreError::Conflict(_))));
+        block_on(s.create_automation(&automation("a3", "other", "n", true), Timestamp(3))).unwrap();
+        assert!(block_on(s.get_automation("other", "a1")).unwrap().is_none());
+        assert!(!block_on(s.delete_automation("other", "a1")).unwrap());
+        assert!(!block_on(s.update_automation(&automation("a1", "other", "m", true), Timestamp(4))).unwrap());
+        let r = block_on(s.get_automation("acme", "a1")).unwrap().unwrap();
+        assert_eq!((r.created_at, r.automation.name.as_str()), (Timestamp(1), "n"));
+        // Both ports see the same automations.
+        assert_eq!(block_on(s.list_automations()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pages_and_filters() {
+        let s = MemoryStore::new();
+        for i in 0..5 {
+            let a = automation(&format!("a{i}"), "acme", &format!("n{i}"), i % 2 == 0);
+            block_on(s.create_automation(&a, Timestamp(i))).unwrap();
+        }
+        let mut q = AutomationQuery { entity: "acme".into(), limit: 2, ..Default::default() };
+        let mut seen = Vec::new();
+        loop {
+            let p = block_on(s.find_automations(&q)).unwrap();
+            seen.extend(p.items.iter().map(|r| r.automation.id.clone()));
+            match p.next {
+                Some(n) => q.cursor = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec!["a0", "a1", "a2", "a3", "a4"]);
+        let q = AutomationQuery { entity: "acme".into(), enabled: Some(false), limit: 10, ..Default::default() };
+        let p = block_on(s.find_automations(&q)).unwrap();
+        assert_eq!(p.items.len(), 2);
+        assert!(p.next.is_none());
+    }
+}

@@ -1,0 +1,172 @@
+//! One attempt of one claimed execution: look the integration up, build and send the request,
+//! decide what the outcome means, and save it under the claim.
+
+use crate::sender::{HttpSender, Sent};
+use automations_core::delivery::{
+    Attempt, Execution, ExecutionState, LastResponse, RetryPolicy, Target, TargetKind, Verdict, request,
+};
+use automations_core::model::{Integration, IntegrationKind};
+use automations_core::store::{ConfigStore, ExecutionStore, StoreError};
+use automations_core::time::Clock;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// Delivers executions of store `S` (which also holds the integrations).
+pub struct Delivery<S> {
+    pub store: Arc<S>,
+    pub sender: HttpSender,
+    pub policy: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
+    /// Per-process randomness for the backoff jitter, so that two processes retrying the same
+    /// outage do not retry in step.
+    jitter: RandomState,
+}
+
+/// What an attempt did.
+#[derive(Debug, Clone)]
+pub struct Attempted {
+    /// The execution as saved (or as it would have been, when `saved` is false).
+    pub execution: Execution,
+    /// The policy's verdict; `None` when nothing was sent (the integration is disabled, or the
+    /// action sends nothing).
+    pub verdict: Option<Verdict>,
+    /// `false` when the claim was lost before saving: another worker holds the execution now.
+    pub saved: bool,
+}
+
+/// The delivery target of an integration, credentials exposed for sending; `None` for a kind
+/// that only brings events in (MLflow).
+pub fn target_of(integration: &Integration) -> Option<Target> {
+    match &integration.kind {
+        IntegrationKind::Webhook { url, access_token, secret } => Some(Target {
+            kind: TargetKind::Webhook,
+            url: url.clone(),
+            access_token: access_token.as_ref().map(|t| t.expose().to_string()),
+            secret: secret.as_ref().map(|s| s.expose().to_string()),
+        }),
+        IntegrationKind::Slack { url, .. } => {
+            Some(Target { kind: TargetKind::Slack, url: url.expose().to_string(), access_token: None, secret: None })
+        }
+        _ => None,
+    }
+}
+
+impl<S: ExecutionStore + ConfigStore> Delivery<S> {
+    pub fn new(store: Arc<S>, sender: HttpSender, policy: RetryPolicy, clock: Arc<dyn Clock>) -> Delivery<S> {
+        Delivery { store, sender, policy, clock, jitter: RandomState::new() }
+    }
+
+    /// Make one attempt of `execution`, which the caller has claimed, and save the outcome.
+    pub async fn attempt(&self, mut execution: Execution) -> Result<Attempted, StoreError> {
+        let Some(recorded) = execution.request.clone() else {
+            // The `none` action is finished when recorded; a claim of one has nothing to send.
+            execution.state = ExecutionState::Finished;
+            execution.next_attempt_at = None;
+            let saved = self.save(&execution).await?;
+            return Ok(Attempted { execution, verdict: None, saved });
+        };
+        let integration = self.store.get_integration(&execution.entity, &recorded.integration).await?;
+        let integration = match integration {
+            Some(i) if i.disabled.is_some() => {
+                let reason = i.disabled.unwrap_or_default();
+                return self.skip(execution, &recorded.integration, &reason).await;
+            }
+            other => other,
+        };
+        let sent = match &integration {
+            None => self.not_sent(format!(
+                "the integration {:?} does not exist in entity {:?}",
+                recorded.integration, execution.entity
+            )),
+            Some(i) => match target_of(i) {
+                None => self.not_sent(format!(
+                    "the integration {:?} is a {} integration, which takes no deliveries",
+                    recorded.integration,
+                    i.kind.type_name()
+                )),
+                Some(target) => match request::build(&target, &execution.fire_id, &recorded.body, self.clock.now()) {
+                    Err(e) => self.not_sent(format!("the integration's secret cannot sign: {e}")),
+                    Ok(req) => {
+                        execution.request = Some(req.recorded(&recorded.integration));
+                        self.sender.send(&req, &self.clock).await
+                    }
+                },
+            },
+        };
+        execution.attempts += 1;
+        let now = self.clock.now();
+        let seed = self.jitter.hash_one((&execution.fire_id, execution.attempts));
+        let verdict = self.policy.decide(&sent.attempt, execution.attempts, execution.created_at, now, seed);
+        let mut response = sent.response;
+        execution.updated_at = now;
+        match &verdict {
+            Verdict::Delivered => {
+                execution.state = ExecutionState::Finished;
+                execution.next_attempt_at = None;
+            }
+            Verdict::RetryAt(at) => {
+                execution.state = ExecutionState::Pending;
+                execution.next_attempt_at = Some(*at);
+            }
+            Verdict::Failed { reason, disable_integration } => {
+                execution.state = ExecutionState::Failed;
+                execution.next_attempt_at = None;
+                response.error = Some(match response.error.take() {
+                    Some(e) if !reason.contains(&e) => format!("{reason} ({e})"),
+                    _ => reason.clone(),
+                });
+                if *disable_integration {
+                    let why = format!("the endpoint answered 410 Gone at {now} (fire {})", execution.fire_id);
+                    // The execution is saved either way; a failure to disable is the store's to report.
+                    if let Err(e) =
+                        self.store.set_integration_disabled(&execution.entity, &recorded.integration, Some(&why)).await
+                    {
+                        tracing::error!(integration = %recorded.integration, error = %e, "cannot disable the integration after 410 Gone");
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        execution.last_response = Some(response);
+        let saved = self.save(&execution).await?;
+        Ok(Attempted { execution, verdict: Some(verdict), saved })
+    }
+
+    async fn skip(&self, mut execution: Execution, integration: &str, reason: &str) -> Result<Attempted, StoreError> {
+        let now = self.clock.now();
+        execution.state = ExecutionState::Skipped;
+        execution.next_attempt_at = None;
+        execution.updated_at = now;
+        execution.last_response = Some(LastResponse {
+            at: now,
+            status: None,
+            body: String::new(),
+            error: Some(format!("not sent: the integration {integration:?} is disabled ({reason})")),
+            duration_ms: 0,
+        });
+        let saved = self.save(&execution).await?;
+        Ok(Attempted { execution, verdict: None, saved })
+    }
+
+    fn not_sent(&self, why: String) -> Sent {
+        Sent {
+            attempt: Attempt::Refused(why.clone()),
+            response: LastResponse {
+                at: self.clock.now(),
+                status: None,
+                body: String::new(),
+                error: Some(why),
+                duration_ms: 0,
+            },
+        }
+    }
+
+    async fn save(&self, execution: &Execution) -> Result<bool, StoreError> {
+        let saved = self.store.save_execution(execution, self.clock.now()).await?;
+        if !saved {
+            tracing::warn!(fire_id = %execution.fire_id, "lost the claim on an execution before saving its attempt; another worker holds it");
+        }
+        Ok(saved)
+    }
+}

@@ -1,0 +1,159 @@
+//! The sweeper (SPEC section 8), run every minute: stalled runs become `crashed`, outbox items
+//! that never reached the delivery queue are relayed (AWS; locally the deliverer reads the outbox
+//! itself), and expired state is removed.
+//!
+//! Two overlapping sweeps do no harm: a stalled run's `crashed` envelope has an id derived from
+//! the run and its silence, so both sweeps feed the same envelope and its fires are recorded once;
+//! a relay claims each execution before sending it on, so only one sweep relays it; purging twice
+//! deletes nothing the second time.
+
+use automations_core::activity::{self, RunActivity};
+use automations_core::delivery::Execution;
+use automations_core::event::Envelope;
+use automations_core::store::{ExecutionStore, PurgeExpired, RunActivityStore, StoreError};
+use automations_core::time::{MINUTE, Millis, Timestamp};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+/// How long a running run may stay silent before it is marked `crashed`: a default (10 minutes,
+/// as W&B) and per-project settings.
+#[derive(Debug, Clone)]
+pub struct StallPolicy {
+    pub default: Millis,
+    /// (entity, project) → stall period.
+    pub per_project: HashMap<(String, String), Millis>,
+}
+
+impl Default for StallPolicy {
+    fn default() -> StallPolicy {
+        StallPolicy { default: 10 * MINUTE, per_project: HashMap::new() }
+    }
+}
+
+impl StallPolicy {
+    pub fn period(&self, entity: &str, project: &str) -> Millis {
+        self.per_project.get(&(entity.to_string(), project.to_string())).copied().unwrap_or(self.default)
+    }
+
+    fn shortest(&self) -> Millis {
+        self.per_project.values().copied().chain(std::iter::once(self.default)).min().unwrap_or(self.default)
+    }
+}
+
+/// Where the sweeper's envelopes go: the same evaluation as intake (and the same run-activity
+/// update), so a `crashed` run fires `RUN_STATE` automations like any other.
+pub trait EnvelopeFeed: Send + Sync {
+    fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Sends claimed executions to the delivery queue (AWS). Locally there is none: the deliverer
+/// reads the outbox itself.
+pub trait Relay: Send + Sync {
+    fn relay(&self, executions: &[Execution]) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Nothing to relay to (the local mode).
+impl Relay for () {
+    async fn relay(&self, _executions: &[Execution]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Stalled runs fed as `crashed`.
+    pub crashed: usize,
+    /// Executions relayed to the queue.
+    pub relayed: usize,
+    /// Expired items removed.
+    pub purged: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("feeding the crashed-run events failed: {0}")]
+    Feed(String),
+    #[error("relaying to the delivery queue failed: {0}")]
+    Relay(String),
+}
+
+/// The sweeper over store `S`.
+pub struct Sweeper<S> {
+    pub store: Arc<S>,
+    pub stall: StallPolicy,
+    /// How long a due execution is left to the queue before the relay takes it.
+    pub relay_grace: Millis,
+    /// How long a relay's claim holds an execution (the dispatcher claims it again by version).
+    pub relay_lease: Millis,
+    /// Items per round of each step.
+    pub batch: usize,
+}
+
+impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
+    pub fn new(store: Arc<S>) -> Sweeper<S> {
+        Sweeper { store, stall: StallPolicy::default(), relay_grace: 2 * MINUTE, relay_lease: 5 * MINUTE, batch: 500 }
+    }
+
+    /// One sweep at `now`.
+    pub async fn sweep(
+        &self,
+        feed: &impl EnvelopeFeed,
+        relay: Option<&impl Relay>,
+        now: Timestamp,
+    ) -> Result<SweepReport, SweepError> {
+        let mut report = SweepReport { crashed: self.crash_stalled(feed, now).await?, ..SweepReport::default() };
+        if let Some(relay) = relay {
+            report.relayed = self.relay(relay, now).await?;
+        }
+        report.purged = self.store.purge_expired(now).await?;
+        Ok(report)
+    }
+
+    /// Feed a `crashed` envelope for every run silent past its stall period.
+    pub async fn crash_stalled(&self, feed: &impl EnvelopeFeed, now: Timestamp) -> Result<usize, SweepError> {
+        let silent_since = Timestamp(now.0 - self.stall.shortest());
+        let mut crashed = 0;
+        // Each round's crashes leave the stalled set, so rounds make progress; the bound only
+        // guards against a store that does not.
+        for _ in 0..1000 {
+            let stalled = self.store.stalled_runs(silent_since, self.batch, now).await?;
+            let found = stalled.len();
+            let due: Vec<&RunActivity> = stalled
+                .iter()
+                .filter(|a| activity::is_stalled(a, self.stall.period(&a.key.entity, &a.key.project), now))
+                .collect();
+            if !due.is_empty() {
+                let envelopes: Vec<Envelope> = due.iter().map(|a| activity::crash_envelope(a, now)).collect();
+                crashed += envelopes.len();
+                feed.feed(envelopes, now).await.map_err(SweepError::Feed)?;
+            }
+            // A short round is the last; so is one where every run found has a longer period.
+            if found < self.batch || due.is_empty() {
+                break;
+            }
+        }
+        Ok(crashed)
+    }
+
+    /// Claim executions due for longer than the grace and hand them to the relay.
+    pub async fn relay(&self, relay: &impl Relay, now: Timestamp) -> Result<usize, SweepError> {
+        let due_by = Timestamp(now.0 - self.relay_grace);
+        let mut relayed = 0;
+        for _ in 0..1000 {
+            let claimed = self.store.claim_due(due_by, self.batch, now.plus(self.relay_lease), now).await?;
+            if claimed.is_empty() {
+                break;
+            }
+            relay.relay(&claimed).await.map_err(SweepError::Relay)?;
+            relayed += claimed.len();
+            if claimed.len() < self.batch {
+                break;
+            }
+        }
+        Ok(relayed)
+    }
+}

@@ -1,0 +1,126 @@
+//! The five functions, each built once per cold start from its environment. A function's
+//! `main` starts the logs, calls `start`, and hands `handle` to the Lambda runtime.
+
+use crate::config_api::{QueueSink, app};
+use crate::dispatcher::Dispatcher;
+use crate::evaluate::{AutomationCache, DeliveryQueue, Evaluator};
+use crate::init::{Clients, clients};
+use crate::settings::Settings;
+use crate::sqs_batch::{DeadLetters, process};
+use crate::sweeper::{SqsRelay, sweep};
+use crate::{Error, now};
+use automations_api::SystemClock;
+use automations_core::delivery::RetryPolicy;
+use automations_core::store::ConfigStore;
+use automations_delivery::{Delivery, HttpSender};
+use automations_dynamo::SdkDynamo;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn evaluator(c: &Clients, with_deliveries: bool) -> Result<Evaluator<SdkDynamo>, Error> {
+    let deliveries = if with_deliveries {
+        Some(DeliveryQueue {
+            sqs: c.sqs.clone(),
+            url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")?,
+        })
+    } else {
+        None
+    };
+    Ok(Evaluator { store: c.store.clone(), automations: AutomationCache::new(c.settings.automations_ttl), deliveries })
+}
+
+fn dead_letters(c: &Clients) -> Result<DeadLetters, Error> {
+    Ok(DeadLetters {
+        sqs: c.sqs.clone(),
+        url: Settings::required(&c.settings.dead_letter_queue, "DEAD_LETTER_QUEUE_URL")?,
+    })
+}
+
+/// `artifact-events` (standard queue) and `metric-ingest` (FIFO queue of run events).
+pub struct Ingest {
+    evaluator: Evaluator<SdkDynamo>,
+    dead: DeadLetters,
+    ordered: bool,
+}
+
+impl Ingest {
+    /// `ordered`: the source queue is FIFO (keep each message group's order).
+    pub async fn start(ordered: bool) -> Result<Ingest, Error> {
+        let c = clients().await?;
+        Ok(Ingest { evaluator: evaluator(&c, true)?, dead: dead_letters(&c)?, ordered })
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+        Ok(process(&self.evaluator, &self.dead, event, self.ordered, now()).await)
+    }
+}
+
+/// `sweeper`, every minute.
+pub struct Sweep {
+    evaluator: Evaluator<SdkDynamo>,
+    relay: SqsRelay,
+    stall: i64,
+}
+
+impl Sweep {
+    pub async fn start() -> Result<Sweep, Error> {
+        let c = clients().await?;
+        let relay =
+            SqsRelay { sqs: c.sqs.clone(), url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")? };
+        Ok(Sweep { evaluator: evaluator(&c, true)?, relay, stall: c.settings.stall })
+    }
+
+    /// The schedule's event says nothing the sweep needs; it sweeps at the current time.
+    pub async fn handle(&self, _event: Value) -> Result<Value, Error> {
+        // Boxed: the sweep's future nests the whole evaluation, deeper than the compiler lays
+        // out by default inside the runtime's.
+        let r = Box::pin(sweep(&self.evaluator, &self.relay, self.stall, now())).await?;
+        Ok(json!({"crashed": r.crashed, "relayed": r.relayed, "purged": r.purged}))
+    }
+}
+
+fn delivery(c: &Clients) -> Result<Delivery<automations_dynamo::DynamoStore>, Error> {
+    let policy = RetryPolicy::default();
+    let sender = HttpSender::new(Duration::from_millis(policy.timeout as u64), c.settings.allow_private_targets)?;
+    Ok(Delivery::new(c.store.clone(), sender, policy, Arc::new(SystemClock)))
+}
+
+/// `dispatcher`: the delivery queue's consumer.
+pub struct Dispatch(Dispatcher<SdkDynamo>);
+
+impl Dispatch {
+    pub async fn start() -> Result<Dispatch, Error> {
+        let c = clients().await?;
+        Ok(Dispatch(Dispatcher {
+            delivery: delivery(&c)?,
+            sqs: c.sqs.clone(),
+            queue_url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")?,
+            dead: dead_letters(&c)?,
+            lease: c.settings.delivery_lease,
+        }))
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+        Ok(self.0.handle(event).await)
+    }
+}
+
+/// `config-api`: the router, with the first API key in place.
+pub async fn config_api() -> Result<axum::Router, Error> {
+    let c = clients().await?;
+    if let Some((hash, entity)) = &c.settings.first_api_key {
+        let key =
+            automations_core::store::ApiKeyRecord { hash: hash.clone(), entity: entity.clone(), created_at: now() };
+        // Writing it again on every cold start is harmless, and recreates it if it was lost.
+        c.store.put_api_key(&key).await?;
+    }
+    let sink = QueueSink {
+        sqs: c.sqs.clone(),
+        artifact_queue: Settings::required(&c.settings.artifact_queue, "ARTIFACT_QUEUE_URL")?,
+        run_queue: Settings::required(&c.settings.run_queue, "RUN_QUEUE_URL")?,
+    };
+    let delivery = Arc::new(delivery(&c)?);
+    Ok(app(c.store.clone(), sink, delivery))
+}

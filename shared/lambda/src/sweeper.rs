@@ -1,0 +1,40 @@
+//! The scheduled sweeper (SPEC section 8): stalled runs become `crashed` (evaluated at once, like
+//! any event), executions that never reached the delivery queue are relayed to it, and expired
+//! state is left to DynamoDB's TTL.
+
+use crate::evaluate::Evaluator;
+use automations_core::delivery::Execution;
+use automations_core::time::Timestamp;
+use automations_delivery::{Relay, StallPolicy, SweepReport, Sweeper};
+use automations_dynamo::DynamoApi;
+use automations_sqs::{DeliveryMessage, Sqs};
+
+/// Relays claimed executions to the delivery queue, each with the version its claim gave it.
+pub struct SqsRelay {
+    pub sqs: Sqs,
+    pub url: String,
+}
+
+impl Relay for SqsRelay {
+    async fn relay(&self, executions: &[Execution]) -> Result<(), String> {
+        let messages = executions
+            .iter()
+            .map(|e| DeliveryMessage { fire_id: e.fire_id.clone(), version: e.version }.to_message())
+            .collect();
+        self.sqs.send(&self.url, messages).await.map_err(|e| e.to_string())
+    }
+}
+
+/// One sweep at `now`.
+pub async fn sweep<D: DynamoApi>(
+    evaluator: &Evaluator<D>,
+    relay: &SqsRelay,
+    stall: i64,
+    now: Timestamp,
+) -> Result<SweepReport, crate::Error> {
+    let mut sweeper = Sweeper::new(evaluator.store.clone());
+    sweeper.stall = StallPolicy { default: stall, ..StallPolicy::default() };
+    let report = sweeper.sweep(evaluator, Some(relay), now).await?;
+    tracing::info!(crashed = report.crashed, relayed = report.relayed, purged = report.purged, "swept");
+    Ok(report)
+}

@@ -1,0 +1,81 @@
+//! `template.yaml`: `cfn-lint` (what `sam validate --lint` runs) passes, and the template
+//! declares what the code expects: the table's keys and indexes as `automations_dynamo::schema`
+//! creates them, a function for every crate under `functions/`, the variables `Settings` reads.
+
+use automations_dynamo::schema::INDEXES;
+use automations_testkit::tools::{tool, workspace_root};
+use std::process::Command;
+
+fn template() -> String {
+    std::fs::read_to_string(workspace_root().join("template.yaml")).expect("read template.yaml")
+}
+
+#[test]
+fn cfn_lint_passes() {
+    let out = Command::new(tool("cfn-lint"))
+        .arg("template.yaml")
+        .current_dir(workspace_root())
+        .output()
+        .expect("run cfn-lint");
+    assert!(
+        out.status.success(),
+        "cfn-lint template.yaml failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_table_matches_the_schema_the_code_creates() {
+    let t = template();
+    for line in
+        ["AttributeName: expires_at", "{ AttributeName: pk, KeyType: HASH }", "{ AttributeName: sk, KeyType: RANGE }"]
+    {
+        assert!(t.contains(line), "template.yaml lacks {line:?}");
+    }
+    for index in &INDEXES {
+        assert!(t.contains(&format!("IndexName: {}", index.name)), "index {} missing", index.name);
+        let kind = if index.sort_is_number { "N" } else { "S" };
+        for (attr, kind) in [(index.partition, "S"), (index.sort, kind)] {
+            let def = format!("{{ AttributeName: {attr}, AttributeType: {kind} }}");
+            assert!(t.contains(&def), "template.yaml lacks {def}");
+        }
+        match index.projects {
+            None => assert!(t.contains("ProjectionType: KEYS_ONLY")),
+            Some(attrs) => assert!(t.contains(&format!("NonKeyAttributes: [{}]", attrs.join(", "))), "{}", index.name),
+        }
+    }
+}
+
+#[test]
+fn every_function_crate_is_deployed_with_partial_batch_failures() {
+    let t = template();
+    let dir = workspace_root().join("functions");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("list functions/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["artifact-events", "config-api", "dispatcher", "metric-ingest", "sweeper"]);
+    for name in &names {
+        assert!(t.contains(&format!("Binary: {name}\n")), "template.yaml does not build {name}");
+    }
+    assert_eq!(t.matches("BuildMethod: rust-cargolambda").count(), names.len());
+    assert_eq!(t.matches("FunctionResponseTypes: [ReportBatchItemFailures]").count(), 3, "every SQS event source");
+    assert_eq!(t.matches("Type: AWS::CloudWatch::Alarm").count(), 3, "an alarm per dead-letter queue");
+    for var in [
+        "TABLE_NAME",
+        "DELIVERY_QUEUE_URL",
+        "DEAD_LETTER_QUEUE_URL",
+        "ARTIFACT_QUEUE_URL",
+        "RUN_QUEUE_URL",
+        "STALL_MINUTES",
+        "FIRST_API_KEY_HASH",
+        "FIRST_API_KEY_ENTITY",
+    ] {
+        assert!(t.contains(&format!("{var}:")), "template.yaml never sets {var}");
+    }
+}

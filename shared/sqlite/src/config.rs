@@ -1,0 +1,248 @@
+//! The configuration port on SQLite: automations per entity, integrations, API keys.
+//!
+//! Automations share the `automations` table with the engine's port (stored as their create
+//! documents, validated again when read); listing filters on the document with `json_extract`
+//! and pages by id (the cursor is the last id of the previous page). Integrations keep their
+//! credentials in `document` ([`Integration::to_stored_json`]); API keys only their hash.
+
+use crate::SqliteStore;
+use crate::error::SqliteError;
+use automations_core::model::{Automation, Integration};
+use automations_core::store::{ApiKeyRecord, AutomationQuery, AutomationRecord, ConfigStore, Page, StoreError};
+use automations_core::time::Timestamp;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn db(e: rusqlite::Error) -> StoreError {
+    SqliteError::from(e).into()
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == ErrorCode::ConstraintViolation
+            && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY))
+}
+
+fn corrupt(what: &str, id: &str, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what} {id:?}: {why}"))
+}
+
+fn automation_row(row: &Row<'_>) -> rusqlite::Result<(String, String, i64, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn automation_record((id, text, created, updated): (String, String, i64, i64)) -> Result<AutomationRecord> {
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt("automation", &id, e))?;
+    let automation = Automation::from_create(id.as_str(), &doc).map_err(|e| corrupt("automation", &id, e))?;
+    Ok(AutomationRecord { automation, created_at: Timestamp(created), updated_at: Timestamp(updated) })
+}
+
+fn integration_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn integration(
+    (id, entity, text, disabled, created): (String, String, String, Option<String>, i64),
+) -> Result<Integration> {
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt("integration", &id, e))?;
+    // The message of a failed read never quotes the document: it holds credentials.
+    Integration::from_stored(id.as_str(), entity, &doc, disabled, Timestamp(created)).map_err(|e| {
+        corrupt("integration", &id, e.errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>().join(", "))
+    })
+}
+
+fn name_taken(kind: &str, entity: &str, name: &str) -> StoreError {
+    StoreError::Conflict(format!("entity {entity:?} already has an {kind} named {name:?}"))
+}
+
+fn create_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Result<()> {
+    let doc = a.to_document().to_string();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO automations (id, entity, name, document, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )
+        .and_then(|mut s| s.execute(params![a.id, a.entity(), a.name, doc, now.0]));
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(name_taken("automation", a.entity(), &a.name)),
+        Err(e) => Err(db(e)),
+    }
+}
+
+fn get_automation(conn: &Connection, entity: &str, id: &str) -> Result<Option<AutomationRecord>> {
+    conn.prepare_cached("SELECT id, document, created_at, updated_at FROM automations WHERE entity = ?1 AND id = ?2")
+        .and_then(|mut s| s.query_row(params![entity, id], automation_row).optional())
+        .map_err(db)?
+        .map(automation_record)
+        .transpose()
+}
+
+fn find_automations(conn: &Connection, q: &AutomationQuery) -> Result<Page<AutomationRecord>> {
+    let limit = q.limit.max(1);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, document, created_at, updated_at FROM automations
+             WHERE entity = ?1 AND id > ?2
+               AND (?3 IS NULL OR json_extract(document, '$.scope.type') = ?3)
+               AND (?4 IS NULL OR json_extract(document, '$.event.type') = ?4)
+               AND (?5 IS NULL OR json_extract(document, '$.enabled') = ?5)
+             ORDER BY id LIMIT ?6",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(
+            params![
+                q.entity,
+                q.cursor.as_deref().unwrap_or(""),
+                q.scope.map(|s| s.as_str()),
+                q.event_type.map(|t| t.as_str()),
+                q.enabled,
+                i64::try_from(limit + 1).unwrap_or(i64::MAX),
+            ],
+            automation_row,
+        )
+        .map_err(db)?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(automation_record(row.map_err(db)?)?);
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|r| r.automation.id.clone())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn update_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Result<bool> {
+    let doc = a.to_document().to_string();
+    let updated = conn
+        .prepare_cached(
+            "UPDATE automations SET name = ?3, document = ?4, updated_at = ?5 WHERE id = ?1 AND entity = ?2",
+        )
+        .and_then(|mut s| s.execute(params![a.id, a.entity(), a.name, doc, now.0]));
+    match updated {
+        Ok(n) => Ok(n > 0),
+        Err(e) if is_unique_violation(&e) => Err(name_taken("automation", a.entity(), &a.name)),
+        Err(e) => Err(db(e)),
+    }
+}
+
+fn create_integration(conn: &Connection, i: &Integration) -> Result<()> {
+    let doc = i.to_stored_json().to_string();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO integrations (id, entity, name, document, disabled, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut s| s.execute(params![i.id, i.entity, i.name, doc, i.disabled, i.created_at.0]));
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(name_taken("integration", &i.entity, &i.name)),
+        Err(e) => Err(db(e)),
+    }
+}
+
+fn get_integration(conn: &Connection, entity: &str, name: &str) -> Result<Option<Integration>> {
+    conn.prepare_cached(
+        "SELECT id, entity, document, disabled, created_at FROM integrations WHERE entity = ?1 AND name = ?2",
+    )
+    .and_then(|mut s| s.query_row(params![entity, name], integration_row).optional())
+    .map_err(db)?
+    .map(integration)
+    .transpose()
+}
+
+fn list_integrations(conn: &Connection, entity: &str, cursor: Option<&str>, limit: usize) -> Result<Page<Integration>> {
+    let limit = limit.max(1);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, entity, document, disabled, created_at FROM integrations
+             WHERE entity = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(params![entity, cursor.unwrap_or(""), i64::try_from(limit + 1).unwrap_or(i64::MAX)], integration_row)
+        .map_err(db)?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(integration(row.map_err(db)?)?);
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|i| i.id.clone())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(db)
+}
+
+impl ConfigStore for SqliteStore {
+    async fn create_automation(&self, automation: &Automation, now: Timestamp) -> Result<()> {
+        create_automation(&self.lock(), automation, now)
+    }
+
+    async fn get_automation(&self, entity: &str, id: &str) -> Result<Option<AutomationRecord>> {
+        get_automation(&self.lock(), entity, id)
+    }
+
+    async fn find_automations(&self, query: &AutomationQuery) -> Result<Page<AutomationRecord>> {
+        find_automations(&self.lock(), query)
+    }
+
+    async fn update_automation(&self, automation: &Automation, now: Timestamp) -> Result<bool> {
+        update_automation(&self.lock(), automation, now)
+    }
+
+    async fn delete_automation(&self, entity: &str, id: &str) -> Result<bool> {
+        Ok(execute(&self.lock(), "DELETE FROM automations WHERE id = ?1 AND entity = ?2", params![id, entity])? > 0)
+    }
+
+    async fn create_integration(&self, integration: &Integration) -> Result<()> {
+        create_integration(&self.lock(), integration)
+    }
+
+    async fn get_integration(&self, entity: &str, name: &str) -> Result<Option<Integration>> {
+        get_integration(&self.lock(), entity, name)
+    }
+
+    async fn list_integrations(&self, entity: &str, cursor: Option<&str>, limit: usize) -> Result<Page<Integration>> {
+        list_integrations(&self.lock(), entity, cursor, limit)
+    }
+
+    async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool> {
+        let sql = "DELETE FROM integrations WHERE entity = ?1 AND name = ?2";
+        Ok(execute(&self.lock(), sql, params![entity, name])? > 0)
+    }
+
+    async fn set_integration_disabled(&self, entity: &str, name: &str, reason: Option<&str>) -> Result<bool> {
+        let sql = "UPDATE integrations SET disabled = ?3 WHERE entity = ?1 AND name = ?2";
+        Ok(execute(&self.lock(), sql, params![entity, name, reason])? > 0)
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let sql = "INSERT INTO api_keys (hash, entity, created_at) VALUES (?1, ?2, ?3)
+                   ON CONFLICT (hash) DO UPDATE SET entity = excluded.entity, created_at = excluded.created_at";
+        execute(&self.lock(), sql, params![key.hash, key.entity, key.created_at.0]).map(drop)
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKeyRecord>> {
+        self.lock()
+            .prepare_cached("SELECT hash, entity, created_at FROM api_keys WHERE hash = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![hash], |row| {
+                    Ok(ApiKeyRecord { hash: row.get(0)?, entity: row.get(1)?, created_at: Timestamp(row.get(2)?) })
+                })
+                .optional()
+            })
+            .map_err(db)
+    }
+}

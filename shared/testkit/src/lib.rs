@@ -1,0 +1,17 @@
+//! Test support shared by the AWS adapters and the Lambda functions.
+//!
+//! - [`tools`]: find the PyPI tools that `scripts/venv` installs into `.venv`, failing (never
+//!   skipping) with a message that says how to install them;
+//! - [`process`]: a child process killed when its guard drops, with its output kept for failure
+//!   messages;
+//! - [`moto`]: a moto server (DynamoDB and SQS) on a free loopback port, and SDK clients for it;
+//! - [`lambda`]: the `cargo lambda watch` runtime emulator and `cargo lambda invoke`;
+//! - [`queues`]: the deployment's queues with their dead-letter queues, on moto;
+//! - [`conformance`]: the store conformance suite, written once and run against every adapter.
+
+pub mod conformance;
+pub mod lambda;
+pub mod moto;
+pub mod process;
+pub mod queues;
+pub mod tools;

@@ -1,0 +1,246 @@
+//! Delivery in `automations serve`: the deliverer over the SQLite outbox, the sweeper every
+//! minute, run-activity tracking at intake, and the API's executions and test-delivery routes.
+
+use anyhow::{Context, Result};
+use automations_api::error::ApiError;
+use automations_api::{Accepted, Deliverer, EventSink, LocalSink};
+use automations_core::activity;
+use automations_core::delivery::RetryPolicy;
+use automations_core::event::Envelope;
+use automations_core::model::{Automation, Integration};
+use automations_core::store::{ExecutionStore, Page, RunActivityStore, parse_execution_cursor};
+use automations_core::time::{Clock, DAY, HOUR, MINUTE, Millis, SECOND, Timestamp};
+use automations_core::{FieldError, Invalid};
+use automations_delivery::{
+    DelivererConfig, Delivery, EnvelopeFeed, HttpSender, LocalDeliverer, StallPolicy, Sweeper, SystemClock,
+};
+use automations_sqlite::SqliteStore;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The delivery and sweeper settings of `automations serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeliveryArgs {
+    /// Refuse webhook targets on loopback, private, link-local and cloud-metadata addresses (the
+    /// AWS deployment always does; locally they are allowed unless this is given).
+    #[arg(long)]
+    pub deny_private_targets: bool,
+    /// How long one delivery attempt may take.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub delivery_timeout: Millis,
+    /// The backoff ceiling of the first retry; it doubles per attempt (full jitter below it).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub retry_base: Millis,
+    /// The largest backoff between two attempts.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub retry_cap: Millis,
+    /// How long after a fire its delivery is retried before it fails.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub retry_window: Millis,
+    /// How long a running run may send nothing before the sweeper marks it crashed.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub stall_period: Millis,
+    /// How often the sweeper runs.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub sweep_every: Millis,
+    /// Delivery attempts in flight at most.
+    #[arg(long, default_value_t = 64)]
+    pub delivery_concurrency: usize,
+}
+
+/// `500ms`, `10s`, `5m`, `1h`, `1d`.
+fn parse_duration(s: &str) -> Result<Millis, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().map_err(|_| format!("{s:?} is not a duration such as 500ms, 10s, 5m, 1h"))?;
+    let unit = match unit {
+        "ms" => 1,
+        "s" => SECOND,
+        "m" => MINUTE,
+        "h" => HOUR,
+        "d" => DAY,
+        _ => return Err(format!("{s:?}: the unit must be ms, s, m, h or d")),
+    };
+    n.checked_mul(unit).filter(|ms| *ms > 0).ok_or_else(|| format!("{s:?} must be positive"))
+}
+
+impl DeliveryArgs {
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            timeout: self.delivery_timeout,
+            base: self.retry_base,
+            cap: self.retry_cap.max(self.retry_base),
+            min_delay: (self.retry_base / 10).max(1),
+            give_up_after: self.retry_window,
+        }
+    }
+}
+
+/// The local sink, plus run activity: after a batch is evaluated, the runs it mentions are
+/// marked seen (for the sweeper's stalled-run check).
+pub struct TrackingSink {
+    inner: LocalSink<SqliteStore>,
+    store: Arc<SqliteStore>,
+}
+
+impl TrackingSink {
+    async fn take(&self, envelopes: &[Envelope], now: Timestamp) -> Result<(), ApiError> {
+        self.inner.process(envelopes, now).await?;
+        let updates = activity::updates(envelopes, now);
+        Ok(self.store.record_activity(&updates, now).await?)
+    }
+}
+
+impl EventSink for TrackingSink {
+    async fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> Result<(), ApiError> {
+        let envelopes: Vec<Envelope> = batch.into_iter().map(|a| a.envelope).collect();
+        self.take(&envelopes, now).await
+    }
+
+    async fn automations_changed(&self) -> Result<(), ApiError> {
+        Ok(self.inner.reload().await?)
+    }
+}
+
+impl EnvelopeFeed for TrackingSink {
+    async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
+        self.take(&envelopes, now).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The API's executions and test deliveries, over the SQLite outbox.
+pub struct ApiDelivery {
+    delivery: Arc<Delivery<SqliteStore>>,
+}
+
+impl Deliverer for ApiDelivery {
+    async fn executions(
+        &self,
+        _entity: &str,
+        automation_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Value>, ApiError> {
+        if let Some(c) = cursor
+            && parse_execution_cursor(c).is_none()
+        {
+            return Err(ApiError::Invalid(Invalid::from(FieldError::new(
+                "cursor",
+                "is not a cursor this listing returned (pass the `next` of the previous page)",
+            ))));
+        }
+        let now = self.delivery.clock.now();
+        let page = self.delivery.store.list_executions(automation_id, cursor, limit, now).await?;
+        let items = page
+            .items
+            .iter()
+            .map(|e| {
+                let mut doc = e.to_json();
+                // The claim version is the store's bookkeeping, not the user's.
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove("version");
+                }
+                doc
+            })
+            .collect();
+        Ok(Page { items, next: page.next })
+    }
+
+    async fn test(
+        &self,
+        automation: &Automation,
+        integration: Option<&Integration>,
+        now: Timestamp,
+    ) -> Result<Value, ApiError> {
+        Ok(self.delivery.test(automation, integration, now).await)
+    }
+}
+
+/// Everything delivery adds to `serve`: the sink and API seam to hand to the router, and the
+/// background tasks (stopped by [`Background::stop`]).
+pub struct Wiring {
+    pub sink: Arc<TrackingSink>,
+    pub api: Arc<ApiDelivery>,
+    pub background: Background,
+}
+
+/// The deliverer and the sweeper tasks.
+pub struct Background {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Stop both. An attempt cut off mid-way is taken over after a restart when its lease ends.
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Build delivery over `store` and start its background tasks on the current runtime.
+pub async fn start(store: Arc<SqliteStore>, args: &DeliveryArgs) -> Result<Wiring> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let policy = args.policy();
+    let timeout = Duration::from_millis(u64::try_from(policy.timeout).unwrap_or(10_000));
+    let sender = HttpSender::new(timeout, !args.deny_private_targets)?;
+    let delivery = Arc::new(Delivery::new(store.clone(), sender, policy, clock.clone()));
+    let deliverer = LocalDeliverer::new(
+        delivery.clone(),
+        DelivererConfig {
+            concurrency: args.delivery_concurrency.max(1),
+            // A claim outlives any attempt (the timeout), with room for saving its outcome.
+            lease: policy.timeout * 2 + 5 * SECOND,
+            ..DelivererConfig::default()
+        },
+    );
+    let wake = deliverer.waker();
+    let local = LocalSink::new(store.clone()).await.context("cannot read the automations")?.on_fires(move |_| {
+        wake.notify_one();
+    });
+    let sink = Arc::new(TrackingSink { inner: local, store: store.clone() });
+    let mut sweeper = Sweeper::new(store);
+    sweeper.stall = StallPolicy { default: args.stall_period, ..StallPolicy::default() };
+    let every = Duration::from_millis(u64::try_from(args.sweep_every).unwrap_or(60_000));
+    let feed = sink.clone();
+    let sweeps = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match sweeper.sweep(&*feed, None::<&()>, clock.now()).await {
+                Ok(r) if r.crashed > 0 || r.purged > 0 => {
+                    eprintln!(
+                        "automations: sweep: {} stalled runs marked crashed, {} expired items removed",
+                        r.crashed, r.purged
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("automations: sweep failed (retried at the next one): {e}"),
+            }
+        }
+    });
+    let deliveries = tokio::spawn(deliverer.run(std::future::pending()));
+    Ok(Wiring {
+        sink,
+        api: Arc::new(ApiDelivery { delivery }),
+        background: Background { tasks: vec![deliveries, sweeps] },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_durations() {
+        assert_eq!(parse_duration("500ms"), Ok(500));
+        assert_eq!(parse_duration("10s"), Ok(10_000));
+        assert_eq!(parse_duration("1h"), Ok(HOUR));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! `automations serve` and `automations keys create` end to end over real HTTP on loopback, and
+//! the same requests through the Lambda adapter (`lambda_http`'s API Gateway HTTP API v2
+//! conversion driving the same router) giving the same responses.
+
+mod server;
+
+use automations_api::{Api, LocalSink, NoDelivery};
+use automations_sqlite::SqliteStore;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_http::{Adapter, Context, LambdaEvent};
+use serde_json::{Value, json};
+use server::{Response, Served, create_key};
+use std::sync::Arc;
+
+fn loss_automation(name: &str) -> Value {
+    json!({"name": name, "scope": {"type": "project", "project": "mnist"},
+           "event": {"type": "RUN_METRIC_THRESHOLD", "metric": {"name": "loss", "cmp": "$gt", "threshold": 1}},
+           "action": {"type": "webhook", "integration": "hook"}})
+}
+
+fn metrics(id: &str, step: i64, loss: &str) -> String {
+    format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"trainer","type":"run.metrics.logged","time":"2026-11-01T12:00:00Z",
+            "data":{{"entity":"acme","project":"mnist","run_id":"r1","rows":[{{"step":{step},"values":{{"loss":{loss}}}}}]}}}}"#
+    )
+}
+
+#[test]
+fn serve_end_to_end_and_across_a_restart() {
+    let s = Served::start();
+    assert_eq!(s.client().send("GET", "/v1/health", &[], b"").status, 200);
+    let hook = json!({"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/h", "secret": "whsec-SERVE"});
+    let res = s.call("POST", "/v1/integrations", &hook.to_string());
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert!(!res.text().contains("whsec-SERVE"));
+    let res = s.call("POST", "/v1/automations", &loss_automation("loss-high").to_string());
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["id"].as_str().unwrap().to_string();
+    // Bare NaN, then a value over the threshold: one fire, recorded in the database.
+    let batch = format!("[{},{}]", metrics("e1", 1, "NaN"), metrics("e2", 2, "3.5"));
+    let res = s.call("POST", "/v1/events", &batch);
+    assert_eq!((res.status, res.json()["accepted"].clone()), (202, json!(2)), "{}", res.text());
+    let store = SqliteStore::open(&s.db).unwrap();
+    let fires = store.fires_for(&id).unwrap();
+    assert_eq!(fires.len(), 1);
+    assert_eq!(fires[0]["step"], 2);
+    // A bad envelope is kept in the rejects table.
+    let res = s.call("POST", "/v1/events", r#"[{"specversion":"1.0","id":"bad"}]"#);
+    assert_eq!(res.status, 400);
+    assert_eq!(store.rejects().unwrap()[0].id.as_deref(), Some("bad"));
+
+    // Restarted on the same file: the automation is there, and evaluates from the start.
+    drop(store);
+    let s = s.restart();
+    let res = s.call("GET", &format!("/v1/automations/{id}"), "");
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = s.call("POST", "/v1/events", &metrics("e3", 3, "7"));
+    assert_eq!(res.status, 202);
+    assert_eq!(SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap().len(), 1, "still within the cooldown");
+    let mut later = metrics("e4", 4, "7");
+    later = later.replace("2026-11-01T12:00:00Z", "2026-11-03T12:00:00Z");
+    assert_eq!(s.call("POST", "/v1/events", &later).status, 202);
+    assert_eq!(SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap().len(), 2);
+}
+
+#[test]
+fn keys_are_shown_once_and_grant_one_entity() {
+    let s = Served::start();
+    let other = create_key(&s.db, "other");
+    assert_ne!(other, s.key);
+    // The database holds no key, only hashes.
+    let bytes = std::fs::read(&s.db).unwrap();
+    let wal = std::fs::read(format!("{}-wal", s.db.display())).unwrap_or_default();
+    for k in [&s.key, &other] {
+        let needle = k.as_bytes();
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "a key is stored in clear");
+        assert!(!wal.windows(needle.len()).any(|w| w == needle), "a key is in the WAL in clear");
+    }
+    let res = s.call("POST", "/v1/automations", &loss_automation("x").to_string());
+    assert_eq!(res.status, 400, "no integration yet: {}", res.text());
+    let none = json!({"name": "n", "scope": {"type": "entity"}, "event": {"type": "ADD_ARTIFACT_TAG"}, "action": {"type": "none"}});
+    let id = s.call("POST", "/v1/automations", &none.to_string()).json()["id"].as_str().unwrap().to_string();
+    let mut c = s.client();
+    let auth = format!("Bearer {other}");
+    let res = c.send("GET", &format!("/v1/automations/{id}"), &[("authorization", &auth)], b"");
+    assert_eq!(res.status, 404);
+    let res = c.send("GET", "/v1/automations", &[("authorization", "Bearer ak_forged")], b"");
+    assert_eq!((res.status, res.header("www-authenticate")), (401, Some("Bearer")));
+    // Entity names are checked.
+    let out = std::process::Command::new(server::binary())
+        .args(["keys", "create", "--entity", " ", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--entity"));
+}
+
+/// One request as API Gateway (HTTP API, payload v2) hands it to the Lambda.
+fn apigw_event(method: &str, path_and_query: &str, key: &str, body: &str) -> LambdaRequest {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "authorization": format!("Bearer {key}"),
+            "content-type": "application/json",
+            "content-length": body.len().to_string(),
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "x-forwarded-proto": "https"
+        },
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com", "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "req-1", "routeKey": "$default", "stage": "$default",
+            "time": "01/Nov/2026:12:00:00 +0000", "timeEpoch": 1793534400000u64
+        },
+        "body": if body.is_empty() { Value::Null } else { Value::String(body.to_string()) },
+        "isBase64Encoded": false
+    });
+    let parsed: ApiGatewayV2httpRequest = serde_json::from_value(event).expect("an API Gateway v2 event");
+    LambdaRequest::ApiGatewayV2(parsed)
+}
+
+/// What the Lambda returns to API Gateway: status, content type, body.
+fn lambda_answer(response: impl serde::Serialize) -> (u16, String, String) {
+    let v = serde_json::to_value(&response).unwrap();
+    assert_eq!(v["isBase64Encoded"], false, "{v}");
+    let status = v["statusCode"].as_u64().unwrap() as u16;
+    let content_type = v["headers"]["content-type"].as_str().unwrap_or("").to_string();
+    (status, content_type, v["body"].as_str().unwrap_or("").to_string())
+}
+
+fn http_answer(r: &Response) -> (u16, String, String) {
+    (r.status, r.header("content-type").unwrap_or("").to_string(), r.text())
+}
+
+/// Ids and times differ between two creates; everything else must not.
+fn normalized(body: &str) -> Value {
+    fn scrub(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    if ["id", "created_at", "updated_at"].contains(&k.as_str()) && x.is_string() {
+                        *x = "*".into();
+                    } else {
+                        scrub(x);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_str(body).expect("a JSON body");
+    scrub(&mut v);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_adapter_answers_as_serve_does() {
+    let s = Served::start();
+    // The Lambda side: the same router over the same database file.
+    let store = Arc::new(SqliteStore::open(&s.db).unwrap());
+    let sink = Arc::new(LocalSink::new(store.clone()).await.unwrap());
+    let router = automations_api::router(Api::new(store, sink, Arc::new(NoDelivery)));
+    let via_lambda = |method: &str, path: &str, body: &str| {
+        let event = LambdaEvent { payload: apigw_event(method, path, &s.key, body), context: Context::default() };
+        let adapter = Adapter::from(router.clone());
+        async move { lambda_answer(adapter.oneshot(event).await.expect("the adapter answers")) }
+    };
+    let via_http = |method: &str, path: &str, body: &str| http_answer(&s.call(method, path, body));
+
+    let hook = json!({"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/h", "secret": "s"}).to_string();
+    let (status, _, created) = via_http("POST", "/v1/integrations", &hook);
+    assert_eq!(status, 201, "{created}");
+    let (status, _, created) = via_http("POST", "/v1/automations", &loss_automation("first").to_string());
+    assert_eq!(status, 201, "{created}");
+    let id = serde_json::from_str::<Value>(&created).unwrap()["id"].as_str().unwrap().to_string();
+    let bad_event =
+        r#"[{"specversion":"1.0","id":"x","source":"s","type":"run.nope","time":"2026-11-01T12:00:00Z","data":{}}]"#;
+    // Executions and test deliveries go through each deployment's own `Deliverer` (SQLite's
+    // here, DynamoDB's on AWS), so they are compared by the delivery tests, not here.
+    let requests: Vec<(&str, String, String)> = vec![
+        ("GET", "/v1/health".into(), String::new()),
+        ("GET", "/v1/automations".into(), String::new()),
+        ("GET", "/v1/automations?limit=1&event_type=RUN_METRIC_THRESHOLD".into(), String::new()),
+        ("GET", format!("/v1/automations/{id}"), String::new()),
+        ("GET", "/v1/automations/au_nope".into(), String::new()),
+        ("GET", "/v1/automations?limit=0".into(), String::new()),
+        ("GET", "/v1/integrations".into(), String::new()),
+        ("GET", "/v1/integrations/hook".into(), String::new()),
+        ("DELETE", "/v1/integrations/hook".into(), String::new()),
+        ("POST", "/v1/automations".into(), loss_automation("first").to_string()),
+        ("POST", "/v1/automations".into(), json!({"name": 5}).to_string()),
+        ("POST", "/v1/automations".into(), "{broken".into()),
+        (
+            "PATCH",
+            format!("/v1/automations/{id}"),
+            json!({"event": {"metric": {"window": 0, "agg": "MAX"}}}).to_string(),
+        ),
+        ("PUT", "/v1/automations".into(), String::new()),
+        ("GET", "/v1/nowhere".into(), String::new()),
+        (
+            "POST",
+            format!("/v1/automations/{id}/backtest"),
+            json!({"history": [{"step": 1, "time": "2026-11-01T12:00:00Z", "values": {"loss": 4}}]}).to_string(),
+        ),
+        ("POST", "/v1/events".into(), metrics("p1", 1, "0.5")),
+        ("POST", "/v1/events".into(), bad_event.into()),
+        ("POST", "/v1/events".into(), "x".repeat(1024 * 1024 + 1)),
+    ];
+    for (method, path, body) in &requests {
+        let lambda = via_lambda(method, path, body).await;
+        let http = via_http(method, path, body);
+        assert_eq!(lambda, http, "{method} {path}: the Lambda adapter and serve differ");
+    }
+    // Writes: each side creates its own, and the answers differ only in ids and times.
+    let doc = |name: &str| {
+        let mut d = loss_automation(name);
+        d["action"] = json!({"type": "none"});
+        d.to_string()
+    };
+    let (ls, lct, lbody) = via_lambda("POST", "/v1/automations", &doc("same")).await;
+    let mut renamed: Value = serde_json::from_str(&lbody).unwrap();
+    assert_eq!(renamed["name"], "same");
+    renamed["name"] = "other".into();
+    let (hs, hct, hbody) = via_http("POST", "/v1/automations", &doc("other"));
+    assert_eq!((ls, lct.as_str()), (hs, hct.as_str()));
+    assert_eq!(normalized(&renamed.to_string()), normalized(&hbody));
+    // And each sees the other's write: one store.
+    let (status, _, _) = via_lambda("POST", "/v1/automations", &doc("other")).await;
+    assert_eq!(status, 409);
+}

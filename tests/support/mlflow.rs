@@ -1,0 +1,79 @@
+//! A real MLflow tracking server (from the test venv) on 127.0.0.1 with a SQLite backend in a
+//! temporary directory, configured to deliver webhooks to loopback http:// targets, and
+//! `scripts/mlflow_driver.py` to act on it through `MlflowClient`.
+
+use super::{Process, free_port, http, tool};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// A Fernet key for the server's webhook secrets. Fixed, so every worker process (and a
+/// restarted server) can read secrets the others stored.
+const SECRET_ENCRYPTION_KEY: &str = "2Ud1dU40rO0malZwbr1DluPEJsjCGxJBLOw4CfbdFas=";
+
+/// A running `mlflow server`; dropping it stops the server and its workers.
+pub struct MlflowServer {
+    process: Process,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl MlflowServer {
+    /// Start the server and wait until it answers `/health` (it migrates its database first,
+    /// which takes seconds).
+    pub fn start() -> MlflowServer {
+        let dir = tempfile::tempdir().expect("temp dir for the MLflow server");
+        let port = free_port();
+        let db = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+        let mut cmd = Command::new(tool("mlflow"));
+        cmd.args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+            .arg("--backend-store-uri")
+            .arg(&db)
+            .arg("--default-artifact-root")
+            .arg(dir.path().join("artifacts"))
+            .current_dir(dir.path())
+            // Loopback http:// targets are refused without these two (SSRF protection).
+            .env("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
+            .env("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
+            .env("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", SECRET_ENCRYPTION_KEY)
+            // The webhook list is cached per event for this many seconds (default 60).
+            .env("MLFLOW_WEBHOOK_CACHE_TTL", "1");
+        let mut process = Process::spawn("mlflow server", cmd);
+        process.wait_until(Duration::from_secs(180), || {
+            http(port, "GET", "/health", &[], b"").is_some_and(|(status, _)| status == 200)
+        });
+        MlflowServer { process, port, dir }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's output so far, for failure messages.
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
+
+    /// Run steps (see `scripts/mlflow_driver.py`) against the server in one Python process;
+    /// their results, one per step. Panics with the driver's and the server's output on failure.
+    pub fn drive(&self, steps: &Value) -> Vec<Value> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mlflow_driver.py");
+        let out = Command::new(tool("python"))
+            .arg(&script)
+            .arg(self.uri())
+            .arg(steps.to_string())
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run scripts/mlflow_driver.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "mlflow_driver.py failed ({}):\n{stdout}\n{}\nserver output:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.output()
+        );
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each driver line is JSON")).collect()
+    }
+}
