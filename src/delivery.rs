@@ -3,19 +3,17 @@
 
 use anyhow::{Context, Result};
 use automations_api::error::ApiError;
-use automations_api::{Accepted, Deliverer, EventSink, LocalSink};
+use automations_api::outbox::OutboxDeliverer;
+use automations_api::{Accepted, EventSink, LocalSink};
 use automations_core::activity;
 use automations_core::delivery::RetryPolicy;
 use automations_core::event::Envelope;
-use automations_core::model::{Automation, Integration};
-use automations_core::store::{ExecutionStore, Page, RunActivityStore, parse_execution_cursor};
+use automations_core::store::RunActivityStore;
 use automations_core::time::{Clock, DAY, HOUR, MINUTE, Millis, SECOND, Timestamp};
-use automations_core::{FieldError, Invalid};
 use automations_delivery::{
     DelivererConfig, Delivery, EnvelopeFeed, HttpSender, LocalDeliverer, StallPolicy, Sweeper, SystemClock,
 };
 use automations_sqlite::SqliteStore;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,59 +108,11 @@ impl EnvelopeFeed for TrackingSink {
     }
 }
 
-/// The API's executions and test deliveries, over the SQLite outbox.
-pub struct ApiDelivery {
-    delivery: Arc<Delivery<SqliteStore>>,
-}
-
-impl Deliverer for ApiDelivery {
-    async fn executions(
-        &self,
-        _entity: &str,
-        automation_id: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<Value>, ApiError> {
-        if let Some(c) = cursor
-            && parse_execution_cursor(c).is_none()
-        {
-            return Err(ApiError::Invalid(Invalid::from(FieldError::new(
-                "cursor",
-                "is not a cursor this listing returned (pass the `next` of the previous page)",
-            ))));
-        }
-        let now = self.delivery.clock.now();
-        let page = self.delivery.store.list_executions(automation_id, cursor, limit, now).await?;
-        let items = page
-            .items
-            .iter()
-            .map(|e| {
-                let mut doc = e.to_json();
-                // The claim version is the store's bookkeeping, not the user's.
-                if let Some(o) = doc.as_object_mut() {
-                    o.remove("version");
-                }
-                doc
-            })
-            .collect();
-        Ok(Page { items, next: page.next })
-    }
-
-    async fn test(
-        &self,
-        automation: &Automation,
-        integration: Option<&Integration>,
-        now: Timestamp,
-    ) -> Result<Value, ApiError> {
-        Ok(self.delivery.test(automation, integration, now).await)
-    }
-}
-
 /// Everything delivery adds to `serve`: the sink and API seam to hand to the router, and the
 /// background tasks (stopped by [`Background::stop`]).
 pub struct Wiring {
     pub sink: Arc<TrackingSink>,
-    pub api: Arc<ApiDelivery>,
+    pub api: Arc<OutboxDeliverer<SqliteStore>>,
     pub background: Background,
 }
 
@@ -225,7 +175,7 @@ pub async fn start(store: Arc<SqliteStore>, args: &DeliveryArgs) -> Result<Wirin
     let deliveries = tokio::spawn(deliverer.run(std::future::pending()));
     Ok(Wiring {
         sink,
-        api: Arc::new(ApiDelivery { delivery }),
+        api: Arc::new(OutboxDeliverer { delivery }),
         background: Background { tasks: vec![deliveries, sweeps] },
     })
 }

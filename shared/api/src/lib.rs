@@ -18,6 +18,7 @@ mod deliver;
 pub mod error;
 pub mod input;
 mod local;
+pub mod outbox;
 mod routes;
 mod sink;
 
@@ -54,18 +55,7 @@ impl Default for Limits {
 }
 
 /// The wall clock, for deployments (tests pass a [`automations_core::time::FixedClock`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Timestamp(ms)
-    }
-}
+pub use automations_delivery::SystemClock;
 
 /// Everything the routes use.
 pub struct Api<S, K, D> {

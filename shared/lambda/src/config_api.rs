@@ -3,15 +3,12 @@
 //! queue by run) instead of evaluating them, and executions and test deliveries from the
 //! DynamoDB outbox.
 
-use automations_api::{Accepted, Api, ApiError, Deliverer, EventSink, router};
-use automations_core::error::{FieldError, Invalid};
-use automations_core::model::{Automation, Integration};
-use automations_core::store::{ExecutionStore, Page, parse_execution_cursor};
+use automations_api::outbox::OutboxDeliverer;
+use automations_api::{Accepted, Api, ApiError, EventSink, router};
 use automations_core::time::Timestamp;
 use automations_delivery::Delivery;
 use automations_dynamo::{DynamoApi, DynamoStore};
 use automations_sqs::{InputQueue, Sqs, envelope_message};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// The intake on AWS: accepted envelopes go to the input queues.
@@ -36,54 +33,6 @@ impl EventSink for QueueSink {
             }
         }
         Ok(())
-    }
-}
-
-/// Executions and test deliveries over the DynamoDB outbox.
-pub struct OutboxDeliverer<D> {
-    pub delivery: Arc<Delivery<DynamoStore<D>>>,
-}
-
-impl<D: DynamoApi + 'static> Deliverer for OutboxDeliverer<D> {
-    async fn executions(
-        &self,
-        _entity: &str,
-        automation_id: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<Value>, ApiError> {
-        if let Some(c) = cursor
-            && parse_execution_cursor(c).is_none()
-        {
-            return Err(ApiError::Invalid(Invalid::from(FieldError::new(
-                "cursor",
-                "is not a cursor this listing returned (pass the `next` of the previous page)",
-            ))));
-        }
-        let now = self.delivery.clock.now();
-        let page = self.delivery.store.list_executions(automation_id, cursor, limit, now).await?;
-        let items = page
-            .items
-            .iter()
-            .map(|e| {
-                let mut doc = e.to_json();
-                // The claim version is the store's bookkeeping, not the user's.
-                if let Some(o) = doc.as_object_mut() {
-                    o.remove("version");
-                }
-                doc
-            })
-            .collect();
-        Ok(Page { items, next: page.next })
-    }
-
-    async fn test(
-        &self,
-        automation: &Automation,
-        integration: Option<&Integration>,
-        now: Timestamp,
-    ) -> Result<Value, ApiError> {
-        Ok(self.delivery.test(automation, integration, now).await)
     }
 }
 
