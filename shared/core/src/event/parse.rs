@@ -230,11 +230,11 @@ fn read_link_source(v: &Value, errors: &mut Errors) -> Option<LinkSource> {
     Some(LinkSource { project, collection, version })
 }
 
-/// A version index: a non-negative integer, or W&B's `"v7"` form.
+/// A version index: a non-negative integer, W&B's `"v7"` form, or MLflow's `"7"`.
 fn read_version(v: &Value, path: &str, errors: &mut Errors) -> Option<u64> {
     let n = match v {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.strip_prefix('v').and_then(|d| d.parse().ok()),
+        Value::String(s) => s.strip_prefix('v').unwrap_or(s).parse().ok(),
         _ => None,
     };
     if n.is_none() {
@@ -486,6 +486,8 @@ mod tests {
         let e = parse_envelope(&link).unwrap();
         let EventData::Artifact(a) = &e.data else { panic!() };
         assert_eq!((a.version, a.location.clone()), (Some(3), Location::Registry("model".into())));
+        assert!(parse_envelope(&link.replace("\"v3\"", "\"3\"")).is_ok(), "a plain numeric string is a version too");
+        assert_eq!(first_path(&link.replace("\"v3\"", "\"v3.1\"")), "data.version");
         assert_eq!(a.source.as_ref().unwrap().version, Some(7));
     }
 }
