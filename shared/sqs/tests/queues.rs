@@ -4,6 +4,7 @@
 use automations_core::event::parse_envelope;
 use automations_sqs::{InputQueue, OutMessage, Sqs, dead_letter, envelope_message};
 use automations_testkit::moto::Moto;
+use automations_testkit::queues::drain;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
@@ -12,29 +13,6 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
         create = create.attributes(QueueAttributeName::FifoQueue, "true");
     }
     create.send().await.expect("create queue").queue_url.expect("queue url")
-}
-
-async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut all = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("receive");
-        let batch = out.messages.unwrap_or_default();
-        if batch.is_empty() {
-            return all;
-        }
-        for m in &batch {
-            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
-        }
-        all.extend(batch);
-    }
 }
 
 fn metrics_text(id: &str, run: &str) -> String {
@@ -60,7 +38,7 @@ async fn run_events_go_fifo_by_run_and_are_deduplicated() {
     // The same envelope again (a client retry): deduplicated by (source, id).
     messages.push(messages[0].clone());
     sqs.send(&url, messages).await.unwrap();
-    let got = receive_all(&client, &url).await;
+    let got = drain(&client, &url).await;
     assert_eq!(got.len(), 23, "23 distinct envelopes in 3 batches, the resend dropped");
     let mut r1 = Vec::new();
     for m in &got {
@@ -86,12 +64,12 @@ async fn dead_letters_carry_their_reason() {
     sqs.send(&url, vec![dead_letter("{\"bad\": 1}", "type: is required", "m-1", None)]).await.unwrap();
     let fifo = queue(&client, "dlq.fifo").await;
     sqs.send(&fifo, vec![dead_letter("x", "not JSON", "m-2", Some("acme/mnist/r1"))]).await.unwrap();
-    let got = receive_all(&client, &url).await;
+    let got = drain(&client, &url).await;
     assert_eq!(got.len(), 1);
     let attrs = got[0].message_attributes().unwrap();
     assert_eq!(attrs["reason"].string_value(), Some("type: is required"));
     assert_eq!(attrs["original_message_id"].string_value(), Some("m-1"));
-    assert_eq!(receive_all(&client, &fifo).await.len(), 1);
+    assert_eq!(drain(&client, &fifo).await.len(), 1);
     // Too large for SQS: refused before sending, not cut.
     let big = OutMessage::new("x".repeat(300 * 1024));
     assert!(sqs.send(&url, vec![big]).await.is_err());
