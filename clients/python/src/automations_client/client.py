@@ -534,8 +534,8 @@ def _at_exit(ref: "weakref.ref[Client]") -> None:
             r.finish("failed" if failed else "finished")
     ok = client.flush(client.exit_timeout)
     if not ok:
-        log.warning("automations_client: exiting with %d items not sent (exit_timeout %.1fs)",
-                    len(client._queue), client.exit_timeout)
+        log.warning("automations_client: exiting before everything was sent (%d items still queued, "
+                    "exit_timeout %.1fs); client.stats() counts what was", len(client._queue), client.exit_timeout)
     client._closed = True
     if not ok:
         client._sender._gave_up = True
