@@ -353,6 +353,8 @@ class Sender(threading.Thread):
         for i, e in enumerate(batch):
             if i in rejected:
                 self._reject_one(e, 400, rejected[i])
+                self._track(e, now, ok=False)
+                continue
             else:
                 st["envelopes_sent"] += 1
                 st["rows_sent"] += e.rows
@@ -361,9 +363,13 @@ class Sender(threading.Thread):
                     st["heartbeats_sent"] += 1
             self._track(e, now)
 
-    def _track(self, e: _Env, now: float) -> None:
+    def _track(self, e: _Env, now: float, ok: bool = True) -> None:
         run = e.run
         if run is None:
+            return
+        if not ok:  # a refused run (say, of an entity the key does not grant) gets no heartbeats
+            if e.state is not None:
+                self._open.pop(run, None)
             return
         if e.state is not None:
             if e.state in _TERMINAL:
@@ -391,12 +397,12 @@ class Sender(threading.Thread):
         if by_index or len(batch) == 1:
             for i, e in enumerate(batch):
                 self._reject_one(e, status, by_index.get(i, doc))
-                self._track(e, now)
+                self._track(e, now, ok=False)
         else:
             self._log_rejection(f"{len(batch)} envelopes", status, doc)
             for e in batch:
                 self._count_rejected(e)
-                self._track(e, now)
+                self._track(e, now, ok=False)
 
     def _reject_one(self, e: _Env, status: int, problem: Any) -> None:
         self._count_rejected(e)
