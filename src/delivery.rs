@@ -1,18 +1,12 @@
 //! Delivery in `automations serve`: the deliverer over the SQLite outbox, the sweeper every
-//! minute, run-activity tracking at intake, and the API's executions and test-delivery routes.
+//! minute, and the API's executions and test-delivery routes.
 
 use anyhow::{Context, Result};
-use automations_api::error::ApiError;
+use automations_api::LocalSink;
 use automations_api::outbox::OutboxDeliverer;
-use automations_api::{Accepted, EventSink, LocalSink};
-use automations_core::activity;
 use automations_core::delivery::RetryPolicy;
-use automations_core::event::Envelope;
-use automations_core::store::RunActivityStore;
-use automations_core::time::{Clock, DAY, HOUR, MINUTE, Millis, SECOND, Timestamp};
-use automations_delivery::{
-    DelivererConfig, Delivery, EnvelopeFeed, HttpSender, LocalDeliverer, StallPolicy, Sweeper, SystemClock,
-};
+use automations_core::time::{Clock, DAY, HOUR, MINUTE, Millis, SECOND};
+use automations_delivery::{DelivererConfig, Delivery, HttpSender, LocalDeliverer, StallPolicy, Sweeper, SystemClock};
 use automations_sqlite::SqliteStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,42 +70,10 @@ impl DeliveryArgs {
     }
 }
 
-/// The local sink, plus run activity: after a batch is evaluated, the runs it mentions are
-/// marked seen (for the sweeper's stalled-run check).
-pub struct TrackingSink {
-    inner: LocalSink<SqliteStore>,
-    store: Arc<SqliteStore>,
-}
-
-impl TrackingSink {
-    async fn take(&self, envelopes: &[Envelope], now: Timestamp) -> Result<(), ApiError> {
-        self.inner.process(envelopes, now).await?;
-        let updates = activity::updates(envelopes, now);
-        Ok(self.store.record_activity(&updates, now).await?)
-    }
-}
-
-impl EventSink for TrackingSink {
-    async fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> Result<(), ApiError> {
-        let envelopes: Vec<Envelope> = batch.into_iter().map(|a| a.envelope).collect();
-        self.take(&envelopes, now).await
-    }
-
-    async fn automations_changed(&self) -> Result<(), ApiError> {
-        Ok(self.inner.reload().await?)
-    }
-}
-
-impl EnvelopeFeed for TrackingSink {
-    async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
-        self.take(&envelopes, now).await.map_err(|e| e.to_string())
-    }
-}
-
 /// Everything delivery adds to `serve`: the sink and API seam to hand to the router, and the
 /// background tasks (stopped by [`Background::stop`]).
 pub struct Wiring {
-    pub sink: Arc<TrackingSink>,
+    pub sink: Arc<LocalSink<SqliteStore>>,
     pub api: Arc<OutboxDeliverer<SqliteStore>>,
     pub background: Background,
 }
@@ -150,7 +112,7 @@ pub async fn start(store: Arc<SqliteStore>, args: &DeliveryArgs) -> Result<Wirin
     let local = LocalSink::new(store.clone()).await.context("cannot read the automations")?.on_fires(move |_| {
         wake.notify_one();
     });
-    let sink = Arc::new(TrackingSink { inner: local, store: store.clone() });
+    let sink = Arc::new(local);
     let mut sweeper = Sweeper::new(store);
     sweeper.stall = StallPolicy { default: args.stall_period, ..StallPolicy::default() };
     let every = Duration::from_millis(u64::try_from(args.sweep_every).unwrap_or(60_000));

@@ -30,12 +30,15 @@ enum Command {
     /// Evaluate events against automations offline and print one JSON line per fire.
     ///
     /// Exit status: 0 when every envelope was valid, 2 when some were skipped (each reported on
-    /// standard error), 1 when an automation is invalid or a file cannot be read.
+    /// standard error), 1 when an automation is invalid, a file cannot be read, or the command
+    /// line is wrong.
     Replay {
         /// The automations: a JSON array of documents (or of W&B imports with --format wandb).
         #[arg(long)]
         automations: PathBuf,
-        /// The events: a JSON array of CloudEvents envelopes, or JSON Lines.
+        /// The events: a JSON array of CloudEvents envelopes, or JSON Lines; `-` reads standard
+        /// input (`zcat events.jsonl.gz | automations replay --events - ...`). Read as a
+        /// stream: memory depends on the live runs, not on the size of the input.
         #[arg(long)]
         events: PathBuf,
         #[arg(long, value_enum, default_value = "native")]
@@ -80,8 +83,21 @@ enum KeysCommand {
     },
 }
 
+/// A wrong command line exits 1, never 2: replay's 2 means "some envelopes were skipped", and a
+/// script that tests for it must not mistake a typo in a flag for that.
+const USAGE_ERROR: u8 = 1;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { ExitCode::from(USAGE_ERROR) } else { ExitCode::SUCCESS };
+            if let Err(print) = e.print() {
+                eprintln!("error: {e} ({print})");
+            }
+            return code;
+        }
+    };
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),

@@ -4,67 +4,129 @@ use crate::Format;
 use anyhow::{Context, Result, anyhow, bail};
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
-use automations_core::json::split_batch;
+use automations_core::ingest::{Ingest, IngestClock};
+use automations_core::json::{ItemStream, StreamItem};
 use automations_core::model::Automation;
-use automations_core::pipeline::Pipeline;
-use automations_core::store::{MemoryStore, block_on};
+use automations_core::store::{MemoryStore, PurgeExpired, block_on};
 use automations_core::time::Timestamp;
 use automations_core::wandb::{self, Integrations};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Envelopes evaluated per pipeline batch: bounds memory on large files; results do not depend
-/// on it (the property tests move batch boundaries and compare).
+/// Envelopes evaluated per ingest batch at most. Fires do not depend on it (nor on where reads
+/// end): each envelope is evaluated on its own event-time clock (see [`IngestClock`]); the
+/// property tests cut files at random and compare.
 const CHUNK: usize = 1024;
 
+/// Bytes read from the events at a time.
+const READ_BYTES: usize = 256 * 1024;
+
+/// Batches between two purges of expired run records and fire ids, which bound memory by the
+/// runs alive in event time rather than by the file.
+const PURGE_EVERY: usize = 256;
+
+/// `automations replay`: stream the events (a file, or standard input for `-`) through the one
+/// ingest service on an in-memory store, writing each fire as a JSON line as it happens.
 pub fn run(automations_path: &Path, events_path: &Path, format: Format) -> Result<ExitCode> {
     let automations = load_automations(automations_path, format)?;
-    let text =
-        std::fs::read_to_string(events_path).with_context(|| format!("cannot read {}", events_path.display()))?;
-    let engine = Engine::new(automations);
-    let store = MemoryStore::new();
-    let pipeline = Pipeline { engine: &engine, store: &store };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut bad = 0usize;
-    let mut now = Timestamp(i64::MIN);
-    let mut chunk: Vec<Envelope> = Vec::with_capacity(CHUNK);
-    let name = events_path.display();
-    let flush = |chunk: &mut Vec<Envelope>, now: Timestamp, out: &mut dyn Write| -> Result<()> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        // Replay's clock is the events' own: the latest envelope time seen so far.
-        let outcome = block_on(pipeline.process(chunk, now)).map_err(|e| anyhow!("{e}"))?;
-        for fire in &outcome.fires {
-            serde_json::to_writer(&mut *out, &fire.to_json())?;
-            out.write_all(b"\n")?;
-        }
-        chunk.clear();
-        Ok(())
+    let (name, mut input): (String, Box<dyn Read>) = if events_path == Path::new("-") {
+        ("standard input".to_string(), Box::new(std::io::stdin().lock()))
+    } else {
+        let file =
+            std::fs::File::open(events_path).with_context(|| format!("cannot read {}", events_path.display()))?;
+        (events_path.display().to_string(), Box::new(file))
     };
-    for item in split_batch(&text) {
-        let parsed = item.text.map_err(|e| e.to_string()).and_then(|t| parse_envelope(t).map_err(|r| r.to_string()));
-        match parsed {
-            Ok(env) => {
-                now = now.max(env.time);
-                chunk.push(env);
-                if chunk.len() == CHUNK {
-                    flush(&mut chunk, now, &mut out)?;
+    let engine = Engine::new(automations);
+    let store = MemoryStore::ids_only();
+    let stdout = std::io::stdout();
+    let mut replay = Replay {
+        ingest: Ingest { engine: &engine, store: &store },
+        clock: Timestamp::MIN,
+        chunk: Vec::with_capacity(CHUNK),
+        out: std::io::BufWriter::new(stdout.lock()),
+        batches: 0,
+        bad: 0,
+        name,
+    };
+    let mut splitter = ItemStream::new();
+    let mut items = Vec::new();
+    let mut buf = vec![0u8; READ_BYTES];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", replay.name)),
+        };
+        splitter.push(&buf[..n], &mut items);
+        replay.take(&mut items)?;
+        // What one read brought is evaluated before the next read waits: from a pipe, fires come
+        // out as their events go in.
+        replay.evaluate()?;
+    }
+    splitter.finish(&mut items);
+    replay.take(&mut items)?;
+    replay.evaluate()?;
+    replay.out.flush()?;
+    Ok(if replay.bad > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+struct Replay<'a, W: Write> {
+    ingest: Ingest<'a, MemoryStore>,
+    /// Where the events' clock stands: the latest envelope time so far.
+    clock: Timestamp,
+    chunk: Vec<Envelope>,
+    out: W,
+    batches: usize,
+    /// Envelopes skipped.
+    bad: usize,
+    name: String,
+}
+
+impl<W: Write> Replay<'_, W> {
+    /// Parse items into the pending batch, evaluating each full one; bad items are reported.
+    fn take(&mut self, items: &mut Vec<StreamItem>) -> Result<()> {
+        for item in items.drain(..) {
+            match item.text.and_then(|t| parse_envelope(&t).map_err(|r| r.to_string())) {
+                Ok(env) => {
+                    self.chunk.push(env);
+                    if self.chunk.len() == CHUNK {
+                        self.evaluate()?;
+                    }
+                }
+                Err(reason) => {
+                    self.bad += 1;
+                    eprintln!("{}: {}: {reason} (skipped)", self.name, item.position);
                 }
             }
-            Err(reason) => {
-                bad += 1;
-                eprintln!("{name}: {}: {reason} (skipped)", item.position);
-            }
         }
+        Ok(())
     }
-    flush(&mut chunk, now, &mut out)?;
-    out.flush()?;
-    Ok(if bad > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+
+    fn evaluate(&mut self) -> Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let clock = IngestClock::EventTime { floor: self.clock };
+        let outcome = block_on(self.ingest.process(&self.chunk, clock)).map_err(|e| anyhow!("{e}"))?;
+        self.clock = clock.after(&self.chunk);
+        self.chunk.clear();
+        for fire in &outcome.fires {
+            serde_json::to_writer(&mut self.out, &fire.to_json())?;
+            self.out.write_all(b"\n")?;
+        }
+        if !outcome.fires.is_empty() {
+            self.out.flush()?;
+        }
+        self.batches += 1;
+        if self.batches.is_multiple_of(PURGE_EVERY) {
+            block_on(self.ingest.store.purge_expired(self.clock)).map_err(|e| anyhow!("{e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Read an automations file, refusing it whole (naming the file, item and field) if any

@@ -1,47 +1,41 @@
-//! The local deployment's sink: evaluate accepted envelopes at once, on the embedded store.
+//! The local deployment's sink: evaluate accepted envelopes at once, on the embedded store,
+//! through the core's one ingest service (the same one the Lambda functions call).
 //!
-//! Holds the engine built from every enabled automation and swaps in a new one whenever the API
-//! changes an automation, so the next envelope sees the change. After a batch records new fires,
-//! it calls the `on_fires` hook (the local deliverer's wake-up).
+//! Holds the engine cache, invalidated whenever the API changes an automation, so the next
+//! envelope sees the change. After a batch records new fires, it calls the `on_fires` hook (the
+//! local deliverer's wake-up). The sweeper's `crashed` envelopes come in through the same door
+//! ([`EnvelopeFeed`]).
 
 use crate::error::ApiError;
 use crate::sink::{Accepted, EventSink};
 use automations_core::engine::Engine;
+use automations_core::event::Envelope;
 use automations_core::fire::Fire;
-use automations_core::pipeline::{Pipeline, PipelineError};
-use automations_core::store::{AutomationStore, FireStore, RunStore, StoreError};
+use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError, IngestStore, Refresh};
+use automations_core::store::{AutomationStore, StoreError};
 use automations_core::time::Timestamp;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use automations_delivery::EnvelopeFeed;
+use std::sync::Arc;
 
 type FiresHook = Box<dyn Fn(&[Fire]) + Send + Sync>;
 
-/// Evaluates envelopes inline through the [`Pipeline`] over store `S`.
+/// Evaluates envelopes inline through [`Ingest`] over store `S`.
 pub struct LocalSink<S> {
     store: Arc<S>,
-    engine: RwLock<Arc<Engine>>,
-    /// Serialises rebuilds, so a slow rebuild cannot install an engine older than a later one.
-    rebuild: tokio::sync::Mutex<()>,
-    /// A rebuild failed: the engine may be older than the stored automations, so the next batch
-    /// rebuilds first.
-    stale: AtomicBool,
+    engines: EngineCache,
     on_fires: Option<FiresHook>,
 }
 
 impl<S> LocalSink<S>
 where
-    S: RunStore + FireStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + 'static,
 {
-    /// A sink over `store`, with an engine of the automations stored now.
+    /// A sink over `store`, with an engine of the automations stored now (so a store that
+    /// cannot be read fails here, at start-up).
     pub async fn new(store: Arc<S>) -> Result<LocalSink<S>, StoreError> {
-        let engine = Engine::new(store.list_automations().await?);
-        Ok(LocalSink {
-            store,
-            engine: RwLock::new(Arc::new(engine)),
-            rebuild: tokio::sync::Mutex::new(()),
-            stale: AtomicBool::new(false),
-            on_fires: None,
-        })
+        let engines = EngineCache::new(Refresh::OnChange);
+        engines.engine(&*store, Timestamp(0)).await?;
+        Ok(LocalSink { store, engines, on_fires: None })
     }
 
     /// Call `hook` with the new fires of every batch that recorded some (after they are recorded).
@@ -51,47 +45,39 @@ where
     }
 
     /// The engine envelopes are evaluated with now.
-    pub fn engine(&self) -> Arc<Engine> {
-        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub async fn engine(&self) -> Result<Arc<Engine>, StoreError> {
+        self.engines.engine(&*self.store, Timestamp(0)).await
     }
 
-    /// Rebuild the engine from the stored automations and swap it in.
+    /// Rebuild the engine from the stored automations now. If that fails, the next batch tries
+    /// again before it is evaluated: the engine is never older than the stored automations.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let _one_at_a_time = self.rebuild.lock().await;
-        self.stale.store(true, Ordering::SeqCst);
-        let engine = Arc::new(Engine::new(self.store.list_automations().await?));
-        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine;
-        self.stale.store(false, Ordering::SeqCst);
-        Ok(())
+        self.engines.invalidate();
+        self.engine().await.map(drop)
     }
 
-    /// Evaluate envelopes and return the new fires.
-    pub async fn process(
-        &self,
-        envelopes: &[automations_core::event::Envelope],
-        now: Timestamp,
-    ) -> Result<Vec<Fire>, ApiError> {
-        if self.stale.load(Ordering::SeqCst) {
-            self.reload().await?;
-        }
-        let engine = self.engine();
-        let pipeline = Pipeline { engine: &engine, store: &*self.store };
-        let outcome = pipeline.process(envelopes, now).await.map_err(|e| match e {
-            PipelineError::Store(e) => ApiError::from(e),
-            e @ PipelineError::Contention(_) => ApiError::Unavailable(e.to_string()),
+    /// Evaluate envelopes that arrived at `now` and return the new fires.
+    pub async fn process(&self, envelopes: &[Envelope], now: Timestamp) -> Result<Vec<Fire>, ApiError> {
+        let engine = self.engine().await?;
+        let out = Ingest { engine: &engine, store: &*self.store }
+            .process(envelopes, IngestClock::Arrival(now))
+            .await
+            .map_err(|e| match e {
+            IngestError::Store(e) => ApiError::from(e),
+            e @ IngestError::Contention(_) => ApiError::Unavailable(e.to_string()),
         })?;
-        if !outcome.fires.is_empty()
+        if !out.fires.is_empty()
             && let Some(hook) = &self.on_fires
         {
-            hook(&outcome.fires);
+            hook(&out.fires);
         }
-        Ok(outcome.fires)
+        Ok(out.fires)
     }
 }
 
 impl<S> EventSink for LocalSink<S>
 where
-    S: RunStore + FireStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + 'static,
 {
     async fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> Result<(), ApiError> {
         let envelopes: Vec<_> = batch.into_iter().map(|a| a.envelope).collect();
@@ -100,5 +86,15 @@ where
 
     async fn automations_changed(&self) -> Result<(), ApiError> {
         Ok(self.reload().await?)
+    }
+}
+
+/// The sweeper's envelopes are evaluated like any other.
+impl<S> EnvelopeFeed for LocalSink<S>
+where
+    S: IngestStore + AutomationStore + 'static,
+{
+    async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
+        self.process(&envelopes, now).await.map(drop).map_err(|e| e.to_string())
     }
 }

@@ -34,6 +34,11 @@ impl Clock for FixedClock {
 }
 
 impl Timestamp {
+    /// Before every instant: where an event-time clock starts.
+    pub const MIN: Timestamp = Timestamp(i64::MIN);
+    /// After every instant: what never expires.
+    pub const MAX: Timestamp = Timestamp(i64::MAX);
+
     pub fn plus(self, d: Millis) -> Timestamp {
         Timestamp(self.0.saturating_add(d))
     }

@@ -1,4 +1,4 @@
-//! Property tests: the incremental engine, run through [`Pipeline::process`] on a [`MemoryStore`],
+//! Property tests: the incremental engine, run through [`Ingest::process`] on a [`MemoryStore`],
 //! fires exactly what a naive recomputation of SPEC sections 5 and 6 over the full history of
 //! every (run, metric) fires, whatever the stream looks like (duplicate and out-of-order steps,
 //! nulls, non-finite values, row times going backwards, rows without a time, redelivered
@@ -10,8 +10,8 @@
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
 use automations_core::fire::{Fire, Subject};
+use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::pipeline::Pipeline;
 use automations_core::store::{MemoryStore, block_on};
 use automations_core::time::{DAY, Timestamp};
 use proptest::prelude::*;
@@ -609,7 +609,8 @@ fn process(automations: &[Automation], batches: &[&[Envelope]], store: &MemorySt
         if rebuild {
             engine = Engine::new(automations.to_vec());
         }
-        let out = block_on(Pipeline { engine: &engine, store }.process(batch, NOW)).expect("memory store never fails");
+        let out = block_on(Ingest { engine: &engine, store }.process(batch, IngestClock::Arrival(NOW)))
+            .expect("memory store never fails");
         fires.extend(out.fires);
     }
     fires

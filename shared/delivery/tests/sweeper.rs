@@ -6,8 +6,8 @@ use automations_core::activity;
 use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
+use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::pipeline::Pipeline;
 use automations_core::store::{ExecutionStore, FIRE_TTL, RunActivityStore};
 use automations_core::time::{MINUTE, SECOND, Timestamp};
 use automations_delivery::{EnvelopeFeed, Relay, StallPolicy, Sweeper};
@@ -26,7 +26,10 @@ struct Intake {
 
 impl Intake {
     async fn take(&self, envelopes: &[Envelope], now: Timestamp) {
-        let out = Pipeline { engine: &self.engine, store: &*self.store }.process(envelopes, now).await.unwrap();
+        let out = Ingest { engine: &self.engine, store: &*self.store }
+            .process(envelopes, IngestClock::Arrival(now))
+            .await
+            .unwrap();
         self.fires.lock().unwrap().extend(out.fires.iter().map(|f| f.id.clone()));
         self.store.record_activity(&activity::updates(envelopes, now), now).await.unwrap();
     }

@@ -193,7 +193,7 @@ impl DynamoError {
 
 /// The DynamoDB operations the store uses. Every method names its table, so one client serves
 /// any table.
-pub trait DynamoApi: Send + Sync {
+pub trait DynamoApi: Send + Sync + 'static {
     fn get_item(
         &self,
         table: &str,

@@ -2,11 +2,11 @@
 //! most once: the run's record (windows, cooldowns) and its activity (liveness) share an item,
 //! and [`RunBatch`] writes both parts in one UpdateItem when both change.
 //!
-//! The core's [`automations_core::pipeline::Pipeline`] runs over a [`RunBatch`] as over any
-//! store. Its `load_runs` also reads the runs whose activity the batch updates (one
-//! BatchGetItem for all of them), and its `save_runs` adds each run's activity to the record's
-//! conditional write (when it is worth writing, as below). [`RunBatch::finish`] then writes the activity of the runs whose records
-//! did not change, skipping those whose only news is a `last_seen` less than
+//! A [`RunBatch`] is the DynamoDB store's [`IngestSession`]: its `load_runs` also reads the runs
+//! whose activity the batch updates (one BatchGetItem for all of them), and its `commit` records
+//! the fires, then saves each changed run with its activity in the record's conditional write
+//! (when it is worth writing, as below), then writes the activity of the runs whose records did
+//! not change, skipping those whose only news is a `last_seen` less than
 //! [`ACTIVITY_GRANULARITY`] newer than the stored one (a run logging every second costs one
 //! activity write a minute, not one per batch).
 
@@ -18,8 +18,8 @@ use crate::runs::{Also, item_version, record_of};
 use automations_core::activity::{self, ActivityUpdate, RunActivity};
 use automations_core::engine::RunRecord;
 use automations_core::event::RunKey;
-use automations_core::fire::Fire;
-use automations_core::store::{FireStore, RunSave, RunStore, StoreError, Versioned};
+use automations_core::ingest::{Committed, IngestSession, IngestStore, UnitOfWork};
+use automations_core::store::{RunSave, StoreError, Versioned};
 use automations_core::time::{MINUTE, Millis, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -34,24 +34,38 @@ struct Seen {
     items: HashMap<String, Option<Item>>,
     /// Runs whose activity is written.
     written: HashSet<String>,
+    /// The batch's activity updates, by partition key.
+    updates: HashMap<String, ActivityUpdate>,
 }
 
 /// The store of one batch of run events: see the module documentation.
 pub struct RunBatch<'a, D> {
     store: &'a DynamoStore<D>,
-    updates: HashMap<String, ActivityUpdate>,
     seen: Mutex<Seen>,
 }
 
-impl<'a, D: DynamoApi> RunBatch<'a, D> {
-    /// A batch that also records `updates` (one per run, as [`activity::updates`] makes them).
-    pub fn new(store: &'a DynamoStore<D>, updates: Vec<ActivityUpdate>) -> RunBatch<'a, D> {
-        let updates = updates.into_iter().map(|u| (keys::run_pk(&u.key), u)).collect();
-        RunBatch { store, updates, seen: Mutex::new(Seen::default()) }
-    }
+impl<D: DynamoApi> IngestStore for DynamoStore<D> {
+    type Session<'a>
+        = RunBatch<'a, D>
+    where
+        D: 'a;
 
+    fn session(&self) -> RunBatch<'_, D> {
+        RunBatch { store: self, seen: Mutex::new(Seen::default()) }
+    }
+}
+
+impl<'a, D: DynamoApi> RunBatch<'a, D> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Take the batch's activity updates (one per run, as ingest makes them), once.
+    fn expect(&self, updates: &[ActivityUpdate]) {
+        let mut seen = self.lock();
+        for u in updates {
+            seen.updates.entry(keys::run_pk(&u.key)).or_insert_with(|| u.clone());
+        }
     }
 
     /// Read these runs (and, the first time, every run of the batch's activity) in one go.
@@ -59,7 +73,7 @@ impl<'a, D: DynamoApi> RunBatch<'a, D> {
         let mut wanted: Vec<RunKey> = keys.to_vec();
         {
             let seen = self.lock();
-            for (pk, u) in &self.updates {
+            for (pk, u) in &seen.updates {
                 if !seen.items.contains_key(pk) && !keys.contains(&u.key) {
                     wanted.push(u.key.clone());
                 }
@@ -72,12 +86,18 @@ impl<'a, D: DynamoApi> RunBatch<'a, D> {
         Ok(read)
     }
 
-    /// Write the activity of the runs whose records were not saved with it. Call once, after the
-    /// pipeline.
-    pub async fn finish(self, now: Timestamp) -> Result<(), StoreError> {
+    /// Write the activity of the runs whose records were not saved with it, but for the runs
+    /// about to be evaluated again: the last step of every commit.
+    async fn write_rest(&self, now: Timestamp, retried: &HashSet<String>) -> Result<(), StoreError> {
         let unread: Vec<RunKey> = {
             let seen = self.lock();
-            self.updates.iter().filter(|(pk, _)| !seen.items.contains_key(*pk)).map(|(_, u)| u.key.clone()).collect()
+            seen.updates
+                .iter()
+                .filter(|(pk, _)| {
+                    !seen.items.contains_key(*pk) && !seen.written.contains(*pk) && !retried.contains(*pk)
+                })
+                .map(|(_, u)| u.key.clone())
+                .collect()
         };
         if !unread.is_empty() {
             self.read(&unread).await?;
@@ -86,8 +106,8 @@ impl<'a, D: DynamoApi> RunBatch<'a, D> {
             let seen = self.lock();
             let mut items = HashMap::new();
             let mut pending = Vec::new();
-            for (pk, u) in &self.updates {
-                if seen.written.contains(pk) {
+            for (pk, u) in &seen.updates {
+                if seen.written.contains(pk) || retried.contains(pk) {
                     continue;
                 }
                 let item = seen.items.get(pk).cloned().flatten();
@@ -101,14 +121,17 @@ impl<'a, D: DynamoApi> RunBatch<'a, D> {
                 if let Some(i) = item {
                     items.insert(pk.clone(), i);
                 }
-                pending.push(u);
+                pending.push(u.clone());
             }
             (items, pending)
         };
         if pending.is_empty() {
             return Ok(());
         }
-        self.store.write_activities(&pending, items, now).await
+        let refs: Vec<&ActivityUpdate> = pending.iter().collect();
+        self.store.write_activities(&refs, items, now).await?;
+        self.lock().written.extend(pending.iter().map(|u| keys::run_pk(&u.key)));
+        Ok(())
     }
 }
 
@@ -121,12 +144,14 @@ fn worth_writing(old: Option<&RunActivity>, new: &RunActivity) -> bool {
         || new.last_seen.0 - old.last_seen.0 >= ACTIVITY_GRANULARITY
 }
 
-impl<D: DynamoApi> RunStore for RunBatch<'_, D> {
+impl<D: DynamoApi> IngestSession for RunBatch<'_, D> {
     async fn load_runs(
         &self,
         keys: &[RunKey],
+        activity: &[ActivityUpdate],
         now: Timestamp,
     ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
+        self.expect(activity);
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -139,6 +164,22 @@ impl<D: DynamoApi> RunStore for RunBatch<'_, D> {
             .collect()
     }
 
+    /// Fires first, then each run save with its run's activity when the batch has some not yet
+    /// written, then the rest of the activity.
+    async fn commit(&self, work: &UnitOfWork) -> Result<Committed, StoreError> {
+        self.expect(&work.activity);
+        let fresh = self.store.record_new_fires(&work.fires).await?;
+        let saved = self.save_runs(&work.runs, work.now).await?;
+        // A run whose save lost is evaluated again, and its activity goes with that save (or
+        // with the next commit's rest): writing it now would cost a read of the changed item.
+        let retried: HashSet<String> =
+            work.runs.iter().zip(&saved).filter(|(_, ok)| !**ok).map(|(r, _)| keys::run_pk(&r.key)).collect();
+        self.write_rest(work.now, &retried).await?;
+        Ok(Committed { fresh, saved })
+    }
+}
+
+impl<D: DynamoApi> RunBatch<'_, D> {
     /// Each save carries its run's activity too, when the batch has some not yet written.
     async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
         let mut out = Vec::with_capacity(saves.len());
@@ -148,7 +189,7 @@ impl<D: DynamoApi> RunStore for RunBatch<'_, D> {
             let seen = self.lock();
             for save in saves {
                 let pk = keys::run_pk(&save.key);
-                let (also, covers) = match self.updates.get(&pk) {
+                let (also, covers) = match seen.updates.get(&pk) {
                     Some(u) if !seen.written.contains(&pk) => {
                         let item = seen.items.get(&pk).cloned().flatten();
                         let old = match &item {
@@ -195,11 +236,5 @@ impl<D: DynamoApi> RunStore for RunBatch<'_, D> {
             out.push(ok);
         }
         Ok(out)
-    }
-}
-
-impl<D: DynamoApi> FireStore for RunBatch<'_, D> {
-    async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        self.store.record_fires(fires, now).await
     }
 }

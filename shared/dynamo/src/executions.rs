@@ -11,6 +11,7 @@ use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, own_write, unavailable};
 use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::fire::Fire;
+use automations_core::ingest::NewFire;
 use automations_core::store::{ExecutionStore, FireStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
 use futures_util::{StreamExt, stream};
@@ -55,31 +56,39 @@ fn decode(item: &Item) -> Result<Execution, StoreError> {
 }
 
 impl<D: DynamoApi> FireStore for DynamoStore<D> {
-    /// One conditional PutItem per fire (up to 16 at once), writing the fire's execution. A
-    /// repeated id within the call is a duplicate without asking DynamoDB.
     async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        let mut seen = HashSet::new();
-        let first: Vec<bool> = fires.iter().map(|f| seen.insert(f.id.as_str())).collect();
-        // The futures are made up front: a stream that maps borrowed items to futures trips the
-        // compiler's proof that the whole future is `Send`.
-        let writes: Vec<_> = fires.iter().zip(first).map(|(fire, first)| self.record_new(fire, first, now)).collect();
-        stream::iter(writes).buffered(self.concurrency).collect::<Vec<_>>().await.into_iter().collect()
+        let fires: Vec<NewFire> = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
+        self.record_new_fires(&fires).await
     }
 }
 
 impl<D: DynamoApi> DynamoStore<D> {
-    async fn record_new(&self, fire: &Fire, first: bool, now: Timestamp) -> Result<bool, StoreError> {
-        if first { self.record_fire(fire, now).await } else { Ok(false) }
+    /// One conditional PutItem per fire (up to 16 at once), writing the fire's execution. A
+    /// repeated id within the call is a duplicate without asking DynamoDB.
+    pub(crate) async fn record_new_fires(&self, fires: &[NewFire]) -> Result<Vec<bool>, StoreError> {
+        let mut seen = HashSet::new();
+        let first: Vec<bool> = fires.iter().map(|f| seen.insert(f.fire.id.as_str())).collect();
+        // The futures are made up front: a stream that maps borrowed items to futures trips the
+        // compiler's proof that the whole future is `Send`.
+        let writes: Vec<_> = fires.iter().zip(first).map(|(fire, first)| self.record_new(fire, first)).collect();
+        stream::iter(writes).buffered(self.concurrency).collect::<Vec<_>>().await.into_iter().collect()
     }
 
-    async fn record_fire(&self, fire: &Fire, now: Timestamp) -> Result<bool, StoreError> {
+    async fn record_new(&self, fire: &NewFire, first: bool) -> Result<bool, StoreError> {
+        if first { self.record_fire(fire).await } else { Ok(false) }
+    }
+
+    async fn record_fire(&self, fire: &NewFire) -> Result<bool, StoreError> {
         let token = self.tokens.next();
-        let item = execution_item(&Execution::for_fire(fire, now), 0, &token);
+        let item = execution_item(&fire.execution, 0, &token);
         // An expired fire with the same id reads as absent, so it may be written over.
         let put = Put {
             item,
             condition: Some("attribute_not_exists(#pk) OR #exp <= :now".into()),
-            params: Params::default().name("#pk", PK).name("#exp", EXPIRES_AT).value(":now", n(keys::now_seconds(now))),
+            params: Params::default()
+                .name("#pk", PK)
+                .name("#exp", EXPIRES_AT)
+                .value(":now", n(keys::now_seconds(fire.at))),
         };
         match retrying(&self.backoff, "PutItem (fire)", || self.api.put_item(&self.table, put.clone())).await {
             Ok(()) => Ok(true),

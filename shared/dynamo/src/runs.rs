@@ -147,7 +147,8 @@ pub(crate) fn record_of(item: &Item, now: Timestamp) -> Result<Option<Versioned<
     let version = item_version(item).ok_or_else(|| bad("bad version"))?;
     let text = get_s(item, RECORD).ok_or_else(|| bad("bad record"))?;
     let record = crate::record_codec::decode(text).map_err(|e| bad(&e))?;
-    Ok(Some(Versioned { version, value: record }))
+    let expires = keys::get_i64(item, RECORD_EXPIRES).ok_or_else(|| bad("bad expiry"))?;
+    Ok(Some(Versioned { version, value: record, expires_at: Timestamp(expires.saturating_mul(1000)) }))
 }
 
 pub(crate) fn item_version(item: &Item) -> Option<u64> {

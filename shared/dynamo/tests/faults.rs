@@ -4,8 +4,8 @@
 
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, RunKey, parse_envelope};
+use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::pipeline::Pipeline;
 use automations_core::store::{AutomationStore, ExecutionStore, FireStore, MemoryStore, RunSave, RunStore, StoreError};
 use automations_core::time::{DAY, Timestamp};
 use automations_dynamo::api::{Item, Write};
@@ -232,9 +232,9 @@ async fn under_random_faults_nothing_is_lost_or_fired_twice() {
 
     // The reference: the memory store, no faults.
     let reference = MemoryStore::new();
-    let pipeline = Pipeline { engine: &engine, store: &reference };
+    let pipeline = Ingest { engine: &engine, store: &reference };
     for batch in &batches {
-        pipeline.process(batch, now).await.expect("reference run");
+        pipeline.process(batch, IngestClock::Arrival(now)).await.expect("reference run");
     }
     let expected: BTreeSet<String> = reference.fires().into_iter().map(|f| f.id).collect();
     assert!(expected.len() >= 20, "a meaningful number of fires to lose: {}", expected.len());
@@ -245,7 +245,7 @@ async fn under_random_faults_nothing_is_lost_or_fired_twice() {
         f.store.put_automation(&a, T0).await.unwrap();
     }
     f.faults().chaos(0x5EED, 30);
-    let pipeline = Pipeline { engine: &engine, store: &f.store };
+    let pipeline = Ingest { engine: &engine, store: &f.store };
     let mut reported: BTreeMap<String, usize> = BTreeMap::new();
     let mut failed_attempts = 0;
     for batch in &batches {
@@ -254,7 +254,7 @@ async fn under_random_faults_nothing_is_lost_or_fired_twice() {
         loop {
             attempts += 1;
             assert!(attempts < 50, "a batch kept failing");
-            match pipeline.process(batch, now).await {
+            match pipeline.process(batch, IngestClock::Arrival(now)).await {
                 Ok(out) => {
                     for fire in out.fires {
                         *reported.entry(fire.id).or_default() += 1;

@@ -1,17 +1,15 @@
-//! A batch of run events through the pipeline on a [`RunBatch`]: each touched run read once and
+//! A batch of run events through ingest on the DynamoDB store: each touched run read once and
 //! written at most once (its record and its activity in one write), activity-only news that
 //! changes nothing skipped, and under random faults the same fires and records as the reference.
 
 use automations_core::activity;
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, RunKey, parse_envelope};
+use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::pipeline::Pipeline;
 use automations_core::store::{ExecutionStore, MemoryStore, RunActivityStore, RunStore};
 use automations_core::time::{MINUTE, SECOND, Timestamp};
-use automations_dynamo::{
-    Backoff, DynamoStore, Fault, Faulty, Metered, Metrics, Op, RunBatch, SdkDynamo, create_table,
-};
+use automations_dynamo::{Backoff, DynamoStore, Fault, Faulty, Metered, Metrics, Op, SdkDynamo, create_table};
 use automations_testkit::conformance::T0;
 use automations_testkit::moto::Moto;
 use serde_json::json;
@@ -57,9 +55,7 @@ fn key(run: &str) -> RunKey {
 /// One batch through a `RunBatch`, as the functions do it; the requests it took.
 async fn process(s: &Store, engine: &Engine, batch: &[Envelope], now: Timestamp) -> Metrics {
     let before = s.api().inner().metrics();
-    let run_batch = RunBatch::new(s, activity::updates(batch, now));
-    Pipeline { engine, store: &run_batch }.process(batch, now).await.unwrap();
-    run_batch.finish(now).await.unwrap();
+    Ingest { engine, store: s }.process(batch, IngestClock::Arrival(now)).await.unwrap();
     s.api().inner().metrics().since(&before)
 }
 
@@ -137,7 +133,7 @@ async fn under_random_faults_batches_end_as_the_reference_does() {
     let at = |b: usize| Timestamp(T0.0 + b as i64 * 20 * SECOND);
     let reference = MemoryStore::new();
     for (b, batch) in batches.iter().enumerate() {
-        Pipeline { engine: &engine, store: &reference }.process(batch, at(b)).await.unwrap();
+        Ingest { engine: &engine, store: &reference }.process(batch, IngestClock::Arrival(at(b))).await.unwrap();
         reference.record_activity(&activity::updates(batch, at(b)), at(b)).await.unwrap();
     }
     let expected: BTreeSet<String> = reference.fires().into_iter().map(|f| f.id).collect();
@@ -150,12 +146,12 @@ async fn under_random_faults_batches_end_as_the_reference_does() {
     for (b, batch) in batches.iter().enumerate() {
         for attempt in 0.. {
             assert!(attempt < 50, "batch {b} kept failing");
-            let run_batch = RunBatch::new(&s, activity::updates(batch, at(b)));
-            let Ok(out) = Pipeline { engine: &engine, store: &run_batch }.process(batch, at(b)).await else { continue };
-            if run_batch.finish(at(b)).await.is_ok() {
-                reported.extend(out.fires.into_iter().map(|f| f.id));
-                break;
-            }
+            let Ok(out) = Ingest { engine: &engine, store: &s }.process(batch, IngestClock::Arrival(at(b))).await
+            else {
+                continue;
+            };
+            reported.extend(out.fires.into_iter().map(|f| f.id));
+            break;
         }
     }
     s.api().calm();

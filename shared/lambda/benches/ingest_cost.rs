@@ -13,11 +13,12 @@
 //! `cargo bench -p automations-lambda --bench ingest_cost` runs the full size; without `--bench`
 //! (as `cargo test --all-targets` runs it) a smoke size of 4 runs x 20 steps.
 
+use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;
 use automations_core::store::AutomationStore;
 use automations_core::time::Timestamp;
 use automations_dynamo::{DynamoStore, Metered, Metrics, SdkDynamo, create_table};
-use automations_lambda::evaluate::{AutomationCache, Evaluator};
+use automations_lambda::evaluate::Evaluator;
 use automations_lambda::sqs_batch::{DeadLetters, process};
 use automations_sqs::Sqs;
 use automations_testkit::moto::Moto;
@@ -122,7 +123,8 @@ async fn main() {
     for a in automations() {
         store.put_automation(&a, Timestamp(0)).await.expect("store an automation");
     }
-    let evaluator = Evaluator { store: store.clone(), automations: AutomationCache::new(60_000), deliveries: None };
+    let evaluator =
+        Evaluator { store: store.clone(), automations: EngineCache::new(Refresh::Every(60_000)), deliveries: None };
     let dead = DeadLetters { sqs: Sqs::new(moto.sqs()), url: queues.runs_dlq.clone() };
     let metered = || store.api().metrics();
     let fires = || async {

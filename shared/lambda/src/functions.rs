@@ -3,7 +3,7 @@
 
 use crate::config_api::{QueueSink, app};
 use crate::dispatcher::Dispatcher;
-use crate::evaluate::{AutomationCache, DeliveryQueue, Evaluator};
+use crate::evaluate::{DeliveryQueue, Evaluator};
 use crate::init::{Clients, clients};
 use crate::settings::Settings;
 use crate::sqs_batch::{DeadLetters, process};
@@ -11,6 +11,7 @@ use crate::sweeper::{SqsRelay, sweep};
 use crate::{Error, now};
 use automations_api::SystemClock;
 use automations_core::delivery::RetryPolicy;
+use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::store::ConfigStore;
 use automations_delivery::{Delivery, HttpSender};
 use automations_dynamo::SdkDynamo;
@@ -28,7 +29,11 @@ fn evaluator(c: &Clients, with_deliveries: bool) -> Result<Evaluator<SdkDynamo>,
     } else {
         None
     };
-    Ok(Evaluator { store: c.store.clone(), automations: AutomationCache::new(c.settings.automations_ttl), deliveries })
+    Ok(Evaluator {
+        store: c.store.clone(),
+        automations: EngineCache::new(Refresh::Every(c.settings.automations_ttl)),
+        deliveries,
+    })
 }
 
 fn dead_letters(c: &Clients) -> Result<DeadLetters, Error> {

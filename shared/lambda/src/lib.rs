@@ -3,7 +3,7 @@
 //! - [`settings`]: configuration from the environment (`template.yaml` sets it), with errors that
 //!   name the variable;
 //! - [`init`]: JSON logs, and the AWS clients, built once per cold start;
-//! - [`evaluate`]: a batch of envelopes through the engine on DynamoDB ([`automations_dynamo::RunBatch`]),
+//! - [`evaluate`]: a batch of envelopes through the core's ingest on DynamoDB ([`automations_dynamo::RunBatch`]),
 //!   the run activity with it, and the new fires' deliveries onto the delivery queue;
 //! - [`sqs_batch`]: an SQS batch with partial failures: invalid envelopes to the dead-letter
 //!   queue at once, a failing message never failing its neighbours, FIFO order kept per group;
@@ -20,7 +20,7 @@ pub mod sweeper;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use evaluate::{AutomationCache, Evaluator};
+pub use evaluate::Evaluator;
 pub use settings::Settings;
 
 /// What a handler returns on failure (the Lambda runtime logs it and fails the invocation).

@@ -3,12 +3,13 @@
 //! after `maxReceiveCount`, and a delivery that fails is retried through the message's
 //! visibility timeout.
 
+use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;
 use automations_core::store::{AutomationStore, ExecutionStore, RunStore};
 use automations_core::time::Timestamp;
 use automations_dynamo::keys::{self, n, s};
 use automations_dynamo::{Backoff, DynamoStore, SdkDynamo, create_table};
-use automations_lambda::evaluate::{AutomationCache, Evaluator};
+use automations_lambda::evaluate::Evaluator;
 use automations_lambda::sqs_batch::{DeadLetters, process};
 use automations_sqs::Sqs;
 use automations_testkit::moto::Moto;
@@ -43,7 +44,7 @@ async fn fixture() -> Fixture {
     moto.dynamodb().put_item().table_name("automations").set_item(Some(poison)).send().await.unwrap();
     let sqs = moto.sqs();
     let queues = create_queues(&sqs).await;
-    let evaluator = Evaluator { store, automations: AutomationCache::new(0), deliveries: None };
+    let evaluator = Evaluator { store, automations: EngineCache::new(Refresh::Every(0)), deliveries: None };
     let dead = DeadLetters { sqs: Sqs::new(sqs.clone()), url: queues.runs_dlq.clone() };
     Fixture { evaluator, dead, queues, sqs, moto }
 }

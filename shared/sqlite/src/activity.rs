@@ -46,8 +46,8 @@ fn read(row: &Row<'_>) -> Result<RunActivity> {
     })
 }
 
-fn record(conn: &mut Connection, updates: &[ActivityUpdate], now: Timestamp) -> Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+/// Apply each update to its run's row, inside the caller's transaction.
+pub(crate) fn record(tx: &rusqlite::Transaction<'_>, updates: &[ActivityUpdate], now: Timestamp) -> Result<()> {
     {
         let mut select = tx
             .prepare_cached(&format!(
@@ -84,7 +84,7 @@ fn record(conn: &mut Connection, updates: &[ActivityUpdate], now: Timestamp) -> 
                 .map_err(db)?;
         }
     }
-    tx.commit().map_err(db)
+    Ok(())
 }
 
 fn stalled(conn: &Connection, silent_since: Timestamp, limit: usize, now: Timestamp) -> Result<Vec<RunActivity>> {
@@ -113,7 +113,10 @@ impl RunActivityStore for SqliteStore {
         if updates.is_empty() {
             return Ok(());
         }
-        record(&mut self.lock(), updates, now)
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        record(&tx, updates, now)?;
+        tx.commit().map_err(db)
     }
 
     async fn stalled_runs(&self, silent_since: Timestamp, limit: usize, now: Timestamp) -> Result<Vec<RunActivity>> {

@@ -2,40 +2,34 @@
 //! (the outbox, `executions.rs`) in the same transaction.
 
 use crate::error::{Result, SqliteError};
-use automations_core::delivery::Execution;
-use automations_core::fire::Fire;
+use automations_core::ingest::NewFire;
 use automations_core::store::FIRE_TTL;
 use automations_core::time::Timestamp;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, params};
 use serde_json::Value;
 
-/// Record each fire unless a live fire with its id exists, in one transaction. Returns, per
-/// fire, whether it was new. An expired fire with the same id is replaced: past its expiry it
-/// reads as absent, whether or not the sweeper has deleted it yet.
-pub fn record(conn: &mut Connection, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Record each fire with its execution unless a live fire with its id exists at the fire's
+/// clock, inside the caller's transaction (the fire and its execution, the outbox, commit
+/// together or not at all). Returns, per fire, whether it was new. An expired fire with the same
+/// id is replaced: past its expiry it reads as absent, whether or not the sweeper deleted it.
+pub fn record(tx: &Transaction<'_>, fires: &[NewFire]) -> Result<Vec<bool>> {
     let mut new = Vec::with_capacity(fires.len());
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO fires (id, automation_id, entity, fire, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO UPDATE
-                SET automation_id = excluded.automation_id, entity = excluded.entity, fire = excluded.fire,
-                    created_at = excluded.created_at, expires_at = excluded.expires_at
-                WHERE fires.expires_at <= ?5",
-        )?;
-        let expires_at = now.plus(FIRE_TTL);
-        for f in fires {
-            let doc = f.to_json().to_string();
-            let changed = insert.execute(params![f.id, f.automation_id, f.entity, doc, now.0, expires_at.0])?;
-            if changed == 1 {
-                // The outbox: the fire's execution commits with the fire, or neither does.
-                crate::executions::insert(&tx, &Execution::for_fire(f, now))?;
-            }
-            new.push(changed == 1);
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO fires (id, automation_id, entity, fire, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE
+            SET automation_id = excluded.automation_id, entity = excluded.entity, fire = excluded.fire,
+                created_at = excluded.created_at, expires_at = excluded.expires_at
+            WHERE fires.expires_at <= ?5",
+    )?;
+    for NewFire { fire: f, execution, at } in fires {
+        let doc = f.to_json().to_string();
+        let changed = insert.execute(params![f.id, f.automation_id, f.entity, doc, at.0, at.plus(FIRE_TTL).0])?;
+        if changed == 1 {
+            crate::executions::insert(tx, execution)?;
         }
+        new.push(changed == 1);
     }
-    tx.commit()?;
     Ok(new)
 }
 

@@ -23,9 +23,11 @@ pub use checkpoint::Checkpointer;
 pub use error::{Result, SqliteError};
 pub use schema::SCHEMA_VERSION;
 
+use automations_core::activity::ActivityUpdate;
 use automations_core::engine::RunRecord;
 use automations_core::event::RunKey;
 use automations_core::fire::Fire;
+use automations_core::ingest::{Committed, IngestSession, IngestStore, NewFire, UnitOfWork};
 use automations_core::model::Automation;
 use automations_core::store::{
     AutomationStore, FireStore, RejectRecord, RejectStore, RunSave, RunStore, StoreError, Versioned,
@@ -100,13 +102,53 @@ impl RunStore for SqliteStore {
     }
 
     async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        Ok(runs::save(&mut self.lock(), saves, now)?)
+        let work = UnitOfWork { runs: saves.to_vec(), now, ..UnitOfWork::default() };
+        Ok(self.commit(&work)?.saved)
     }
 }
 
 impl FireStore for SqliteStore {
     async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        Ok(fires::record(&mut self.lock(), fires, now)?)
+        let fires = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
+        let work = UnitOfWork { fires, now, ..UnitOfWork::default() };
+        Ok(self.commit(&work)?.fresh)
+    }
+}
+
+impl SqliteStore {
+    /// A unit of work in one transaction: fires with their executions, run records, activity.
+    fn commit(&self, work: &UnitOfWork) -> std::result::Result<Committed, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(SqliteError::from)?;
+        let fresh = fires::record(&tx, &work.fires)?;
+        let saved = runs::save(&tx, &work.runs, work.now)?;
+        activity::record(&tx, &work.activity, work.now)?;
+        tx.commit().map_err(SqliteError::from)?;
+        Ok(Committed { fresh, saved })
+    }
+}
+
+impl IngestStore for SqliteStore {
+    type Session<'a> = &'a SqliteStore;
+
+    fn session(&self) -> &SqliteStore {
+        self
+    }
+}
+
+/// A batch on SQLite: its unit of work is one transaction.
+impl IngestSession for &SqliteStore {
+    async fn load_runs(
+        &self,
+        keys: &[RunKey],
+        _activity: &[ActivityUpdate],
+        now: Timestamp,
+    ) -> std::result::Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
+        Ok(runs::load(&self.lock(), keys, now)?)
+    }
+
+    async fn commit(&self, work: &UnitOfWork) -> std::result::Result<Committed, StoreError> {
+        SqliteStore::commit(self, work)
     }
 }
 

@@ -6,7 +6,7 @@ use automations_core::event::RunKey;
 use automations_core::store::{RunSave, Versioned};
 use automations_core::time::Timestamp;
 use rusqlite::types::Value;
-use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, Transaction, params, params_from_iter};
 use std::collections::HashMap;
 
 /// Keys per SELECT: three parameters each, well under SQLite's parameter limit, and the
@@ -30,7 +30,8 @@ pub fn load(conn: &Connection, keys: &[RunKey], now: Timestamp) -> Result<Vec<Op
             let text: String = row.get(4)?;
             let record = decode(&key, &text)?;
             let version = u64::try_from(version).map_err(|_| corrupt(&key, format!("negative version {version}")))?;
-            found.insert(key, Versioned { version, value: record });
+            let expires_at = Timestamp(row.get(5)?);
+            found.insert(key, Versioned { version, value: record, expires_at });
         }
     }
     Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
@@ -43,15 +44,15 @@ fn select_sql(n: usize) -> String {
     let tuples = vec!["(?, ?, ?)"; n].join(", ");
     format!(
         "WITH k (entity, project, run_id) AS (VALUES {tuples})
-         SELECT r.entity, r.project, r.run_id, r.version, r.record
+         SELECT r.entity, r.project, r.run_id, r.version, r.record, r.expires_at
          FROM k CROSS JOIN runs r ON r.entity = k.entity AND r.project = k.project AND r.run_id = k.run_id
          WHERE r.expires_at > ?"
     )
 }
 
-/// Save each record if its stored version is still the expected one, all in one transaction.
-pub fn save(conn: &mut Connection, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Save each record if its stored version is still the expected one, inside the caller's
+/// transaction.
+pub fn save(tx: &Transaction<'_>, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>> {
     let mut written = Vec::with_capacity(saves.len());
     {
         // A run with no live record: insert, or take over an expired row. The version carries on
@@ -85,7 +86,6 @@ pub fn save(conn: &mut Connection, saves: &[RunSave], now: Timestamp) -> Result<
             written.push(changed == 1);
         }
     }
-    tx.commit()?;
     Ok(written)
 }
 

@@ -3,8 +3,8 @@
 
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
+use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::pipeline::Pipeline;
 use automations_core::store::{AutomationStore, block_on};
 use automations_core::time::Timestamp;
 use automations_sqlite::SqliteStore;
@@ -24,7 +24,7 @@ fn metrics(id: &str, step: i64, loss: f64) -> Envelope {
 fn process(store: &SqliteStore, batch: &[Envelope], now: Timestamp) -> (usize, usize) {
     let automations = block_on(store.list_automations()).unwrap();
     let engine = Engine::new(automations);
-    let out = block_on(Pipeline { engine: &engine, store }.process(batch, now)).unwrap();
+    let out = block_on(Ingest { engine: &engine, store }.process(batch, IngestClock::Arrival(now))).unwrap();
     (out.fires.len(), out.duplicates)
 }
 

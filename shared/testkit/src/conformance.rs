@@ -10,8 +10,8 @@ use automations_core::delivery::ExecutionState;
 use automations_core::engine::{Engine, RunRecord};
 use automations_core::event::{Envelope, RunInfo, RunKey, parse_envelope};
 use automations_core::fire::{Fire, Subject};
+use automations_core::ingest::{Ingest, IngestClock, IngestStore};
 use automations_core::model::{Action, Automation, Integration, RunState, ScopeKind, TriggerKind};
-use automations_core::pipeline::Pipeline;
 use automations_core::store::{
     ApiKeyRecord, AutomationQuery, AutomationRecord, AutomationStore, ConfigStore, ExecutionStore, FIRE_TTL, FireStore,
     PurgeExpired, RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, StoreError,
@@ -28,6 +28,7 @@ pub const T0: Timestamp = Timestamp(1_793_534_400_000);
 pub trait Fixture: Send + Sync {
     type Store: RunStore
         + FireStore
+        + IngestStore
         + RejectStore
         + AutomationStore
         + ConfigStore
@@ -321,10 +322,10 @@ pub async fn redelivered_batches_fire_nothing_new<F: Fixture>(f: &F) {
     s.put_automation(&loss_high(), now).await.unwrap();
     s.put_automation(&automation("done", "run-done"), now).await.unwrap();
     let engine = engine_of(s).await;
-    let pipeline = Pipeline { engine: &engine, store: s };
+    let pipeline = Ingest { engine: &engine, store: s };
     // 0.7 at step 2 fires; 0.8 at step 3 is inside the default 24 h cooldown.
     let batch = [metrics("e1", 1, 0.4), metrics("e2", 2, 0.7), metrics("e3", 3, 0.8), state_changed("e4")];
-    let out = pipeline.process(&batch, now).await.unwrap();
+    let out = pipeline.process(&batch, IngestClock::Arrival(now)).await.unwrap();
     assert_eq!(
         fire_summary(&out.fires),
         vec![("loss-high".into(), json!("e2")), ("done".into(), json!("e4"))],
@@ -332,7 +333,7 @@ pub async fn redelivered_batches_fire_nothing_new<F: Fixture>(f: &F) {
     );
     assert_eq!(out.duplicates, 0);
     // Redelivered: the windows have seen these steps; the state change's fire id is taken.
-    let again = pipeline.process(&batch, now).await.unwrap();
+    let again = pipeline.process(&batch, IngestClock::Arrival(now)).await.unwrap();
     assert!(again.fires.is_empty(), "{:?}", fire_summary(&again.fires));
     assert_eq!(again.duplicates, 1);
     // The run was saved once, with its window.
@@ -348,15 +349,16 @@ pub async fn overlapping_consumers_fire_once<F: Fixture>(f: &F) {
     s.put_automation(&loss_high(), now).await.unwrap();
     let engine = engine_of(s).await;
     let batch = [metrics("e1", 1, 0.4), metrics("e2", 2, 0.7)];
-    let a = Pipeline { engine: &engine, store: s };
-    let b = Pipeline { engine: &engine, store: s };
-    let (ra, rb) = futures_join(a.process(&batch, now), b.process(&batch, now)).await;
+    let a = Ingest { engine: &engine, store: s };
+    let b = Ingest { engine: &engine, store: s };
+    let (ra, rb) =
+        futures_join(a.process(&batch, IngestClock::Arrival(now)), b.process(&batch, IngestClock::Arrival(now))).await;
     let (ra, rb) = (ra.expect("consumer a"), rb.expect("consumer b"));
     assert_eq!(ra.fires.len() + rb.fires.len(), 1, "fired once between them");
     let (version, _) = load_one(s, "r1", now).await.expect("run saved");
     assert_eq!(version, 1, "saved once: the other consumer's save was refused and found nothing new");
     // And a third delivery later changes nothing.
-    let c = Pipeline { engine: &engine, store: s }.process(&batch, now).await.unwrap();
+    let c = Ingest { engine: &engine, store: s }.process(&batch, IngestClock::Arrival(now)).await.unwrap();
     assert!(c.fires.is_empty());
 }
 

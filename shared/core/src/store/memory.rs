@@ -2,6 +2,8 @@
 //! conformance tests compare against.
 
 use super::*;
+use crate::activity::ActivityUpdate;
+use crate::ingest::{Committed, IngestSession, IngestStore, NewFire, UnitOfWork};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
@@ -11,6 +13,9 @@ pub(super) struct Inner {
     pub(super) runs: HashMap<RunKey, (Versioned<RunRecord>, Timestamp)>,
     pub(super) fires: HashMap<String, (Fire, Timestamp)>,
     pub(super) fire_order: Vec<String>,
+    /// Keep only fire ids and their expiry (see [`MemoryStore::ids_only`]).
+    ids_only: bool,
+    pub(super) fire_ids: HashMap<String, Timestamp>,
     rejects: Vec<RejectRecord>,
     pub(super) automations: Vec<Automation>,
     /// What only the configuration port keeps (see `memory_config`).
@@ -28,6 +33,14 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// A store that remembers of each fire only its id and expiry, with no execution: what
+    /// replay needs to refuse a fire twice, in memory that does not grow with the fires.
+    pub fn ids_only() -> MemoryStore {
+        let store = MemoryStore::default();
+        store.lock().ids_only = true;
+        store
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -61,40 +74,87 @@ impl RunStore for MemoryStore {
     }
 
     async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        let mut inner = self.lock();
-        Ok(saves
+        Ok(self.lock().save_runs(saves, now))
+    }
+}
+
+impl Inner {
+    fn save_runs(&mut self, saves: &[RunSave], now: Timestamp) -> Vec<bool> {
+        saves
             .iter()
             .map(|s| {
-                let current = inner.runs.get(&s.key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.version);
+                let current = self.runs.get(&s.key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.version);
                 if current != s.expected {
                     return false;
                 }
                 // Versions carry on past an expired record (as every adapter's do), so a writer
                 // holding a load from before the expiry can never match the new record.
-                let version = inner.runs.get(&s.key).map_or(1, |(v, _)| v.version + 1);
-                inner.runs.insert(s.key.clone(), (Versioned { version, value: s.record.clone() }, s.expires_at));
+                let version = self.runs.get(&s.key).map_or(1, |(v, _)| v.version + 1);
+                let stored = Versioned { version, value: s.record.clone(), expires_at: s.expires_at };
+                self.runs.insert(s.key.clone(), (stored, s.expires_at));
                 true
             })
-            .collect())
+            .collect()
+    }
+
+    /// Record each fire with its execution unless a live fire with its id exists at its clock.
+    fn record_fires(&mut self, fires: &[NewFire]) -> Vec<bool> {
+        fires
+            .iter()
+            .map(|new| {
+                let f = &new.fire;
+                if self.ids_only {
+                    if self.fire_ids.get(&f.id).is_some_and(|exp| *exp > new.at) {
+                        return false;
+                    }
+                    self.fire_ids.insert(f.id.clone(), new.at.plus(FIRE_TTL));
+                    return true;
+                }
+                if self.fires.get(&f.id).is_some_and(|(_, exp)| *exp > new.at) {
+                    return false;
+                }
+                self.fires.insert(f.id.clone(), (f.clone(), new.at.plus(FIRE_TTL)));
+                self.fire_order.push(f.id.clone());
+                // The outbox: the fire's execution is written under the same lock.
+                self.outbox.insert(new.execution.clone());
+                true
+            })
+            .collect()
     }
 }
 
 impl FireStore for MemoryStore {
     async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
+        let fires: Vec<NewFire> = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
+        Ok(self.lock().record_fires(&fires))
+    }
+}
+
+impl IngestStore for MemoryStore {
+    type Session<'a> = &'a MemoryStore;
+
+    fn session(&self) -> &MemoryStore {
+        self
+    }
+}
+
+/// A batch on the memory store: the unit of work commits under one lock.
+impl IngestSession for &MemoryStore {
+    async fn load_runs(
+        &self,
+        keys: &[RunKey],
+        _activity: &[ActivityUpdate],
+        now: Timestamp,
+    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
+        RunStore::load_runs(*self, keys, now).await
+    }
+
+    async fn commit(&self, work: &UnitOfWork) -> Result<Committed, StoreError> {
         let mut inner = self.lock();
-        Ok(fires
-            .iter()
-            .map(|f| {
-                if inner.fires.get(&f.id).is_some_and(|(_, exp)| *exp > now) {
-                    return false;
-                }
-                inner.fires.insert(f.id.clone(), (f.clone(), now.plus(FIRE_TTL)));
-                inner.fire_order.push(f.id.clone());
-                // The outbox: the fire's execution is written under the same lock.
-                inner.outbox.insert(crate::delivery::Execution::for_fire(f, now));
-                true
-            })
-            .collect())
+        let fresh = inner.record_fires(&work.fires);
+        let saved = inner.save_runs(&work.runs, work.now);
+        inner.record_activity(&work.activity, work.now);
+        Ok(Committed { fresh, saved })
     }
 }
 

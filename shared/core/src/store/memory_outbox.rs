@@ -133,14 +133,19 @@ impl ExecutionStore for MemoryStore {
     }
 }
 
+impl super::memory::Inner {
+    pub(super) fn record_activity(&mut self, updates: &[ActivityUpdate], now: Timestamp) {
+        for u in updates {
+            let old = self.outbox.activity.get(&u.key).filter(|a| a.expires_at > now);
+            let new = activity::apply(old, u);
+            self.outbox.activity.insert(u.key.clone(), new);
+        }
+    }
+}
+
 impl RunActivityStore for MemoryStore {
     async fn record_activity(&self, updates: &[ActivityUpdate], now: Timestamp) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        for u in updates {
-            let old = inner.outbox.activity.get(&u.key).filter(|a| a.expires_at > now);
-            let new = activity::apply(old, u);
-            inner.outbox.activity.insert(u.key.clone(), new);
-        }
+        self.lock().record_activity(updates, now);
         Ok(())
     }
 
@@ -167,15 +172,24 @@ impl RunActivityStore for MemoryStore {
 impl PurgeExpired for MemoryStore {
     async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut inner = self.lock();
-        let before = inner.outbox.executions.len() + inner.outbox.activity.len() + inner.fires.len() + inner.runs.len();
+        let before = inner.outbox.executions.len()
+            + inner.outbox.activity.len()
+            + inner.fires.len()
+            + inner.fire_ids.len()
+            + inner.runs.len();
         inner.outbox.executions.retain(|_, e| e.expires_at > now);
+        inner.fire_ids.retain(|_, exp| *exp > now);
         inner.outbox.activity.retain(|_, a| a.expires_at > now);
         inner.fires.retain(|_, (_, exp)| *exp > now);
         let fires = &inner.fires;
         let order: Vec<String> = inner.fire_order.iter().filter(|id| fires.contains_key(*id)).cloned().collect();
         inner.fire_order = order;
         inner.runs.retain(|_, (_, exp)| *exp > now);
-        let after = inner.outbox.executions.len() + inner.outbox.activity.len() + inner.fires.len() + inner.runs.len();
+        let after = inner.outbox.executions.len()
+            + inner.outbox.activity.len()
+            + inner.fires.len()
+            + inner.fire_ids.len()
+            + inner.runs.len();
         Ok(before - after)
     }
 }

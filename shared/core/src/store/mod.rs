@@ -41,11 +41,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// A value with the version it was stored under, for optimistic concurrency.
+/// A value with the version it was stored under, for optimistic concurrency, and when it
+/// expires (ingest forgets a run whose record expires part-way through a batch).
 #[derive(Debug, Clone)]
 pub struct Versioned<T> {
     pub version: u64,
     pub value: T,
+    pub expires_at: Timestamp,
 }
 
 /// A run record to save if nobody saved it since it was loaded.

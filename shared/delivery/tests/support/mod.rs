@@ -6,8 +6,8 @@
 use automations_core::delivery::{Execution, RetryPolicy};
 use automations_core::engine::Engine;
 use automations_core::event::parse_envelope;
+use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::{Automation, Integration};
-use automations_core::pipeline::Pipeline;
 use automations_core::store::{ConfigStore, ExecutionStore};
 use automations_core::time::{Clock, Timestamp};
 use automations_delivery::{DelivererConfig, Delivery, HttpSender, LocalDeliverer, SystemClock};
@@ -148,8 +148,10 @@ impl World {
                         "alias":"production","author":"ana","metadata":{{"accuracy":0.93}}}}}}"#
         ))
         .unwrap();
-        let out =
-            Pipeline { engine: &self.engine, store: &*self.store }.process(&[env], self.clock.now()).await.unwrap();
+        let out = Ingest { engine: &self.engine, store: &*self.store }
+            .process(&[env], IngestClock::Arrival(self.clock.now()))
+            .await
+            .unwrap();
         assert_eq!(out.fires.len(), 1, "the event fires the automation once");
         out.fires[0].id.clone()
     }

@@ -6,6 +6,10 @@
 //! values. [`split_batch`] cuts a batch (a JSON array, or JSON Lines) into its items without
 //! parsing them, so one malformed item cannot take its neighbours down with it.
 
+mod stream;
+
+pub use stream::{ItemStream, MAX_ITEM_BYTES, StreamItem};
+
 use std::borrow::Cow;
 
 /// The JSON type of a value, for messages such as "must be a string, got a number".
