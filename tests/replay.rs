@@ -229,3 +229,75 @@ fn import_wandb_prints_native_documents() {
     let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(docs[0]["event"]["type"], "RUN_METRIC_ZSCORE");
 }
+
+#[test]
+fn a_line_that_is_not_utf8_is_skipped_alone() {
+    let d = Dir::new();
+    let autos = d.file("a.json", AUTOMATIONS);
+    let mut bytes = format!("{}\n", alias("1", "prod")).into_bytes();
+    bytes.extend_from_slice(&alias("2", "prod").replace("\"t\"", "\"t\u{e9}\"").into_bytes());
+    let cut = bytes.iter().rposition(|&b| b == 0xc3).unwrap();
+    bytes.remove(cut); // a lone continuation byte: not UTF-8
+    bytes.push(b'\n');
+    bytes.extend_from_slice(alias("3", "prod").as_bytes());
+    let events = d.0.path().join("e.jsonl");
+    std::fs::write(&events, &bytes).unwrap();
+    let out = replay(&autos, &events, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let ids: Vec<_> = fires(&out).iter().map(|f| f["event_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["1", "3"]);
+    assert!(stderr(&out).contains("line 2: not valid UTF-8"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_array_element_with_unbalanced_brackets_does_not_swallow_the_rest() {
+    let d = Dir::new();
+    let autos = d.file("a.json", AUTOMATIONS);
+    let broken = alias("2", "prod").replace("\"version\":1", "\"version\":[1}");
+    let events = d.file(
+        "e.json",
+        &format!("[{},\n{broken},\n{},\n{}]", alias("1", "prod"), alias("3", "prod"), alias("4", "prod")),
+    );
+    let out = replay(&autos, &events, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let ids: Vec<_> = fires(&out).iter().map(|f| f["event_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["1", "3", "4"]);
+    assert!(stderr(&out).contains("item 1: "), "{}", stderr(&out));
+
+    // An element never closed takes the rest of the array with it: replay says how many.
+    let events = d.file(
+        "f.json",
+        &format!("[{}, {{\"oops\": 1, {}, {}]", alias("1", "prod"), alias("3", "prod"), alias("4", "prod")),
+    );
+    let out = replay(&autos, &events, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("about 2 elements after it"), "{}", stderr(&out));
+}
+
+#[test]
+fn events_from_standard_input() {
+    let d = Dir::new();
+    let autos = d.file("a.json", AUTOMATIONS);
+    let text = [alias("1", "prod"), alias("2", "staging"), alias("3", "production")].join("\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_automations"))
+        .args(["replay", "--events", "-", "--automations"])
+        .arg(&autos)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<_> = fires(&out).iter().map(|f| f["event_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["1", "3"]);
+}
+
+#[test]
+fn a_wrong_command_line_exits_1_not_the_2_of_skipped_envelopes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_automations")).args(["replay", "--no-such-flag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_automations")).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
