@@ -1,17 +1,100 @@
 //! `automations replay` end to end: a JSON Lines file of the evaluator benchmark's workload
-//! through the release binary, timed from process start to exit.
+//! through the release binary, timed from process start to exit, against the parse bound: a
+//! serde_json typed parse of the same lines (envelope, rows, values) in this process, in the same
+//! run. Also the replay's peak RSS, and the time and RSS of the same file through standard input.
 //!
 //! `cargo bench --bench replay` runs the full size (10 million values); `cargo test` a smoke size.
+//! `cargo bench --bench replay -- --gigabyte` replays a file of about 1 GB instead (30 million
+//! values), for the memory bound.
 
 #[path = "../shared/core/benches/workload.rs"]
 mod workload;
 
-use std::io::{BufWriter, Write};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::io::{BufRead, BufWriter, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+/// What a typed parse of one metrics envelope reads: the parse bound of replay.
+#[derive(Deserialize)]
+#[allow(dead_code)] // read, not used: the point is the parse
+struct Envelope<'a> {
+    #[serde(borrow)]
+    specversion: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    source: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    ty: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+    #[serde(borrow)]
+    data: Data<'a>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Data<'a> {
+    #[serde(borrow)]
+    entity: Cow<'a, str>,
+    #[serde(borrow)]
+    project: Cow<'a, str>,
+    #[serde(borrow)]
+    run_id: Cow<'a, str>,
+    #[serde(borrow)]
+    rows: Vec<Row<'a>>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Row<'a> {
+    step: i64,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    values: Values<'a>,
+}
+
+/// A row's values as read, in order: the least a typed parse can build.
+struct Values<'a>(Vec<(Cow<'a, str>, Option<f64>)>);
+
+impl<'de> Deserialize<'de> for Values<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Values<'de>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Values<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("metric values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Values<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(10));
+                while let Some(k) = map.next_key::<&'de str>()? {
+                    out.push((Cow::Borrowed(k), map.next_value::<Option<f64>>()?));
+                }
+                Ok(Values(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The largest resident set of any child waited for so far, in MB.
+fn children_peak_rss_mb() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    usage.ru_maxrss as f64 / 1024.0
+}
+
 fn main() {
-    let size = workload::size();
+    let gigabyte = std::env::args().any(|a| a == "--gigabyte");
+    let mut size = workload::size();
+    if gigabyte {
+        size.steps *= 3;
+    }
     let dir = std::env::temp_dir().join(format!("automations-replay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let automations = dir.join("automations.json");
@@ -29,22 +112,53 @@ fn main() {
     let bytes = std::fs::metadata(&events).unwrap().len();
     let values = size.runs * size.steps * workload::METRICS.len();
 
-    let start = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_automations"))
-        .args(["replay", "--automations"])
-        .arg(&automations)
-        .arg("--events")
-        .arg(&events)
-        .stderr(Stdio::inherit())
-        .output()
+    // The parse bound: read the lines and parse each into typed structs.
+    let parse_once = || {
+        let start = Instant::now();
+        let file = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(&events).unwrap());
+        let mut parsed = 0usize;
+        for line in file.lines() {
+            let line = line.expect("read events");
+            let env: Envelope<'_> = serde_json::from_str(&line).expect("a typed parse of the workload");
+            parsed += env.data.rows.iter().map(|r| r.values.0.len()).sum::<usize>();
+        }
+        assert_eq!(parsed, values);
+        start.elapsed().as_secs_f64()
+    };
+
+    let replay = |stdin: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_automations"));
+        cmd.args(["replay", "--automations"]).arg(&automations).arg("--events").stderr(Stdio::inherit());
+        let start = Instant::now();
+        let output = if stdin {
+            cmd.arg("-").stdin(std::fs::File::open(&events).unwrap()).output()
+        } else {
+            cmd.arg(&events).output()
+        }
         .expect("run automations replay");
-    let elapsed = start.elapsed().as_secs_f64();
-    assert!(output.status.success(), "replay failed: {:?}", output.status);
-    let fires = output.stdout.iter().filter(|&&b| b == b'\n').count();
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!(output.status.success(), "replay failed: {:?}", output.status);
+        (elapsed, output.stdout.iter().filter(|&&b| b == b'\n').count())
+    };
+    // Interleaved and the best of two of each, so that a burst of load on this shared machine
+    // does not decide the ratio.
+    let (first, fires) = replay(false);
+    let rss = children_peak_rss_mb();
+    let parse = parse_once();
+    let (second, _) = replay(false);
+    let parse = parse.min(parse_once());
+    let elapsed = first.min(second);
+    let (piped, piped_fires) = replay(true);
+    assert_eq!(fires, piped_fires, "a file and a pipe give the same fires");
     println!(
         "replay: {values} values ({:.0} MB of JSON Lines) in {elapsed:.2} s: {:.2} million values/s end to end, {fires} fires",
         bytes as f64 / 1e6,
         values as f64 / elapsed / 1e6
+    );
+    println!("replay: typed serde_json parse of the same lines {parse:.2} s; replay / parse = {:.2}x", elapsed / parse);
+    println!(
+        "replay: peak RSS {rss:.0} MB ({:.2} of the file's size); from standard input {piped:.2} s",
+        rss / (bytes as f64 / 1e6)
     );
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

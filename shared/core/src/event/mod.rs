@@ -1,5 +1,6 @@
 //! Events in: CloudEvents 1.0 envelopes (SPEC section 3), parsed at the edge into typed events.
 
+mod fast;
 mod parse;
 
 pub use parse::{MAX_ENVELOPE_BYTES, Rejected, parse_envelope, parse_value};

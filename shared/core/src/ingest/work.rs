@@ -33,6 +33,7 @@ impl NewFire {
 /// first, since a run saved without its fires would read their values as duplicates next time;
 /// then run records; then activity.
 #[derive(Debug, Default)]
+#[must_use = "a unit of work does nothing until a store commits it"]
 pub struct UnitOfWork {
     /// Record each unless a live fire with its id exists at its `at`.
     pub fires: Vec<NewFire>,
