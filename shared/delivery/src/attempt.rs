@@ -2,9 +2,7 @@
 //! decide what the outcome means, and save it under the claim.
 
 use crate::sender::{HttpSender, Sent};
-use automations_core::delivery::{
-    Attempt, Execution, ExecutionState, LastResponse, RetryPolicy, Target, TargetKind, Verdict, request,
-};
+use automations_core::delivery::{Attempt, Execution, LastResponse, RetryPolicy, Target, TargetKind, Verdict, request};
 use automations_core::model::{Integration, IntegrationKind};
 use automations_core::store::{ConfigStore, ExecutionStore, StoreError};
 use automations_core::time::Clock;
@@ -61,8 +59,7 @@ impl<S: ExecutionStore + ConfigStore> Delivery<S> {
     pub async fn attempt(&self, mut execution: Execution) -> Result<Attempted, StoreError> {
         let Some(recorded) = execution.request.clone() else {
             // The `none` action is finished when recorded; a claim of one has nothing to send.
-            execution.state = ExecutionState::Finished;
-            execution.next_attempt_at = None;
+            execution.nothing_to_send();
             let saved = self.save(&execution).await?;
             return Ok(Attempted { execution, verdict: None, saved });
         };
@@ -98,53 +95,22 @@ impl<S: ExecutionStore + ConfigStore> Delivery<S> {
         let now = self.clock.now();
         let seed = self.jitter.hash_one((&execution.fire_id, execution.attempts));
         let verdict = self.policy.decide(&sent.attempt, execution.attempts, execution.created_at, now, seed);
-        let mut response = sent.response;
-        execution.updated_at = now;
-        match &verdict {
-            Verdict::Delivered => {
-                execution.state = ExecutionState::Finished;
-                execution.next_attempt_at = None;
-            }
-            Verdict::RetryAt(at) => {
-                execution.state = ExecutionState::Pending;
-                execution.next_attempt_at = Some(*at);
-            }
-            Verdict::Failed { reason, disable_integration } => {
-                execution.state = ExecutionState::Failed;
-                execution.next_attempt_at = None;
-                response.error = Some(match response.error.take() {
-                    Some(e) if !reason.contains(&e) => format!("{reason} ({e})"),
-                    _ => reason.clone(),
-                });
-                if *disable_integration {
-                    let why = format!("the endpoint answered 410 Gone at {now} (fire {})", execution.fire_id);
-                    // The execution is saved either way; a failure to disable is the store's to report.
-                    if let Err(e) =
-                        self.store.set_integration_disabled(&execution.entity, &recorded.integration, Some(&why)).await
-                    {
-                        tracing::error!(integration = %recorded.integration, error = %e, "cannot disable the integration after 410 Gone");
-                        return Err(e);
-                    }
-                }
+        execution.attempted(&verdict, sent.response, now);
+        if let Verdict::Failed { disable_integration: true, .. } = &verdict {
+            let why = format!("the endpoint answered 410 Gone at {now} (fire {})", execution.fire_id);
+            if let Err(e) =
+                self.store.set_integration_disabled(&execution.entity, &recorded.integration, Some(&why)).await
+            {
+                tracing::error!(integration = %recorded.integration, error = %e, "cannot disable the integration after 410 Gone");
+                return Err(e);
             }
         }
-        execution.last_response = Some(response);
         let saved = self.save(&execution).await?;
         Ok(Attempted { execution, verdict: Some(verdict), saved })
     }
 
     async fn skip(&self, mut execution: Execution, integration: &str, reason: &str) -> Result<Attempted, StoreError> {
-        let now = self.clock.now();
-        execution.state = ExecutionState::Skipped;
-        execution.next_attempt_at = None;
-        execution.updated_at = now;
-        execution.last_response = Some(LastResponse {
-            at: now,
-            status: None,
-            body: String::new(),
-            error: Some(format!("not sent: the integration {integration:?} is disabled ({reason})")),
-            duration_ms: 0,
-        });
+        execution.skipped(integration, reason, self.clock.now());
         let saved = self.save(&execution).await?;
         Ok(Attempted { execution, verdict: None, saved })
     }

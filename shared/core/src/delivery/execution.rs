@@ -8,6 +8,7 @@
 //! fire, 30 days after it ([`crate::store::FIRE_TTL`]).
 
 use super::payload;
+use super::retry::Verdict;
 use crate::error::Errors;
 use crate::fire::Fire;
 use crate::model::Action;
@@ -103,7 +104,55 @@ pub struct Execution {
     pub version: u64,
 }
 
+/// The execution state machine: `PENDING` at birth (or `FINISHED` for the `none` action), then
+/// one transition per attempt. Every deployment's deliverer moves executions only through these.
 impl Execution {
+    /// The outcome of an attempt that ended at `now` with `response`, as the retry policy judged
+    /// it: `FINISHED`, `PENDING` again (due at the retry time) or `FAILED` (the reason kept with
+    /// the response's own error).
+    pub fn attempted(&mut self, verdict: &Verdict, mut response: LastResponse, now: Timestamp) {
+        self.updated_at = now;
+        match verdict {
+            Verdict::Delivered => {
+                self.state = ExecutionState::Finished;
+                self.next_attempt_at = None;
+            }
+            Verdict::RetryAt(at) => {
+                self.state = ExecutionState::Pending;
+                self.next_attempt_at = Some(*at);
+            }
+            Verdict::Failed { reason, .. } => {
+                self.state = ExecutionState::Failed;
+                self.next_attempt_at = None;
+                response.error = Some(match response.error.take() {
+                    Some(e) if !reason.contains(&e) => format!("{reason} ({e})"),
+                    _ => reason.clone(),
+                });
+            }
+        }
+        self.last_response = Some(response);
+    }
+
+    /// Nothing to send (the `none` action): finished.
+    pub fn nothing_to_send(&mut self) {
+        self.state = ExecutionState::Finished;
+        self.next_attempt_at = None;
+    }
+
+    /// Not sent, and never will be: its integration is disabled.
+    pub fn skipped(&mut self, integration: &str, reason: &str, now: Timestamp) {
+        self.state = ExecutionState::Skipped;
+        self.next_attempt_at = None;
+        self.updated_at = now;
+        self.last_response = Some(LastResponse {
+            at: now,
+            status: None,
+            body: String::new(),
+            error: Some(format!("not sent: the integration {integration:?} is disabled ({reason})")),
+            duration_ms: 0,
+        });
+    }
+
     /// The execution of a fire recorded at `now`.
     pub fn for_fire(fire: &Fire, now: Timestamp) -> Execution {
         let request = payload::body(fire).zip(fire.action.integration()).map(|(body, integration)| RecordedRequest {
@@ -284,6 +333,45 @@ pub fn response_excerpt(body: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::delivery::payload::tests::{artifact_fire, metric_fire};
+
+    fn answered(status: u16, error: Option<&str>) -> LastResponse {
+        LastResponse {
+            at: Timestamp(9),
+            status: Some(status),
+            body: "b".into(),
+            error: error.map(str::to_string),
+            duration_ms: 3,
+        }
+    }
+
+    #[test]
+    fn each_verdict_moves_the_execution_to_its_state() {
+        let mut e = Execution::for_fire(&artifact_fire(), Timestamp(1));
+        assert_eq!(e.state, ExecutionState::Pending);
+        e.attempted(&Verdict::RetryAt(Timestamp(500)), answered(503, None), Timestamp(10));
+        assert_eq!(
+            (e.state, e.next_attempt_at, e.updated_at),
+            (ExecutionState::Pending, Some(Timestamp(500)), Timestamp(10))
+        );
+        e.attempted(&Verdict::Delivered, answered(200, None), Timestamp(20));
+        assert_eq!((e.state, e.next_attempt_at), (ExecutionState::Finished, None));
+
+        let mut e = Execution::for_fire(&artifact_fire(), Timestamp(1));
+        let failed = Verdict::Failed { reason: "the receiver refused it (400)".into(), disable_integration: false };
+        e.attempted(&failed, answered(400, Some("bad body")), Timestamp(30));
+        assert_eq!(e.state, ExecutionState::Failed);
+        let error = e.last_response.as_ref().and_then(|r| r.error.clone());
+        assert_eq!(
+            error.as_deref(),
+            Some("the receiver refused it (400) (bad body)"),
+            "the reason, with the response's own error"
+        );
+
+        let mut e = Execution::for_fire(&artifact_fire(), Timestamp(1));
+        e.skipped("hook", "410 Gone", Timestamp(40));
+        assert_eq!((e.state, e.next_attempt_at), (ExecutionState::Skipped, None));
+        assert!(e.last_response.unwrap().error.unwrap().contains("\"hook\" is disabled (410 Gone)"));
+    }
 
     #[test]
     fn a_webhook_fire_is_pending_and_due_now() {
