@@ -60,15 +60,15 @@ struct Row<'a> {
 /// A row's values as read, in order: the least a typed parse can build.
 struct Values<'a>(Vec<(Cow<'a, str>, Option<f64>)>);
 
-impl<'de> Deserialize<'de> for Values<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Values<'de>, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Values<'de>;
+impl<'de: 'a, 'a> Deserialize<'de> for Values<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Values<'a>, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Values<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("metric values")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Values<'de>, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Values<'a>, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(10));
                 while let Some(k) = map.next_key::<&'de str>()? {
                     out.push((Cow::Borrowed(k), map.next_value::<Option<f64>>()?));
@@ -76,7 +76,7 @@ impl<'de> Deserialize<'de> for Values<'de> {
                 Ok(Values(out))
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 
@@ -160,5 +160,9 @@ fn main() {
         "replay: peak RSS {rss:.0} MB ({:.2} of the file's size); from standard input {piped:.2} s",
         rss / (bytes as f64 / 1e6)
     );
-    std::fs::remove_dir_all(&dir).expect("clean up");
+    if std::env::var_os("AUTOMATIONS_BENCH_KEEP").is_some() {
+        println!("replay: kept {}", dir.display());
+    } else {
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

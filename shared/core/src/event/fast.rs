@@ -105,8 +105,14 @@ impl<'de> Visitor<'de> for RowsVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Rows, A::Error> {
         let mut names = Vec::new();
         let mut index = HashMap::new();
+        let mut order = Vec::new();
+        let mut stamps = Vec::new();
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(row) = seq.next_element_seed(RowSeed { names: &mut names, index: &mut index })? {
+        let mut n = 0u32;
+        loop {
+            n = n.checked_add(1).ok_or_else(|| de::Error::custom("too many rows"))?;
+            let seed = RowSeed { names: &mut names, index: &mut index, order: &mut order, stamps: &mut stamps, row: n };
+            let Some(row) = seq.next_element_seed(seed)? else { break };
             rows.push(row);
         }
         Ok(Rows { names, rows })
@@ -138,6 +144,12 @@ impl<'de> Deserialize<'de> for Str<'de> {
 struct RowSeed<'x> {
     names: &'x mut Vec<String>,
     index: &'x mut HashMap<String, u32>,
+    /// The name indexes of the previous row, in its order: rows logged by one loop name their
+    /// metrics in the same order, so the name at each position is checked against it first.
+    order: &'x mut Vec<u32>,
+    /// Per name index, the number (from 1) of the last row that named it.
+    stamps: &'x mut Vec<u32>,
+    row: u32,
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
@@ -174,7 +186,14 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                 }
                 "values" if values.is_some() => return Err(again()),
                 "values" => {
-                    values = Some(map.next_value_seed(ValuesSeed { names: self.names, index: self.index })?);
+                    let seed = ValuesSeed {
+                        names: &mut *self.names,
+                        index: &mut *self.index,
+                        order: &mut *self.order,
+                        stamps: &mut *self.stamps,
+                        row: self.row,
+                    };
+                    values = Some(map.next_value_seed(seed)?);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -213,6 +232,9 @@ impl<'de> Deserialize<'de> for Step {
 struct ValuesSeed<'x> {
     names: &'x mut Vec<String>,
     index: &'x mut HashMap<String, u32>,
+    order: &'x mut Vec<u32>,
+    stamps: &'x mut Vec<u32>,
+    row: u32,
 }
 
 impl<'de> DeserializeSeed<'de> for ValuesSeed<'_> {
@@ -242,8 +264,9 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
             if nulls.contains(&name) {
                 return Err(twice());
             }
-            let idx = match (self.index.get(name.as_ref()), value) {
-                (Some(&i), _) => i,
+            let guess = self.order.get(seen.len()).copied().filter(|&i| self.names[i as usize] == name.as_ref());
+            let idx = match (guess.or_else(|| self.index.get(name.as_ref()).copied()), value) {
+                (Some(i), _) => i,
                 (None, None) => {
                     nulls.push(name);
                     continue;
@@ -252,17 +275,21 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
                     let i = u32::try_from(self.names.len()).map_err(|_| de::Error::custom("too many names"))?;
                     self.names.push(name.clone().into_owned());
                     self.index.insert(name.into_owned(), i);
+                    self.stamps.push(0);
                     i
                 }
             };
-            if seen.contains(&idx) {
+            let stamp = &mut self.stamps[idx as usize];
+            if *stamp == self.row {
                 return Err(twice());
             }
+            *stamp = self.row;
             seen.push(idx);
             if let Some(v) = value {
                 out.push((idx, v));
             }
         }
+        *self.order = seen;
         Ok(out)
     }
 }

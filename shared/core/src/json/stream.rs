@@ -127,7 +127,7 @@ impl ItemStream {
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    memchr::memchr(needle, haystack)
 }
 
 fn trim(b: &[u8]) -> &[u8] {
