@@ -24,6 +24,7 @@ use crate::model::RunState;
 use crate::time::Timestamp;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// The `source` of the envelopes the sweeper emits.
 pub const SWEEPER_SOURCE: &str = "automations/sweeper";
@@ -59,31 +60,47 @@ pub struct ActivityUpdate {
 
 /// One update per run mentioned by `envelopes` (arrived at `now`), in first-mention order.
 pub fn updates(envelopes: &[Envelope], now: Timestamp) -> Vec<ActivityUpdate> {
+    updates_of(envelopes, now, |_| true)
+}
+
+/// One update per run mentioned by `envelopes` that `keep` keeps, in first-mention order. Each
+/// run's info is cloned once, from its last envelope that carries one.
+pub fn updates_of<'a>(
+    envelopes: &'a [Envelope],
+    now: Timestamp,
+    mut keep: impl FnMut(&'a RunKey) -> bool,
+) -> Vec<ActivityUpdate> {
+    let mut index: HashMap<&'a RunKey, Option<usize>> = HashMap::new();
     let mut out: Vec<ActivityUpdate> = Vec::new();
+    let mut infos: Vec<Option<&'a RunInfo>> = Vec::new();
     for env in envelopes {
         let Some(key) = env.run_key() else { continue };
-        let i = match out.iter().position(|u| &u.key == key) {
-            Some(i) => i,
-            None => {
+        let slot = *index.entry(key).or_insert_with(|| {
+            keep(key).then(|| {
                 out.push(ActivityUpdate { key: key.clone(), state: None, alive_at: None, info: None, seen_at: now });
+                infos.push(None);
                 out.len() - 1
-            }
-        };
+            })
+        });
+        let Some(i) = slot else { continue };
         let u = &mut out[i];
         match &env.data {
             EventData::RunState(s) => {
                 if u.state.is_none_or(|(_, t)| env.time >= t) {
                     u.state = Some((s.state, env.time));
                 }
-                u.info = Some(s.run.clone());
+                infos[i] = Some(&s.run);
             }
             EventData::Metrics(m) => {
                 u.alive_at = Some(u.alive_at.map_or(env.time, |t| t.max(env.time)));
-                u.info = Some(m.run.clone());
+                infos[i] = Some(&m.run);
             }
             EventData::Heartbeat(_) => u.alive_at = Some(u.alive_at.map_or(env.time, |t| t.max(env.time))),
             EventData::Artifact(_) => {}
         }
+    }
+    for (u, info) in out.iter_mut().zip(infos) {
+        u.info = info.cloned();
     }
     out
 }
