@@ -5,7 +5,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
-use automations_core::json::{ItemStream, StreamItem};
+use automations_core::json::{ItemStream, Position};
 use automations_core::model::Automation;
 use automations_core::store::{MemoryStore, PurgeExpired, block_on};
 use automations_core::time::Timestamp;
@@ -52,8 +52,9 @@ pub fn run(automations_path: &Path, events_path: &Path, format: Format) -> Resul
         name,
     };
     let mut splitter = ItemStream::new();
-    let mut items = Vec::new();
     let mut buf = vec![0u8; READ_BYTES];
+    // The first evaluation error, which stops the replay (items come in through a callback).
+    let mut failed: Option<anyhow::Error> = None;
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -61,14 +62,20 @@ pub fn run(automations_path: &Path, events_path: &Path, format: Format) -> Resul
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", replay.name)),
         };
-        splitter.push(&buf[..n], &mut items);
-        replay.take(&mut items)?;
+        splitter.push(&buf[..n], &mut |position: Position, text: Result<&str, String>| {
+            replay.take(position, text, &mut failed)
+        });
+        if let Some(e) = failed.take() {
+            return Err(e);
+        }
         // What one read brought is evaluated before the next read waits: from a pipe, fires come
         // out as their events go in.
         replay.evaluate()?;
     }
-    splitter.finish(&mut items);
-    replay.take(&mut items)?;
+    splitter.finish(&mut |position: Position, text: Result<&str, String>| replay.take(position, text, &mut failed));
+    if let Some(e) = failed.take() {
+        return Err(e);
+    }
     replay.evaluate()?;
     replay.out.flush()?;
     Ok(if replay.bad > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
@@ -87,23 +94,26 @@ struct Replay<'a, W: Write> {
 }
 
 impl<W: Write> Replay<'_, W> {
-    /// Parse items into the pending batch, evaluating each full one; bad items are reported.
-    fn take(&mut self, items: &mut Vec<StreamItem>) -> Result<()> {
-        for item in items.drain(..) {
-            match item.text.and_then(|t| parse_envelope(&t).map_err(|r| r.to_string())) {
-                Ok(env) => {
-                    self.chunk.push(env);
-                    if self.chunk.len() == CHUNK {
-                        self.evaluate()?;
-                    }
-                }
-                Err(reason) => {
-                    self.bad += 1;
-                    eprintln!("{}: {}: {reason} (skipped)", self.name, item.position);
+    /// Parse an item into the pending batch, evaluating it when full; a bad item is reported.
+    /// After an evaluation error (kept in `failed`) items are ignored.
+    fn take(&mut self, position: Position, text: Result<&str, String>, failed: &mut Option<anyhow::Error>) {
+        if failed.is_some() {
+            return;
+        }
+        match text.and_then(|t| parse_envelope(t).map_err(|r| r.to_string())) {
+            Ok(env) => {
+                self.chunk.push(env);
+                if self.chunk.len() == CHUNK
+                    && let Err(e) = self.evaluate()
+                {
+                    *failed = Some(e);
                 }
             }
+            Err(reason) => {
+                self.bad += 1;
+                eprintln!("{}: {position}: {reason} (skipped)", self.name);
+            }
         }
-        Ok(())
     }
 
     fn evaluate(&mut self) -> Result<()> {

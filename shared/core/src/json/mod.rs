@@ -8,7 +8,7 @@
 
 mod stream;
 
-pub use stream::{ItemStream, MAX_ITEM_BYTES, StreamItem};
+pub use stream::{ItemStream, Items, MAX_ITEM_BYTES, StreamItem};
 
 use std::borrow::Cow;
 

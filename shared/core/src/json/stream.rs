@@ -29,6 +29,26 @@ pub struct StreamItem {
     pub text: Result<String, String>,
 }
 
+/// Where items go as they are cut: each with its position, and its text (borrowed from the
+/// input where it can be) or why it could not be cut out.
+pub trait Items {
+    fn item(&mut self, position: Position, text: Result<&str, String>);
+}
+
+/// Items collected, owned.
+impl Items for Vec<StreamItem> {
+    fn item(&mut self, position: Position, text: Result<&str, String>) {
+        self.push(StreamItem { position, text: text.map(str::to_string) });
+    }
+}
+
+/// Items handed to a function.
+impl<F: FnMut(Position, Result<&str, String>)> Items for F {
+    fn item(&mut self, position: Position, text: Result<&str, String>) {
+        self(position, text)
+    }
+}
+
 enum Mode {
     /// Nothing but blanks read yet.
     Start,
@@ -57,7 +77,7 @@ impl ItemStream {
     }
 
     /// Take the next bytes of the input; the items they complete are appended to `out`.
-    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<StreamItem>) {
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut dyn Items) {
         while !bytes.is_empty() {
             match &mut self.mode {
                 Mode::Start => {
@@ -110,7 +130,7 @@ impl ItemStream {
     }
 
     /// The input ended: the items still pending go to `out`.
-    pub fn finish(&mut self, out: &mut Vec<StreamItem>) {
+    pub fn finish(&mut self, out: &mut dyn Items) {
         match &mut self.mode {
             Mode::Start => {}
             Mode::Array(a) => a.finish(out),
@@ -136,9 +156,9 @@ fn trim(b: &[u8]) -> &[u8] {
     &b[start..end.max(start)]
 }
 
-fn utf8(b: &[u8]) -> Result<String, String> {
+fn utf8(b: &[u8]) -> Result<&str, String> {
     match std::str::from_utf8(b) {
-        Ok(s) => Ok(s.to_string()),
+        Ok(s) => Ok(s),
         Err(e) => Err(format!("not valid UTF-8 (at byte {} of the item)", e.valid_up_to())),
     }
 }
@@ -225,13 +245,10 @@ struct Lines {
 }
 
 impl Lines {
-    fn line(&mut self, n: usize, raw: &[u8], out: &mut Vec<StreamItem>) {
+    fn line(&mut self, n: usize, raw: &[u8], out: &mut dyn Items) {
         if std::mem::take(&mut self.overlong) || raw.len() > MAX_ITEM_BYTES {
             self.fallback(out);
-            out.push(StreamItem {
-                position: Position::Line(n),
-                text: Err(format!("the line is over {MAX_ITEM_BYTES} bytes")),
-            });
+            out.item(Position::Line(n), Err(format!("the line is over {MAX_ITEM_BYTES} bytes")));
             return;
         }
         if let Some((lines, scan, size)) = &mut self.open {
@@ -258,7 +275,7 @@ impl Lines {
                         text.extend_from_slice(l);
                         text.push(b'\n');
                     }
-                    out.push(StreamItem { position: Position::Line(start), text: utf8(trim(&text)) });
+                    out.item(Position::Line(start), utf8(trim(&text)));
                 }
                 Some(_) => self.fallback(out),
                 None if scan.broken || size > MAX_ITEM_BYTES => self.fallback(out),
@@ -270,7 +287,7 @@ impl Lines {
     }
 
     /// One line read as a line. `may_open`: an unclosed object may continue onto the next lines.
-    fn single(&mut self, n: usize, raw: &[u8], out: &mut Vec<StreamItem>, may_open: bool) {
+    fn single(&mut self, n: usize, raw: &[u8], out: &mut dyn Items, may_open: bool) {
         let t = trim(raw);
         if t.is_empty() {
             return;
@@ -279,13 +296,11 @@ impl Lines {
             match std::str::from_utf8(t) {
                 Ok(s) => {
                     for (i, text) in split_array(s) {
-                        out.push(StreamItem { position: Position::LineItem(n, i), text: text.map(str::to_string) });
+                        out.item(Position::LineItem(n, i), text);
                     }
                 }
-                Err(e) => out.push(StreamItem {
-                    position: Position::Line(n),
-                    text: Err(format!("not valid UTF-8 (at byte {} of the line)", e.valid_up_to())),
-                }),
+                Err(e) => out
+                    .item(Position::Line(n), Err(format!("not valid UTF-8 (at byte {} of the line)", e.valid_up_to()))),
             }
             return;
         }
@@ -297,18 +312,18 @@ impl Lines {
                 return;
             }
         }
-        out.push(StreamItem { position: Position::Line(n), text: utf8(t) });
+        out.item(Position::Line(n), utf8(t));
     }
 
     /// The open object was not one object after all: read each of its lines as a line.
-    fn fallback(&mut self, out: &mut Vec<StreamItem>) {
+    fn fallback(&mut self, out: &mut dyn Items) {
         let Some((lines, _, _)) = self.open.take() else { return };
         for (n, l) in lines {
             self.single(n, &l, out, false);
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamItem>) {
+    fn finish(&mut self, out: &mut dyn Items) {
         self.fallback(out);
     }
 }
@@ -332,7 +347,7 @@ struct Array {
 
 impl Array {
     /// Read bytes up to the end of the array; returns how many were used.
-    fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamItem>) -> usize {
+    fn push(&mut self, bytes: &[u8], out: &mut dyn Items) -> usize {
         for (i, &c) in bytes.iter().enumerate() {
             if c == b'\n' {
                 self.trailing_line += 1;
@@ -380,7 +395,7 @@ impl Array {
         bytes.len()
     }
 
-    fn end_element(&mut self, out: &mut Vec<StreamItem>, end_of_array: bool) {
+    fn end_element(&mut self, out: &mut dyn Items, end_of_array: bool) {
         let text = std::mem::take(&mut self.cur);
         let scan = std::mem::take(&mut self.scan);
         let oversize = std::mem::take(&mut self.oversize);
@@ -388,7 +403,7 @@ impl Array {
         if !started {
             // `[]` is an empty batch; an empty element elsewhere (`[a,,b]`, `[a,]`) is an error.
             if !(end_of_array && self.index == 0) {
-                out.push(StreamItem { position: Position::Item(self.index), text: Err("empty array element".into()) });
+                out.item(Position::Item(self.index), Err("empty array element".into()));
                 self.index += 1;
             }
             return;
@@ -405,36 +420,31 @@ impl Array {
         } else {
             utf8(trim(&text))
         };
-        out.push(StreamItem { position: Position::Item(self.index), text });
+        out.item(Position::Item(self.index), text);
         self.index += 1;
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamItem>) {
+    fn finish(&mut self, out: &mut dyn Items) {
         if self.closed {
             return;
         }
         let open = !self.scan.stack.is_empty() || self.scan.in_string;
-        let swallowed = self.scan.swallowed;
-        let index = self.index;
+        if self.started && open {
+            let swallowed = self.scan.swallowed;
+            let why = if swallowed > 0 {
+                format!(
+                    "the element is never closed, so the input ends inside it: about {swallowed} elements after it were read as part of it and are lost"
+                )
+            } else {
+                "the element is never closed, so the input ends inside it".to_string()
+            };
+            out.item(Position::Item(self.index), Err(why));
+            return;
+        }
         if self.started {
             self.end_element(out, true);
-            if let Some(last) = out.last_mut()
-                && open
-            {
-                last.text = Err(if swallowed > 0 {
-                    format!(
-                        "the element is never closed, so the input ends inside it: about {swallowed} elements after it were read as part of it and are lost"
-                    )
-                } else {
-                    "the element is never closed, so the input ends inside it".to_string()
-                });
-                return;
-            }
         }
-        out.push(StreamItem {
-            position: Position::Item(index + usize::from(self.started && !open)),
-            text: Err("the array is not terminated (missing ])".to_string()),
-        });
+        out.item(Position::Item(self.index), Err("the array is not terminated (missing ])".to_string()));
     }
 }
 
