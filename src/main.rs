@@ -62,6 +62,8 @@ enum Command {
         db: PathBuf,
         #[command(flatten)]
         delivery: delivery::DeliveryArgs,
+        #[command(flatten)]
+        ops: serve::OpsArgs,
     },
     /// Manage API keys.
     Keys {
@@ -101,7 +103,9 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
-        Command::Serve { addr, db, delivery } => serve::serve(addr, &db, &delivery).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, db, delivery, ops } => {
+            serve::serve(addr, &db, &delivery, &ops).map(|()| ExitCode::SUCCESS)
+        }
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
         }

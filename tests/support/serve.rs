@@ -16,6 +16,11 @@ pub struct Served {
 
 impl Served {
     pub fn start(entity: &str) -> Served {
+        Served::start_with(entity, &[])
+    }
+
+    /// [`Served::start`] with more `serve` flags.
+    pub fn start_with(entity: &str, flags: &[&str]) -> Served {
         let dir = tempfile::tempdir().expect("temp dir for the database");
         let db = dir.path().join("automations.db");
         let bin = env!("CARGO_BIN_EXE_automations");
@@ -31,6 +36,7 @@ impl Served {
         cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--db"]).arg(&db);
         // Retries within seconds rather than the default's tens of seconds.
         cmd.args(["--retry-base", "1s"]);
+        cmd.args(flags);
         let mut process = Process::spawn("automations serve", cmd);
         process.wait_until(Duration::from_secs(60), || {
             http(port, "GET", "/v1/health", &[], b"").is_some_and(|(s, _)| s == 200)

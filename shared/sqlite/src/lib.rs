@@ -86,6 +86,11 @@ impl SqliteStore {
         fires::for_automation(&self.lock(), automation_id)
     }
 
+    /// How many executions are pending delivery, and when the oldest of them was created.
+    pub fn pending_executions(&self, now: Timestamp) -> Result<(u64, Option<Timestamp>), StoreError> {
+        executions::pending(&self.lock(), now)
+    }
+
     /// Every rejected envelope, oldest first.
     pub fn rejects(&self) -> Result<Vec<RejectRecord>> {
         rejects::list(&self.lock())
