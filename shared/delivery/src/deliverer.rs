@@ -131,7 +131,8 @@ fn log_attempt(done: &crate::attempt::Attempted) {
     let next_attempt_at = e.next_attempt_at.filter(|_| e.state == ExecutionState::Pending).map(|t| t.to_string());
     let outcome = match &done.verdict {
         Some(v) => crate::attempt::outcome(v),
-        None => e.state.as_str(),
+        None if e.state == ExecutionState::Skipped => "skipped",
+        None => "nothing_to_send",
     };
     match &done.verdict {
         Some(Verdict::Failed { reason, .. }) => tracing::warn!(
