@@ -1,6 +1,7 @@
 //! `automations`: the local deployment of the automation engine.
 
 mod delivery;
+mod rejects;
 mod replay;
 mod serve;
 
@@ -70,6 +71,32 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The envelopes intake refused (kept 30 days).
+    Rejects {
+        #[command(subcommand)]
+        command: RejectsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RejectsCommand {
+    /// One JSON line per reject, newest first, with the id `show` takes.
+    List {
+        /// How many at most.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// The database file.
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
+    },
+    /// One reject, with the envelope's text as it arrived.
+    Show {
+        /// Its id, from `list`.
+        id: i64,
+        /// The database file.
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,6 +135,12 @@ fn main() -> ExitCode {
         }
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Rejects { command: RejectsCommand::List { limit, db } } => {
+            rejects::list(&db, limit).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Rejects { command: RejectsCommand::Show { id, db } } => {
+            rejects::show(&db, id).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {

@@ -210,6 +210,27 @@ fn a_session_is_logged_and_measured_without_a_secret() {
     assert_eq!(delivered["attempt"], 2);
     find("a sweep that crashed r2", &|l| l["message"] == "swept" && l["crashed"] == 1);
 
+    // The rejected envelope, from the command line.
+    let bin = env!("CARGO_BIN_EXE_automations");
+    let out = Command::new(bin).args(["rejects", "list", "--db"]).arg(&served.db).output().expect("run rejects list");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["event_id"], "bad-1");
+    assert!(listed[0]["reason"].as_str().unwrap().contains("type: unknown event type"), "{listed:?}");
+    let reject_id = listed[0]["id"].to_string();
+    let out = Command::new(bin).args(["rejects", "show", &reject_id, "--db"]).arg(&served.db).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("a JSON document");
+    assert!(shown["body"].as_str().unwrap().contains("run.metrics.lost"), "{shown}");
+    let out = Command::new(bin).args(["rejects", "show", "999", "--db"]).arg(&served.db).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no reject with id 999"));
+    let out = Command::new(bin).args(["rejects", "list", "--db", "/nonexistent/automations.db"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such database"));
+
     // No credential of the session, in any form the receiver saw it, is in the log.
     let mut credentials = vec![served.key.clone(), SECRET.to_string(), TOKEN.to_string()];
     for r in &requests {

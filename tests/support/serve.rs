@@ -11,6 +11,8 @@ pub struct Served {
     pub port: u16,
     /// An API key granting `entity`.
     pub key: String,
+    /// The database file.
+    pub db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -41,7 +43,7 @@ impl Served {
         process.wait_until(Duration::from_secs(60), || {
             http(port, "GET", "/v1/health", &[], b"").is_some_and(|(s, _)| s == 200)
         });
-        Served { process, port, key, _dir: dir }
+        Served { process, port, key, db, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
