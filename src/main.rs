@@ -1,6 +1,7 @@
 //! `automations`: the local deployment of the automation engine.
 
 mod delivery;
+mod doctor;
 mod rejects;
 mod replay;
 mod serve;
@@ -71,6 +72,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check the database, an API key, the integrations' reachability (no delivery is sent) and
+    /// the clock; say what to fix. Exit status 0 when every check passed, 1 otherwise.
+    Doctor {
+        /// The database file.
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
+        /// The API key to check (else AUTOMATIONS_API_KEY, better: a flag shows in `ps`); its
+        /// entity's integrations are checked too.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// The envelopes intake refused (kept 30 days).
     Rejects {
         #[command(subcommand)]
@@ -135,6 +147,10 @@ fn main() -> ExitCode {
         }
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Doctor { db, key } => {
+            let key = key.or_else(|| std::env::var("AUTOMATIONS_API_KEY").ok());
+            doctor::run(&db, key.as_deref())
         }
         Command::Rejects { command: RejectsCommand::List { limit, db } } => {
             rejects::list(&db, limit).map(|()| ExitCode::SUCCESS)

@@ -265,3 +265,53 @@ fn metrics_are_off_unless_asked_for_and_the_log_is_text_by_default() {
     let (status, _) = http(served.port, "GET", "/metrics", &[], b"").expect("an answer");
     assert_eq!(status, 404);
 }
+
+/// `automations doctor` checks the database, the key, each integration's host (connecting, never
+/// delivering) and the clock, and says what to fix.
+#[test]
+fn doctor_says_what_to_fix_without_sending_a_delivery() {
+    let receiver = Receiver::start();
+    let served = Served::start("acme");
+    let closed = free_port();
+    let slack = format!("http://127.0.0.1:{closed}/services/T000/B000/slack-credential-Qw3");
+    for body in [
+        json!({"name": "up", "type": "webhook", "url": receiver.url("/hook"), "secret": SECRET}),
+        json!({"name": "down", "type": "webhook", "url": format!("http://127.0.0.1:{closed}/hook")}),
+        json!({"name": "alerts", "type": "slack", "url": slack, "channel": "#ml"}),
+    ] {
+        served.expect(201, "POST", "/v1/integrations", Some(&body));
+    }
+    let doctor = |key: Option<&str>, db: &std::path::Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_automations"));
+        cmd.args(["doctor", "--db"]).arg(db).env_remove("AUTOMATIONS_API_KEY");
+        if let Some(key) = key {
+            cmd.env("AUTOMATIONS_API_KEY", key);
+        }
+        let out = cmd.output().expect("run automations doctor");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+
+    let (code, text) = doctor(Some(&served.key), &served.db);
+    assert_eq!(code, Some(1), "an integration is down:\n{text}");
+    assert!(text.contains("ok    database"), "{text}");
+    assert!(text.contains("ok    clock"), "{text}");
+    assert!(text.contains("ok    API key: grants entity \"acme\""), "{text}");
+    assert!(text.contains("ok    integration \"up\""), "{text}");
+    assert!(text.contains("FAIL  integration \"down\""), "{text}");
+    assert!(text.contains("FAIL  integration \"alerts\""), "{text}");
+    assert!(text.contains("fix: "), "{text}");
+    assert!(!text.contains("slack-credential") && !text.contains(&served.key), "no credential printed:\n{text}");
+    assert!(receiver.requests().is_empty(), "doctor sent nothing to the receiver");
+
+    let (code, text) = doctor(Some("ak_not-a-key"), &served.db);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("FAIL  API key: this database does not know it"), "{text}");
+    let (code, text) = doctor(None, &served.db);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("skip  API key"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = doctor(None, &dir.path().join("missing.db"));
+    assert_eq!(code, Some(1));
+    assert!(text.contains("FAIL  database") && text.contains("does not exist"), "{text}");
+    assert!(!dir.path().join("missing.db").exists(), "doctor creates no database");
+}
