@@ -122,15 +122,19 @@ pub async fn start(store: Arc<SqliteStore>, args: &DeliveryArgs) -> Result<Wirin
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let started = std::time::Instant::now();
+            let metrics = automations_telemetry::metrics();
             match sweeper.sweep(&*feed, None::<&()>, clock.now()).await {
-                Ok(r) if r.crashed > 0 || r.purged > 0 => {
-                    eprintln!(
-                        "automations: sweep: {} stalled runs marked crashed, {} expired items removed",
-                        r.crashed, r.purged
-                    )
+                Ok(r) => {
+                    metrics.sweep(true);
+                    metrics.runs_crashed.inc_by(u64::try_from(r.crashed).unwrap_or(u64::MAX));
+                    let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+                    tracing::info!(crashed = r.crashed, purged = r.purged, took_ms, "swept");
                 }
-                Ok(_) => {}
-                Err(e) => eprintln!("automations: sweep failed (retried at the next one): {e}"),
+                Err(e) => {
+                    metrics.sweep(false);
+                    tracing::error!(error = %e, "sweep failed; retried at the next one");
+                }
             }
         }
     });

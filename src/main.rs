@@ -1,6 +1,8 @@
 //! `automations`: the local deployment of the automation engine.
 
 mod delivery;
+mod doctor;
+mod rejects;
 mod replay;
 mod serve;
 
@@ -62,11 +64,50 @@ enum Command {
         db: PathBuf,
         #[command(flatten)]
         delivery: delivery::DeliveryArgs,
+        #[command(flatten)]
+        ops: serve::OpsArgs,
     },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Check the database, an API key, the integrations' reachability (no delivery is sent) and
+    /// the clock; say what to fix. Exit status 0 when every check passed, 1 otherwise.
+    Doctor {
+        /// The database file.
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
+        /// The API key to check (else AUTOMATIONS_API_KEY, better: a flag shows in `ps`); its
+        /// entity's integrations are checked too.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// The envelopes intake refused (kept 30 days).
+    Rejects {
+        #[command(subcommand)]
+        command: RejectsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RejectsCommand {
+    /// One JSON line per reject, newest first, with the id `show` takes.
+    List {
+        /// How many at most.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// The database file.
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
+    },
+    /// One reject, with the envelope's text as it arrived.
+    Show {
+        /// Its id, from `list`.
+        id: i64,
+        /// The database file.
+        #[arg(long, default_value = "./automations.db")]
+        db: PathBuf,
     },
 }
 
@@ -101,9 +142,21 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
-        Command::Serve { addr, db, delivery } => serve::serve(addr, &db, &delivery).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, db, delivery, ops } => {
+            serve::serve(addr, &db, &delivery, &ops).map(|()| ExitCode::SUCCESS)
+        }
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Doctor { db, key } => {
+            let key = key.or_else(|| std::env::var("AUTOMATIONS_API_KEY").ok());
+            doctor::run(&db, key.as_deref())
+        }
+        Command::Rejects { command: RejectsCommand::List { limit, db } } => {
+            rejects::list(&db, limit).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Rejects { command: RejectsCommand::Show { id, db } } => {
+            rejects::show(&db, id).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {

@@ -13,13 +13,53 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How `serve` reports on itself: its log and its metrics.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OpsArgs {
+    /// The log's format on standard error: `text` for people, `json` (one object a line) for a
+    /// log collector. The level comes from RUST_LOG (`info` when unset; e.g.
+    /// `RUST_LOG=automations_delivery=debug,info`).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Serve `GET /metrics` (Prometheus text format) on this address. Off by default. A
+    /// separate listener because every route of the main address requires an API key, which a
+    /// Prometheus scraper does not hold (and the metrics are the whole deployment's, not one
+    /// entity's); bind it where only the monitoring can reach it.
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Install the log subscriber: to standard error, level from RUST_LOG (default `info`).
+fn init_logs(format: LogFormat) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => {
+            EnvFilter::try_new(&spec).with_context(|| format!("RUST_LOG={spec:?} is not a log filter"))?
+        }
+        _ => EnvFilter::new("info"),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+}
+
 /// How often the WAL is checkpointed into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Serve the API on `addr` over the database at `db` (created if absent) until Ctrl-C or
 /// SIGTERM. Prints `listening on http://ADDR` on standard error once ready (with the port
 /// chosen when `addr` has port 0).
-pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryArgs) -> Result<()> {
+pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryArgs, ops: &OpsArgs) -> Result<()> {
+    init_logs(ops.log_format)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -33,6 +73,10 @@ pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryAr
         let wiring = crate::delivery::start(store.clone(), delivery)
             .await
             .with_context(|| format!("cannot start delivery over {}", db.display()))?;
+        let metrics = match ops.metrics_addr {
+            Some(at) => Some(serve_metrics(at, store.clone()).await?),
+            None => None,
+        };
         let api = Api::new(store, wiring.sink, wiring.api);
         let app = automations_api::router(api);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -40,10 +84,53 @@ pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryAr
         eprintln!("automations: listening on http://{bound} (database {})", db.display());
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown()).await;
         wiring.background.stop();
+        if let Some(task) = metrics {
+            task.abort();
+        }
         served.context("the server stopped")?;
         eprintln!("automations: stopped");
         Ok(())
     })
+}
+
+/// Start the metrics listener on `addr`; `GET /metrics` refreshes the outbox gauges from the
+/// store, then answers every metric.
+async fn serve_metrics(addr: SocketAddr, store: Arc<SqliteStore>) -> Result<tokio::task::JoinHandle<()>> {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let scrape = move || {
+        let store = store.clone();
+        async move {
+            let now = SystemClock.now();
+            // One indexed query per scrape (every 15 s or so), cheaper than keeping counts in step
+            // with every claim and save.
+            match store.pending_executions(now) {
+                Ok((pending, oldest)) => {
+                    let m = automations_telemetry::metrics();
+                    m.outbox_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+                    let age = oldest.map_or(0.0, |t| (now.0 - t.0).max(0) as f64 / 1000.0);
+                    m.outbox_oldest_pending_seconds.set(age);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox for the metrics");
+                    return (StatusCode::SERVICE_UNAVAILABLE, format!("cannot read the outbox: {e}\n")).into_response();
+                }
+            }
+            ([(header::CONTENT_TYPE, automations_telemetry::CONTENT_TYPE)], automations_telemetry::encode())
+                .into_response()
+        }
+    };
+    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--metrics-addr)"))?;
+    let bound = listener.local_addr().context("cannot read the metrics address")?;
+    eprintln!("automations: metrics on http://{bound}/metrics");
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    }))
 }
 
 fn open(db: &Path) -> Result<SqliteStore> {

@@ -11,11 +11,18 @@ pub struct Served {
     pub port: u16,
     /// An API key granting `entity`.
     pub key: String,
+    /// The database file.
+    pub db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Served {
     pub fn start(entity: &str) -> Served {
+        Served::start_with(entity, &[])
+    }
+
+    /// [`Served::start`] with more `serve` flags.
+    pub fn start_with(entity: &str, flags: &[&str]) -> Served {
         let dir = tempfile::tempdir().expect("temp dir for the database");
         let db = dir.path().join("automations.db");
         let bin = env!("CARGO_BIN_EXE_automations");
@@ -31,11 +38,12 @@ impl Served {
         cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--db"]).arg(&db);
         // Retries within seconds rather than the default's tens of seconds.
         cmd.args(["--retry-base", "1s"]);
+        cmd.args(flags);
         let mut process = Process::spawn("automations serve", cmd);
         process.wait_until(Duration::from_secs(60), || {
             http(port, "GET", "/v1/health", &[], b"").is_some_and(|(s, _)| s == 200)
         });
-        Served { process, port, key, _dir: dir }
+        Served { process, port, key, db, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

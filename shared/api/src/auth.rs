@@ -71,7 +71,12 @@ where
             return Err(ApiError::Unauthorized("unknown API key"));
         }
         match api.store.find_api_key(&hash_key(key)).await? {
-            Some(record) => Ok(Caller { entity: record.entity }),
+            Some(record) => {
+                if let Some(slot) = parts.extensions.get::<crate::access_log::EntitySlot>() {
+                    slot.set(&record.entity);
+                }
+                Ok(Caller { entity: record.entity })
+            }
             None => Err(ApiError::Unauthorized("unknown API key")),
         }
     }

@@ -13,6 +13,7 @@
 //! error is `application/problem+json` ([`error`]); the routes are described by `openapi.yaml`
 //! at the repository root.
 
+mod access_log;
 pub mod auth;
 mod deliver;
 pub mod error;

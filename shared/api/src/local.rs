@@ -9,8 +9,8 @@
 use crate::error::ApiError;
 use crate::sink::{Accepted, EventSink};
 use automations_core::engine::Engine;
-use automations_core::event::Envelope;
-use automations_core::fire::Fire;
+use automations_core::event::{Envelope, EventData};
+use automations_core::fire::{Fire, Subject};
 use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError, IngestStore, Refresh};
 use automations_core::store::{AutomationStore, StoreError};
 use automations_core::time::Timestamp;
@@ -59,13 +59,18 @@ where
     /// Evaluate envelopes that arrived at `now` and return the new fires.
     pub async fn process(&self, envelopes: &[Envelope], now: Timestamp) -> Result<Vec<Fire>, ApiError> {
         let engine = self.engine().await?;
+        let started = std::time::Instant::now();
         let out = Ingest { engine: &engine, store: &*self.store }
             .process(envelopes, IngestClock::Arrival(now))
             .await
-            .map_err(|e| match e {
-            IngestError::Store(e) => ApiError::from(e),
-            e @ IngestError::Contention(_) => ApiError::Unavailable(e.to_string()),
+            .map_err(|e| {
+            tracing::error!(envelopes = envelopes.len(), error = %e, "ingest failed");
+            match e {
+                IngestError::Store(e) => ApiError::from(e),
+                e @ IngestError::Contention(_) => ApiError::Unavailable(e.to_string()),
+            }
         })?;
+        record(envelopes, &out.fires, out.duplicates, started.elapsed());
         if !out.fires.is_empty()
             && let Some(hook) = &self.on_fires
         {
@@ -86,6 +91,42 @@ where
 
     async fn automations_changed(&self) -> Result<(), ApiError> {
         Ok(self.reload().await?)
+    }
+}
+
+/// Metrics and a log line per fire of one evaluated batch. Here rather than in the core's
+/// `Ingest`, which does no I/O (and has no logger); the AWS functions log their fires in
+/// `automations_lambda::evaluate`.
+fn record(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, took: std::time::Duration) {
+    let metrics = automations_telemetry::metrics();
+    metrics.ingest_seconds.observe(took.as_secs_f64());
+    let values: usize = envelopes
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::Metrics(m) => {
+                Some(m.rows.iter().map(|r| r.values.iter().filter(|(_, v)| v.is_finite()).count()).sum::<usize>())
+            }
+            _ => None,
+        })
+        .sum();
+    metrics.metric_values.inc_by(u64::try_from(values).unwrap_or(u64::MAX));
+    metrics.fire_duplicates.inc_by(u64::try_from(duplicates).unwrap_or(u64::MAX));
+    for f in fires {
+        metrics.fired(f.trigger.as_str());
+        let run = match &f.subject {
+            Subject::RunState { run, .. } | Subject::Metric { run, .. } => Some(run.key.run_id.as_str()),
+            Subject::Artifact { .. } => None,
+        };
+        tracing::info!(
+            fire_id = %f.id,
+            automation = %f.automation_name,
+            automation_id = %f.automation_id,
+            entity = %f.entity,
+            run,
+            event_id = %f.event_id,
+            trigger = f.trigger.as_str(),
+            "fired"
+        );
     }
 }
 

@@ -33,6 +33,15 @@ pub struct Attempted {
     pub saved: bool,
 }
 
+/// The `outcome` label of an attempt's verdict.
+pub fn outcome(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::RetryAt(_) => "retry",
+        Verdict::Failed { .. } => "failed",
+    }
+}
+
 /// The delivery target of an integration, credentials exposed for sending; `None` for a kind
 /// that only brings events in (MLflow).
 pub fn target_of(integration: &Integration) -> Option<Target> {
@@ -60,6 +69,7 @@ impl<S: ExecutionStore + ConfigStore> Delivery<S> {
         let Some(recorded) = execution.request.clone() else {
             // The `none` action is finished when recorded; a claim of one has nothing to send.
             execution.nothing_to_send();
+            automations_telemetry::metrics().delivery("nothing_to_send");
             let saved = self.save(&execution).await?;
             return Ok(Attempted { execution, verdict: None, saved });
         };
@@ -95,6 +105,13 @@ impl<S: ExecutionStore + ConfigStore> Delivery<S> {
         let now = self.clock.now();
         let seed = self.jitter.hash_one((&execution.fire_id, execution.attempts));
         let verdict = self.policy.decide(&sent.attempt, execution.attempts, execution.created_at, now, seed);
+        let metrics = automations_telemetry::metrics();
+        metrics.delivery(outcome(&verdict));
+        // Only requests that reached a receiver (an answer or a timeout) say how slow it is; a
+        // refusal before sending took no time.
+        if !matches!(sent.attempt, Attempt::Refused(_)) {
+            metrics.delivery_seconds.observe(sent.response.duration_ms.max(0) as f64 / 1000.0);
+        }
         execution.attempted(&verdict, sent.response, now);
         if let Verdict::Failed { disable_integration: true, .. } = &verdict {
             let why = format!("the endpoint answered 410 Gone at {now} (fire {})", execution.fire_id);
@@ -111,6 +128,7 @@ impl<S: ExecutionStore + ConfigStore> Delivery<S> {
 
     async fn skip(&self, mut execution: Execution, integration: &str, reason: &str) -> Result<Attempted, StoreError> {
         execution.skipped(integration, reason, self.clock.now());
+        automations_telemetry::metrics().delivery("skipped");
         let saved = self.save(&execution).await?;
         Ok(Attempted { execution, verdict: None, saved })
     }

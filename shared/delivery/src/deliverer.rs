@@ -8,6 +8,7 @@
 //! the same `webhook-id`).
 
 use crate::attempt::Delivery;
+use automations_core::delivery::{ExecutionState, Verdict};
 use automations_core::store::{ConfigStore, ExecutionStore};
 use automations_core::time::{Millis, SECOND};
 use std::future::Future;
@@ -96,8 +97,11 @@ impl<S: ExecutionStore + ConfigStore + 'static> LocalDeliverer<S> {
             let delivery = self.delivery.clone();
             tokio::spawn(async move {
                 let fire_id = execution.fire_id.clone();
-                if let Err(e) = delivery.attempt(execution).await {
-                    tracing::error!(%fire_id, error = %e, "cannot save a delivery attempt; it is retried when its lease ends");
+                match delivery.attempt(execution).await {
+                    Ok(done) => log_attempt(&done),
+                    Err(e) => {
+                        tracing::error!(%fire_id, error = %e, "cannot save a delivery attempt; it is retried when its lease ends")
+                    }
                 }
                 drop(permit);
             });
@@ -113,5 +117,35 @@ impl<S: ExecutionStore + ConfigStore + 'static> LocalDeliverer<S> {
                 self.config.poll
             }
         }
+    }
+}
+
+/// One line per attempt. The request is not logged: its URL (a Slack webhook URL is a
+/// credential) and headers (tokens, signatures) stay in the outbox, masked where shown.
+fn log_attempt(done: &crate::attempt::Attempted) {
+    let e = &done.execution;
+    let response = e.last_response.as_ref();
+    let status = response.and_then(|r| r.status);
+    let latency_ms = response.map(|r| r.duration_ms);
+    let error = response.and_then(|r| r.error.as_deref());
+    let next_attempt_at = e.next_attempt_at.filter(|_| e.state == ExecutionState::Pending).map(|t| t.to_string());
+    let outcome = match &done.verdict {
+        Some(v) => crate::attempt::outcome(v),
+        None if e.state == ExecutionState::Skipped => "skipped",
+        None => "nothing_to_send",
+    };
+    match &done.verdict {
+        Some(Verdict::Failed { reason, .. }) => tracing::warn!(
+            fire_id = %e.fire_id, automation = %e.automation_name, attempt = e.attempts, outcome, status, latency_ms,
+            error, reason = %reason, "delivery attempt"
+        ),
+        Some(Verdict::RetryAt(_)) => tracing::warn!(
+            fire_id = %e.fire_id, automation = %e.automation_name, attempt = e.attempts, outcome, status, latency_ms,
+            error, next_attempt_at, "delivery attempt"
+        ),
+        _ => tracing::info!(
+            fire_id = %e.fire_id, automation = %e.automation_name, attempt = e.attempts, outcome, status, latency_ms,
+            "delivery attempt"
+        ),
     }
 }

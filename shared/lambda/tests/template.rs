@@ -65,7 +65,9 @@ fn every_function_crate_is_deployed_with_partial_batch_failures() {
     }
     assert_eq!(t.matches("BuildMethod: rust-cargolambda").count(), names.len());
     assert_eq!(t.matches("FunctionResponseTypes: [ReportBatchItemFailures]").count(), 3, "every SQS event source");
-    assert_eq!(t.matches("Type: AWS::CloudWatch::Alarm").count(), 3, "an alarm per dead-letter queue");
+    // One per dead-letter queue, delivery failure rate, oldest pending delivery, two queue ages,
+    // errors of each of the five functions, throttles.
+    assert_eq!(t.matches("Type: AWS::CloudWatch::Alarm").count(), 3 + 1 + 1 + 2 + 5 + 1);
     for var in [
         "TABLE_NAME",
         "DELIVERY_QUEUE_URL",
@@ -78,4 +80,48 @@ fn every_function_crate_is_deployed_with_partial_batch_failures() {
     ] {
         assert!(t.contains(&format!("{var}:")), "template.yaml never sets {var}");
     }
+}
+
+/// The delivery metrics on AWS come from the dispatcher's log lines through metric filters: each
+/// filter must match a message the dispatcher actually writes, or its alarm never sees a thing.
+#[test]
+fn the_delivery_metric_filters_match_the_dispatchers_log_lines() {
+    let t = template();
+    let dispatcher = std::fs::read_to_string(workspace_root().join("shared/lambda/src/dispatcher.rs")).unwrap();
+    let patterns: Vec<&str> =
+        t.lines().filter_map(|l| l.trim().strip_prefix("FilterPattern: '{ $.fields.message = \"")).collect();
+    assert_eq!(patterns.len(), 3, "delivered, retried, failed");
+    for p in patterns {
+        let message = p.strip_suffix("\" }'").expect("a filter on one message");
+        assert!(dispatcher.contains(&format!("\"{message}\")")), "the dispatcher never logs {message:?}");
+    }
+    // The Lambda log is JSON with the event's fields under `fields` (shared/lambda/src/init.rs).
+    let init = std::fs::read_to_string(workspace_root().join("shared/lambda/src/init.rs")).unwrap();
+    assert!(init.contains(".json()") && !init.contains("flatten_event(true)"), "the filters read $.fields.message");
+}
+
+/// The dashboard's body is JSON once its `${...}` are substituted, and names only resources of
+/// the template.
+#[test]
+fn the_dashboard_is_json_over_the_templates_resources() {
+    let t = template();
+    let start = t.find("DashboardBody: !Sub |\n").expect("a dashboard") + "DashboardBody: !Sub |\n".len();
+    let body: String = t[start..].lines().take_while(|l| l.starts_with("          ")).collect::<Vec<_>>().join("\n");
+    let mut plain = String::new();
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("${") {
+        plain.push_str(&rest[..i]);
+        let end = rest[i..].find('}').expect("a closed ${...}") + i;
+        let reference = &rest[i + 2..end];
+        let resource = reference.split('.').next().unwrap();
+        assert!(
+            resource.starts_with("AWS::") || t.contains(&format!("\n  {resource}:\n")),
+            "the dashboard names {resource}, which the template does not declare"
+        );
+        plain.push('x');
+        rest = &rest[end + 1..];
+    }
+    plain.push_str(rest);
+    let json: serde_json::Value = serde_json::from_str(&plain).unwrap_or_else(|e| panic!("{e}: {plain}"));
+    assert!(json["widgets"].as_array().is_some_and(|w| w.len() >= 6), "{json}");
 }

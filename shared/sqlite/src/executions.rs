@@ -218,6 +218,19 @@ fn next_due(conn: &Connection, now: Timestamp) -> Result<Option<Timestamp>> {
     Ok(t.map(Timestamp))
 }
 
+/// Executions waiting for a delivery and the creation time of the oldest of them (for the
+/// outbox metrics). Expired rows not yet removed do not count: they will never be delivered.
+pub(crate) fn pending(conn: &Connection, now: Timestamp) -> Result<(u64, Option<Timestamp>)> {
+    let (n, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(created_at) FROM executions WHERE next_attempt_at IS NOT NULL AND expires_at > ?1",
+        )
+        .map_err(db)?
+        .query_row([now.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db)?;
+    Ok((u64::try_from(n).unwrap_or(0), oldest.map(Timestamp)))
+}
+
 /// Delete execution rows that expired; returns how many.
 pub(crate) fn delete_expired(conn: &Connection, now: Timestamp) -> rusqlite::Result<usize> {
     conn.prepare_cached("DELETE FROM executions WHERE expires_at <= ?1")?.execute([now.0])

@@ -75,7 +75,8 @@ impl SqliteStore {
         let n = runs::delete_expired(&tx, now)?
             + fires::delete_expired(&tx, now)?
             + executions::delete_expired(&tx, now)?
-            + activity::delete_expired(&tx, now)?;
+            + activity::delete_expired(&tx, now)?
+            + rejects::delete_expired(&tx, now)?;
         tx.commit()?;
         Ok(n)
     }
@@ -84,6 +85,22 @@ impl SqliteStore {
     /// expired fires not yet removed by [`SqliteStore::delete_expired`].
     pub fn fires_for(&self, automation_id: &str) -> Result<Vec<serde_json::Value>> {
         fires::for_automation(&self.lock(), automation_id)
+    }
+
+    /// How many executions are pending delivery, and when the oldest of them was created.
+    pub fn pending_executions(&self, now: Timestamp) -> Result<(u64, Option<Timestamp>), StoreError> {
+        executions::pending(&self.lock(), now)
+    }
+
+    /// The newest `limit` rejected envelopes with their ids (for `automations rejects`), newest
+    /// first.
+    pub fn newest_rejects(&self, limit: usize) -> Result<Vec<(i64, RejectRecord)>> {
+        rejects::newest(&self.lock(), limit)
+    }
+
+    /// One rejected envelope by its id.
+    pub fn get_reject(&self, id: i64) -> Result<Option<RejectRecord>> {
+        rejects::get(&self.lock(), id)
     }
 
     /// Every rejected envelope, oldest first.

@@ -13,7 +13,7 @@ use crate::input::RawBody;
 use crate::sink::Accepted;
 use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::error::{FieldError, Invalid};
-use automations_core::event::{Envelope, EventData, parse_envelope};
+use automations_core::event::{EVENT_TYPES, Envelope, EventData, parse_envelope};
 use automations_core::json::{Position, RawItem, sanitize_non_finite, split_batch};
 use automations_core::store::RejectRecord;
 use axum::body::Bytes;
@@ -64,7 +64,21 @@ pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
             .await
             .map_err(|e| ApiError::Internal(format!("intake parsing stopped: {e}")))??
     };
+    let metrics = automations_telemetry::metrics();
     for r in &rejected {
+        let first = r.errors.errors.first();
+        let field = first.map_or("", |e| e.path.as_str());
+        metrics.rejected(r.event_type.as_deref(), &EVENT_TYPES, field);
+        // The reason names fields and says what is wrong with them; it quotes no header, and a
+        // value it quotes is the envelope's own (never a credential of ours).
+        tracing::warn!(
+            entity = %caller.entity,
+            index = r.index,
+            envelope_id = r.id.as_deref().unwrap_or(""),
+            event_type = r.event_type.as_deref().unwrap_or(""),
+            reason = %r.errors,
+            "envelope rejected"
+        );
         let record = RejectRecord {
             received_at: now,
             id: r.id.clone(),
@@ -76,6 +90,9 @@ pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
         api.store.record_reject(&record).await?;
     }
     let count = accepted.len();
+    for a in &accepted {
+        metrics.accepted(a.envelope.event_type());
+    }
     if count > 0 {
         api.sink.accept(accepted, now).await?;
     }

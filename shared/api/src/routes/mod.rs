@@ -61,6 +61,8 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
+        // Outermost, so that it sees every answer, the fallbacks' included.
+        .layer(axum::middleware::from_fn(crate::access_log::log_request))
 }
 
 /// Liveness, without authentication (for load balancers and `automations serve` readiness).
