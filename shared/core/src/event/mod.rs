@@ -1,8 +1,9 @@
 //! Events in: CloudEvents 1.0 envelopes (SPEC section 3), parsed at the edge into typed events.
 
+pub(crate) mod nonfinite;
 mod parse;
 
-pub use parse::{MAX_ENVELOPE_BYTES, Rejected, parse_envelope, parse_value};
+pub use parse::{MAX_ENVELOPE_BYTES, Rejected, parse_envelope, parse_envelope_at, parse_value};
 
 use crate::model::{Location, RunState, TriggerKind};
 use crate::time::Timestamp;
