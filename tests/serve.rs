@@ -65,6 +65,42 @@ fn serve_end_to_end_and_across_a_restart() {
     assert_eq!(SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap().len(), 2);
 }
 
+/// Issue 16, item b: what the `cloudevents` SDK (PyPI) produces is taken: binary content mode
+/// (it used to answer 400 "specversion is required"), also without `time`, structured mode, and
+/// batched mode. `scripts/cloudevents_producer.py` is the producer.
+#[test]
+fn the_cloudevents_sdk_is_a_producer() {
+    let s = Served::start();
+    let hook = json!({"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/h"});
+    assert_eq!(s.call("POST", "/v1/integrations", &hook.to_string()).status, 201);
+    let res = s.call("POST", "/v1/automations", &loss_automation("loss-high").to_string());
+    let id = res.json()["id"].as_str().unwrap().to_string();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/cloudevents_producer.py"))
+        .arg(format!("http://127.0.0.1:{}", s.port))
+        .arg(&s.key)
+        .output()
+        .expect("run scripts/cloudevents_producer.py (scripts/venv installs the cloudevents SDK)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let answers: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cases: Vec<(&str, u64, u64)> = answers
+        .iter()
+        .map(|a| {
+            (a["case"].as_str().unwrap(), a["status"].as_u64().unwrap(), a["body"]["accepted"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    assert_eq!(
+        cases,
+        [("binary", 202, 1), ("binary-without-time", 202, 1), ("structured", 202, 1), ("batch", 202, 2)],
+        "{stdout}"
+    );
+    let fires = SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap();
+    assert_eq!(fires.len(), 1, "the binary-mode metrics fired");
+    assert_eq!(fires[0]["step"], 1);
+}
+
 #[test]
 fn keys_are_shown_once_and_grant_one_entity() {
     let s = Served::start();

@@ -74,11 +74,25 @@ impl TestApi {
     }
 
     pub async fn raw(&self, method: &str, path: &str, key: Option<&str>, body: impl Into<Body>) -> Resp {
+        self.raw_with(method, path, key, &[("content-type", "application/json")], body).await
+    }
+
+    /// A request with these headers (and no default `Content-Type`).
+    pub async fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Resp {
         let mut req = Request::builder().method(Method::from_bytes(method.as_bytes()).unwrap()).uri(path);
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
         }
-        req = req.header("content-type", "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         let res = self.router.clone().oneshot(req.body(body.into()).unwrap()).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
