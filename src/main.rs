@@ -1,6 +1,7 @@
 //! `automations`: the local deployment of the automation engine.
 
 mod delivery;
+mod listen;
 mod replay;
 mod serve;
 
@@ -60,6 +61,20 @@ enum Command {
         #[command(flatten)]
         delivery: delivery::DeliveryArgs,
     },
+    /// Receive webhooks for trying the product out: print each delivery and whether its
+    /// signatures (Standard Webhooks and X-Wandb-Signature) hold for --secret.
+    Listen {
+        /// The address to listen on (port 0 picks a free one; the chosen one is printed).
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        addr: std::net::SocketAddr,
+        /// The integration's secret, to verify signatures with (without it they are not checked).
+        #[arg(long, env = "AUTOMATIONS_LISTEN_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The status to answer every delivery with (e.g. 500 to watch retries, 410 to see the
+        /// integration disabled).
+        #[arg(long, default_value_t = 200)]
+        status: u16,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -86,6 +101,9 @@ fn main() -> ExitCode {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
         Command::Serve { addr, db, delivery } => serve::serve(addr, &db, &delivery).map(|()| ExitCode::SUCCESS),
+        Command::Listen { addr, secret, status } => {
+            listen::listen(addr, secret.as_deref(), status).map(|()| ExitCode::SUCCESS)
+        }
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
         }

@@ -52,7 +52,7 @@ fn open(db: &Path) -> Result<SqliteStore> {
 
 /// Resolves on Ctrl-C or SIGTERM. If a signal handler cannot be installed the server runs until
 /// killed, which is what it would do without one.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             eprintln!("automations: cannot listen for Ctrl-C: {e}");

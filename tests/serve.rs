@@ -101,6 +101,60 @@ fn the_cloudevents_sdk_is_a_producer() {
     assert_eq!(fires[0]["step"], 1);
 }
 
+/// Issue 16, item c: the README's walkthrough runs on one machine. `automations listen` receives
+/// the deliveries of `serve`, prints them and says whether their signatures hold for its secret;
+/// a forged one is called out.
+#[test]
+fn listen_receives_and_verifies_deliveries() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("listen.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(server::binary())
+        .args(["listen", "--addr", "127.0.0.1:0", "--secret", "whsec-try-me"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("start automations listen");
+    let output = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_for = |what: &dyn Fn(&str) -> bool| {
+        let start = std::time::Instant::now();
+        while !what(&output()) {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "listen: {}", output());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for(&|o| o.contains("listening on http://127.0.0.1:"));
+    let port: u16 = output()
+        .split("listening on http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .expect("the port listen chose");
+
+    let s = Served::start();
+    let hook = json!({"name": "hook", "type": "webhook", "url": format!("http://127.0.0.1:{port}/deploy"),
+                      "secret": "whsec-try-me", "access_token": "tok-NOT-PRINTED"});
+    assert_eq!(s.call("POST", "/v1/integrations", &hook.to_string()).status, 201);
+    assert_eq!(s.call("POST", "/v1/automations", &loss_automation("loss-high").to_string()).status, 201);
+    assert_eq!(s.call("POST", "/v1/events", &metrics("e1", 1, "3.5")).status, 202);
+    wait_for(&|o| o.contains("--> POST /deploy"));
+    wait_for(&|o| o.contains("x-wandb-signature: valid"));
+    let shown = output();
+    assert!(shown.contains("standard-webhooks signature: valid"), "{shown}");
+    assert!(shown.contains("\"loss-high\"") || shown.contains("loss-high"), "{shown}");
+    assert!(!shown.contains("tok-NOT-PRINTED") && !shown.contains("whsec-try-me\n"), "{shown}");
+
+    // A forged delivery: listen says so.
+    let forged = [("webhook-id", "fire_x"), ("webhook-timestamp", "1800000000"), ("webhook-signature", "v1,Zm9yZ2Vk")];
+    let res = server::Client::connect(port).send("POST", "/forged", &forged, b"{}");
+    assert_eq!(res.status, 200);
+    wait_for(&|o| o.contains("--> POST /forged"));
+    wait_for(&|o| o.contains("standard-webhooks signature: INVALID"));
+    child.kill().ok();
+    child.wait().ok();
+}
+
 #[test]
 fn keys_are_shown_once_and_grant_one_entity() {
     let s = Served::start();
