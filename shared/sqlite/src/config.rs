@@ -218,6 +218,12 @@ impl ConfigStore for SqliteStore {
         list_integrations(&self.lock(), entity, cursor, limit)
     }
 
+    async fn update_integration(&self, i: &Integration) -> Result<bool> {
+        let sql = "UPDATE integrations SET document = ?3, disabled = ?4 WHERE entity = ?1 AND name = ?2";
+        let doc = i.to_stored_json().to_string();
+        Ok(execute(&self.lock(), sql, params![i.entity, i.name, doc, i.disabled])? > 0)
+    }
+
     async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool> {
         let sql = "DELETE FROM integrations WHERE entity = ?1 AND name = ?2";
         Ok(execute(&self.lock(), sql, params![entity, name])? > 0)

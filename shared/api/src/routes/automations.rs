@@ -234,7 +234,7 @@ async fn replace<S: ApiStore, K: EventSink, D: Deliverer>(
 }
 
 /// RFC 7396: objects merge member by member, `null` removes, anything else replaces.
-fn merge_patch(target: &mut Value, patch: &Value) {
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
         *target = patch.clone();
         return;
