@@ -58,6 +58,9 @@ enum Command {
         /// The database file (created if absent).
         #[arg(long, default_value = "./automations.db")]
         db: PathBuf,
+        /// The most automations one entity may have (a create beyond answers 409).
+        #[arg(long, default_value_t = automations_api::DEFAULT_MAX_AUTOMATIONS)]
+        max_automations_per_entity: usize,
         #[command(flatten)]
         delivery: delivery::DeliveryArgs,
     },
@@ -100,7 +103,9 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
-        Command::Serve { addr, db, delivery } => serve::serve(addr, &db, &delivery).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, db, max_automations_per_entity, delivery } => {
+            serve::serve(addr, &db, max_automations_per_entity, &delivery).map(|()| ExitCode::SUCCESS)
+        }
         Command::Listen { addr, secret, status } => {
             listen::listen(addr, secret.as_deref(), status).map(|()| ExitCode::SUCCESS)
         }

@@ -19,7 +19,12 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 /// Serve the API on `addr` over the database at `db` (created if absent) until Ctrl-C or
 /// SIGTERM. Prints `listening on http://ADDR` on standard error once ready (with the port
 /// chosen when `addr` has port 0).
-pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryArgs) -> Result<()> {
+pub fn serve(
+    addr: SocketAddr,
+    db: &Path,
+    max_automations: usize,
+    delivery: &crate::delivery::DeliveryArgs,
+) -> Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -33,7 +38,8 @@ pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryAr
         let wiring = crate::delivery::start(store.clone(), delivery)
             .await
             .with_context(|| format!("cannot start delivery over {}", db.display()))?;
-        let api = Api::new(store, wiring.sink, wiring.api);
+        let mut api = Api::new(store, wiring.sink, wiring.api);
+        api.limits.max_automations = max_automations.max(1);
         let app = automations_api::router(api);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().context("cannot read the bound address")?;

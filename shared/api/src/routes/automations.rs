@@ -63,9 +63,33 @@ async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
     let automation = Automation::from_create(new_id("au", now)?, &doc)?;
     check_entity(caller, &automation)?;
     check_action(&*api.store, &caller.entity, &automation).await?;
+    check_room(api, &caller.entity).await?;
     api.store.create_automation(&automation, now).await?;
     api.sink.automations_changed().await?;
     Ok(AutomationRecord { automation, created_at: now, updated_at: now })
+}
+
+/// Refuse a create when the entity already has [`crate::Limits::max_automations`]. (Two creates
+/// at the same instant may both pass: the cap bounds a runaway client, not an exact count.)
+async fn check_room<S: ApiStore, K: EventSink, D: Deliverer>(api: &Api<S, K, D>, entity: &str) -> Result<(), ApiError> {
+    let max = api.limits.max_automations;
+    let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
+    let mut count = 0;
+    loop {
+        let page = api.store.find_automations(&query).await?;
+        count += page.items.len();
+        match page.next {
+            Some(next) if count < max => query.cursor = Some(next),
+            _ => break,
+        }
+    }
+    if count >= max {
+        return Err(ApiError::Conflict(format!(
+            "entity {entity:?} has {max} automations, the most allowed (automations serve \
+             --max-automations-per-entity, MAX_AUTOMATIONS_PER_ENTITY on AWS); delete some first"
+        )));
+    }
+    Ok(())
 }
 
 /// A scope without an entity is in the caller's entity (the key grants only that one).

@@ -61,10 +61,15 @@ impl Resp {
 
 impl TestApi {
     pub async fn new() -> TestApi {
+        TestApi::with_limits(automations_api::Limits::default()).await
+    }
+
+    pub async fn with_limits(limits: automations_api::Limits) -> TestApi {
         let store = Arc::new(MemoryStore::new());
         let sink = LocalSink::new(store.clone()).await.unwrap();
         let mut api = Api::new(store.clone(), Arc::new(sink), Arc::new(NoDelivery));
         api.clock = Arc::new(FixedClock(NOW));
+        api.limits = limits;
         let router = automations_api::router(api);
         let (a, rec) = auth::issue_key("acme", NOW).unwrap();
         store.put_api_key(&rec).await.unwrap();
