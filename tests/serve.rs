@@ -155,6 +155,34 @@ fn listen_receives_and_verifies_deliveries() {
     child.wait().ok();
 }
 
+/// Issue 16, item 7: creating an automation raced deleting its integration (3 of 20 tries): the
+/// automation kept a dangling integration. Both writes now re-check after writing, so whichever
+/// way they interleave, no automation is left naming an integration that does not exist.
+#[test]
+fn creating_an_automation_and_deleting_its_integration_never_dangle() {
+    let s = Served::start();
+    for i in 0..100 {
+        let hook = json!({"name": format!("h{i}"), "type": "webhook", "url": "http://127.0.0.1:9/h"});
+        assert_eq!(s.call("POST", "/v1/integrations", &hook.to_string()).status, 201);
+        let mut doc = loss_automation(&format!("a{i}"));
+        doc["action"]["integration"] = format!("h{i}").into();
+        let (created, deleted) = std::thread::scope(|scope| {
+            let create = scope.spawn(|| s.call("POST", "/v1/automations", &doc.to_string()).status);
+            let delete = scope.spawn(|| s.call("DELETE", &format!("/v1/integrations/h{i}"), "").status);
+            (create.join().unwrap(), delete.join().unwrap())
+        });
+        assert!([201, 400, 409].contains(&created) && [204, 409].contains(&deleted), "{created} {deleted}");
+        let integration = s.call("GET", &format!("/v1/integrations/h{i}"), "").status;
+        let listed = s.call("GET", "/v1/automations?limit=200", "").json();
+        let exists = listed["items"].as_array().unwrap().iter().any(|a| a["name"] == format!("a{i}"));
+        assert!(
+            !exists || integration == 200,
+            "try {i}: automation a{i} kept, its integration is gone ({created} {deleted})"
+        );
+        assert_eq!(exists, created == 201, "try {i}: the answer says what happened");
+    }
+}
+
 #[test]
 fn keys_are_shown_once_and_grant_one_entity() {
     let s = Served::start();

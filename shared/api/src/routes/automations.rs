@@ -65,6 +65,13 @@ async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
     check_action(&*api.store, &caller.entity, &automation).await?;
     check_room(api, &caller.entity).await?;
     api.store.create_automation(&automation, now).await?;
+    // Checked again after the write: a delete of the integration that ran between the check and
+    // the write must not leave an automation whose every delivery fails. (The delete re-checks
+    // after its own write too, so at least one of the two sees the other and backs out.)
+    if let Err(e) = check_action(&*api.store, &caller.entity, &automation).await {
+        api.store.delete_automation(&caller.entity, &automation.id).await?;
+        return Err(raced(e));
+    }
     api.sink.automations_changed().await?;
     Ok(AutomationRecord { automation, created_at: now, updated_at: now })
 }
@@ -132,6 +139,16 @@ pub(super) async fn check_action<S: ApiStore>(
             format!("{name:?} is a {} integration; a {want} action needs a {want} integration", i.kind.type_name()),
         )),
         Some(i) => Ok(Some(i)),
+    }
+}
+
+/// The action's integration went away while the automation was written.
+fn raced(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Invalid(invalid) => ApiError::Conflict(format!(
+            "the integration was deleted or changed while this automation was saved; nothing was saved ({invalid})"
+        )),
+        other => other,
     }
 }
 
@@ -252,6 +269,11 @@ async fn replace<S: ApiStore, K: EventSink, D: Deliverer>(
     let now = api.now();
     if !api.store.update_automation(&automation, now).await? {
         return Err(ApiError::NotFound(format!("there is no automation {:?}", automation.id)));
+    }
+    // As for a create: an integration deleted meanwhile puts the automation back as it was.
+    if let Err(e) = check_action(&*api.store, &caller.entity, &automation).await {
+        api.store.update_automation(&existing.automation, now).await?;
+        return Err(raced(e));
     }
     api.sink.automations_changed().await?;
     Ok(AutomationRecord { automation, created_at: existing.created_at, updated_at: now })

@@ -74,9 +74,9 @@ pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if api.store.get_integration(&caller.entity, &name).await?.is_none() {
+    let Some(existing) = api.store.get_integration(&caller.entity, &name).await? else {
         return Err(not_found(&name));
-    }
+    };
     let users = automations_using(&*api.store, &caller.entity, &name).await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
@@ -86,6 +86,16 @@ pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
     }
     if !api.store.delete_integration(&caller.entity, &name).await? {
         return Err(not_found(&name));
+    }
+    // Checked again after the write: an automation created meanwhile with this integration
+    // (its create re-checks too, so at least one of the two backs out) gets it back.
+    let users = automations_using(&*api.store, &caller.entity, &name).await?;
+    if !users.is_empty() {
+        api.store.create_integration(&existing).await?;
+        return Err(ApiError::Conflict(format!(
+            "integration {name:?} came into use by automations {} while it was deleted; it was kept",
+            users.join(", ")
+        )));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
