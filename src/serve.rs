@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use automations_api::{Api, SystemClock, auth};
 use automations_core::store::ConfigStore;
 use automations_core::time::Clock;
+use automations_sqlite::secrets::SecretKeys;
 use automations_sqlite::{Checkpointer, SqliteStore};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,7 +29,15 @@ pub fn serve(
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let store = Arc::new(open(db)?);
+        // Integration credentials are sealed at rest with the key ring of
+        // AUTOMATIONS_SECRET_KEYS, or of the key file beside the database (made on first start).
+        let keys = SecretKeys::from_env_or_file(db).context("cannot load the key that seals integration secrets")?;
+        let (store, resealed) =
+            open(db)?.with_secret_keys(keys).context("cannot seal the integration secrets under the current key")?;
+        if resealed > 0 {
+            eprintln!("automations: sealed {resealed} integration document(s) under the current key");
+        }
+        let store = Arc::new(store);
         // WAL checkpoints on a thread of their own, not inside a request's commit (see
         // `Checkpointer`); it stops, after a last checkpoint, when this block ends.
         let _checkpoints = Checkpointer::start(&store, db, CHECKPOINT_INTERVAL)

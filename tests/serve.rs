@@ -35,6 +35,18 @@ fn serve_end_to_end_and_across_a_restart() {
     let res = s.call("POST", "/v1/integrations", &hook.to_string());
     assert_eq!(res.status, 201, "{}", res.text());
     assert!(!res.text().contains("whsec-SERVE"));
+    // Issue 16, item 13: sealed at rest; the key file was made owner-only on first start.
+    let dir = s.db.parent().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        assert!(!bytes.windows(11).any(|w| w == b"whsec-SERVE"), "{} holds the secret", entry.path().display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key_file = dir.join("automations.db.key");
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
     let res = s.call("POST", "/v1/automations", &loss_automation("loss-high").to_string());
     assert_eq!(res.status, 201, "{}", res.text());
     let id = res.json()["id"].as_str().unwrap().to_string();
@@ -283,8 +295,9 @@ fn normalized(body: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_adapter_answers_as_serve_does() {
     let s = Served::start();
-    // The Lambda side: the same router over the same database file.
-    let store = Arc::new(SqliteStore::open(&s.db).unwrap());
+    // The Lambda side: the same router over the same database file (and its key file).
+    let keys = automations_sqlite::secrets::SecretKeys::from_env_or_file(&s.db).unwrap();
+    let store = Arc::new(SqliteStore::open(&s.db).unwrap().with_secret_keys(keys).unwrap().0);
     let sink = Arc::new(LocalSink::new(store.clone()).await.unwrap());
     let router = automations_api::router(Api::new(store, sink, Arc::new(NoDelivery)));
     let via_lambda = |method: &str, path: &str, body: &str| {
