@@ -2,6 +2,7 @@
 
 mod delivery;
 mod doctor;
+mod listen;
 mod rejects;
 mod replay;
 mod serve;
@@ -62,10 +63,27 @@ enum Command {
         /// The database file (created if absent).
         #[arg(long, default_value = "./automations.db")]
         db: PathBuf,
+        /// The most automations one entity may have (a create beyond answers 409).
+        #[arg(long, default_value_t = automations_api::DEFAULT_MAX_AUTOMATIONS)]
+        max_automations_per_entity: usize,
         #[command(flatten)]
         delivery: delivery::DeliveryArgs,
         #[command(flatten)]
         ops: serve::OpsArgs,
+    },
+    /// Receive webhooks for trying the product out: print each delivery and whether its
+    /// signatures (Standard Webhooks and X-Wandb-Signature) hold for --secret.
+    Listen {
+        /// The address to listen on (port 0 picks a free one; the chosen one is printed).
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        addr: std::net::SocketAddr,
+        /// The integration's secret, to verify signatures with (without it they are not checked).
+        #[arg(long, env = "AUTOMATIONS_LISTEN_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The status to answer every delivery with (e.g. 500 to watch retries, 410 to see the
+        /// integration disabled).
+        #[arg(long, default_value_t = 200)]
+        status: u16,
     },
     /// Manage API keys.
     Keys {
@@ -142,8 +160,11 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
-        Command::Serve { addr, db, delivery, ops } => {
-            serve::serve(addr, &db, &delivery, &ops).map(|()| ExitCode::SUCCESS)
+        Command::Serve { addr, db, max_automations_per_entity, delivery, ops } => {
+            serve::serve(addr, &db, max_automations_per_entity, &delivery, &ops).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Listen { addr, secret, status } => {
+            listen::listen(addr, secret.as_deref(), status).map(|()| ExitCode::SUCCESS)
         }
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use automations_api::{Api, SystemClock, auth};
 use automations_core::store::ConfigStore;
 use automations_core::time::Clock;
+use automations_sqlite::secrets::SecretKeys;
 use automations_sqlite::{Checkpointer, SqliteStore};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -58,12 +59,26 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 /// Serve the API on `addr` over the database at `db` (created if absent) until Ctrl-C or
 /// SIGTERM. Prints `listening on http://ADDR` on standard error once ready (with the port
 /// chosen when `addr` has port 0).
-pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryArgs, ops: &OpsArgs) -> Result<()> {
+pub fn serve(
+    addr: SocketAddr,
+    db: &Path,
+    max_automations: usize,
+    delivery: &crate::delivery::DeliveryArgs,
+    ops: &OpsArgs,
+) -> Result<()> {
     init_logs(ops.log_format)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let store = Arc::new(open(db)?);
+        // Integration credentials are sealed at rest with the key ring of
+        // AUTOMATIONS_SECRET_KEYS, or of the key file beside the database (made on first start).
+        let keys = SecretKeys::from_env_or_file(db).context("cannot load the key that seals integration secrets")?;
+        let (store, resealed) =
+            open(db)?.with_secret_keys(keys).context("cannot seal the integration secrets under the current key")?;
+        if resealed > 0 {
+            eprintln!("automations: sealed {resealed} integration document(s) under the current key");
+        }
+        let store = Arc::new(store);
         // WAL checkpoints on a thread of their own, not inside a request's commit (see
         // `Checkpointer`); it stops, after a last checkpoint, when this block ends.
         let _checkpoints = Checkpointer::start(&store, db, CHECKPOINT_INTERVAL)
@@ -77,7 +92,8 @@ pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryAr
             Some(at) => Some(serve_metrics(at, store.clone()).await?),
             None => None,
         };
-        let api = Api::new(store, wiring.sink, wiring.api);
+        let mut api = Api::new(store, wiring.sink, wiring.api);
+        api.limits.max_automations = max_automations.max(1);
         let app = automations_api::router(api);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr().context("cannot read the bound address")?;
@@ -139,7 +155,7 @@ fn open(db: &Path) -> Result<SqliteStore> {
 
 /// Resolves on Ctrl-C or SIGTERM. If a signal handler cannot be installed the server runs until
 /// killed, which is what it would do without one.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             eprintln!("automations: cannot listen for Ctrl-C: {e}");

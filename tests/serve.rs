@@ -35,6 +35,18 @@ fn serve_end_to_end_and_across_a_restart() {
     let res = s.call("POST", "/v1/integrations", &hook.to_string());
     assert_eq!(res.status, 201, "{}", res.text());
     assert!(!res.text().contains("whsec-SERVE"));
+    // Issue 16, item 13: sealed at rest; the key file was made owner-only on first start.
+    let dir = s.db.parent().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        assert!(!bytes.windows(11).any(|w| w == b"whsec-SERVE"), "{} holds the secret", entry.path().display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key_file = dir.join("automations.db.key");
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
     let res = s.call("POST", "/v1/automations", &loss_automation("loss-high").to_string());
     assert_eq!(res.status, 201, "{}", res.text());
     let id = res.json()["id"].as_str().unwrap().to_string();
@@ -63,6 +75,124 @@ fn serve_end_to_end_and_across_a_restart() {
     later = later.replace("2026-11-01T12:00:00Z", "2026-11-03T12:00:00Z");
     assert_eq!(s.call("POST", "/v1/events", &later).status, 202);
     assert_eq!(SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap().len(), 2);
+}
+
+/// Issue 16, item b: what the `cloudevents` SDK (PyPI) produces is taken: binary content mode
+/// (it used to answer 400 "specversion is required"), also without `time`, structured mode, and
+/// batched mode. `scripts/cloudevents_producer.py` is the producer.
+#[test]
+fn the_cloudevents_sdk_is_a_producer() {
+    let s = Served::start();
+    let hook = json!({"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/h"});
+    assert_eq!(s.call("POST", "/v1/integrations", &hook.to_string()).status, 201);
+    let res = s.call("POST", "/v1/automations", &loss_automation("loss-high").to_string());
+    let id = res.json()["id"].as_str().unwrap().to_string();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/cloudevents_producer.py"))
+        .arg(format!("http://127.0.0.1:{}", s.port))
+        .arg(&s.key)
+        .output()
+        .expect("run scripts/cloudevents_producer.py (scripts/venv installs the cloudevents SDK)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let answers: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cases: Vec<(&str, u64, u64)> = answers
+        .iter()
+        .map(|a| {
+            (a["case"].as_str().unwrap(), a["status"].as_u64().unwrap(), a["body"]["accepted"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    assert_eq!(
+        cases,
+        [("binary", 202, 1), ("binary-without-time", 202, 1), ("structured", 202, 1), ("batch", 202, 2)],
+        "{stdout}"
+    );
+    let fires = SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap();
+    assert_eq!(fires.len(), 1, "the binary-mode metrics fired");
+    assert_eq!(fires[0]["step"], 1);
+}
+
+/// Issue 16, item c: the README's walkthrough runs on one machine. `automations listen` receives
+/// the deliveries of `serve`, prints them and says whether their signatures hold for its secret;
+/// a forged one is called out.
+#[test]
+fn listen_receives_and_verifies_deliveries() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("listen.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(server::binary())
+        .args(["listen", "--addr", "127.0.0.1:0", "--secret", "whsec-try-me"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("start automations listen");
+    let output = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_for = |what: &dyn Fn(&str) -> bool| {
+        let start = std::time::Instant::now();
+        while !what(&output()) {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "listen: {}", output());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for(&|o| o.contains("listening on http://127.0.0.1:"));
+    let port: u16 = output()
+        .split("listening on http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .expect("the port listen chose");
+
+    let s = Served::start();
+    let hook = json!({"name": "hook", "type": "webhook", "url": format!("http://127.0.0.1:{port}/deploy"),
+                      "secret": "whsec-try-me", "access_token": "tok-NOT-PRINTED"});
+    assert_eq!(s.call("POST", "/v1/integrations", &hook.to_string()).status, 201);
+    assert_eq!(s.call("POST", "/v1/automations", &loss_automation("loss-high").to_string()).status, 201);
+    assert_eq!(s.call("POST", "/v1/events", &metrics("e1", 1, "3.5")).status, 202);
+    wait_for(&|o| o.contains("--> POST /deploy"));
+    wait_for(&|o| o.contains("x-wandb-signature: valid"));
+    let shown = output();
+    assert!(shown.contains("standard-webhooks signature: valid"), "{shown}");
+    assert!(shown.contains("\"loss-high\"") || shown.contains("loss-high"), "{shown}");
+    assert!(!shown.contains("tok-NOT-PRINTED") && !shown.contains("whsec-try-me\n"), "{shown}");
+
+    // A forged delivery: listen says so.
+    let forged = [("webhook-id", "fire_x"), ("webhook-timestamp", "1800000000"), ("webhook-signature", "v1,Zm9yZ2Vk")];
+    let res = server::Client::connect(port).send("POST", "/forged", &forged, b"{}");
+    assert_eq!(res.status, 200);
+    wait_for(&|o| o.contains("--> POST /forged"));
+    wait_for(&|o| o.contains("standard-webhooks signature: INVALID"));
+    child.kill().ok();
+    child.wait().ok();
+}
+
+/// Issue 16, item 7: creating an automation raced deleting its integration (3 of 20 tries): the
+/// automation kept a dangling integration. Both writes now re-check after writing, so whichever
+/// way they interleave, no automation is left naming an integration that does not exist.
+#[test]
+fn creating_an_automation_and_deleting_its_integration_never_dangle() {
+    let s = Served::start();
+    for i in 0..100 {
+        let hook = json!({"name": format!("h{i}"), "type": "webhook", "url": "http://127.0.0.1:9/h"});
+        assert_eq!(s.call("POST", "/v1/integrations", &hook.to_string()).status, 201);
+        let mut doc = loss_automation(&format!("a{i}"));
+        doc["action"]["integration"] = format!("h{i}").into();
+        let (created, deleted) = std::thread::scope(|scope| {
+            let create = scope.spawn(|| s.call("POST", "/v1/automations", &doc.to_string()).status);
+            let delete = scope.spawn(|| s.call("DELETE", &format!("/v1/integrations/h{i}"), "").status);
+            (create.join().unwrap(), delete.join().unwrap())
+        });
+        assert!([201, 400, 409].contains(&created) && [204, 409].contains(&deleted), "{created} {deleted}");
+        let integration = s.call("GET", &format!("/v1/integrations/h{i}"), "").status;
+        let listed = s.call("GET", "/v1/automations?limit=200", "").json();
+        let exists = listed["items"].as_array().unwrap().iter().any(|a| a["name"] == format!("a{i}"));
+        assert!(
+            !exists || integration == 200,
+            "try {i}: automation a{i} kept, its integration is gone ({created} {deleted})"
+        );
+        assert_eq!(exists, created == 201, "try {i}: the answer says what happened");
+    }
 }
 
 #[test]
@@ -165,8 +295,9 @@ fn normalized(body: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_adapter_answers_as_serve_does() {
     let s = Served::start();
-    // The Lambda side: the same router over the same database file.
-    let store = Arc::new(SqliteStore::open(&s.db).unwrap());
+    // The Lambda side: the same router over the same database file (and its key file).
+    let keys = automations_sqlite::secrets::SecretKeys::from_env_or_file(&s.db).unwrap();
+    let store = Arc::new(SqliteStore::open(&s.db).unwrap().with_secret_keys(keys).unwrap().0);
     let sink = Arc::new(LocalSink::new(store.clone()).await.unwrap());
     let router = automations_api::router(Api::new(store, sink, Arc::new(NoDelivery)));
     let via_lambda = |method: &str, path: &str, body: &str| {

@@ -66,6 +66,17 @@ async fn delivers_once_signed_and_dead_letters_the_invalid_message() {
     )
     .unwrap();
     stack.store.create_integration(&hook).await.unwrap();
+    // The fire's automation (deliveries of a deleted one are skipped).
+    let automation = serde_json::json!({"name": "deploy", "scope": {"type": "project", "entity": "acme", "project": "mnist"},
+                        "event": {"type": "RUN_STATE", "states": ["finished"]},
+                        "action": {"type": "webhook", "integration": "deploy-hook"}});
+    automations_core::store::AutomationStore::put_automation(
+        &stack.store,
+        &automations_core::model::Automation::from_create("deploy", &automation).unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
     let run = RunInfo {
         key: RunKey { entity: "acme".into(), project: "mnist".into(), run_id: "r1".into() },
         run_name: None,

@@ -62,10 +62,12 @@ where
             .get(AUTHORIZATION)
             .ok_or(ApiError::Unauthorized("missing Authorization header: send `Authorization: Bearer KEY`"))?;
         let value = header.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not text"))?;
+        // The scheme is case-insensitive (RFC 9110 section 11.1): `BEARER key` is `Bearer key`.
         let key = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
+            .trim_start()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
             .ok_or(ApiError::Unauthorized("the Authorization header must be `Bearer KEY`"))?;
         if !key.starts_with(KEY_PREFIX) || key.len() > 256 {
             return Err(ApiError::Unauthorized("unknown API key"));

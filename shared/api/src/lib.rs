@@ -38,6 +38,10 @@ use std::sync::Arc;
 pub trait ApiStore: ConfigStore + RejectStore + 'static {}
 impl<T: ConfigStore + RejectStore + 'static> ApiStore for T {}
 
+/// [`Limits::max_automations`] unless configured (`automations serve --max-automations-per-entity`,
+/// `MAX_AUTOMATIONS_PER_ENTITY` on AWS).
+pub const DEFAULT_MAX_AUTOMATIONS: usize = 1000;
+
 /// Bounds on requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -47,11 +51,14 @@ pub struct Limits {
     pub max_list: usize,
     /// `limit` of a listing that names none.
     pub default_list: usize,
+    /// Automations one entity may have (a create beyond is a 409): each costs memory in every
+    /// engine, so a runaway client cannot take the deployment with it.
+    pub max_automations: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_body: 1024 * 1024, max_list: 200, default_list: 50 }
+        Limits { max_body: 1024 * 1024, max_list: 200, default_list: 50, max_automations: DEFAULT_MAX_AUTOMATIONS }
     }
 }
 

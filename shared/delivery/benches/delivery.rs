@@ -66,6 +66,11 @@ fn main() {
         let doc = serde_json::json!({"name": "hook", "type": "webhook", "url": format!("http://127.0.0.1:{port}/hook"),
                                      "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
         store.create_integration(&Integration::from_create("in_1", "acme", &doc, now).unwrap()).await.unwrap();
+        // The fires' automation (deliveries of a deleted one are skipped).
+        let automation = serde_json::json!({"name": "deploy", "scope": {"type": "project", "entity": "acme", "project": "mnist"},
+                        "event": {"type": "RUN_STATE", "states": ["finished"]},
+                        "action": {"type": "webhook", "integration": "hook"}});
+        store.create_automation(&automations_core::model::Automation::from_create("a1", &automation).unwrap(), now).await.unwrap();
         let fires: Vec<Fire> = (0..n).map(fire).collect();
         for chunk in fires.chunks(500) {
             store.record_fires(chunk, now).await.unwrap();

@@ -73,11 +73,17 @@ impl<S: ExecutionStore + ConfigStore> Delivery<S> {
             let saved = self.save(&execution).await?;
             return Ok(Attempted { execution, verdict: None, saved });
         };
+        // A deleted automation's pending deliveries are cancelled, not retried out of sight.
+        if self.store.get_automation(&execution.entity, &execution.automation_id).await?.is_none() {
+            let why = format!("not sent: the automation {:?} was deleted", execution.automation_name);
+            return self.skip(execution, why).await;
+        }
         let integration = self.store.get_integration(&execution.entity, &recorded.integration).await?;
         let integration = match integration {
             Some(i) if i.disabled.is_some() => {
                 let reason = i.disabled.unwrap_or_default();
-                return self.skip(execution, &recorded.integration, &reason).await;
+                let why = format!("not sent: the integration {:?} is disabled ({reason})", recorded.integration);
+                return self.skip(execution, why).await;
             }
             other => other,
         };
@@ -126,8 +132,8 @@ impl<S: ExecutionStore + ConfigStore> Delivery<S> {
         Ok(Attempted { execution, verdict: Some(verdict), saved })
     }
 
-    async fn skip(&self, mut execution: Execution, integration: &str, reason: &str) -> Result<Attempted, StoreError> {
-        execution.skipped(integration, reason, self.clock.now());
+    async fn skip(&self, mut execution: Execution, why: String) -> Result<Attempted, StoreError> {
+        execution.skipped_because(why, self.clock.now());
         automations_telemetry::metrics().delivery("skipped");
         let saved = self.save(&execution).await?;
         Ok(Attempted { execution, verdict: None, saved })

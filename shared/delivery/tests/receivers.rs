@@ -170,6 +170,24 @@ async fn gone_disables_the_integration_and_later_fires_are_skipped() {
     assert_eq!(rx.received().len(), 1, "nothing is sent to a disabled integration");
 }
 
+/// Issue 16, item 8: deleting an automation left its pending deliveries retrying for 24 hours,
+/// out of sight; they are cancelled (`SKIPPED`, with the reason) and nothing more is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_automations_pending_deliveries_are_skipped() {
+    let rx = Receiver::start(vec![], Reply::Status(503)).await;
+    let w = World::new(webhook(&rx.url, None), hook_action(), true, quick_policy(2_000)).await;
+    let _d = w.deliverer();
+    let fire_id = w.fire("evt-1").await;
+    w.wait_for(&fire_id, WAIT, |e| e.attempts >= 1).await;
+    assert!(w.store.delete_automation("acme", "a1").await.unwrap());
+    let e = w.wait_for(&fire_id, WAIT, |e| e.state != ExecutionState::Pending).await;
+    assert_eq!(e.state, ExecutionState::Skipped, "{:#}", e.to_json());
+    assert!(e.last_response.as_ref().unwrap().error.as_deref().unwrap().contains("was deleted"), "{:#}", e.to_json());
+    let sent = rx.received().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), sent, "nothing is sent after the automation is deleted");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_receiver_times_out_and_is_retried() {
     let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(5))], Reply::Status(200)).await;

@@ -216,6 +216,35 @@ impl<D: DynamoApi> ConfigStore for DynamoStore<D> {
         }
     }
 
+    async fn update_integration(&self, integration: &Integration) -> Result<bool, StoreError> {
+        let mut params = Params::default()
+            .name("#pk", PK)
+            .name("#doc", DOCUMENT)
+            .name("#d", DISABLED)
+            .value(":doc", s(integration.to_stored_json().to_string()));
+        let expr = match &integration.disabled {
+            Some(why) => {
+                params = params.value(":d", s(why.clone()));
+                "SET #doc = :doc, #d = :d"
+            }
+            None => "SET #doc = :doc REMOVE #d",
+        };
+        let update = Update {
+            key: keys::integration_key(&integration.entity, &integration.name),
+            update: expr.into(),
+            condition: Some("attribute_exists(#pk)".into()),
+            params,
+            return_new: false,
+        };
+        match retrying(&self.backoff, "UpdateItem (integration)", || self.api.update_item(&self.table, update.clone()))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(DynamoError::ConditionFailed(_)) => Ok(false),
+            Err(e) => Err(unavailable("update integration", e)),
+        }
+    }
+
     async fn set_integration_disabled(
         &self,
         entity: &str,

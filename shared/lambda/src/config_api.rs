@@ -41,6 +41,9 @@ pub fn app<D: DynamoApi + 'static>(
     store: Arc<DynamoStore<D>>,
     sink: QueueSink,
     delivery: Arc<Delivery<DynamoStore<D>>>,
+    max_automations: usize,
 ) -> axum::Router {
-    router(Api::new(store, Arc::new(sink), Arc::new(OutboxDeliverer { delivery })))
+    let mut api = Api::new(store, Arc::new(sink), Arc::new(OutboxDeliverer { delivery }));
+    api.limits.max_automations = max_automations;
+    router(api)
 }

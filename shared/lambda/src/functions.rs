@@ -127,5 +127,5 @@ pub async fn config_api() -> Result<axum::Router, Error> {
         run_queue: Settings::required(&c.settings.run_queue, "RUN_QUEUE_URL")?,
     };
     let delivery = Arc::new(delivery(&c)?);
-    Ok(app(c.store.clone(), sink, delivery))
+    Ok(app(c.store.clone(), sink, delivery, c.settings.max_automations))
 }

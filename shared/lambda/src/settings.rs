@@ -36,6 +36,8 @@ pub struct Settings {
     /// `FIRST_API_KEY_HASH` and `FIRST_API_KEY_ENTITY`: an API key (its SHA-256, lower-case hex)
     /// that the config API makes sure exists when it starts.
     pub first_api_key: Option<(String, String)>,
+    /// `MAX_AUTOMATIONS_PER_ENTITY` (default 1000): automations one entity may have.
+    pub max_automations: usize,
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -102,6 +104,8 @@ impl Settings {
             allow_private_targets: allow,
             delivery_lease: number("DELIVERY_LEASE_SECONDS", 120)?.max(15) * SECOND,
             first_api_key,
+            max_automations: number("MAX_AUTOMATIONS_PER_ENTITY", automations_api::DEFAULT_MAX_AUTOMATIONS as i64)?
+                .max(1) as usize,
         })
     }
 

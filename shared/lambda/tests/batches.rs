@@ -206,6 +206,11 @@ async fn an_unreachable_receiver_is_retried_through_the_visibility_timeout() {
     )
     .unwrap();
     store.create_integration(&hook).await.unwrap();
+    // The fire's automation (deliveries of a deleted one are skipped).
+    let automation = serde_json::json!({"name": "deploy", "scope": {"type": "project", "entity": "acme", "project": "mnist"},
+                        "event": {"type": "RUN_STATE", "states": ["finished"]},
+                        "action": {"type": "webhook", "integration": "hook"}});
+    store.put_automation(&Automation::from_create("a", &automation).unwrap(), now).await.unwrap();
     let fire = Fire {
         id: "fire_x".into(),
         automation_id: "a".into(),

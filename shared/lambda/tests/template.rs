@@ -125,3 +125,57 @@ fn the_dashboard_is_json_over_the_templates_resources() {
     let json: serde_json::Value = serde_json::from_str(&plain).unwrap_or_else(|e| panic!("{e}: {plain}"));
     assert!(json["widgets"].as_array().is_some_and(|w| w.len() >= 6), "{json}");
 }
+
+/// Issue 16, item a: SAM's Rust builder runs `cargo lambda build --release --bin NAME` in the
+/// function's `CodeUri`; at the workspace root that selects the root package only ("no bin
+/// target named artifact-events in default-run packages"). Each function builds from its crate.
+#[test]
+fn every_function_builds_from_its_own_crate() {
+    let t = template();
+    for name in ["artifact-events", "config-api", "dispatcher", "metric-ingest", "sweeper"] {
+        let declared = format!("        Binary: {name}\n    Properties:\n      CodeUri: functions/{name}\n");
+        assert!(t.contains(&declared), "template.yaml: {name} is not built from functions/{name}");
+        let manifest = std::fs::read_to_string(workspace_root().join("functions").join(name).join("Cargo.toml"))
+            .expect("read the function's Cargo.toml");
+        assert!(manifest.contains(&format!("[[bin]]\nname = \"{name}\"\n")), "functions/{name} has no bin {name}");
+    }
+    assert!(!t.contains("CodeUri: .\n"), "a function is built from the workspace root");
+}
+
+/// Issue 16, item a: the README's `sam build --beta-features` works, proven by the real SAM CLI
+/// and cargo-lambda on one function (the others differ only by the `CodeUri`/`Binary` checked
+/// above). Unoptimised, and in a target directory of its own, to keep the test command fast.
+#[test]
+fn sam_build_builds_a_function() {
+    let root = workspace_root();
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or(root.join("target"));
+    let venv_bin = tool("sam").parent().expect("the venv's bin").to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(venv_bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .expect("PATH");
+    let out = Command::new(tool("sam"))
+        .args(["build", "--beta-features", "--template-file", "template.yaml", "--build-dir"])
+        .arg(out_dir.path().join("build"))
+        .arg("ConfigApiFunction")
+        .current_dir(&root)
+        .env("PATH", path)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("CARGO_TARGET_DIR", target.join("sam-build"))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .output()
+        .expect("run sam build");
+    assert!(
+        out.status.success(),
+        "sam build failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bootstrap = out_dir.path().join("build/ConfigApiFunction/bootstrap");
+    assert!(bootstrap.is_file(), "sam build made no {}", bootstrap.display());
+}

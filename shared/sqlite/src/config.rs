@@ -7,6 +7,7 @@
 
 use crate::SqliteStore;
 use crate::error::SqliteError;
+use crate::secrets::{SecretKeys, context};
 use automations_core::model::{Automation, Integration};
 use automations_core::store::{ApiKeyRecord, AutomationQuery, AutomationRecord, ConfigStore, Page, StoreError};
 use automations_core::time::Timestamp;
@@ -44,8 +45,13 @@ fn integration_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, O
 }
 
 fn integration(
+    secrets: Option<&SecretKeys>,
     (id, entity, text, disabled, created): (String, String, String, Option<String>, i64),
 ) -> Result<Integration> {
+    let text = match secrets {
+        Some(keys) => keys.open(&text, &context(&entity, &id)).map_err(|e| corrupt("integration", &id, e))?,
+        None => text,
+    };
     let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt("integration", &id, e))?;
     // The message of a failed read never quotes the document: it holds credentials.
     Integration::from_stored(id.as_str(), entity, &doc, disabled, Timestamp(created)).map_err(|e| {
@@ -132,8 +138,44 @@ fn update_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Resul
     }
 }
 
-fn create_integration(conn: &Connection, i: &Integration) -> Result<()> {
+/// The document as stored: sealed when the store has keys.
+fn stored_document(secrets: Option<&SecretKeys>, i: &Integration) -> Result<String> {
     let doc = i.to_stored_json().to_string();
+    match secrets {
+        Some(keys) => keys
+            .seal(&doc, &context(&i.entity, &i.id))
+            .map_err(|e| StoreError::Unavailable(format!("cannot seal integration {:?}: {e}", i.id))),
+        None => Ok(doc),
+    }
+}
+
+/// Seal again, under the current key, every integration document that is not.
+pub(crate) fn reseal(conn: &mut Connection, keys: &SecretKeys) -> Result<usize> {
+    let tx = conn.transaction().map_err(db)?;
+    let rows: Vec<(String, String, String)> = {
+        let mut stmt = tx.prepare("SELECT id, entity, document FROM integrations").map_err(db)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)?
+    };
+    let mut resealed = 0;
+    for (id, entity, stored) in rows {
+        if keys.is_current(&stored) {
+            continue;
+        }
+        let plain = keys.open(&stored, &context(&entity, &id)).map_err(|e| corrupt("integration", &id, e))?;
+        let sealed = keys
+            .seal(&plain, &context(&entity, &id))
+            .map_err(|e| StoreError::Unavailable(format!("cannot seal integration {id:?}: {e}")))?;
+        let changed =
+            tx.execute("UPDATE integrations SET document = ?2 WHERE id = ?1", params![id, sealed]).map_err(db)?;
+        resealed += changed;
+    }
+    tx.commit().map_err(db)?;
+    Ok(resealed)
+}
+
+fn create_integration(conn: &Connection, secrets: Option<&SecretKeys>, i: &Integration) -> Result<()> {
+    let doc = stored_document(secrets, i)?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO integrations (id, entity, name, document, disabled, created_at)
@@ -147,17 +189,28 @@ fn create_integration(conn: &Connection, i: &Integration) -> Result<()> {
     }
 }
 
-fn get_integration(conn: &Connection, entity: &str, name: &str) -> Result<Option<Integration>> {
+fn get_integration(
+    conn: &Connection,
+    secrets: Option<&SecretKeys>,
+    entity: &str,
+    name: &str,
+) -> Result<Option<Integration>> {
     conn.prepare_cached(
         "SELECT id, entity, document, disabled, created_at FROM integrations WHERE entity = ?1 AND name = ?2",
     )
     .and_then(|mut s| s.query_row(params![entity, name], integration_row).optional())
     .map_err(db)?
-    .map(integration)
+    .map(|row| integration(secrets, row))
     .transpose()
 }
 
-fn list_integrations(conn: &Connection, entity: &str, cursor: Option<&str>, limit: usize) -> Result<Page<Integration>> {
+fn list_integrations(
+    conn: &Connection,
+    secrets: Option<&SecretKeys>,
+    entity: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<Integration>> {
     let limit = limit.max(1);
     let mut stmt = conn
         .prepare_cached(
@@ -170,7 +223,7 @@ fn list_integrations(conn: &Connection, entity: &str, cursor: Option<&str>, limi
         .map_err(db)?;
     let mut items = Vec::new();
     for row in rows {
-        items.push(integration(row.map_err(db)?)?);
+        items.push(integration(secrets, row.map_err(db)?)?);
     }
     let next = if items.len() > limit {
         items.truncate(limit);
@@ -207,15 +260,28 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn create_integration(&self, integration: &Integration) -> Result<()> {
-        create_integration(&self.lock(), integration)
+        create_integration(&self.lock(), self.secrets.as_ref(), integration)
     }
 
     async fn get_integration(&self, entity: &str, name: &str) -> Result<Option<Integration>> {
-        get_integration(&self.lock(), entity, name)
+        get_integration(&self.lock(), self.secrets.as_ref(), entity, name)
     }
 
     async fn list_integrations(&self, entity: &str, cursor: Option<&str>, limit: usize) -> Result<Page<Integration>> {
-        list_integrations(&self.lock(), entity, cursor, limit)
+        list_integrations(&self.lock(), self.secrets.as_ref(), entity, cursor, limit)
+    }
+
+    async fn update_integration(&self, i: &Integration) -> Result<bool> {
+        let conn = self.lock();
+        // Sealed under the stored row's id (the one it keeps), not the caller's copy's.
+        let id: Option<String> = conn
+            .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
+            .and_then(|mut s| s.query_row(params![i.entity, i.name], |r| r.get(0)).optional())
+            .map_err(db)?;
+        let Some(id) = id else { return Ok(false) };
+        let doc = stored_document(self.secrets.as_ref(), &Integration { id, ..i.clone() })?;
+        let sql = "UPDATE integrations SET document = ?3, disabled = ?4 WHERE entity = ?1 AND name = ?2";
+        Ok(execute(&conn, sql, params![i.entity, i.name, doc, i.disabled])? > 0)
     }
 
     async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool> {

@@ -18,6 +18,7 @@ mod fires;
 mod rejects;
 mod runs;
 mod schema;
+pub mod secrets;
 
 pub use checkpoint::Checkpointer;
 pub use error::{Result, SqliteError};
@@ -41,6 +42,8 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Seals integration documents at rest (`serve` always sets one; without, they are plain).
+    secrets: Option<secrets::SecretKeys>,
 }
 
 impl SqliteStore {
@@ -57,7 +60,19 @@ impl SqliteStore {
 
     fn prepare(mut conn: Connection) -> Result<SqliteStore> {
         schema::prepare(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { conn: Mutex::new(conn), secrets: None })
+    }
+
+    /// Seal integration documents with `keys` from now on, and seal again under the current key
+    /// every document that is not (plain ones from before, and those under an older key: this
+    /// is the rotation). Returns how many were sealed again.
+    pub fn with_secret_keys(
+        mut self,
+        keys: secrets::SecretKeys,
+    ) -> std::result::Result<(SqliteStore, usize), automations_core::store::StoreError> {
+        let resealed = config::reseal(&mut self.lock(), &keys)?;
+        self.secrets = Some(keys);
+        Ok((self, resealed))
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -526,6 +526,20 @@ pub async fn config_integrations_and_keys<F: Fixture>(f: &F) {
     assert!(s.set_integration_disabled("acme", "hook", None).await.unwrap());
     assert_eq!(s.get_integration("acme", "hook").await.unwrap().unwrap().disabled, None);
     assert!(!s.set_integration_disabled("other", "hook", Some("x")).await.unwrap());
+    // Replaced in place (issue 16, item 9): new URL and secret, the id and created_at kept.
+    assert!(s.set_integration_disabled("acme", "hook", Some("410 Gone")).await.unwrap());
+    let mut moved = integration(
+        "in_new",
+        "acme",
+        json!({"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/moved", "secret": "s4"}),
+    );
+    moved.created_at = T0.plus(SECOND);
+    assert!(s.update_integration(&moved).await.unwrap());
+    let got = s.get_integration("acme", "hook").await.unwrap().unwrap();
+    assert_eq!((got.id.as_str(), got.created_at, got.disabled.as_deref()), ("in_1", T0, None));
+    assert_eq!(got.to_stored_json(), moved.to_stored_json(), "the new URL and secret are stored");
+    moved.entity = "other".into();
+    assert!(!s.update_integration(&moved).await.unwrap(), "no integration hook in entity other");
     assert!(!s.delete_integration("other", "hook").await.unwrap());
     assert!(s.delete_integration("acme", "hook").await.unwrap());
     assert!(s.get_integration("acme", "hook").await.unwrap().is_none());

@@ -63,9 +63,40 @@ async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
     let automation = Automation::from_create(new_id("au", now)?, &doc)?;
     check_entity(caller, &automation)?;
     check_action(&*api.store, &caller.entity, &automation).await?;
+    check_room(api, &caller.entity).await?;
     api.store.create_automation(&automation, now).await?;
+    // Checked again after the write: a delete of the integration that ran between the check and
+    // the write must not leave an automation whose every delivery fails. (The delete re-checks
+    // after its own write too, so at least one of the two sees the other and backs out.)
+    if let Err(e) = check_action(&*api.store, &caller.entity, &automation).await {
+        api.store.delete_automation(&caller.entity, &automation.id).await?;
+        return Err(raced(e));
+    }
     api.sink.automations_changed().await?;
     Ok(AutomationRecord { automation, created_at: now, updated_at: now })
+}
+
+/// Refuse a create when the entity already has [`crate::Limits::max_automations`]. (Two creates
+/// at the same instant may both pass: the cap bounds a runaway client, not an exact count.)
+async fn check_room<S: ApiStore, K: EventSink, D: Deliverer>(api: &Api<S, K, D>, entity: &str) -> Result<(), ApiError> {
+    let max = api.limits.max_automations;
+    let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
+    let mut count = 0;
+    loop {
+        let page = api.store.find_automations(&query).await?;
+        count += page.items.len();
+        match page.next {
+            Some(next) if count < max => query.cursor = Some(next),
+            _ => break,
+        }
+    }
+    if count >= max {
+        return Err(ApiError::Conflict(format!(
+            "entity {entity:?} has {max} automations, the most allowed (automations serve \
+             --max-automations-per-entity, MAX_AUTOMATIONS_PER_ENTITY on AWS); delete some first"
+        )));
+    }
+    Ok(())
 }
 
 /// A scope without an entity is in the caller's entity (the key grants only that one).
@@ -108,6 +139,16 @@ pub(super) async fn check_action<S: ApiStore>(
             format!("{name:?} is a {} integration; a {want} action needs a {want} integration", i.kind.type_name()),
         )),
         Some(i) => Ok(Some(i)),
+    }
+}
+
+/// The action's integration went away while the automation was written.
+fn raced(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Invalid(invalid) => ApiError::Conflict(format!(
+            "the integration was deleted or changed while this automation was saved; nothing was saved ({invalid})"
+        )),
+        other => other,
     }
 }
 
@@ -229,12 +270,17 @@ async fn replace<S: ApiStore, K: EventSink, D: Deliverer>(
     if !api.store.update_automation(&automation, now).await? {
         return Err(ApiError::NotFound(format!("there is no automation {:?}", automation.id)));
     }
+    // As for a create: an integration deleted meanwhile puts the automation back as it was.
+    if let Err(e) = check_action(&*api.store, &caller.entity, &automation).await {
+        api.store.update_automation(&existing.automation, now).await?;
+        return Err(raced(e));
+    }
     api.sink.automations_changed().await?;
     Ok(AutomationRecord { automation, created_at: existing.created_at, updated_at: now })
 }
 
 /// RFC 7396: objects merge member by member, `null` removes, anything else replaces.
-fn merge_patch(target: &mut Value, patch: &Value) {
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
         *target = patch.clone();
         return;

@@ -8,6 +8,10 @@
 //! Body: `{"history": [{"step", "time"?, "values": {name: number|null|"NaN"}}], "run"?: {"project",
 //! "run_id", "run_name", "user", "tags", "config"}, "cooldown"?: true}`. With `"cooldown": false`
 //! every step at which the condition holds is listed, not only those outside the cooldown.
+//! `"max_fires"` (default 100, at most 1000) bounds the fires listed (`fires_total` counts them
+//! all, `fires_omitted` the rest), and `"metric_values": true` adds each fire's window: the
+//! answer stays small whatever the history. The evaluation runs on the blocking pool, a chunk of
+//! rows at a time, so a large history neither stalls the async workers nor holds every fire.
 
 use super::automations::find;
 use crate::auth::Caller;
@@ -16,7 +20,8 @@ use crate::input::RawBody;
 use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::engine::{Engine, RunRecord};
 use automations_core::error::{Errors, FieldError, Invalid};
-use automations_core::event::{EventData, parse_value};
+use automations_core::event::{EventData, MetricsEvent, parse_value};
+use automations_core::fire::Fire;
 use automations_core::json::sanitize_non_finite;
 use automations_core::model::reader::ObjReader;
 use automations_core::model::{RunState, Scope, Trigger};
@@ -28,6 +33,13 @@ use std::sync::Arc;
 /// The fields of a fire that say when and why, as the backtest reports them.
 const FIRE_FIELDS: [&str; 11] =
     ["step", "time", "metric_name", "metric_values", "value", "prior", "current", "change", "mean", "stddev", "zscore"];
+
+/// Fires listed when the request names no `max_fires`, and the most it may ask for; the rest
+/// are only counted (`fires_omitted`).
+const DEFAULT_FIRES: usize = 100;
+const MAX_FIRES: usize = 1000;
+/// Rows evaluated at a time.
+const BACKTEST_CHUNK_ROWS: usize = 256;
 
 /// Fields of the request's `run` and where they go in the synthetic envelope's `data`.
 const RUN_FIELDS: [&str; 6] = ["project", "run_id", "run_name", "user", "tags", "config"];
@@ -52,15 +64,21 @@ pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
             ),
         ));
     };
-    let (mut data, keep_cooldown) = read_request(&doc, &automation.scope)?;
+    let (mut data, Options { keep_cooldown, max_fires, with_values }) = read_request(&doc, &automation.scope)?;
     data.insert("entity".into(), caller.entity.clone().into());
     let envelope = json!({
         "specversion": "1.0", "id": "backtest", "source": "backtest", "type": "run.metrics.logged",
         "time": api.now().to_string(), "data": data,
     });
-    let envelope = parse_value(&envelope).map_err(|r| ApiError::Invalid(to_request_paths(r.errors)))?;
-    let EventData::Metrics(metrics) = &envelope.data else {
+    let mut envelope = parse_value(&envelope).map_err(|r| ApiError::Invalid(to_request_paths(r.errors)))?;
+    // The rows are taken out of the envelope: they are evaluated a chunk at a time.
+    let EventData::Metrics(metrics) = &mut envelope.data else {
         return Err(ApiError::Internal("the backtest envelope is not a metrics envelope".into()));
+    };
+    let metrics = MetricsEvent {
+        run: metrics.run.clone(),
+        names: std::mem::take(&mut metrics.names),
+        rows: std::mem::take(&mut metrics.rows),
     };
     let metric = condition.metric().to_string();
     let filter_matches =
@@ -71,33 +89,62 @@ pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
     // A disabled automation is backtested as if it were enabled: that is what one asks before
     // enabling it.
     automation.enabled = true;
-    let engine = Engine::new([automation]);
-    let outcome = engine.metric_fires(&envelope, metrics, &mut RunRecord::default());
     let values = match metrics.names.iter().position(|n| *n == metric) {
         Some(i) => metrics.rows.iter().filter(|r| r.values.iter().any(|(n, _)| *n as usize == i)).count(),
         None => 0,
     };
-    let fires: Vec<Value> = outcome
-        .fires
-        .iter()
-        .map(|f| {
-            let Value::Object(all) = f.to_json() else { return Value::Null };
-            Value::Object(all.into_iter().filter(|(k, _)| FIRE_FIELDS.contains(&k.as_str())).collect())
-        })
-        .collect();
+    // CPU-bound (a window of 1000 per step over a 1 MiB history): off the async workers.
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let engine = Engine::new([automation]);
+        let mut record = RunRecord::default();
+        let (mut shown, mut total) = (Vec::new(), 0usize);
+        // A chunk at a time, as intake takes envelopes (the windows and cooldowns carry over in
+        // the run record): at most a chunk's fires are alive at once, and only `max_fires` are
+        // kept for the answer.
+        for rows in metrics.rows.chunks(BACKTEST_CHUNK_ROWS) {
+            let part = MetricsEvent { run: metrics.run.clone(), names: metrics.names.clone(), rows: rows.to_vec() };
+            let outcome = engine.metric_fires(&envelope, &part, &mut record);
+            total += outcome.fires.len();
+            let room = max_fires.saturating_sub(shown.len());
+            shown.extend(outcome.fires.iter().take(room).map(|f| fire_view(f, with_values)));
+        }
+        (shown, total)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the backtest stopped: {e}")))?;
+    let (fires, total) = evaluated;
     Ok(axum::Json(json!({
         "automation": id,
         "metric": metric,
         "values": values,
         "run_filter_matches": filter_matches,
         "cooldown_applied": keep_cooldown,
+        "fires_total": total,
+        "fires_omitted": total - fires.len(),
         "fires": fires,
     }))
     .into_response())
 }
 
+/// What the answer shows of a fire: when and why; the values read only when asked.
+fn fire_view(f: &Fire, with_values: bool) -> Value {
+    let Value::Object(all) = f.to_json() else { return Value::Null };
+    Value::Object(
+        all.into_iter()
+            .filter(|(k, _)| FIRE_FIELDS.contains(&k.as_str()) && (with_values || k != "metric_values"))
+            .collect(),
+    )
+}
+
+/// The request's options.
+struct Options {
+    keep_cooldown: bool,
+    max_fires: usize,
+    with_values: bool,
+}
+
 /// Check the request and build the synthetic envelope's `data` (without `entity`).
-fn read_request(doc: &Value, scope: &Scope) -> Result<(Map<String, Value>, bool), ApiError> {
+fn read_request(doc: &Value, scope: &Scope) -> Result<(Map<String, Value>, Options), ApiError> {
     let mut errors = Errors::default();
     let Some(mut r) = ObjReader::new(doc, "", &mut errors) else {
         return Err(errors.finish(()).unwrap_err().into());
@@ -111,6 +158,8 @@ fn read_request(doc: &Value, scope: &Scope) -> Result<(Map<String, Value>, bool)
         }
     }
     let keep_cooldown = r.opt_bool("cooldown", &mut errors).unwrap_or(true);
+    let max_fires = r.opt_int("max_fires", 1..=MAX_FIRES as i64, &mut errors).map_or(DEFAULT_FIRES, |n| n as usize);
+    let with_values = r.opt_bool("metric_values", &mut errors).unwrap_or(false);
     let mut data = Map::new();
     if let Some(run) = r.get("run")
         && let Some(mut rr) = ObjReader::new(run, "run", &mut errors)
@@ -144,7 +193,7 @@ fn read_request(doc: &Value, scope: &Scope) -> Result<(Map<String, Value>, bool)
     if let Some(h) = history {
         data.insert("rows".into(), h.clone());
     }
-    errors.finish((data, keep_cooldown)).map_err(ApiError::from)
+    errors.finish((data, Options { keep_cooldown, max_fires, with_values })).map_err(ApiError::from)
 }
 
 /// The envelope parser names `data.rows[3].values.loss`; the request calls it `history[3]...`.

@@ -1,7 +1,9 @@
 //! `POST /v1/events`: event intake.
 //!
-//! The body is one envelope, a JSON array of envelopes, or JSON Lines; bare `NaN`/`Infinity` are
-//! accepted as Python writes them. Each envelope is parsed on its own, so a bad one is rejected
+//! The body is one envelope, a JSON array of envelopes, or JSON Lines (CloudEvents' structured
+//! and batched content modes); bare `NaN`/`Infinity` are accepted in metric values as Python
+//! writes them. A request with `ce-*` headers is one envelope in the binary content mode (the
+//! attributes in headers, the body its data). An envelope without `time` takes the arrival time. Each envelope is parsed on its own, so a bad one is rejected
 //! (with every bad field named, and recorded through the store's reject port) while the rest go
 //! to the sink. An envelope of an entity the key does not grant is rejected the same way.
 //! The answer is 202 with the count accepted and one rejection per bad envelope; when nothing at
@@ -13,12 +15,14 @@ use crate::input::RawBody;
 use crate::sink::Accepted;
 use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::error::{FieldError, Invalid};
-use automations_core::event::{EVENT_TYPES, Envelope, EventData, parse_envelope};
+use automations_core::event::{EVENT_TYPES, Envelope, EventData, parse_envelope_at};
 use automations_core::json::{Position, RawItem, sanitize_non_finite, split_batch};
 use automations_core::store::RejectRecord;
+use automations_core::time::Timestamp;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -53,14 +57,18 @@ impl Rejection {
 pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
     State(api): State<Arc<Api<S, K, D>>>,
     caller: Caller,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let now = api.now();
-    let (accepted, rejected) = if body.len() <= PARSE_INLINE_MAX {
-        parse_batch(&body, &caller.entity)?
+    let binary = binary_envelope(&headers, &body)?;
+    let (accepted, rejected) = if let Some(one) = binary {
+        parse_items(vec![RawItem { position: Position::Item(0), text: Ok(&one) }], &caller.entity, now)
+    } else if body.len() <= PARSE_INLINE_MAX {
+        parse_batch(&body, &caller.entity, now)?
     } else {
         let entity = caller.entity.clone();
-        tokio::task::spawn_blocking(move || parse_batch(&body, &entity))
+        tokio::task::spawn_blocking(move || parse_batch(&body, &entity, now))
             .await
             .map_err(|e| ApiError::Internal(format!("intake parsing stopped: {e}")))??
     };
@@ -110,7 +118,7 @@ pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
 
 /// Split and parse a request body. A body that is not a batch at all is an error for the
 /// whole request; a bad envelope is only its own rejection.
-fn parse_batch(body: &Bytes, entity: &str) -> Result<(Vec<Accepted>, Vec<Rejection>), ApiError> {
+fn parse_batch(body: &Bytes, entity: &str, now: Timestamp) -> Result<(Vec<Accepted>, Vec<Rejection>), ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| ApiError::field("", format!("the body is not UTF-8: {e}")))?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -124,6 +132,12 @@ fn parse_batch(body: &Bytes, entity: &str) -> Result<(Vec<Accepted>, Vec<Rejecti
     } else {
         split_batch(text)
     };
+    Ok(parse_items(items, entity, now))
+}
+
+/// Parse the items of a request; an envelope without `time` takes the arrival time `now`, and
+/// its forwarded text says so (queued envelopes are parsed again, with `time` required).
+fn parse_items(items: Vec<RawItem<'_>>, entity: &str, now: Timestamp) -> (Vec<Accepted>, Vec<Rejection>) {
     let mut accepted = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
@@ -138,9 +152,12 @@ fn parse_batch(body: &Bytes, entity: &str) -> Result<(Vec<Accepted>, Vec<Rejecti
         };
         match item.text {
             Err(why) => rejected.push(reject(Invalid::one("", why), None, None, None, "")),
-            Ok(t) => match parse_envelope(t) {
-                Ok(envelope) => match check_entity(&envelope, entity) {
-                    Ok(()) => accepted.push(Accepted { envelope, text: t.to_string() }),
+            Ok(t) => match parse_envelope_at(t, now) {
+                Ok((envelope, defaulted)) => match check_entity(&envelope, entity) {
+                    Ok(()) => {
+                        let text = if defaulted { with_time(t, now) } else { t.to_string() };
+                        accepted.push(Accepted { envelope, text })
+                    }
                     Err(e) => rejected.push(reject(
                         e.into(),
                         Some(envelope.id.clone()),
@@ -153,7 +170,59 @@ fn parse_batch(body: &Bytes, entity: &str) -> Result<(Vec<Accepted>, Vec<Rejecti
             },
         }
     }
-    Ok((accepted, rejected))
+    (accepted, rejected)
+}
+
+/// An envelope's text with `time` set (appended: the last of duplicate members wins, so this
+/// also replaces a `"time": null`).
+fn with_time(text: &str, time: Timestamp) -> String {
+    let body = text.trim_end();
+    let body = body.strip_suffix('}').unwrap_or(body);
+    format!("{body},\"time\":\"{time}\"}}")
+}
+
+/// The CloudEvents HTTP binding's binary content mode: the attributes are `ce-*` headers (their
+/// values percent-encoded), `Content-Type` is `datacontenttype`, and the body is `data`. Such a
+/// request is one envelope, returned as its structured-mode JSON text; `None` for a structured
+/// request (no `ce-specversion` header).
+fn binary_envelope(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, ApiError> {
+    if !headers.contains_key("ce-specversion") {
+        return Ok(None);
+    }
+    let mut attributes = serde_json::Map::new();
+    for (name, value) in headers {
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else { continue };
+        if attribute == "data" || attribute == "data_base64" {
+            return Err(ApiError::field(
+                format!("header {name}"),
+                "is not a CloudEvents attribute: in binary mode the data is the body",
+            ));
+        }
+        let raw = value
+            .to_str()
+            .map_err(|_| ApiError::field(attribute.to_string(), format!("header {name} is not visible ASCII")))?;
+        let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| {
+            ApiError::field(attribute.to_string(), format!("header {name} is not UTF-8 once percent-decoded"))
+        })?;
+        attributes.insert(attribute.to_string(), Value::String(decoded.into_owned()));
+    }
+    // The data of every event type here is a JSON object: the body is read as JSON whatever the
+    // `Content-Type` says (HTTP clients add `application/x-www-form-urlencoded` by themselves).
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let text = std::str::from_utf8(body).map_err(|e| ApiError::field("data", format!("the body is not UTF-8: {e}")))?;
+    let data = text.trim();
+    if data.is_empty() {
+        return Err(ApiError::field("data", "is required: in binary mode the body is the event's data"));
+    }
+    if !is_one_json_value(data) {
+        return Err(ApiError::field(
+            "data",
+            format!("the body (the event's data in binary mode; Content-Type {content_type:?}) is not one JSON value"),
+        ));
+    }
+    let head = Value::Object(attributes).to_string();
+    let head = head.strip_suffix('}').unwrap_or(&head);
+    Ok(Some(format!("{head},\"data\":{data}}}")))
 }
 
 /// Is the text one JSON value (a single envelope, possibly over several lines) rather than JSON

@@ -1,4 +1,4 @@
-//! `/v1/integrations`: create, list, get, delete. Credentials are write-only: every response is
+//! `/v1/integrations`: create, list, get, change (a merge patch), enable, delete. Credentials are write-only: every response is
 //! [`Integration::to_public_json`].
 
 use super::view;
@@ -74,9 +74,9 @@ pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if api.store.get_integration(&caller.entity, &name).await?.is_none() {
+    let Some(existing) = api.store.get_integration(&caller.entity, &name).await? else {
         return Err(not_found(&name));
-    }
+    };
     let users = automations_using(&*api.store, &caller.entity, &name).await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
@@ -87,7 +87,70 @@ pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
     if !api.store.delete_integration(&caller.entity, &name).await? {
         return Err(not_found(&name));
     }
+    // Checked again after the write: an automation created meanwhile with this integration
+    // (its create re-checks too, so at least one of the two backs out) gets it back.
+    let users = automations_using(&*api.store, &caller.entity, &name).await?;
+    if !users.is_empty() {
+        api.store.create_integration(&existing).await?;
+        return Err(ApiError::Conflict(format!(
+            "integration {name:?} came into use by automations {} while it was deleted; it was kept",
+            users.join(", ")
+        )));
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PATCH`: a JSON merge patch (RFC 7396) over the integration's document, credentials
+/// included, validated whole like a create: replace a URL, rotate a secret or a token in place,
+/// without deleting an integration that automations use. The name and type cannot change. A
+/// disabled integration stays disabled (see `enable`).
+pub async fn patch<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): St<S, K, D>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let patch = parse_json(&body)?;
+    let Some(fields) = patch.as_object() else {
+        return Err(ApiError::field("", "a patch must be a JSON object (a JSON merge patch, RFC 7396)"));
+    };
+    let existing = api.store.get_integration(&caller.entity, &name).await?.ok_or_else(|| not_found(&name))?;
+    for (field, what) in [("name", existing.name.as_str()), ("type", existing.kind.type_name())] {
+        if fields.get(field).is_some_and(|v| v.as_str() != Some(what)) {
+            return Err(ApiError::field(
+                field,
+                format!("an integration's {field} cannot change (it is {what:?}); create another"),
+            ));
+        }
+    }
+    let mut doc = existing.to_stored_json();
+    super::automations::merge_patch(&mut doc, &patch);
+    let updated = Integration::from_stored(
+        existing.id.clone(),
+        caller.entity.as_str(),
+        &doc,
+        existing.disabled.clone(),
+        existing.created_at,
+    )?;
+    if !api.store.update_integration(&updated).await? {
+        return Err(not_found(&name));
+    }
+    Ok(axum::Json(updated.to_public_json()).into_response())
+}
+
+/// `POST .../enable`: deliver to it again after it was disabled (by a 410 Gone answer).
+pub async fn enable<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): St<S, K, D>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if !api.store.set_integration_disabled(&caller.entity, &name, None).await? {
+        return Err(not_found(&name));
+    }
+    match api.store.get_integration(&caller.entity, &name).await? {
+        Some(i) => Ok(axum::Json(i.to_public_json()).into_response()),
+        None => Err(not_found(&name)),
+    }
 }
 
 fn not_found(name: &str) -> ApiError {

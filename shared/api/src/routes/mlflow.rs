@@ -9,7 +9,8 @@
 //!   maps to the same ids, so its fires are already recorded and nothing new happens;
 //! - 200: acknowledged without evaluation (`outcome: "ignored"` with the reason, or `"test"` for
 //!   MLflow's test delivery);
-//! - 401: no such `mlflow` integration, a missing or wrong signature, or a stale timestamp;
+//! - 401: no such `mlflow` integration (or one disabled), a missing or wrong signature, or a
+//!   stale timestamp: one answer for all, the reason only in the server's log;
 //! - 400: a signed body that is not an MLflow payload;
 //! - 503: the store or sink is unavailable (MLflow retries 5xx three times).
 //!
@@ -106,16 +107,23 @@ pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
     }
 }
 
-/// 401 with a reason. Not [`ApiError::Unauthorized`]: that one is about the Bearer key (and says
-/// so in `WWW-Authenticate`), this one about the delivery's signature.
-fn unauthorized(entity: &str, name: &str, detail: String) -> Response {
-    tracing::warn!(integration = %name, entity = %entity, reason = %detail, "MLflow delivery refused");
+/// What every 401 of this route says, whatever the reason: the route is unauthenticated, so
+/// telling a missing integration from a disabled one, one of another type or a bad signature
+/// would tell a caller which entities and integrations exist.
+pub(crate) const GENERIC_401: &str = "the delivery could not be authenticated; check the webhook's URL \
+    (entity and mlflow integration), its secret, and the sender's clock (the server's log says why)";
+
+/// 401, the same for every reason; the reason goes to the server's log only. Not
+/// [`ApiError::Unauthorized`]: that one is about the Bearer key (and says so in
+/// `WWW-Authenticate`), this one about the delivery's signature.
+fn unauthorized(entity: &str, name: &str, reason: String) -> Response {
+    tracing::warn!(integration = %name, entity = %entity, reason = %reason, "MLflow delivery refused");
     let status = StatusCode::UNAUTHORIZED;
     let problem = json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Unauthorized"),
         "status": status.as_u16(),
-        "detail": detail,
+        "detail": GENERIC_401,
     });
     json_response(status, PROBLEM_JSON, &problem)
 }

@@ -32,7 +32,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/integrations"),
     ("GET", "/v1/integrations"),
     ("GET", "/v1/integrations/{name}"),
+    ("PATCH", "/v1/integrations/{name}"),
     ("DELETE", "/v1/integrations/{name}"),
+    ("POST", "/v1/integrations/{name}/enable"),
     ("POST", "/v1/import/wandb"),
     ("POST", "/v1/events"),
     ("POST", "/v1/mlflow/{entity}/{integration}/events"),
@@ -54,7 +56,11 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
         .route("/v1/automations/{id}/test", post(a::test::<S, K, D>))
         .route("/v1/automations/{id}/backtest", post(backtest::backtest::<S, K, D>))
         .route("/v1/integrations", post(i::create::<S, K, D>).get(i::list::<S, K, D>))
-        .route("/v1/integrations/{name}", get(i::get_one::<S, K, D>).delete(i::delete::<S, K, D>))
+        .route(
+            "/v1/integrations/{name}",
+            get(i::get_one::<S, K, D>).patch(i::patch::<S, K, D>).delete(i::delete::<S, K, D>),
+        )
+        .route("/v1/integrations/{name}/enable", post(i::enable::<S, K, D>))
         .route("/v1/import/wandb", post(a::import_wandb::<S, K, D>))
         .route("/v1/events", post(events::intake::<S, K, D>))
         .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake::<S, K, D>))

@@ -245,3 +245,23 @@ fn merge(target: &mut Value, patch: &Value) {
         }
     }
 }
+
+/// Issue 16, item 2: automations per entity are capped (configurable); beyond is a 409 that
+/// says the limit, and other entities are not affected.
+#[tokio::test]
+async fn automations_per_entity_are_capped() {
+    let limits = automations_api::Limits { max_automations: 2, ..Default::default() };
+    let t = crate::common::TestApi::with_limits(limits).await;
+    for name in ["one", "two"] {
+        t.automation(&t.a, crate::common::loss_doc(name)).await;
+    }
+    let res = t.call("POST", "/v1/automations", &t.a, Some(crate::common::loss_doc("three"))).await.expect(409);
+    assert!(res.json()["detail"].as_str().unwrap().contains("2 automations"), "{}", res.text);
+    let mut other = crate::common::loss_doc("three");
+    other["scope"]["entity"] = "other".into();
+    t.call("POST", "/v1/automations", &t.b, Some(other)).await.expect(201);
+    let list = t.call("GET", "/v1/automations", &t.a, None).await.expect(200).json();
+    let id = list["items"][0]["id"].as_str().unwrap().to_string();
+    t.call("DELETE", &format!("/v1/automations/{id}"), &t.a, None).await.expect(204);
+    t.call("POST", "/v1/automations", &t.a, Some(crate::common::loss_doc("three"))).await.expect(201);
+}

@@ -61,10 +61,15 @@ impl Resp {
 
 impl TestApi {
     pub async fn new() -> TestApi {
+        TestApi::with_limits(automations_api::Limits::default()).await
+    }
+
+    pub async fn with_limits(limits: automations_api::Limits) -> TestApi {
         let store = Arc::new(MemoryStore::new());
         let sink = LocalSink::new(store.clone()).await.unwrap();
         let mut api = Api::new(store.clone(), Arc::new(sink), Arc::new(NoDelivery));
         api.clock = Arc::new(FixedClock(NOW));
+        api.limits = limits;
         let router = automations_api::router(api);
         let (a, rec) = auth::issue_key("acme", NOW).unwrap();
         store.put_api_key(&rec).await.unwrap();
@@ -74,11 +79,25 @@ impl TestApi {
     }
 
     pub async fn raw(&self, method: &str, path: &str, key: Option<&str>, body: impl Into<Body>) -> Resp {
+        self.raw_with(method, path, key, &[("content-type", "application/json")], body).await
+    }
+
+    /// A request with these headers (and no default `Content-Type`).
+    pub async fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Resp {
         let mut req = Request::builder().method(Method::from_bytes(method.as_bytes()).unwrap()).uri(path);
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
         }
-        req = req.header("content-type", "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         let res = self.router.clone().oneshot(req.body(body.into()).unwrap()).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();

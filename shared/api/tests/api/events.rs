@@ -1,7 +1,7 @@
 //! `POST /v1/events`: batches, single envelopes, JSON Lines, rejections, and inline evaluation
 //! that sees automation changes at once.
 
-use crate::common::{TestApi, loss_doc, metrics};
+use crate::common::{NOW, TestApi, loss_doc, metrics};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -125,4 +125,65 @@ async fn a_redelivered_batch_fires_nothing_new() {
     t.call("POST", "/v1/events", &t.a, Some(batch.clone())).await.expect(202);
     t.call("POST", "/v1/events", &t.a, Some(batch)).await.expect(202);
     assert_eq!(t.store.fires().len(), 1);
+}
+
+/// Issue 16, item b: the CloudEvents HTTP binding's binary content mode (what the SDKs'
+/// `to_binary`, Knative and brokers send) is one envelope: attributes in `ce-*` headers
+/// (percent-encoded), the data as the body. It used to answer 400 "specversion is required".
+#[tokio::test]
+async fn binary_content_mode_is_one_envelope() {
+    let t = TestApi::new().await;
+    t.automation(&t.a, loss_doc("loss-high")).await;
+    let data = metrics("acme", "b1", 1, &[2.0])["data"].to_string().replace("2.0", "NaN");
+    let headers = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "b1"),
+        ("ce-source", "%2Ftrainer%20one"),
+        ("ce-type", "run.metrics.logged"),
+        ("ce-time", "2026-11-01T12:00:00Z"),
+        ("content-type", "application/json; charset=utf-8"),
+    ];
+    let res = t.raw_with("POST", "/v1/events", Some(&t.a), &headers, data.clone()).await.expect(202).json();
+    assert_eq!(res, json!({"accepted": 1, "rejected": []}));
+    let two = metrics("acme", "b2", 2, &[2.0])["data"].to_string();
+    let headers2 = headers.map(|(k, v)| if k == "ce-id" { (k, "b2") } else { (k, v) });
+    t.raw_with("POST", "/v1/events", Some(&t.a), &headers2, two).await.expect(202);
+    let fires = t.store.fires();
+    assert_eq!(fires.len(), 1, "{fires:?}");
+    assert_eq!((fires[0].event_id.as_str(), fires[0].event_source.as_str()), ("b2", "/trainer one"));
+    // Bad attributes are named as in structured mode; bad data is `data`.
+    let bad = [("ce-specversion", "1.0"), ("ce-id", "b3"), ("ce-source", "s"), ("ce-type", "run.metrics.lost")];
+    let res = t.raw_with("POST", "/v1/events", Some(&t.a), &bad, data.clone()).await.expect(400);
+    assert_eq!(res.json()["rejected"][0]["errors"][0]["path"], "type");
+    let res = t.raw_with("POST", "/v1/events", Some(&t.a), &headers, "{not json").await.expect(400);
+    assert_eq!(res.paths(), ["data"]);
+    let res = t.raw_with("POST", "/v1/events", Some(&t.a), &headers, "").await.expect(400);
+    assert_eq!(res.paths(), ["data"]);
+    let xml = headers.map(|(k, v)| if k == "content-type" { (k, "application/xml") } else { (k, v) });
+    let res = t.raw_with("POST", "/v1/events", Some(&t.a), &xml, "<data/>").await.expect(400);
+    assert_eq!(res.paths(), ["data"]);
+}
+
+/// Issue 16, item b: `time` is optional in CloudEvents 1.0; live, a missing one is the arrival
+/// time (it used to be refused at `time`). A `time` of the wrong type is still refused.
+#[tokio::test]
+async fn a_missing_time_is_the_arrival_time() {
+    let t = TestApi::new().await;
+    t.automation(&t.a, loss_doc("loss-high")).await;
+    let mut one = metrics("acme", "t1", 1, &[2.0]);
+    one.as_object_mut().unwrap().remove("time");
+    let mut two = metrics("acme", "t2", 2, &[3.0]);
+    two["time"] = Value::Null;
+    let mut bad = metrics("acme", "t3", 3, &[3.0]);
+    bad["time"] = json!(12);
+    let res = t.call("POST", "/v1/events", &t.a, Some(json!([one, two, bad]))).await.expect(202).json();
+    assert_eq!(res["accepted"], 2, "{res}");
+    assert_eq!(res["rejected"][0]["errors"][0]["path"], "time");
+    let fires = t.store.fires();
+    assert_eq!(fires.len(), 1);
+    assert_eq!(fires[0].time, NOW, "the arrival time is the fire's clock");
+    // Binary mode without ce-time, too.
+    let headers = [("ce-specversion", "1.0"), ("ce-id", "t4"), ("ce-source", "s"), ("ce-type", "run.heartbeat")];
+    let body = json!({"entity": "acme", "project": "mnist", "run_id": "r1"}).to_string();
+    t.raw_with("POST", "/v1/events", Some(&t.a), &headers, body).await.expect(202);
 }

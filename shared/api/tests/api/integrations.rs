@@ -99,3 +99,46 @@ async fn an_integration_in_use_cannot_be_deleted() {
     t.call("DELETE", &format!("/v1/automations/{id}"), &t.a, None).await.expect(204);
     t.call("DELETE", "/v1/integrations/hook", &t.a, None).await.expect(204);
 }
+
+/// Issue 16, item 9: an integration disabled by 410 Gone could never be re-enabled (no route, and
+/// delete is refused while it is in use); it can be enabled again, and its URL and secret
+/// replaced in place (validated whole, the name and type kept).
+#[tokio::test]
+async fn a_disabled_integration_is_enabled_and_changed_in_place() {
+    use automations_core::store::ConfigStore;
+    let t = TestApi::new().await;
+    let before = t.webhook(&t.a, "hook").await;
+    let mut doc = loss_doc("uses-hook");
+    doc["action"] = json!({"type": "webhook", "integration": "hook"});
+    t.automation(&t.a, doc).await;
+    assert!(t.store.set_integration_disabled("acme", "hook", Some("the endpoint answered 410 Gone")).await.unwrap());
+    assert!(t.call("GET", "/v1/integrations/hook", &t.a, None).await.expect(200).json()["disabled"].is_string());
+
+    let patch = json!({"url": "http://127.0.0.1:9/moved", "secret": "whsec-ROTATED", "access_token": null});
+    let after = t.call("PATCH", "/v1/integrations/hook", &t.a, Some(patch)).await.expect(200).json();
+    assert_eq!((&after["id"], &after["created_at"]), (&before["id"], &before["created_at"]));
+    assert_eq!(after["url"], "http://127.0.0.1:9/moved");
+    assert_eq!((&after["has_secret"], &after["has_access_token"]), (&json!(true), &json!(false)));
+    assert!(after["disabled"].is_string(), "a patch does not re-enable: {after}");
+    assert!(!after.to_string().contains("ROTATED"));
+    let stored = t.store.get_integration("acme", "hook").await.unwrap().unwrap();
+    assert!(stored.to_stored_json().to_string().contains("whsec-ROTATED"));
+
+    let enabled = t.call("POST", "/v1/integrations/hook/enable", &t.a, None).await.expect(200).json();
+    assert_eq!(enabled["disabled"], serde_json::Value::Null);
+    assert_eq!(t.store.get_integration("acme", "hook").await.unwrap().unwrap().disabled, None);
+
+    // Validated whole, fields named; the name and type stay; another entity's is a 404.
+    let res = t.call("PATCH", "/v1/integrations/hook", &t.a, Some(json!({"url": "https://x.test:99999/"}))).await;
+    assert_eq!(res.expect(400).paths(), ["url"]);
+    let res = t.call("PATCH", "/v1/integrations/hook", &t.a, Some(json!({"type": "slack"}))).await;
+    assert_eq!(res.expect(400).paths(), ["type"]);
+    let res = t.call("PATCH", "/v1/integrations/hook", &t.a, Some(json!({"name": "renamed"}))).await;
+    assert_eq!(res.expect(400).paths(), ["name"]);
+    t.call("PATCH", "/v1/integrations/hook", &t.b, Some(json!({"url": "http://127.0.0.1:9/x"}))).await.expect(404);
+    t.call("POST", "/v1/integrations/hook/enable", &t.b, None).await.expect(404);
+    assert_eq!(
+        t.store.get_integration("acme", "hook").await.unwrap().unwrap().to_stored_json()["url"],
+        "http://127.0.0.1:9/moved"
+    );
+}

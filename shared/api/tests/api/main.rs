@@ -2,6 +2,7 @@
 
 mod automations;
 mod common;
+mod corpus;
 mod events;
 mod integrations;
 mod isolation;

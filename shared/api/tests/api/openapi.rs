@@ -254,6 +254,27 @@ async fn responses_conform_to_the_document() {
     check("GET", "/v1/integrations/{name}", t.call("GET", "/v1/integrations/hook", &t.a, None).await.expect(200));
     check("GET", "/v1/integrations/{name}", t.call("GET", "/v1/integrations/chan", &t.a, None).await.expect(200));
     check("GET", "/v1/integrations/{name}", t.call("GET", "/v1/integrations/nope", &t.a, None).await.expect(404));
+    let moved = json!({"url": "http://127.0.0.1:9/moved"});
+    check(
+        "PATCH",
+        "/v1/integrations/{name}",
+        t.call("PATCH", "/v1/integrations/hook", &t.a, Some(moved)).await.expect(200),
+    );
+    let bad = json!({"url": "ftp://x"});
+    check(
+        "PATCH",
+        "/v1/integrations/{name}",
+        t.call("PATCH", "/v1/integrations/hook", &t.a, Some(bad)).await.expect(400),
+    );
+    let none = json!({"url": "http://127.0.0.1:9/x"});
+    check(
+        "PATCH",
+        "/v1/integrations/{name}",
+        t.call("PATCH", "/v1/integrations/nope", &t.a, Some(none)).await.expect(404),
+    );
+    let enable = "/v1/integrations/{name}/enable";
+    check("POST", enable, t.call("POST", "/v1/integrations/hook/enable", &t.a, None).await.expect(200));
+    check("POST", enable, t.call("POST", "/v1/integrations/nope/enable", &t.a, None).await.expect(404));
 
     let metric = json!({"name": "m", "scope": {"type": "project", "project": "mnist"},
         "event": {"type": "RUN_METRIC_CHANGE", "metric": {"name": "loss", "agg": "MIN", "current_window": 2,

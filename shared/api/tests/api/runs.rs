@@ -23,7 +23,7 @@ async fn reports_the_steps_it_would_fire_at_and_why() {
     // Hourly rows: averages of pairs are 0.5, 1.0, 1.5 (fires at step 4), 2.0 (step 5: inside
     // the 2 h cooldown), 2.5 (step 6: 2 h after step 4, fires again). The NaN is skipped.
     let h = history(&[json!(0.5), json!(0.5), json!(1.5), json!(1.5), json!(2.5), json!(2.5), json!("NaN")]);
-    let res = t.call("POST", &path, &t.a, Some(json!({"history": h}))).await.expect(200).json();
+    let res = t.call("POST", &path, &t.a, Some(json!({"history": h, "metric_values": true}))).await.expect(200).json();
     assert_eq!(res["metric"], "loss");
     assert_eq!(res["values"], 7);
     assert_eq!(res["run_filter_matches"], true);
@@ -96,4 +96,42 @@ async fn refusals_name_the_request_field() {
         .expect(400);
     assert!(res.json()["detail"].as_str().unwrap().contains("RUN_STATE"));
     t.call("POST", "/v1/automations/au_nope/backtest", &t.a, Some(json!({"history": []}))).await.expect(404);
+}
+
+/// Issue 16, item 1: a 1 MiB backtest with `"cooldown": false` on a window-1000 threshold
+/// answered 129 MB (a fire per step, each with its whole window) and took the server's memory.
+/// The answer is bounded: at most `max_fires` fires (100 by default, 1000 at most) with a count of
+/// the rest, and the windows only when asked.
+#[tokio::test]
+async fn the_answer_is_bounded_whatever_the_history() {
+    let t = TestApi::new().await;
+    let mut doc = loss_doc("always");
+    doc["event"]["metric"] = json!({"name": "loss", "agg": "AVERAGE", "window": 1000, "cmp": "$gt", "threshold": 0});
+    let id = t.automation(&t.a, doc).await["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/automations/{id}/backtest");
+    let rows: Vec<serde_json::Value> = (0..3000).map(|i| json!({"step": i, "values": {"loss": 1.0}})).collect();
+    let body = json!({"history": rows, "cooldown": false});
+    let res = t.call("POST", &path, &t.a, Some(body.clone())).await.expect(200);
+    assert!(res.text.len() < 64 * 1024, "the answer is {} bytes", res.text.len());
+    let res = res.json();
+    // The window is full from step 999 on: a fire at each of the 2001 steps from there.
+    assert_eq!((res["fires_total"].as_u64(), res["fires_omitted"].as_u64()), (Some(2001), Some(1901)));
+    let fires = res["fires"].as_array().unwrap();
+    assert_eq!(fires.len(), 100);
+    assert_eq!(
+        (fires[0]["step"].as_i64(), fires[99]["step"].as_i64()),
+        (Some(999), Some(1098)),
+        "the first ones, in order"
+    );
+    assert!(fires.iter().all(|f| f.get("metric_values").is_none()), "no window unless asked");
+    // Asked for: the windows, and more fires up to the cap; beyond the cap is refused by name.
+    let mut asked = body.clone();
+    asked["max_fires"] = 3.into();
+    asked["metric_values"] = true.into();
+    let res = t.call("POST", &path, &t.a, Some(asked)).await.expect(200).json();
+    assert_eq!(res["fires"].as_array().unwrap().len(), 3);
+    assert_eq!(res["fires"][2]["metric_values"].as_array().map(Vec::len), Some(1000));
+    let mut over = body;
+    over["max_fires"] = 1001.into();
+    assert_eq!(t.call("POST", &path, &t.a, Some(over)).await.expect(400).paths(), ["max_fires"]);
 }

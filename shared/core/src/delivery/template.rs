@@ -1,9 +1,10 @@
 //! Payload templates: JSON text in which `${variable}` is replaced by the fire's value.
 //!
-//! Each value is inserted JSON-escaped (as the inside of a JSON string), so a run name holding a
-//! quote or a newline cannot break the document or inject fields. A variable that does not apply
-//! to the fire (`${alias}` on a metric fire) renders as an empty string, and so does an unknown
-//! one (automations are checked against [`TEMPLATE_VARIABLES`] when saved, so that only happens to
+//! Inside a JSON string each value is inserted JSON-escaped, so a run name holding a quote or a
+//! newline cannot break the document or inject fields; outside quotes a JSON value is inserted as
+//! is and anything else as a JSON string (see [`render_with`]). A variable that does not apply
+//! to the fire (`${alias}` on a metric fire) renders as an empty string inside quotes and `null`
+//! outside, and so does an unknown one (automations are checked against [`TEMPLATE_VARIABLES`] when saved, so that only happens to
 //! a template stored by an older build). `${` with no closing `}` is kept as it is.
 //!
 //! [`TEMPLATE_VARIABLES`]: crate::model::action::TEMPLATE_VARIABLES
@@ -14,19 +15,51 @@ use serde_json::Value;
 
 /// Render `template` for `fire`.
 pub fn render(template: &str, fire: &Fire) -> String {
+    render_with(template, |name| variable(fire, name))
+}
+
+/// Render `template` with each variable's value from `value`. Inside a JSON string a value is
+/// inserted JSON-escaped (one that does not apply: empty). Outside quotes a value that is JSON
+/// text (a number, `true`, an array such as `metric_values`) is inserted as is, any other value
+/// as a JSON string, and one that does not apply as `null`: a template that is JSON with its
+/// variables taken out stays JSON whatever it is rendered with.
+pub fn render_with(template: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
+    let mut in_string = false;
+    let mut escape = false;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else { break };
-        out.push_str(&rest[..start]);
-        if let Some(value) = variable(fire, &after[..end]) {
-            push_escaped(&mut out, &value);
+        let literal = &rest[..start];
+        for c in literal.chars() {
+            if escape {
+                escape = false;
+            } else if in_string && c == '\\' {
+                escape = true;
+            } else if c == '"' {
+                in_string = !in_string;
+            }
+        }
+        out.push_str(literal);
+        match (in_string, value(&after[..end])) {
+            (true, Some(v)) => push_escaped(&mut out, &v),
+            (true, None) => {}
+            (false, None) => out.push_str("null"),
+            (false, Some(v)) if !v.trim().is_empty() && serde_json::from_str::<Value>(&v).is_ok() => out.push_str(&v),
+            (false, Some(v)) => out.push_str(&Value::String(v).to_string()),
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
     out
+}
+
+/// Why `template` cannot render to JSON, if it cannot: it is rendered with every variable not
+/// applying (the case that used to give `{"acc": }`), which, by [`render_with`]'s rules, renders
+/// to JSON exactly when every rendering does.
+pub fn json_error(template: &str) -> Option<String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(&render_with(template, |_| None)).err().map(|e| e.to_string())
 }
 
 /// The value of one variable for `fire`, unescaped; `None` when it does not apply.
@@ -119,6 +152,26 @@ mod tests {
         assert_eq!(v["r"], "");
         assert_eq!(v["i"], 7, "outside quotes a number renders as a number");
         assert_eq!(render("keep ${ this", &f), "keep ${ this");
+    }
+
+    /// Issue 16, item 6: a variable outside quotes that does not apply rendered as nothing
+    /// (`{"acc": }`, delivered as application/json); it is `null`, a string value is quoted, and
+    /// templates that cannot render to JSON are found (they are refused when saved).
+    #[test]
+    fn outside_quotes_every_rendering_is_json() {
+        let f = metric_fire();
+        let out = render(
+            r#"{"acc": ${artifact_metadata.acc}, "run": ${run_name}, "v": ${metric_values}, "s": "a\"${run_name}"}"#,
+            &f,
+        );
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out}: {e}"));
+        assert_eq!(v["acc"], Value::Null);
+        assert!(v["run"].is_string(), "{out}");
+        assert_eq!(v["v"], serde_json::json!([0.9, 1.4, 1.6]));
+        assert!(json_error(r#"{"acc": ${artifact_metadata.acc}}"#).is_none());
+        assert!(json_error("{not json").is_some());
+        assert!(json_error(r#"{"a": "${run_name}"#).is_some());
+        assert!(json_error(r#"{"a": "${run_name}", "b": [${metric_values}]}"#).is_none());
     }
 
     #[test]

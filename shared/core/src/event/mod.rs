@@ -1,9 +1,10 @@
 //! Events in: CloudEvents 1.0 envelopes (SPEC section 3), parsed at the edge into typed events.
 
 mod fast;
+pub(crate) mod nonfinite;
 mod parse;
 
-pub use parse::{MAX_ENVELOPE_BYTES, Rejected, parse_envelope, parse_value};
+pub use parse::{MAX_ENVELOPE_BYTES, Rejected, parse_envelope, parse_envelope_at, parse_value};
 
 use crate::model::{Location, RunState, TriggerKind};
 use crate::time::Timestamp;

@@ -1,8 +1,8 @@
 //! Envelope parsing with an error per bad field.
 
+use super::nonfinite::{find_marker, mark_non_finite, marker_value};
 use super::*;
 use crate::error::{Errors, Invalid};
-use crate::json::sanitize_non_finite;
 use crate::model::reader::{ObjReader, describe, type_name};
 use std::collections::HashMap;
 
@@ -28,18 +28,42 @@ fn id_prefix(id: &Option<String>) -> String {
     }
 }
 
-/// Parse one envelope from its JSON text (bare `NaN`/`Infinity` accepted).
+/// Parse one envelope from its JSON text (bare `NaN`/`Infinity` accepted in metric values).
+/// `time` is required: this is the parser of replay and of the queues, whose envelopes carry
+/// their time (live intake fills in a missing one, see [`parse_envelope_at`]).
 pub fn parse_envelope(text: &str) -> Result<Envelope, Rejected> {
-    if text.len() <= MAX_ENVELOPE_BYTES
-        && let Some(env) = super::fast::parse(text)
-    {
+    if let Some(env) = fast(text) {
         return Ok(env);
     }
-    read_envelope_text(text)
+    parse_text(text, None).map(|(e, _)| e)
 }
 
-/// The reader that names every error: what is valid is defined here.
+/// The typed fast path, for an envelope in its plain shape (see [`super::fast`]); `None` leaves
+/// it to the reader below, which is what defines valid.
+fn fast(text: &str) -> Option<Envelope> {
+    if text.len() > MAX_ENVELOPE_BYTES {
+        return None;
+    }
+    super::fast::parse(text)
+}
+
+/// The reader that names every error, for envelopes that carry their time.
+#[cfg(test)]
 pub(super) fn read_envelope_text(text: &str) -> Result<Envelope, Rejected> {
+    parse_text(text, None).map(|(e, _)| e)
+}
+
+/// Parse one envelope received live at `arrival`: `time`, optional in CloudEvents 1.0, is then
+/// the arrival time when absent (or `null`). The flag says whether it was.
+pub fn parse_envelope_at(text: &str, arrival: Timestamp) -> Result<(Envelope, bool), Rejected> {
+    // The fast path takes only envelopes with a `time` of their own.
+    if let Some(env) = fast(text) {
+        return Ok((env, false));
+    }
+    parse_text(text, Some(arrival))
+}
+
+fn parse_text(text: &str, arrival: Option<Timestamp>) -> Result<(Envelope, bool), Rejected> {
     let reject = |errors: Invalid| Rejected { id: None, event_source: None, event_type: None, errors };
     if text.len() > MAX_ENVELOPE_BYTES {
         return Err(reject(Invalid::one(
@@ -47,14 +71,19 @@ pub(super) fn read_envelope_text(text: &str) -> Result<Envelope, Rejected> {
             format!("the envelope is {} bytes, over the limit of {} (256 KiB)", text.len(), MAX_ENVELOPE_BYTES),
         )));
     }
-    let clean = sanitize_non_finite(text);
+    let clean = mark_non_finite(text);
     let v: Value =
         serde_json::from_str(&clean).map_err(|e| reject(Invalid::one("", format!("malformed JSON: {e}"))))?;
-    parse_value(&v)
+    let absent = arrival.is_some() && v.get("time").is_none_or(Value::is_null);
+    parse_value_at(&v, arrival).map(|e| (e, absent))
 }
 
 /// Parse one envelope from a JSON value.
 pub fn parse_value(v: &Value) -> Result<Envelope, Rejected> {
+    parse_value_at(v, None)
+}
+
+fn parse_value_at(v: &Value, arrival: Option<Timestamp>) -> Result<Envelope, Rejected> {
     let mut errors = Errors::default();
     let (id, source, event_type) = match v {
         Value::Object(m) => (
@@ -64,14 +93,14 @@ pub fn parse_value(v: &Value) -> Result<Envelope, Rejected> {
         ),
         _ => (None, None, None),
     };
-    let env = read_envelope(v, &mut errors);
+    let env = read_envelope(v, arrival, &mut errors);
     match env {
         Some(env) if errors.is_empty() => Ok(env),
         _ => Err(Rejected { id, event_source: source, event_type, errors: errors.finish(()).unwrap_err() }),
     }
 }
 
-fn read_envelope(v: &Value, errors: &mut Errors) -> Option<Envelope> {
+fn read_envelope(v: &Value, arrival: Option<Timestamp>, errors: &mut Errors) -> Option<Envelope> {
     let Value::Object(map) = v else {
         errors.push("", format!("an envelope must be a JSON object, got {}", type_name(v)));
         return None;
@@ -83,7 +112,7 @@ fn read_envelope(v: &Value, errors: &mut Errors) -> Option<Envelope> {
     }
     let id = nonempty_str(map.get("id"), "id", errors);
     let source = nonempty_str(map.get("source"), "source", errors);
-    let time = read_time(map.get("time"), "time", true, errors);
+    let time = read_time(map.get("time"), "time", arrival.is_none(), errors).map(|t| t.or(arrival));
     let ty = match map.get("type") {
         Some(Value::String(t)) if EVENT_TYPES.contains(&t.as_str()) => Some(t.as_str()),
         Some(Value::String(t)) => {
@@ -280,7 +309,13 @@ fn read_strings(v: Option<&Value>, path: &str, errors: &mut Errors) -> Option<Ve
 fn read_object(v: Option<&Value>, path: &str, errors: &mut Errors) -> Option<Map<String, Value>> {
     match v {
         None => Some(Map::new()),
-        Some(Value::Object(m)) => Some(m.clone()),
+        Some(v @ Value::Object(m)) => match find_marker(v, path) {
+            None => Some(m.clone()),
+            Some(at) => {
+                errors.push(at, "must not be a bare NaN, Infinity or -Infinity (allowed only as a metric value)");
+                None
+            }
+        },
         Some(other) => {
             errors.push(path, format!("must be an object, got {}", type_name(other)));
             None
@@ -381,6 +416,7 @@ fn metric_value(v: &Value, path: impl FnOnce() -> String, errors: &mut Errors) -
     match v {
         Value::Number(n) => n.as_f64().map(Some),
         Value::Null => Some(None),
+        Value::Object(_) if marker_value(v).is_some() => Some(marker_value(v)),
         Value::String(s) => match s.as_str() {
             "NaN" | "nan" => Some(Some(f64::NAN)),
             "Infinity" | "inf" => Some(Some(f64::INFINITY)),
@@ -499,5 +535,40 @@ mod tests {
         assert!(parse_envelope(&link.replace("\"v3\"", "\"3\"")).is_ok(), "a plain numeric string is a version too");
         assert_eq!(first_path(&link.replace("\"v3\"", "\"v3.1\"")), "data.version");
         assert_eq!(a.source.as_ref().unwrap().version, Some(7));
+    }
+
+    /// Issue 16, item 3: bare non-finite tokens are metric values only; anywhere else they are a
+    /// wrong JSON type named by its path (they used to become the strings "NaN"...).
+    #[test]
+    fn bare_non_finite_outside_metric_values_is_refused_by_path() {
+        let cases: [(&str, &str, &str); 8] = [
+            (r#""id":"evt-1""#, r#""id":NaN"#, "id"),
+            (r#""alias":"production""#, r#""alias":NaN"#, "data.alias"),
+            (r#""author":"ana""#, r#""author":-Infinity"#, "data.author"),
+            (r#""version":7"#, r#""version":7,"tags":[NaN]"#, "data.tags[0]"),
+            (r#""version":7"#, r#""version":7,"metadata":{"a":{"b":[Infinity]}}"#, "data.metadata.a.b[0]"),
+            (r#""version":7"#, r#""version":Infinity"#, "data.version"),
+            (r#""source":"tracker""#, r#""source":NaN"#, "source"),
+            (r#""specversion":"1.0""#, r#""specversion":NaN"#, "specversion"),
+        ];
+        for (from, to, path) in cases {
+            let text = ALIAS.replace(from, to);
+            assert_ne!(text, ALIAS, "{from}");
+            let r = parse_envelope(&text).unwrap_err();
+            assert_eq!(r.errors.errors[0].path, path, "{text}: {r}");
+            assert!(r.to_string().contains("bare"), "{r}");
+        }
+        let data = ALIAS.replace(r#""data":{"entity":"acme","project":"mnist","collection":"classifier","collection_type":"model","version":7,
+         "alias":"production","author":"ana"}"#, r#""data":NaN"#);
+        assert_eq!(first_path(&data), "data");
+        let run = METRICS.replace(r#""run_name":"train-lr3""#, r#""run_name":NaN"#);
+        assert_eq!(first_path(&run), "data.run_name");
+        let config = METRICS.replace(r#""lr":0.001"#, r#""lr":NaN"#);
+        assert_eq!(first_path(&config), "data.config.lr");
+        // Metric values keep taking them, bare or quoted.
+        let ok = METRICS.replace("0.71", "NaN").replace("0.52", "-Infinity").replace("0.69", "\"Infinity\"");
+        let EventData::Metrics(m) = parse_envelope(&ok).unwrap().data else { panic!() };
+        assert!(m.rows[0].values.iter().all(|(_, x)| !x.is_finite()));
+        assert_eq!(m.rows[1].values[0].1, f64::INFINITY);
     }
 }

@@ -176,11 +176,29 @@ fn regex(path: &Path, pattern: &Value, options: Option<&Value>) -> Result<Node, 
         .multi_line(flags.multi_line)
         .dot_matches_new_line(flags.dot_matches_new_line)
         .ignore_whitespace(flags.ignore_whitespace)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build();
     match built {
         Ok(re) => Ok(Node::field(path, Test::Regex(re))),
+        Err(regex::Error::CompiledTooBig(_)) => Err(too_big(pattern)),
         Err(e) => Err(format!("invalid regular expression {pattern:?}: {}", regex_reason(&e))),
     }
+}
+
+/// The most memory one compiled `$regex` may take (its program, and its lazy DFA's cache).
+/// Filters on aliases, tags and names need a few KiB; `\w{200}` (Unicode classes repeated)
+/// would take about 28 MB, kept for as long as the automation exists.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// The refusal of a pattern over [`REGEX_SIZE_LIMIT`].
+pub(crate) fn too_big(pattern: &str) -> String {
+    let shown: String = pattern.chars().take(60).collect();
+    format!(
+        "regular expression {shown:?} compiles to more than the limit of {} KiB; filters need far \
+         less: use ASCII classes ([a-z0-9_] rather than \\w, or the (?-u) flag) and small repetition counts",
+        REGEX_SIZE_LIMIT / 1024
+    )
 }
 
 /// MongoDB's `$options` flags that the `regex` crate has.
@@ -251,6 +269,16 @@ mod tests {
         assert_eq!(found.len(), 1, "{expr}: {found:?}");
         assert_eq!(found[0].0, path, "{expr}");
         assert!(found[0].1.contains(says), "{expr}: {:?} should say {says:?}", found[0].1);
+    }
+
+    /// Issue 16, item 2: `\\w{200}` compiled to about 28 MB, held for the automation's life;
+    /// a pattern over the size limit is refused when saved, saying the limit.
+    #[test]
+    fn regexes_over_the_size_limit_are_refused() {
+        assert_error(json!({"alias": {"$regex": "\\w{200}"}}), "alias.$regex", "256 KiB");
+        for fine in ["^prod", "^(staging|production|v[0-9]+)$", "(?i)^[a-z0-9_-]{1,64}$", "(?-u:\\w){40}"] {
+            assert!(compile(&json!({"alias": {"$regex": fine}})).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! convert between types, and a missing field matches only `$ne`, `$nin`, `$exists: false`,
 //! equality with `null`, and negations.
 
-mod compile;
+pub(crate) mod compile;
+pub use compile::REGEX_SIZE_LIMIT;
 mod eval;
 mod node;
 mod path;

@@ -67,6 +67,14 @@ pub fn template_variables(template: &str) -> impl Iterator<Item = &str> {
 }
 
 fn check_template(template: &str, path: &str, errors: &mut Errors) {
+    if let Some(e) = crate::delivery::template::json_error(template) {
+        errors.push(
+            path,
+            format!(
+                "must be a JSON template: rendered (variables inside quotes empty, outside them null) it is not JSON: {e}"
+            ),
+        );
+    }
     for var in template_variables(template) {
         let known =
             TEMPLATE_VARIABLES.contains(&var) || var.strip_prefix("artifact_metadata.").is_some_and(|k| !k.is_empty());
@@ -170,6 +178,16 @@ mod tests {
     fn refuses_unknown_template_variables_and_types() {
         let e = parse(json!({"type": "webhook", "integration": "h", "payload": "{\"x\":\"${nope}\"}"})).unwrap_err();
         assert_eq!(e.errors[0].path, "action.payload");
+        // Issue 16, item 6: a template that cannot render to JSON is refused when saved.
+        for bad in ["{not json", "{\"acc\": ${x}", "{\"acc\": ${artifact_metadata.acc},}"] {
+            let e = parse(json!({"type": "webhook", "integration": "h", "payload": bad})).unwrap_err();
+            assert_eq!(e.errors[0].path, "action.payload", "{bad}");
+            assert!(e.to_string().contains("JSON"), "{bad}: {e}");
+        }
+        assert!(
+            parse(json!({"type": "webhook", "integration": "h", "payload": "{\"acc\": ${artifact_metadata.acc}}"}))
+                .is_ok()
+        );
         assert!(e.errors[0].message.contains("${nope}"));
         let e = parse(json!({"type": "email"})).unwrap_err();
         assert_eq!(e.errors[0].path, "action.type");

@@ -88,6 +88,11 @@ impl Automation {
         {
             errors.push("name", format!("must be at most {MAX_NAME_LEN} characters"));
         }
+        if let Some(n) = &name
+            && n.chars().any(char::is_control)
+        {
+            errors.push("name", "must not contain control characters (such as NUL or a newline)");
+        }
         let description = r.opt_str("description", &mut errors).map(str::to_string);
         let enabled = r.opt_bool("enabled", &mut errors).unwrap_or(true);
         let scope = r.required("scope", &mut errors).and_then(|s| errors.take(Scope::parse(s, "scope")));

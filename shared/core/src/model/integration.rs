@@ -83,7 +83,10 @@ impl IntegrationKind {
     fn public_fields(&self, out: &mut Map<String, Value>) {
         match self {
             IntegrationKind::Webhook { url, access_token, secret } => {
-                out.insert("url".into(), url.clone().into());
+                // Credentials inside the URL (a password, query values) are masked as secrets
+                // are, the same way executions show them.
+                let shown = crate::delivery::request::mask_url(url, crate::delivery::TargetKind::Webhook);
+                out.insert("url".into(), shown.into());
                 out.insert("has_access_token".into(), access_token.is_some().into());
                 out.insert("has_secret".into(), secret.is_some().into());
             }
@@ -321,6 +324,13 @@ fn check_url(url: &str, path: &str, secret: bool, errors: &mut Errors) -> Option
         errors.push(path, format!("{what} must not contain spaces or control characters"));
         return None;
     }
+    // The parser the sender uses: what it refuses (a port over 65535, a bad IPv6 literal, a bad
+    // percent-encoded host) would fail every delivery, so it is refused now. Its messages never
+    // quote the URL.
+    if let Err(e) = url::Url::parse(url) {
+        errors.push(path, format!("{what} is not a valid URL: {e}"));
+        return None;
+    }
     Some(url.to_string())
 }
 
@@ -344,6 +354,36 @@ mod tests {
         assert!(!public.contains("hunter2") && !public.contains("tok-9"), "{public}");
         assert_eq!(i.to_public_json()["has_secret"], true);
         assert_eq!(i.to_public_json()["has_access_token"], true);
+    }
+
+    /// Issue 16, item 5: credentials inside a webhook URL were returned verbatim by create, get
+    /// and list (all of which show `to_public_json`); they are masked as executions mask them.
+    #[test]
+    fn credentials_in_a_webhook_url_are_masked() {
+        let i = create(json!({"name": "h", "type": "webhook",
+                              "url": "https://ci:pa55word@x.test/h?api_key=k-SECRET&x"}))
+        .unwrap();
+        let shown = i.to_public_json()["url"].as_str().unwrap().to_string();
+        assert_eq!(shown, "https://ci:****@x.test/h?api_key=****&x");
+        assert!(!i.to_public_json().to_string().contains("pa55word"));
+        assert_eq!(
+            create(json!({"name": "h", "type": "webhook", "url": "https://x.test/h"})).unwrap().to_public_json()["url"],
+            "https://x.test/h"
+        );
+        // The stored form keeps the real URL, for delivery.
+        assert!(i.to_stored_json().to_string().contains("k-SECRET"));
+    }
+
+    /// Issue 16, item 10: a URL the sender cannot use (port 99999) was accepted and then failed
+    /// every delivery; it is refused when saved, naming the field.
+    #[test]
+    fn urls_the_sender_cannot_parse_are_refused() {
+        for url in ["https://x.test:99999/h", "http://[::1/h", "http://x.test:8a/h"] {
+            let e = create(json!({"name": "h", "type": "webhook", "url": url})).unwrap_err();
+            assert_eq!(e.errors[0].path, "url", "{url}");
+            assert!(e.to_string().contains("not a valid URL"), "{url}: {e}");
+            assert!(!e.to_string().contains(url), "the URL is not quoted: {e}");
+        }
     }
 
     #[test]

@@ -13,13 +13,24 @@ pub struct ObjReader<'a> {
     asked: Vec<&'static str>,
 }
 
-pub use crate::json::type_name;
+/// The JSON type of a value, for messages such as "must be a string, got a number"; a bare
+/// `NaN`/`Infinity` of an envelope (see `event::nonfinite`) is named as such.
+pub fn type_name(v: &Value) -> &'static str {
+    match crate::event::nonfinite::marker_token(v) {
+        Some("NaN") => "a bare NaN (allowed only as a metric value)",
+        Some("Infinity") => "a bare Infinity (allowed only as a metric value)",
+        Some(_) => "a bare -Infinity (allowed only as a metric value)",
+        None => crate::json::type_name(v),
+    }
+}
 
 impl<'a> ObjReader<'a> {
     /// Start reading `v` as an object at `path`; records an error and returns `None` if it is not one.
     pub fn new(v: &'a Value, path: &str, errors: &mut Errors) -> Option<Self> {
         match v {
-            Value::Object(map) => Some(ObjReader { map, path: path.to_string(), asked: Vec::new() }),
+            Value::Object(map) if crate::event::nonfinite::marker_token(v).is_none() => {
+                Some(ObjReader { map, path: path.to_string(), asked: Vec::new() })
+            }
             other => {
                 let what = if path.is_empty() { "the document" } else { path };
                 errors.push(path, format!("{what} must be an object, got {}", type_name(other)));

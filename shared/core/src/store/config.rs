@@ -111,6 +111,11 @@ pub trait ConfigStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Page<Integration>, StoreError>> + Send;
 
+    /// Replace the integration of `integration.entity()` named `integration.name` (its
+    /// document: URL, credentials, channel or registry; and its `disabled` state), keeping its
+    /// id and `created_at`. `false` when the entity has no integration of that name.
+    fn update_integration(&self, integration: &Integration) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Delete an integration by name; `false` when the entity has none of that name.
     fn delete_integration(&self, entity: &str, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

@@ -116,6 +116,19 @@ impl ConfigStore for MemoryStore {
         Ok(page(mine, |i| i.id.as_str(), cursor, limit))
     }
 
+    async fn update_integration(&self, integration: &Integration) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let list = &mut inner.config.integrations;
+        match list.iter_mut().find(|i| i.entity == integration.entity && i.name == integration.name) {
+            Some(i) => {
+                let (id, created_at) = (i.id.clone(), i.created_at);
+                *i = Integration { id, created_at, ..integration.clone() };
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         let list = &mut inner.config.integrations;

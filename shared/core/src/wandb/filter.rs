@@ -146,7 +146,11 @@ fn compile_regex(pattern: &str, options: &str) -> Result<(), String> {
             _ => &mut b,
         };
     }
+    b.size_limit(crate::filter::compile::REGEX_SIZE_LIMIT).dfa_size_limit(crate::filter::compile::REGEX_SIZE_LIMIT);
     b.build().map(drop).map_err(|e| {
+        if let regex::Error::CompiledTooBig(_) = e {
+            return crate::filter::compile::too_big(pattern);
+        }
         format!(
             "this $regex cannot run here: patterns are Rust regex syntax, which runs in linear \
              time and so has no look-around or backreferences ({e})"
