@@ -13,15 +13,18 @@ use crate::event::{ArtifactEvent, Envelope, EventData, MetricsEvent, RunStateEve
 use crate::fire::{Fire, Subject};
 use crate::model::{Automation, RunState, Trigger};
 use crate::time::Timestamp;
-use crate::window::MetricWindow;
+use crate::window::{AggSpec, MetricWindow, Watch};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// Which automations read a metric, and how many of its latest values the run must keep.
-#[derive(Debug, Default)]
+/// Which automations read a metric, how many of its latest values the run must keep, and the
+/// running aggregates their conditions read (shared where two read the same).
+#[derive(Debug)]
 struct MetricPlan {
     capacity: usize,
-    automations: Vec<usize>,
+    specs: Arc<[AggSpec]>,
+    /// Each automation with its condition compiled against `specs`.
+    automations: Vec<(usize, Watch)>,
 }
 
 /// The metric automations that apply to the runs of one project.
@@ -133,17 +136,26 @@ impl Engine {
         if let Some(p) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return p.clone();
         }
-        let mut plan = RunPlan::default();
+        // Per metric: capacity, aggregate specs, watching automations.
+        type Draft = (usize, Vec<AggSpec>, Vec<(usize, Watch)>);
+        let mut drafts: HashMap<String, Draft> = HashMap::new();
         for (i, a) in self.automations.iter().enumerate() {
             let Trigger::Metric { condition, .. } = &a.trigger else { continue };
             if !a.scope.covers_run(entity, project) {
                 continue;
             }
-            let mp = plan.metrics.entry(condition.metric().to_string()).or_default();
-            mp.capacity = mp.capacity.max(condition.needed());
-            mp.automations.push(i);
+            let (capacity, specs, automations) = drafts.entry(condition.metric().to_string()).or_default();
+            *capacity = (*capacity).max(condition.needed());
+            let watch = Watch::new(condition, specs);
+            automations.push((i, watch));
         }
-        let plan = Arc::new(plan);
+        let metrics = drafts
+            .into_iter()
+            .map(|(name, (capacity, specs, automations))| {
+                (name, MetricPlan { capacity, specs: specs.into(), automations })
+            })
+            .collect();
+        let plan = Arc::new(RunPlan { metrics });
         self.plans.write().unwrap_or_else(|e| e.into_inner()).insert(key, plan.clone());
         plan
     }
@@ -168,8 +180,10 @@ impl Engine {
                 let mp = (*mp)?;
                 let mut w = record.windows.remove(name).unwrap_or_else(|| MetricWindow::with_capacity(mp.capacity));
                 if w.ring.capacity() != mp.capacity {
-                    w.ring.resize(mp.capacity);
+                    w.resize(mp.capacity);
                 }
+                // O(window) once when the record was just loaded; a no-op when it stayed cached.
+                w.track(&mp.specs);
                 Some(w)
             })
             .collect();
@@ -177,7 +191,7 @@ impl Engine {
         let mut filter_ok: Vec<Option<bool>> = vec![None; self.automations.len()];
         let mut last_fire: Vec<Option<Timestamp>> = vec![None; self.automations.len()];
         for mp in plans.iter().flatten() {
-            for &ai in &mp.automations {
+            for &(ai, _) in &mp.automations {
                 last_fire[ai] = record.last_fires.get(&self.automations[ai].id).copied();
             }
         }
@@ -193,7 +207,8 @@ impl Engine {
                     continue;
                 }
                 took_any = true;
-                for &ai in &mp.automations {
+                for (ai, watch) in &mp.automations {
+                    let ai = *ai;
                     let a = &self.automations[ai];
                     let Trigger::Metric { run_filter, condition, cooldown } = &a.trigger else { continue };
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
@@ -207,6 +222,11 @@ impl Engine {
                                 .matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)))
                     });
                     if !ok {
+                        continue;
+                    }
+                    // O(1): rules out the condition unless it holds or is within rounding of its
+                    // boundary; then the reference check over the window decides, exactly.
+                    if !w.might_hold(watch) {
                         continue;
                     }
                     let Some(observed) = condition.check(w.ring.last(condition.needed())) else { continue };
