@@ -1,61 +1,86 @@
-//! The maximum (or minimum) of a sliding span in O(1) amortised per value: a monotonic deque of
-//! the values that may still become the extremum, each with its position in the ring's push
-//! order. Exact: it returns one of the span's values, never a computed one.
+//! The maximum (or minimum) of a sliding span in O(1) per value, branch-free on the data: the
+//! van Herk / Gil-Werman scheme. Values entering the span are cut into blocks of `len`; the span
+//! is always the tail of the previous block plus the head of the current one, so its extremum is
+//! that of the previous block's suffix (computed once per block, O(1) a value amortised) and the
+//! current block's running prefix. A monotonic deque would do the same with a data-dependent
+//! number of pops per value, which costs branch mispredictions on noisy metrics.
+//!
+//! Exact: the result is one of the span's values, never a computed one.
 
-use std::collections::VecDeque;
-
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Extremum {
-    /// Candidates, oldest first; values strictly decreasing (for a maximum) from the front.
-    /// Grown on demand: on noisy data it holds a handful of values, not the whole span.
-    deque: VecDeque<(u64, f64)>,
-    /// Track the minimum rather than the maximum.
+    len: usize,
     min: bool,
+    /// `suffix[i]`: extremum of the previous block's values `i..len`; `suffix[len]` is the
+    /// identity (no values), so the lookup below needs no branch.
+    suffix: Box<[f64]>,
+    /// Extremum of the current block's values so far.
+    prefix: f64,
+    /// How many values of the current block have entered (1..=len once one has).
+    in_block: usize,
 }
 
 impl Extremum {
-    pub fn new(min: bool) -> Extremum {
-        Extremum { deque: VecDeque::new(), min }
+    pub fn new(min: bool, len: usize) -> Extremum {
+        let id = if min { f64::INFINITY } else { f64::NEG_INFINITY };
+        Extremum { len, min, suffix: vec![id; len + 1].into_boxed_slice(), prefix: id, in_block: len }
     }
 
-    /// `x`, pushed as value number `pos`, enters a span of `len` values.
+    fn identity(&self) -> f64 {
+        if self.min { f64::INFINITY } else { f64::NEG_INFINITY }
+    }
+
     #[inline]
-    pub fn enter(&mut self, pos: u64, x: f64, len: usize) {
-        // A value no better than the newcomer can never be the extremum again.
-        while let Some(&(_, back)) = self.deque.back() {
-            if if self.min { back >= x } else { back <= x } {
-                self.deque.pop_back();
-            } else {
-                break;
-            }
-        }
-        self.deque.push_back((pos, x));
-        while let Some(&(front, _)) = self.deque.front() {
-            if front + len as u64 <= pos {
-                self.deque.pop_front();
-            } else {
-                break;
-            }
-        }
+    fn pick(&self, a: f64, b: f64) -> f64 {
+        if self.min { a.min(b) } else { a.max(b) }
     }
 
-    /// Refill from the span's values, oldest first; the newest of them is number `newest`.
-    pub fn recompute(&mut self, values: &[f64], newest: u64, len: usize) {
-        self.deque.clear();
-        let first = (newest + 1).saturating_sub(values.len() as u64);
-        for (i, &x) in values.iter().enumerate() {
-            self.enter(first + i as u64, x, len);
-        }
-    }
-
-    /// The extremum of the span; `None` while it is empty.
+    /// `x` enters the span. When it starts a new block, `block` gives the values of the block
+    /// just completed, oldest first (they are still in the ring).
     #[inline]
-    pub fn value(&self) -> Option<f64> {
-        self.deque.front().map(|&(_, x)| x)
+    pub fn enter<'a>(&mut self, x: f64, block: impl FnOnce() -> &'a [f64]) {
+        if self.in_block == self.len {
+            self.complete(block());
+            self.prefix = x;
+            self.in_block = 1;
+        } else {
+            self.prefix = self.pick(self.prefix, x);
+            self.in_block += 1;
+        }
+    }
+
+    /// The previous block is now `values` (its last `values.len()` values; fewer than `len`
+    /// while the span fills, or after a rebuild that only needs the tail).
+    fn complete(&mut self, values: &[f64]) {
+        let mut acc = self.identity();
+        let skip = self.len - values.len().min(self.len);
+        for i in (0..self.len).rev() {
+            if i >= skip {
+                acc = self.pick(acc, values[i - skip]);
+            }
+            self.suffix[i] = if i >= skip { acc } else { self.identity() };
+        }
+    }
+
+    /// Rebuild from the span's values, oldest first (at most `len`), of which the newest
+    /// `in_block` belong to the current block (the position of the newest value decides it).
+    pub fn recompute(&mut self, values: &[f64], in_block: usize) {
+        let in_block = in_block.min(values.len());
+        let (previous, current) = values.split_at(values.len() - in_block);
+        self.complete(previous);
+        self.prefix = current.iter().fold(self.identity(), |a, &x| self.pick(a, x));
+        self.in_block = if in_block == 0 { self.len } else { in_block };
+    }
+
+    /// The extremum of the span (the identity while it is empty).
+    #[inline]
+    pub fn value(&self) -> f64 {
+        let tail = self.suffix[self.in_block.min(self.len)];
+        self.pick(tail, self.prefix)
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.deque.capacity() * std::mem::size_of::<(u64, f64)>()
+        self.suffix.len() * std::mem::size_of::<f64>()
     }
 }
 
@@ -64,20 +89,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn follows_the_span() {
-        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 0.0, 0.0, -1.0];
-        for len in 1..5 {
-            let (mut max, mut min) = (Extremum::new(false), Extremum::new(true));
+    fn follows_the_span_and_rebuilds_anywhere() {
+        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 0.0, 0.0, -1.0, 7.0, 7.0];
+        for len in 1..6 {
+            let (mut max, mut min) = (Extremum::new(false, len), Extremum::new(true, len));
             for (i, &x) in xs.iter().enumerate() {
-                max.enter(i as u64, x, len);
-                min.enter(i as u64, x, len);
+                // The block just completed: the `len` values before x (fewer at the start).
+                let before = &xs[i.saturating_sub(len)..i];
+                max.enter(x, || before);
+                min.enter(x, || before);
                 let span = &xs[(i + 1).saturating_sub(len)..=i];
-                assert_eq!(max.value(), Some(span.iter().copied().fold(f64::NEG_INFINITY, f64::max)));
-                assert_eq!(min.value(), Some(span.iter().copied().fold(f64::INFINITY, f64::min)));
+                assert_eq!(max.value(), span.iter().copied().fold(f64::NEG_INFINITY, f64::max), "max {len} {i}");
+                assert_eq!(min.value(), span.iter().copied().fold(f64::INFINITY, f64::min), "min {len} {i}");
+                // A rebuild at this point gives the same state.
+                let mut again = Extremum::new(false, len);
+                again.recompute(span, i % len + 1);
+                assert_eq!(again.value(), max.value());
+                let next = xs.get(i + 1).copied().unwrap_or(0.0);
+                let (mut a, mut b) = (again.clone(), max.clone());
+                let block = &xs[(i + 1).saturating_sub(len)..=i];
+                a.enter(next, || block);
+                b.enter(next, || block);
+                assert_eq!(a.value(), b.value(), "after a rebuild, {len} {i}");
             }
-            let mut again = Extremum::new(false);
-            again.recompute(&xs[xs.len() - len..], xs.len() as u64 - 1, len);
-            assert_eq!(again.value(), max.value());
         }
     }
 }

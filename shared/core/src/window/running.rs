@@ -47,8 +47,8 @@ impl Running {
     fn new(spec: AggSpec) -> Running {
         let state = match spec.kind {
             AggKind::Sum => State::Sum(SlidingSum::default()),
-            AggKind::Max => State::Extremum(Extremum::new(false)),
-            AggKind::Min => State::Extremum(Extremum::new(true)),
+            AggKind::Max => State::Extremum(Extremum::new(false, spec.len)),
+            AggKind::Min => State::Extremum(Extremum::new(true, spec.len)),
             AggKind::Moments => State::Moments(SlidingMoments::default()),
         };
         Running { spec, period: period(spec.len), state }
@@ -60,14 +60,20 @@ impl Running {
         match &mut self.state {
             State::Sum(s) => s.recompute(values),
             State::Moments(m) => m.recompute(values),
-            State::Extremum(e) => e.recompute(values, ring.pushes().saturating_sub(1 + lag as u64), len),
+            State::Extremum(e) => {
+                // Blocks are aligned on the count of values that entered the span, as when
+                // streaming, so a rebuild gives the state the stream would have.
+                let entered = ring.pushes().saturating_sub(lag as u64);
+                let in_block = if entered == 0 { 0 } else { ((entered - 1) % len as u64) as usize + 1 };
+                e.recompute(values, in_block)
+            }
         }
     }
 
-    /// `v` is about to be pushed onto `ring` as value number `pos`: take the value entering the
-    /// span and drop the one leaving it. Returns whether a recomputation is due.
+    /// `v` is about to be pushed onto `ring`: take the value entering the span and drop the one
+    /// leaving it. Returns whether a recomputation is due.
     #[inline]
-    fn step(&mut self, ring: &Ring, v: f64, pos: u64) -> bool {
+    fn step(&mut self, ring: &Ring, v: f64) -> bool {
         let AggSpec { lag, len, .. } = self.spec;
         let old = ring.len();
         // After the push, lag k is what is now lag k - 1.
@@ -83,7 +89,8 @@ impl Running {
             State::Moments(m) => m.step(enter, (old >= lag + len).then(|| ring.at(lag + len - 1)), self.period),
             State::Extremum(e) => {
                 if let Some(x) = enter {
-                    e.enter(pos - lag as u64, x, len);
+                    // The block just completed is the span as it stands before the push.
+                    e.enter(x, || span(ring, lag, len));
                 }
                 false
             }
@@ -141,10 +148,9 @@ impl Aggregates {
             ring.push(v);
             return;
         }
-        let pos = ring.pushes();
         let mut due = false;
         for r in &mut self.running {
-            due |= r.step(ring, v, pos);
+            due |= r.step(ring, v);
         }
         self.prev_run = self.run;
         self.run = if !ring.is_empty() && ring.at(0) == v { self.run.saturating_add(1) } else { 1 };

@@ -15,20 +15,23 @@ pub fn period(len: usize) -> u32 {
     len.max(32).min(u32::MAX as usize) as u32
 }
 
-/// A Kahan-Babuska-Neumaier sum: the running sum and the rounding it has lost so far. Its error
-/// is 2u|sum| plus a second-order term in the number of operations, where plain summation loses
-/// u per operation times the running magnitude.
+/// A compensated sum: the running sum and the rounding it has lost so far, each addition's
+/// error recovered exactly by Knuth's TwoSum (branch-free, unlike Compensated's test of which
+/// operand is larger, which mispredicts on values that change sign). The result is within
+/// 2u|sum| plus a second-order term in the number of operations, where plain summation loses u
+/// per operation times the running magnitude.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Neumaier {
+pub struct Compensated {
     sum: f64,
     comp: f64,
 }
 
-impl Neumaier {
+impl Compensated {
     #[inline]
     pub fn add(&mut self, x: f64) {
         let t = self.sum + x;
-        self.comp += if self.sum.abs() >= x.abs() { (self.sum - t) + x } else { (x - t) + self.sum };
+        let xp = t - self.sum;
+        self.comp += (self.sum - (t - xp)) + (x - xp);
         self.sum = t;
     }
 
@@ -48,7 +51,7 @@ pub fn span(ring: &Ring, lag: usize, len: usize) -> &[f64] {
 /// The running sum of a span.
 #[derive(Debug, Clone, Default)]
 pub struct SlidingSum {
-    sum: Neumaier,
+    sum: Compensated,
     /// The largest |x| taken since the last recomputation (of the span then, or entered since).
     pub max_abs: f64,
     since: u32,
@@ -56,7 +59,7 @@ pub struct SlidingSum {
 
 impl SlidingSum {
     pub fn recompute(&mut self, values: &[f64]) {
-        let mut sum = Neumaier::default();
+        let mut sum = Compensated::default();
         let mut max_abs = 0.0f64;
         for &x in values {
             sum.add(x);
@@ -97,8 +100,8 @@ impl SlidingSum {
 #[derive(Debug, Clone, Default)]
 pub struct SlidingMoments {
     pub shift: f64,
-    s1: Neumaier,
-    s2: Neumaier,
+    s1: Compensated,
+    s2: Compensated,
     /// The largest |x| taken since the last recomputation.
     pub max_abs: f64,
     /// The largest |x - shift| taken since the last recomputation.
@@ -167,7 +170,7 @@ mod tests {
 
     #[test]
     fn neumaier_keeps_what_plain_summation_loses() {
-        let mut n = Neumaier::default();
+        let mut n = Compensated::default();
         for x in [1e16, 1.0, -1e16, 1.0] {
             n.add(x);
         }

@@ -14,6 +14,7 @@
 
 use super::ring::Ring;
 use super::running::{AggKind, AggSpec, Aggregates, State};
+use super::sums::SlidingMoments;
 use crate::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCondition, Threshold, ZScore};
 use std::cmp::Ordering;
 
@@ -105,19 +106,20 @@ impl Watch {
                 let (p, ep) = estimate(prior, aggs, ring);
                 let d = c - p;
                 let ed = ec + ep + EPS * d.abs() + TINY;
-                let (lo, hi) = if relative {
+                // Relative: delta = d / |prior| meets `amount` only if d meets `amount` times the
+                // smallest |prior| the reference may divide by (comparing products, no division).
+                let scale = if relative {
                     let (plo, phi) = (p - ep, p + ep);
                     // A prior that may be 0 (or NaN) is the reference's to settle.
                     let signed = plo > 0.0 || phi < 0.0;
                     if !signed {
                         return true;
                     }
-                    let (qlo, qhi) = if plo > 0.0 { (plo, phi) } else { (-phi, -plo) };
-                    quotient(d - ed, d + ed, qlo, qhi)
+                    plo.abs().min(phi.abs())
                 } else {
-                    (d - ed, d + ed)
+                    1.0
                 };
-                may_be_directed(dir, lo, hi, amount)
+                may_be_directed(dir, d - ed, d + ed, amount * scale)
             }
             Probe::ZScore { slot, window, dir, threshold } => {
                 // Exact, as the reference: a window of equal values is not evaluated.
@@ -125,8 +127,11 @@ impl Watch {
                     return false;
                 }
                 let State::Moments(m) = aggs.state(slot) else { unreachable!("a z-score reads moments") };
-                let (lo, hi) = zscore_bounds(m, window, ring.at(0));
-                may_be_directed(dir, lo, hi, threshold)
+                match zscore_bounds(m, window, ring.at(0)) {
+                    // z = num / sd meets the threshold only if num meets it times the smallest sd.
+                    Some((lo, hi, sd_lo)) => may_be_directed(dir, lo, hi, threshold * sd_lo),
+                    None => true,
+                }
             }
         }
     }
@@ -138,7 +143,7 @@ fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
     match source {
         Source::Value(lag) => (ring.at(lag), 0.0),
         Source::Slot { slot, len } => match aggs.state(slot) {
-            State::Extremum(e) => (e.value().unwrap_or(f64::NAN), 0.0),
+            State::Extremum(e) => (e.value(), 0.0),
             State::Sum(s) => {
                 let n = len as f64;
                 let avg = s.sum() / n;
@@ -152,9 +157,10 @@ fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
     }
 }
 
-/// Bounds on the reference's z-score of `v` against the `n` values of `m`'s span.
+/// Bounds on the reference's numerator `v - mean` and a lower bound on its standard deviation,
+/// for `v` against the `window` values of `m`'s span; `None` when the deviation may be 0.
 #[inline]
-fn zscore_bounds(m: &super::sums::SlidingMoments, window: usize, v: f64) -> (f64, f64) {
+fn zscore_bounds(m: &SlidingMoments, window: usize, v: f64) -> Option<(f64, f64, f64)> {
     let n = window as f64;
     let b = m.s1() / n;
     let a = m.s2() / n;
@@ -172,23 +178,12 @@ fn zscore_bounds(m: &super::sums::SlidingMoments, window: usize, v: f64) -> (f64
     let var_lo = var - ev;
     if var_lo <= 0.0 || var_lo.is_nan() {
         // The standard deviation may be 0 (not evaluated) or tiny: the reference settles it.
-        return (f64::NEG_INFINITY, f64::INFINITY);
+        return None;
     }
     let sd_lo = var_lo.sqrt() * (1.0 - 2.0 * EPS);
-    let sd_hi = (var + ev).sqrt() * (1.0 + 2.0 * EPS);
     let num_lo = v - (mean + em);
     let num_hi = v - (mean - em);
-    let (num_lo, num_hi) = (num_lo - EPS * num_lo.abs() - TINY, num_hi + EPS * num_hi.abs() + TINY);
-    quotient(num_lo, num_hi, sd_lo, sd_hi)
-}
-
-/// Bounds on `n / q` for `n` in `[nlo, nhi]` and `q` in `[qlo, qhi]`, `0 < qlo`, widened for
-/// the rounding of the reference's own division.
-#[inline]
-fn quotient(nlo: f64, nhi: f64, qlo: f64, qhi: f64) -> (f64, f64) {
-    let hi = if nhi >= 0.0 { nhi / qlo } else { nhi / qhi };
-    let lo = if nlo >= 0.0 { nlo / qhi } else { nlo / qlo };
-    (lo - 4.0 * EPS * lo.abs() - TINY, hi + 4.0 * EPS * hi.abs() + TINY)
+    Some((num_lo - EPS * num_lo.abs() - TINY, num_hi + EPS * num_hi.abs() + TINY, sd_lo))
 }
 
 /// `x > t`, or unknown (NaN): maybe.
@@ -216,14 +211,16 @@ fn may_compare(cmp: Cmp, lo: f64, hi: f64, threshold: f64) -> bool {
     }
 }
 
-/// Might a change (or z-score) in `[lo, hi]` meet `amount` in direction `dir`?
+/// Might a change in `[lo, hi]` meet `bound` (> 0) in direction `dir`? Widened for the
+/// rounding of the reference's own division (`bound` being `amount` times a divisor).
 #[inline]
-fn may_be_directed(dir: ChangeDir, lo: f64, hi: f64, amount: f64) -> bool {
-    let up = may_ge(hi, amount);
-    let down = may_ge(-lo, amount);
+fn may_be_directed(dir: ChangeDir, lo: f64, hi: f64, bound: f64) -> bool {
+    let bound = bound * (1.0 - 4.0 * EPS);
+    let up = may_ge(hi + 4.0 * EPS * hi.abs() + TINY, bound);
+    let down = may_ge(-lo + 4.0 * EPS * lo.abs() + TINY, bound);
     match dir {
         ChangeDir::Increase => up,
         ChangeDir::Decrease => down,
-        ChangeDir::Any => up || down,
+        ChangeDir::Any => up | down,
     }
 }
