@@ -5,16 +5,18 @@
 //! current block's running prefix. A monotonic deque would do the same with a data-dependent
 //! number of pops per value, which costs branch mispredictions on noisy metrics.
 //!
-//! Exact: the result is one of the span's values, never a computed one.
+//! Exact: the result is one of the span's values, never a computed one. A minimum is kept as
+//! the maximum of the negated values (negation is exact), so there is one code path.
 
 #[derive(Debug, Clone)]
 pub struct Extremum {
     len: usize,
-    min: bool,
-    /// `suffix[i]`: extremum of the previous block's values `i..len`; `suffix[len]` is the
-    /// identity (no values), so the lookup below needs no branch.
+    /// 1 for a maximum, -1 for a minimum: values are kept multiplied by it.
+    sign: f64,
+    /// `suffix[i]`: maximum of the previous block's (signed) values `i..len`; `suffix[len]` is
+    /// -infinity (no values), so the lookup below needs no branch.
     suffix: Box<[f64]>,
-    /// Extremum of the current block's values so far.
+    /// Maximum of the current block's (signed) values so far.
     prefix: f64,
     /// How many values of the current block have entered (1..=len once one has).
     in_block: usize,
@@ -22,17 +24,14 @@ pub struct Extremum {
 
 impl Extremum {
     pub fn new(min: bool, len: usize) -> Extremum {
-        let id = if min { f64::INFINITY } else { f64::NEG_INFINITY };
-        Extremum { len, min, suffix: vec![id; len + 1].into_boxed_slice(), prefix: id, in_block: len }
-    }
-
-    fn identity(&self) -> f64 {
-        if self.min { f64::INFINITY } else { f64::NEG_INFINITY }
-    }
-
-    #[inline]
-    fn pick(&self, a: f64, b: f64) -> f64 {
-        if self.min { a.min(b) } else { a.max(b) }
+        let sign = if min { -1.0 } else { 1.0 };
+        Extremum {
+            len,
+            sign,
+            suffix: vec![f64::NEG_INFINITY; len + 1].into_boxed_slice(),
+            prefix: f64::NEG_INFINITY,
+            in_block: len,
+        }
     }
 
     /// `x` enters the span. When it starts a new block, `block` gives the values of the block
@@ -41,10 +40,10 @@ impl Extremum {
     pub fn enter<'a>(&mut self, x: f64, block: impl FnOnce() -> &'a [f64]) {
         if self.in_block == self.len {
             self.complete(block());
-            self.prefix = x;
+            self.prefix = self.sign * x;
             self.in_block = 1;
         } else {
-            self.prefix = self.pick(self.prefix, x);
+            self.prefix = self.prefix.max(self.sign * x);
             self.in_block += 1;
         }
     }
@@ -52,13 +51,13 @@ impl Extremum {
     /// The previous block is now `values` (its last `values.len()` values; fewer than `len`
     /// while the span fills, or after a rebuild that only needs the tail).
     fn complete(&mut self, values: &[f64]) {
-        let mut acc = self.identity();
+        let mut acc = f64::NEG_INFINITY;
         let skip = self.len - values.len().min(self.len);
         for i in (0..self.len).rev() {
             if i >= skip {
-                acc = self.pick(acc, values[i - skip]);
+                acc = acc.max(self.sign * values[i - skip]);
             }
-            self.suffix[i] = if i >= skip { acc } else { self.identity() };
+            self.suffix[i] = acc;
         }
     }
 
@@ -68,15 +67,14 @@ impl Extremum {
         let in_block = in_block.min(values.len());
         let (previous, current) = values.split_at(values.len() - in_block);
         self.complete(previous);
-        self.prefix = current.iter().fold(self.identity(), |a, &x| self.pick(a, x));
+        self.prefix = current.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(self.sign * x));
         self.in_block = if in_block == 0 { self.len } else { in_block };
     }
 
-    /// The extremum of the span (the identity while it is empty).
+    /// The extremum of the span (an infinity while it is empty).
     #[inline]
     pub fn value(&self) -> f64 {
-        let tail = self.suffix[self.in_block.min(self.len)];
-        self.pick(tail, self.prefix)
+        self.sign * self.suffix[self.in_block.min(self.len)].max(self.prefix)
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -13,8 +13,9 @@
 //! Every comparison is written so that a NaN (an overflow somewhere) answers "maybe".
 
 use super::ring::Ring;
-use super::running::{AggKind, AggSpec, Aggregates, State};
-use super::sums::SlidingMoments;
+use super::running::{AggKind, AggSpec, Aggregates};
+use super::sums::{SlidingMoments, period};
+
 use crate::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCondition, Threshold, ZScore};
 use std::cmp::Ordering;
 
@@ -28,15 +29,17 @@ const TINY: f64 = 4.0 * f64::MIN_POSITIVE;
 enum Source {
     /// No aggregation: the value `lag` back from the newest, exactly.
     Value(usize),
-    /// A running aggregate (its slot among the window's specs) over `len` values.
-    Slot { slot: usize, len: usize },
+    /// A running average: the slot of its sum, `1 / len`, and the scale of its error bound.
+    Average { slot: usize, inv: f64, k: f64 },
+    /// A running maximum or minimum (exact).
+    Extremum { slot: usize },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Probe {
     Threshold { value: Source, cmp: Cmp, threshold: f64 },
     Change { current: Source, prior: Source, relative: bool, dir: ChangeDir, amount: f64 },
-    ZScore { slot: usize, window: usize, dir: ChangeDir, threshold: f64 },
+    ZScore { slot: usize, window: usize, dir: ChangeDir, bounds: ZBounds },
 }
 
 /// A condition compiled against the running aggregates of its metric's window.
@@ -46,12 +49,14 @@ pub struct Watch {
     probe: Probe,
 }
 
-/// The slot of `spec` in `specs`, added if new: automations reading the same aggregate share it.
+/// The slot of `spec`, added to `specs` if new (automations reading the same aggregate share
+/// it): its index among the specs of its family, as the window numbers them.
 fn slot(specs: &mut Vec<AggSpec>, spec: AggSpec) -> usize {
-    specs.iter().position(|s| *s == spec).unwrap_or_else(|| {
+    let at = specs.iter().position(|s| *s == spec).unwrap_or_else(|| {
         specs.push(spec);
         specs.len() - 1
-    })
+    });
+    specs[..at].iter().filter(|s| s.kind.family() == spec.kind.family()).count()
 }
 
 fn source(specs: &mut Vec<AggSpec>, agg: Option<Agg>, lag: usize, len: usize) -> Source {
@@ -62,7 +67,16 @@ fn source(specs: &mut Vec<AggSpec>, agg: Option<Agg>, lag: usize, len: usize) ->
         Some(Agg::Max) => AggKind::Max,
         Some(Agg::Min) => AggKind::Min,
     };
-    Source::Slot { slot: slot(specs, AggSpec { kind, lag, len }), len }
+    let slot = slot(specs, AggSpec { kind, lag, len });
+    if kind != AggKind::Sum {
+        return Source::Extremum { slot };
+    }
+    // The reference's fold is within (n-1)u sum|x| <= (n-1)u n max|x| of the true sum. The
+    // running sum was a fold as well when last recomputed (as much again), and has taken at most
+    // `period` updates since, each rounding twice, by at most u (n+2) max|x|. Divided by n, and
+    // 4 times over: 2 eps (2(n-1) + period (n+2)/n) max|x|.
+    let (n, p) = (len as f64, f64::from(period(len)));
+    Source::Average { slot, inv: 1.0 / n, k: 2.0 * EPS * (2.0 * (n - 1.0) + p * (n + 2.0) / n) }
 }
 
 impl Watch {
@@ -83,7 +97,7 @@ impl Watch {
                 slot: slot(specs, AggSpec { kind: AggKind::Moments, lag: 1, len: *window }),
                 window: *window,
                 dir: *change_dir,
-                threshold: *threshold,
+                bounds: ZBounds::new(*window, *threshold),
             },
         };
         Watch { needed: condition.needed(), probe }
@@ -121,15 +135,24 @@ impl Watch {
                 };
                 may_be_directed(dir, d - ed, d + ed, amount * scale)
             }
-            Probe::ZScore { slot, window, dir, threshold } => {
+            Probe::ZScore { slot, window, dir, ref bounds } => {
                 // Exact, as the reference: a window of equal values is not evaluated.
                 if aggs.equal_run_before_newest() >= window {
                     return false;
                 }
-                let State::Moments(m) = aggs.state(slot) else { unreachable!("a z-score reads moments") };
-                match zscore_bounds(m, window, ring.at(0)) {
-                    // z = num / sd meets the threshold only if num meets it times the smallest sd.
-                    Some((lo, hi, sd_lo)) => may_be_directed(dir, lo, hi, threshold * sd_lo),
+                match bounds.of(aggs.moments(slot), ring.at(0)) {
+                    // z = num / sd meets the threshold only if num meets it times the smallest
+                    // sd; compared squared, which spares a square root.
+                    Some((lo, hi, var_lo)) => {
+                        let bound2 = bounds.threshold2 * var_lo;
+                        let up = may_exceed(hi + 8.0 * EPS * hi.abs() + TINY, bound2);
+                        let down = may_exceed(-lo + 8.0 * EPS * lo.abs() + TINY, bound2);
+                        match dir {
+                            ChangeDir::Increase => up,
+                            ChangeDir::Decrease => down,
+                            ChangeDir::Any => up | down,
+                        }
+                    }
                     None => true,
                 }
             }
@@ -138,52 +161,86 @@ impl Watch {
 }
 
 /// An aggregate's running value and a bound on its distance to the reference fold's value.
-#[inline]
+#[inline(always)]
 fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
     match source {
         Source::Value(lag) => (ring.at(lag), 0.0),
-        Source::Slot { slot, len } => match aggs.state(slot) {
-            State::Extremum(e) => (e.value(), 0.0),
-            State::Sum(s) => {
-                let n = len as f64;
-                let avg = s.sum() / n;
-                // The fold's sum is within (n-1)u of the sum of |x| <= n max|x|; the running
-                // sum within 2u|sum| plus a negligible second-order term; each division u.
-                // Bounded here with a factor of 8 to spare.
-                (avg, 4.0 * (n + 8.0) * EPS * s.max_abs + 4.0 * EPS * avg.abs() + TINY)
-            }
-            State::Moments(_) => unreachable!("moments are read by z-scores only"),
-        },
+        Source::Extremum { slot } => (aggs.extremum(slot).value(), 0.0),
+        Source::Average { slot, inv, k } => {
+            let s = aggs.sum(slot);
+            let avg = s.sum() * inv;
+            // Plus the reference's division (u) and the product by 1/n here (2u), 4 times over.
+            (avg, k * s.max_abs + 6.0 * EPS * avg.abs() + TINY)
+        }
     }
 }
 
-/// Bounds on the reference's numerator `v - mean` and a lower bound on its standard deviation,
-/// for `v` against the `window` values of `m`'s span; `None` when the deviation may be 0.
-#[inline]
-fn zscore_bounds(m: &SlidingMoments, window: usize, v: f64) -> Option<(f64, f64, f64)> {
-    let n = window as f64;
-    let b = m.s1() / n;
-    let a = m.s2() / n;
-    let mean = m.shift + b;
-    let var = a - b * b;
-    // Mean: the fold is within (n-1)u max|x| (+u|mean|) of the true mean, the running mean
-    // within about 3u max|x - shift| (+u|mean|).
-    let em = 4.0 * (n + 8.0) * EPS * m.max_abs + 4.0 * EPS * (m.max_dev + mean.abs()) + TINY;
-    // Variance: the fold's is (var + dm^2)(1 +- (n+3)u), dm its mean's error; the running one
-    // within about 7u a + 2|b| (u max_dev + 3u|b|) + 2u b^2, a = s2/n >= var. Second-order terms
-    // of the compensated sums, over at most 3n + 64 operations, are covered by the last term.
-    let d = m.max_dev;
-    let ops = 3.0 * n + 64.0;
-    let ev = 4.0 * (n + 16.0) * EPS * (a + b.abs() * d + b * b) + 2.0 * em * em + (8.0 * ops * EPS * d).powi(2) + TINY;
-    let var_lo = var - ev;
-    if var_lo <= 0.0 || var_lo.is_nan() {
-        // The standard deviation may be 0 (not evaluated) or tiny: the reference settles it.
-        return None;
+/// The constants of a z-score's bounds, computed once per automation.
+///
+/// With n values, shift K, deviations d = x - K bounded by D (the span's at the last
+/// recomputation, or entered since), |x| by M, and P = period(n) updates at most since:
+/// - the running s1 = sum d is within u D (n^2 + P (n+2)) of the exact sum, s2 = sum d^2 within
+///   u D^2 (n^2 + 2n + P (n+4)) (a fold of n, then P updates each rounding a few times);
+/// - so b = s1/n is within u (c1 D + 2|b|), a = s2/n within u (c2 D^2 + 2a), c1 = n + P(n+2)/n,
+///   c2 = n + 2 + P(n+4)/n; the mean K + b within that and u|mean|;
+/// - the reference's mean is within (n-1)u M + u|mean| of the true mean (its error dm); its
+///   variance is (var + dm^2)(1 +- (n+3)u), var <= a;
+/// - the running variance a - b^2 within u (c2 D^2 + 2 c1 |b| D + 7 (a + b^2)) + (error of b)^2.
+///
+/// Each bound is taken 4 times over (u = eps / 2).
+#[derive(Debug, Clone, PartialEq)]
+struct ZBounds {
+    /// 1 / n.
+    inv: f64,
+    /// Mean error: `k_d D + k_m M + 4 eps (|b| + |mean|)`.
+    k_d: f64,
+    k_m: f64,
+    /// Variance error: `k_dd D^2 + k_bd |b| D + k_a (a + b^2) + 2 em^2`.
+    k_dd: f64,
+    k_bd: f64,
+    k_a: f64,
+    /// threshold^2, lowered for the rounding of the squared comparison.
+    threshold2: f64,
+}
+
+impl ZBounds {
+    fn new(window: usize, threshold: f64) -> ZBounds {
+        let n = window as f64;
+        let p = f64::from(period(window));
+        let c1 = n + p * (n + 2.0) / n;
+        let c2 = n + 2.0 + p * (n + 4.0) / n;
+        ZBounds {
+            inv: 1.0 / n,
+            k_d: 2.0 * EPS * c1,
+            k_m: 2.0 * EPS * (n - 1.0),
+            k_dd: 2.0 * EPS * c2,
+            k_bd: 4.0 * EPS * c1,
+            k_a: 2.0 * EPS * (n + 10.0),
+            threshold2: threshold * threshold * (1.0 - 16.0 * EPS),
+        }
     }
-    let sd_lo = var_lo.sqrt() * (1.0 - 2.0 * EPS);
-    let num_lo = v - (mean + em);
-    let num_hi = v - (mean - em);
-    Some((num_lo - EPS * num_lo.abs() - TINY, num_hi + EPS * num_hi.abs() + TINY, sd_lo))
+
+    /// Bounds on the reference's numerator `v - mean` and a lower bound on its variance, for
+    /// `v` against the values of `m`'s span; `None` when the deviation may be 0.
+    #[inline(always)]
+    fn of(&self, m: &SlidingMoments, v: f64) -> Option<(f64, f64, f64)> {
+        let b = m.s1() * self.inv;
+        let a = m.s2() * self.inv;
+        let mean = m.shift + b;
+        let var = a - b * b;
+        let (d, bb) = (m.max_dev, b.abs());
+        let em = self.k_d * d + self.k_m * m.max_abs + 4.0 * EPS * (bb + mean.abs()) + TINY;
+        let ev = self.k_dd * d * d + self.k_bd * bb * d + self.k_a * (a + b * b) + 2.0 * em * em + TINY;
+        let var_lo = var - ev;
+        if var_lo <= 0.0 || var_lo.is_nan() {
+            // The standard deviation may be 0 (not evaluated) or tiny: the reference settles it.
+            return None;
+        }
+        // The reference's sd is at least sqrt(var_lo) (1 - u), its z = num / sd within u.
+        let num_lo = v - (mean + em);
+        let num_hi = v - (mean - em);
+        Some((num_lo - EPS * num_lo.abs() - TINY, num_hi + EPS * num_hi.abs() + TINY, var_lo))
+    }
 }
 
 /// `x > t`, or unknown (NaN): maybe.
@@ -196,6 +253,16 @@ fn may_gt(x: f64, t: f64) -> bool {
 #[inline]
 fn may_ge(x: f64, t: f64) -> bool {
     x.partial_cmp(&t).is_none_or(Ordering::is_ge)
+}
+
+/// Might `x >= sqrt(bound2)` (`x` not NaN-free, `bound2 > 0`)? Squared: `x > 0` and
+/// `x^2 >= bound2`, or unknown.
+#[inline]
+fn may_exceed(x: f64, bound2: f64) -> bool {
+    // `|`, not `||`: the sign of `x` is the sign of the new value's deviation, a coin toss on
+    // noisy data, and a branch on it would be mispredicted half the time.
+    let surely_not = (x <= 0.0) | (x * x < bound2);
+    !surely_not
 }
 
 /// Might `x cmp threshold` hold for some `x` in `[lo, hi]`? NaN bounds answer yes.
