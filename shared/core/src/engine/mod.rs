@@ -11,6 +11,7 @@ pub use record::{RUN_RECORD_TTL, RunRecord};
 
 use crate::event::{ArtifactEvent, Envelope, EventData, MetricsEvent, RunStateEvent};
 use crate::fire::{Fire, Subject};
+use crate::model::condition::MetricCondition;
 use crate::model::{Automation, RunState, Trigger};
 use crate::time::Timestamp;
 use crate::window::{AggSpec, MetricWindow, Watch};
@@ -187,41 +188,50 @@ impl Engine {
                 Some(w)
             })
             .collect();
-        // Per automation: the run filter's verdict (computed once) and its last fire.
-        let mut filter_ok: Vec<Option<bool>> = vec![None; self.automations.len()];
+        // Per metric of the envelope: the automations whose run filter admits this run, with
+        // what the row loop reads of them. Filters are pure, so deciding them once up front
+        // (the run's filter document built at most once) changes nothing but the row loop's cost.
+        let mut doc = None;
+        let admitted: Vec<Vec<(usize, i64, &MetricCondition, &Watch)>> = plans
+            .iter()
+            .map(|mp| {
+                let Some(mp) = mp else { return Vec::new() };
+                mp.automations
+                    .iter()
+                    .filter_map(|(ai, watch)| {
+                        let Trigger::Metric { run_filter, condition, cooldown } = &self.automations[*ai].trigger else {
+                            return None;
+                        };
+                        let ok = run_filter.filter.is_match_all()
+                            || run_filter
+                                .filter
+                                .matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)));
+                        ok.then_some((*ai, *cooldown, condition, watch))
+                    })
+                    .collect()
+            })
+            .collect();
+        // Per automation: its last fire.
         let mut last_fire: Vec<Option<Timestamp>> = vec![None; self.automations.len()];
         for mp in plans.iter().flatten() {
             for &(ai, _) in &mp.automations {
                 last_fire[ai] = record.last_fires.get(&self.automations[ai].id).copied();
             }
         }
-        let mut doc = None;
         let mut took_any = false;
         let mut fired_any = false;
         for row in &ev.rows {
             let t = row.time.unwrap_or(env.time);
             for &(idx, value) in &row.values {
                 let idx = idx as usize;
-                let (Some(mp), Some(w)) = (plans[idx], windows[idx].as_mut()) else { continue };
+                let Some(w) = windows[idx].as_mut() else { continue };
                 if w.offer(row.step, value).is_err() {
                     continue;
                 }
                 took_any = true;
-                for (ai, watch) in &mp.automations {
-                    let ai = *ai;
-                    let a = &self.automations[ai];
-                    let Trigger::Metric { run_filter, condition, cooldown } = &a.trigger else { continue };
+                for &(ai, cooldown, condition, watch) in &admitted[idx] {
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
-                    if last_fire[ai].is_some_and(|last| t.0 - last.0 < *cooldown) {
-                        continue;
-                    }
-                    let ok = *filter_ok[ai].get_or_insert_with(|| {
-                        run_filter.filter.is_match_all()
-                            || run_filter
-                                .filter
-                                .matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)))
-                    });
-                    if !ok {
+                    if last_fire[ai].is_some_and(|last| t.0 - last.0 < cooldown) {
                         continue;
                     }
                     // O(1): rules out the condition unless it holds or is within rounding of its
@@ -239,7 +249,7 @@ impl Engine {
                         observed,
                         condition: condition.clone(),
                     };
-                    out.fires.push(Fire::base(a, env, Some((name, row.step)), t, subject));
+                    out.fires.push(Fire::base(&self.automations[ai], env, Some((name, row.step)), t, subject));
                     last_fire[ai] = Some(t);
                     fired_any = true;
                 }

@@ -8,6 +8,8 @@
 //! Exact: the result is one of the span's values, never a computed one. A minimum is kept as
 //! the maximum of the negated values (negation is exact), so there is one code path.
 
+use super::sums::fmax;
+
 #[derive(Debug, Clone)]
 pub struct Extremum {
     len: usize,
@@ -43,7 +45,7 @@ impl Extremum {
             self.prefix = self.sign * x;
             self.in_block = 1;
         } else {
-            self.prefix = self.prefix.max(self.sign * x);
+            self.prefix = fmax(self.prefix, self.sign * x);
             self.in_block += 1;
         }
     }
@@ -55,7 +57,7 @@ impl Extremum {
         let skip = self.len - values.len().min(self.len);
         for i in (0..self.len).rev() {
             if i >= skip {
-                acc = acc.max(self.sign * values[i - skip]);
+                acc = fmax(acc, self.sign * values[i - skip]);
             }
             self.suffix[i] = acc;
         }
@@ -67,14 +69,14 @@ impl Extremum {
         let in_block = in_block.min(values.len());
         let (previous, current) = values.split_at(values.len() - in_block);
         self.complete(previous);
-        self.prefix = current.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(self.sign * x));
+        self.prefix = current.iter().fold(f64::NEG_INFINITY, |a, &x| fmax(a, self.sign * x));
         self.in_block = if in_block == 0 { self.len } else { in_block };
     }
 
     /// The extremum of the span (an infinity while it is empty).
     #[inline]
     pub fn value(&self) -> f64 {
-        self.sign * self.suffix[self.in_block.min(self.len)].max(self.prefix)
+        self.sign * fmax(self.suffix[self.in_block.min(self.len)], self.prefix)
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -76,7 +76,7 @@ fn source(specs: &mut Vec<AggSpec>, agg: Option<Agg>, lag: usize, len: usize) ->
     // `period` updates since, each rounding twice, by at most u (n+2) max|x|. Divided by n, and
     // 4 times over: 2 eps (2(n-1) + period (n+2)/n) max|x|.
     let (n, p) = (len as f64, f64::from(period(len)));
-    Source::Average { slot, inv: 1.0 / n, k: 2.0 * EPS * (2.0 * (n - 1.0) + p * (n + 2.0) / n) }
+    Source::Average { slot, inv: 1.0 / n, k: 2.0 * EPS * (2.0 * (n - 1.0) + p * (n + 2.0) / n + 4.0) }
 }
 
 impl Watch {
@@ -119,7 +119,10 @@ impl Watch {
                 let (c, ec) = estimate(current, aggs, ring);
                 let (p, ep) = estimate(prior, aggs, ring);
                 let d = c - p;
-                let ed = ec + ep + EPS * d.abs() + TINY;
+                // Both roundings of d (here and the reference's), and those of the reference's
+                // division, within 8 eps (|c| + |p|); |c| and |p| are known before d, which keeps
+                // the chain of dependent operations short.
+                let ed = ec + ep + 8.0 * EPS * (c.abs() + p.abs()) + 2.0 * TINY;
                 // Relative: delta = d / |prior| meets `amount` only if d meets `amount` times the
                 // smallest |prior| the reference may divide by (comparing products, no division).
                 let scale = if relative {
@@ -143,10 +146,10 @@ impl Watch {
                 match bounds.of(aggs.moments(slot), ring.at(0)) {
                     // z = num / sd meets the threshold only if num meets it times the smallest
                     // sd; compared squared, which spares a square root.
-                    Some((lo, hi, var_lo)) => {
+                    Some((num, slack, var_lo)) => {
                         let bound2 = bounds.threshold2 * var_lo;
-                        let up = may_exceed(hi + 8.0 * EPS * hi.abs() + TINY, bound2);
-                        let down = may_exceed(-lo + 8.0 * EPS * lo.abs() + TINY, bound2);
+                        let up = may_exceed(num + slack, bound2);
+                        let down = may_exceed(slack - num, bound2);
                         match dir {
                             ChangeDir::Increase => up,
                             ChangeDir::Decrease => down,
@@ -169,8 +172,9 @@ fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
         Source::Average { slot, inv, k } => {
             let s = aggs.sum(slot);
             let avg = s.sum() * inv;
-            // Plus the reference's division (u) and the product by 1/n here (2u), 4 times over.
-            (avg, k * s.max_abs + 6.0 * EPS * avg.abs() + TINY)
+            // `k` covers the reference's division (u) and the product by 1/n here (2u) too,
+            // as |avg| <= max|x|; the bound then does not wait for the average.
+            (avg, k * s.max_abs + TINY)
         }
     }
 }
@@ -188,17 +192,20 @@ fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
 /// - the running variance a - b^2 within u (c2 D^2 + 2 c1 |b| D + 7 (a + b^2)) + (error of b)^2.
 ///
 /// Each bound is taken 4 times over (u = eps / 2).
+///
+/// |b| and |mean| are at most D and M (up to rounding), and a and b^2 at most D^2: the bounds
+/// are taken in D and M alone, so they do not wait for the sums (a short chain of dependent
+/// operations per check), at the price of a looser band when the deviations are far from
+/// uniform.
 #[derive(Debug, Clone, PartialEq)]
 struct ZBounds {
     /// 1 / n.
     inv: f64,
-    /// Mean error: `k_d D + k_m M + 4 eps (|b| + |mean|)`.
+    /// Mean error: `k_d D + k_m M`.
     k_d: f64,
     k_m: f64,
-    /// Variance error: `k_dd D^2 + k_bd |b| D + k_a (a + b^2) + 2 em^2`.
-    k_dd: f64,
-    k_bd: f64,
-    k_a: f64,
+    /// Variance error: `k_v D^2 + 2 em^2`.
+    k_v: f64,
     /// threshold^2, lowered for the rounding of the squared comparison.
     threshold2: f64,
 }
@@ -209,37 +216,34 @@ impl ZBounds {
         let p = f64::from(period(window));
         let c1 = n + p * (n + 2.0) / n;
         let c2 = n + 2.0 + p * (n + 4.0) / n;
-        ZBounds {
-            inv: 1.0 / n,
-            k_d: 2.0 * EPS * c1,
-            k_m: 2.0 * EPS * (n - 1.0),
-            k_dd: 2.0 * EPS * c2,
-            k_bd: 4.0 * EPS * c1,
-            k_a: 2.0 * EPS * (n + 10.0),
-            threshold2: threshold * threshold * (1.0 - 16.0 * EPS),
-        }
+        // With |b| <= 2D, |mean| <= 2M (generous for rounding): 4 eps (|b| + |mean|) below.
+        let (k_d, k_m) = (2.0 * EPS * c1 + 8.0 * EPS, 2.0 * EPS * (n - 1.0) + 8.0 * EPS);
+        // k_dd D^2 + k_bd |b| D + k_a (a + b^2) with k_dd = 2 eps c2, k_bd = 4 eps c1,
+        // k_a = 2 eps (n + 10), |b| D <= 2 D^2, a + b^2 <= 4 D^2.
+        let k_v = 2.0 * EPS * c2 + 8.0 * EPS * c1 + 8.0 * EPS * (n + 10.0);
+        ZBounds { inv: 1.0 / n, k_d, k_m, k_v, threshold2: threshold * threshold * (1.0 - 16.0 * EPS) }
     }
 
-    /// Bounds on the reference's numerator `v - mean` and a lower bound on its variance, for
-    /// `v` against the values of `m`'s span; `None` when the deviation may be 0.
+    /// For `v` against the values of `m`'s span: the running `v - mean`, a slack that bounds its
+    /// distance to the reference's (widened for the reference's division), and a lower bound on
+    /// the reference's variance; `None` when the deviation may be 0.
     #[inline(always)]
     fn of(&self, m: &SlidingMoments, v: f64) -> Option<(f64, f64, f64)> {
+        let (d, big) = (m.max_dev, m.max_abs);
+        let em = self.k_d * d + self.k_m * big + TINY;
+        let ev = self.k_v * d * d + 2.0 * em * em + TINY;
+        // The roundings of v - mean (here and in the reference) and of the reference's
+        // z = num / sd, within 8 eps (|v| + M).
+        let slack = em + 8.0 * EPS * (v.abs() + big) + 2.0 * TINY;
         let b = m.s1() * self.inv;
         let a = m.s2() * self.inv;
-        let mean = m.shift + b;
-        let var = a - b * b;
-        let (d, bb) = (m.max_dev, b.abs());
-        let em = self.k_d * d + self.k_m * m.max_abs + 4.0 * EPS * (bb + mean.abs()) + TINY;
-        let ev = self.k_dd * d * d + self.k_bd * bb * d + self.k_a * (a + b * b) + 2.0 * em * em + TINY;
-        let var_lo = var - ev;
+        let var_lo = (a - b * b) - ev;
         if var_lo <= 0.0 || var_lo.is_nan() {
             // The standard deviation may be 0 (not evaluated) or tiny: the reference settles it.
             return None;
         }
-        // The reference's sd is at least sqrt(var_lo) (1 - u), its z = num / sd within u.
-        let num_lo = v - (mean + em);
-        let num_hi = v - (mean - em);
-        Some((num_lo - EPS * num_lo.abs() - TINY, num_hi + EPS * num_hi.abs() + TINY, var_lo))
+        // The reference's sd is at least sqrt(var_lo) (1 - u).
+        Some((v - (m.shift + b), slack, var_lo))
     }
 }
 
@@ -278,13 +282,13 @@ fn may_compare(cmp: Cmp, lo: f64, hi: f64, threshold: f64) -> bool {
     }
 }
 
-/// Might a change in `[lo, hi]` meet `bound` (> 0) in direction `dir`? Widened for the
-/// rounding of the reference's own division (`bound` being `amount` times a divisor).
+/// Might a change in `[lo, hi]` meet `bound` (> 0) in direction `dir`? (`bound` is `amount`
+/// times a divisor: lowered for the rounding of that product.)
 #[inline]
 fn may_be_directed(dir: ChangeDir, lo: f64, hi: f64, bound: f64) -> bool {
     let bound = bound * (1.0 - 4.0 * EPS);
-    let up = may_ge(hi + 4.0 * EPS * hi.abs() + TINY, bound);
-    let down = may_ge(-lo + 4.0 * EPS * lo.abs() + TINY, bound);
+    let up = may_ge(hi, bound);
+    let down = may_ge(-lo, bound);
     match dir {
         ChangeDir::Increase => up,
         ChangeDir::Decrease => down,
