@@ -37,9 +37,50 @@ enum Source {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Probe {
-    Threshold { value: Source, cmp: Cmp, threshold: f64 },
-    Change { current: Source, prior: Source, relative: bool, dir: ChangeDir, amount: f64 },
-    ZScore { slot: usize, window: usize, dir: ChangeDir, bounds: ZBounds },
+    /// Holds when `at_least <= value <= at_most` (every comparison but `$ne` is one of those,
+    /// an infinity standing for no bound), so the check needs no branch on the operator.
+    Threshold {
+        value: Source,
+        at_least: f64,
+        at_most: f64,
+    },
+    /// `$ne`.
+    ThresholdNe {
+        value: Source,
+        threshold: f64,
+    },
+    Change {
+        current: Source,
+        prior: Source,
+        relative: bool,
+        sides: Sides,
+        amount: f64,
+    },
+    ZScore {
+        slot: usize,
+        window: usize,
+        sides: Sides,
+        bounds: ZBounds,
+    },
+}
+
+/// Which sides of a change count, as factors of the bound: 1 where it counts, infinity (a bound
+/// never met) where it does not. Branch-free on the direction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sides {
+    up: f64,
+    down: f64,
+}
+
+impl Sides {
+    fn of(dir: ChangeDir) -> Sides {
+        let (up, down) = match dir {
+            ChangeDir::Increase => (1.0, f64::INFINITY),
+            ChangeDir::Decrease => (f64::INFINITY, 1.0),
+            ChangeDir::Any => (1.0, 1.0),
+        };
+        Sides { up, down }
+    }
 }
 
 /// A condition compiled against the running aggregates of its metric's window.
@@ -84,19 +125,31 @@ impl Watch {
     pub fn new(condition: &MetricCondition, specs: &mut Vec<AggSpec>) -> Watch {
         let probe = match condition {
             MetricCondition::Threshold(Threshold { agg, window, cmp, threshold, .. }) => {
-                Probe::Threshold { value: source(specs, *agg, 0, *window), cmp: *cmp, threshold: *threshold }
+                let value = source(specs, *agg, 0, *window);
+                let (t, inf) = (*threshold, f64::INFINITY);
+                let (at_least, at_most) = match cmp {
+                    Cmp::Gt => (t.next_up(), inf),
+                    Cmp::Gte => (t, inf),
+                    Cmp::Lt => (-inf, t.next_down()),
+                    Cmp::Lte => (-inf, t),
+                    Cmp::Eq => (t, t),
+                    Cmp::Ne => {
+                        return Watch { needed: condition.needed(), probe: Probe::ThresholdNe { value, threshold: t } };
+                    }
+                };
+                Probe::Threshold { value, at_least, at_most }
             }
             MetricCondition::Change(c @ Change { agg, current_window, prior_window, .. }) => Probe::Change {
                 current: source(specs, *agg, 0, *current_window),
                 prior: source(specs, *agg, *current_window, *prior_window),
                 relative: c.change_type == ChangeType::Relative,
-                dir: c.change_dir,
+                sides: Sides::of(c.change_dir),
                 amount: c.amount,
             },
             MetricCondition::ZScore(ZScore { window, threshold, change_dir, .. }) => Probe::ZScore {
                 slot: slot(specs, AggSpec { kind: AggKind::Moments, lag: 1, len: *window }),
                 window: *window,
-                dir: *change_dir,
+                sides: Sides::of(*change_dir),
                 bounds: ZBounds::new(*window, *threshold),
             },
         };
@@ -111,11 +164,18 @@ impl Watch {
             return false;
         }
         match self.probe {
-            Probe::Threshold { value, cmp, threshold } => {
+            Probe::Threshold { value, at_least, at_most } => {
                 let (v, err) = estimate(value, aggs, ring);
-                may_compare(cmp, v - err, v + err, threshold)
+                // Written so that a NaN answers "maybe".
+                let below = v + err < at_least;
+                let above = v - err > at_most;
+                !(below | above)
             }
-            Probe::Change { current, prior, relative, dir, amount } => {
+            Probe::ThresholdNe { value, threshold } => {
+                let (v, err) = estimate(value, aggs, ring);
+                v - err != threshold || v + err != threshold
+            }
+            Probe::Change { current, prior, relative, sides, amount } => {
                 let (c, ec) = estimate(current, aggs, ring);
                 let (p, ep) = estimate(prior, aggs, ring);
                 let d = c - p;
@@ -136,9 +196,9 @@ impl Watch {
                 } else {
                     1.0
                 };
-                may_be_directed(dir, d - ed, d + ed, amount * scale)
+                may_be_directed(sides, d - ed, d + ed, amount * scale)
             }
-            Probe::ZScore { slot, window, dir, ref bounds } => {
+            Probe::ZScore { slot, window, sides, ref bounds } => {
                 // Exact, as the reference: a window of equal values is not evaluated.
                 if aggs.equal_run_before_newest() >= window {
                     return false;
@@ -148,13 +208,7 @@ impl Watch {
                     // sd; compared squared, which spares a square root.
                     Some((num, slack, var_lo)) => {
                         let bound2 = bounds.threshold2 * var_lo;
-                        let up = may_exceed(num + slack, bound2);
-                        let down = may_exceed(slack - num, bound2);
-                        match dir {
-                            ChangeDir::Increase => up,
-                            ChangeDir::Decrease => down,
-                            ChangeDir::Any => up | down,
-                        }
+                        may_exceed(num + slack, bound2 * sides.up) | may_exceed(slack - num, bound2 * sides.down)
                     }
                     None => true,
                 }
@@ -247,12 +301,6 @@ impl ZBounds {
     }
 }
 
-/// `x > t`, or unknown (NaN): maybe.
-#[inline]
-fn may_gt(x: f64, t: f64) -> bool {
-    x.partial_cmp(&t).is_none_or(Ordering::is_gt)
-}
-
 /// `x >= t`, or unknown (NaN): maybe.
 #[inline]
 fn may_ge(x: f64, t: f64) -> bool {
@@ -269,29 +317,80 @@ fn may_exceed(x: f64, bound2: f64) -> bool {
     !surely_not
 }
 
-/// Might `x cmp threshold` hold for some `x` in `[lo, hi]`? NaN bounds answer yes.
-#[inline]
-fn may_compare(cmp: Cmp, lo: f64, hi: f64, threshold: f64) -> bool {
-    match cmp {
-        Cmp::Gt => may_gt(hi, threshold),
-        Cmp::Gte => may_ge(hi, threshold),
-        Cmp::Lt => may_gt(threshold, lo),
-        Cmp::Lte => may_ge(threshold, lo),
-        Cmp::Eq => may_ge(hi, threshold) && may_ge(threshold, lo),
-        Cmp::Ne => lo != threshold || hi != threshold,
-    }
-}
-
-/// Might a change in `[lo, hi]` meet `bound` (> 0) in direction `dir`? (`bound` is `amount`
+/// Might a change in `[lo, hi]` meet `bound` (> 0) on one of `sides`? (`bound` is `amount`
 /// times a divisor: lowered for the rounding of that product.)
 #[inline]
-fn may_be_directed(dir: ChangeDir, lo: f64, hi: f64, bound: f64) -> bool {
+fn may_be_directed(sides: Sides, lo: f64, hi: f64, bound: f64) -> bool {
     let bound = bound * (1.0 - 4.0 * EPS);
-    let up = may_ge(hi, bound);
-    let down = may_ge(-lo, bound);
-    match dir {
-        ChangeDir::Increase => up,
-        ChangeDir::Decrease => down,
-        ChangeDir::Any => up | down,
+    may_ge(hi, bound * sides.up) | may_ge(-lo, bound * sides.down)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::MetricWindow;
+    use std::sync::Arc;
+
+    /// A stream that drifts over magnitudes and levels (values around 1e6 with noise 1e-3,
+    /// around 0 with noise 1, a jump to 1e12 and back), longer than many recomputation periods.
+    fn stream() -> Vec<f64> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..20_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                match (i / 2500) % 4 {
+                    0 => 1e6 + 1e-3 * u,
+                    1 => u,
+                    2 => 1e12 * (1.0 + u),
+                    _ => -3.0 + 1e-9 * u + (i as f64 * 1e-3).sin(),
+                }
+            })
+            .collect()
+    }
+
+    /// The running estimates stay within their stated bounds of the reference's folds, and the
+    /// bounds are tight: the largest error relative to the scale they are written in is tiny.
+    #[test]
+    fn running_estimates_are_within_their_bounds_of_the_folds() {
+        for window in [1, 5, 50, 500] {
+            let mut specs = Vec::new();
+            let avg = source(&mut specs, Some(Agg::Average), 0, window);
+            let z = slot(&mut specs, AggSpec { kind: AggKind::Moments, lag: 1, len: window });
+            let zb = ZBounds::new(window, 3.0);
+            let specs: Arc<[AggSpec]> = specs.into();
+            let mut w = MetricWindow::with_capacity(window + 1);
+            w.track(&specs);
+            let (mut worst_avg, mut worst_mean, mut worst_var) = (0.0f64, 0.0f64, 0.0f64);
+            for (i, &x) in stream().iter().enumerate() {
+                w.offer(i as i64, x).unwrap();
+                if w.ring.len() <= window {
+                    continue;
+                }
+                let (a, err) = estimate(avg, &w.aggs, &w.ring);
+                let fold = crate::window::aggregate(Some(Agg::Average), w.ring.last(window));
+                assert!((a - fold).abs() <= err, "window {window} at {i}: average {a} vs {fold}, bound {err}");
+                worst_avg = worst_avg.max((a - fold).abs() / w.aggs.sum(0).max_abs);
+                let before = &w.ring.last(window + 1)[..window];
+                let n = window as f64;
+                let mean = before.iter().sum::<f64>() / n;
+                let var = before.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                let m = w.aggs.moments(z);
+                let run_mean = m.shift + m.s1() * zb.inv;
+                let run_var = m.s2() * zb.inv - (m.s1() * zb.inv).powi(2);
+                worst_mean = worst_mean.max((run_mean - mean).abs() / m.max_abs.max(f64::MIN_POSITIVE));
+                if let Some((num, slack, var_lo)) = zb.of(m, x) {
+                    let v = w.ring.at(0);
+                    assert!(((v - mean) - num).abs() <= slack, "window {window} at {i}: numerator");
+                    assert!(var_lo <= var, "window {window} at {i}: variance {var} below {var_lo}");
+                    worst_var = worst_var.max((run_var - var).abs() / var);
+                }
+            }
+            // Relative to max|x| for means, to the variance itself for variances.
+            assert!(worst_avg < 1e-12 && worst_mean < 1e-12, "window {window}: {worst_avg:e} {worst_mean:e}");
+            assert!(worst_var < 1e-6, "window {window}: {worst_var:e}");
+        }
     }
 }
