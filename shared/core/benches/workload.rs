@@ -50,7 +50,9 @@ pub fn automations_with_window(w: usize) -> Vec<Value> {
         let prior = (w / 2).max(1);
         out.push(threshold(name, aggs[m % 3], w));
         out.push(change(name, aggs[(m + 1) % 3], w.saturating_sub(prior).max(1), prior));
-        out.push(zscore(name, w));
+        // A z-score of 6 over 5 values is not rare on this noise, and a fire puts the
+        // automation in cooldown for the rest of the run: the sweep's z-scores ask for 100.
+        out.push(zscore(name, w, 100.0));
     }
     out
 }
@@ -76,12 +78,12 @@ fn change(name: &str, agg: &str, current: usize, prior: usize) -> Value {
     })
 }
 
-fn zscore(name: &str, w: usize) -> Value {
+fn zscore(name: &str, w: usize, threshold: f64) -> Value {
     json!({
         "name": format!("zscore-{name}"),
         "scope": {"type": "project", "entity": "bench", "project": "p"},
         "event": {"type": "RUN_METRIC_ZSCORE",
-                  "metric": {"name": name, "window": w, "threshold": 6.0, "change_dir": "ANY"}},
+                  "metric": {"name": name, "window": w, "threshold": threshold, "change_dir": "ANY"}},
         "action": {"type": "none"}
     })
 }
@@ -95,7 +97,7 @@ pub fn automations() -> Vec<Value> {
         let prior = w.max(2) / 2;
         out.push(threshold(name, aggs[m % 3], w));
         out.push(change(name, aggs[(m + 1) % 3], w - prior, prior));
-        out.push(zscore(name, 65 - w));
+        out.push(zscore(name, 65 - w, 6.0));
     }
     out
 }
