@@ -1,28 +1,31 @@
 //! The evaluator on parsed rows: values per second through `Engine::metric_fires`, no store, and
-//! bytes held per retained window value.
+//! bytes held per retained window value; then the same measure with every automation reading
+//! windows of 5, 50 and 500 values, to show that the cost per value does not grow with windows.
 //!
 //! `cargo bench -p automations-core --bench evaluator` runs the full size (1,000 runs x 10 metrics
-//! x 1,000 steps against 30 automations); `cargo test` runs it once at a smoke size.
+//! x 1,000 steps against 30 automations; the sweep: 100 runs x 10 metrics x 10,000 steps);
+//! `cargo test` runs it once at a smoke size.
 
 mod workload;
 
 use automations_core::engine::{Engine, RunRecord};
-use automations_core::event::{EventData, parse_envelope};
+use automations_core::event::{Envelope, EventData, parse_envelope};
 use automations_core::model::Automation;
+use serde_json::Value;
 use std::time::Instant;
 
-fn main() {
-    let size = workload::size();
-    let automations: Vec<Automation> = workload::automations()
-        .iter()
-        .enumerate()
-        .map(|(i, doc)| Automation::from_create(format!("a{i}"), doc).expect("bench automations are valid"))
-        .collect();
-    let engine = Engine::new(automations);
-    let chunks = size.steps.div_ceil(workload::ROWS_PER_ENVELOPE);
+fn engine(docs: &[Value]) -> Engine {
+    Engine::new(
+        docs.iter()
+            .enumerate()
+            .map(|(i, doc)| Automation::from_create(format!("a{i}"), doc).expect("bench automations are valid")),
+    )
+}
 
-    // Parse everything first: this benchmark measures evaluation, not parsing. Envelopes are
-    // laid out in the order a tracker interleaves runs: chunk by chunk, run by run.
+/// Parse everything first: this benchmark measures evaluation, not parsing. Envelopes are laid
+/// out in the order a tracker interleaves runs: chunk by chunk, run by run.
+fn parse_workload(size: &workload::Size) -> (Vec<Envelope>, usize) {
+    let chunks = size.steps.div_ceil(workload::ROWS_PER_ENVELOPE);
     let mut envelopes = Vec::with_capacity(size.runs * chunks);
     for chunk in 0..chunks {
         for run in 0..size.runs {
@@ -36,36 +39,73 @@ fn main() {
             _ => 0,
         })
         .sum();
+    (envelopes, values)
+}
 
-    let mut best = f64::INFINITY;
-    let rounds = if size.runs > 100 { 3 } else { 1 };
-    let mut fires = 0;
-    let mut records: Vec<RunRecord> = Vec::new();
+struct Measure {
+    best: f64,
+    fires: usize,
+    records: Vec<RunRecord>,
+}
+
+/// The best of a few rounds of evaluating every envelope into fresh run records.
+fn measure(engine: &Engine, envelopes: &[Envelope], runs: usize) -> Measure {
+    let rounds = if std::env::args().any(|a| a == "--bench") { 3 } else { 1 };
+    let mut m = Measure { best: f64::INFINITY, fires: 0, records: Vec::new() };
     for _ in 0..rounds {
-        records = (0..size.runs).map(|_| RunRecord::default()).collect();
-        fires = 0;
+        m.records = (0..runs).map(|_| RunRecord::default()).collect();
+        m.fires = 0;
         let start = Instant::now();
         for (i, env) in envelopes.iter().enumerate() {
-            let EventData::Metrics(m) = &env.data else { unreachable!() };
-            let out = engine.metric_fires(env, m, &mut records[i % size.runs]);
-            fires += out.fires.len();
+            let EventData::Metrics(ev) = &env.data else { unreachable!() };
+            m.fires += engine.metric_fires(env, ev, &mut m.records[i % runs]).fires.len();
         }
-        best = best.min(start.elapsed().as_secs_f64());
+        m.best = m.best.min(start.elapsed().as_secs_f64());
     }
-    let retained: usize = records.iter().flat_map(|r| r.windows.values()).map(|w| w.ring.len()).sum();
-    let bytes: usize = records.iter().map(RunRecord::heap_bytes).sum();
-    let windows: usize = records.iter().map(|r| r.windows.len()).sum();
+    m
+}
+
+fn main() {
+    let size = workload::size();
+    let (envelopes, values) = parse_workload(&size);
+    let m = measure(&engine(&workload::automations()), &envelopes, size.runs);
+    let retained: usize = m.records.iter().flat_map(|r| r.windows.values()).map(|w| w.ring.len()).sum();
+    let bytes: usize = m.records.iter().map(RunRecord::heap_bytes).sum();
+    let windows: usize = m.records.iter().map(|r| r.windows.len()).sum();
     println!("evaluator: {values} values, {} runs x {} metrics x {} steps, 30 automations", size.runs, 10, size.steps);
     println!(
-        "evaluator: best of {rounds}: {:.3} s, {:.1} million values/s on one core, {fires} fires",
-        best,
-        values as f64 / best / 1e6
+        "evaluator: best: {:.3} s, {:.1} million values/s on one core, {} fires",
+        m.best,
+        values as f64 / m.best / 1e6,
+        m.fires
     );
     println!(
         "evaluator: {windows} windows hold {retained} values in {bytes} bytes: {:.1} bytes per retained value \
          (16 for the values, the rest per-(run, metric) overhead: {} bytes each)",
         bytes as f64 / retained as f64,
-        (bytes - retained * 16) / windows.max(1)
+        bytes.saturating_sub(retained * 16) / windows.max(1)
     );
-    assert!(fires < values / 1000, "the workload is meant to evaluate, not to sit in cooldown");
+    assert!(m.fires < values / 1000, "the workload is meant to evaluate, not to sit in cooldown");
+
+    // The sweep: every automation reads the same window length, on the same values.
+    let size = workload::sweep_size();
+    let (envelopes, values) = parse_workload(&size);
+    let mut rates = Vec::new();
+    for w in workload::SWEEP {
+        let m = measure(&engine(&workload::automations_with_window(w)), &envelopes, size.runs);
+        let rate = values as f64 / m.best;
+        rates.push(rate);
+        println!(
+            "evaluator: windows of {w:>3}: {values} values ({} runs x 10 metrics x {} steps): {:.3} s, \
+             {:.1} million values/s, {} fires",
+            size.runs,
+            size.steps,
+            m.best,
+            rate / 1e6,
+            m.fires
+        );
+        assert!(m.fires < values / 1000, "the sweep is meant to evaluate, not to sit in cooldown");
+    }
+    let ratio = rates[0] / rates[rates.len() - 1];
+    println!("evaluator: cost per value at windows of 500 over windows of 5: {ratio:.2}x");
 }

@@ -28,35 +28,76 @@ pub fn size() -> Size {
     }
 }
 
+/// The sizes of the window sweep: the same 10 million values as [`size`], in longer runs so that
+/// filling a window of 500 is a small part of each run.
+pub fn sweep_size() -> Size {
+    if std::env::args().any(|a| a == "--bench") {
+        Size { runs: 100, steps: 10_000 }
+    } else {
+        Size { runs: 2, steps: 600 }
+    }
+}
+
+/// The windows of the sweep: cost per value should not depend on them.
+pub const SWEEP: [usize; 3] = [5, 50, 500];
+
+/// 30 automations as [`automations`], all reading `w` values: threshold windows of `w`, change
+/// windows splitting `w`, z-scores over `w` values before the new one.
+pub fn automations_with_window(w: usize) -> Vec<Value> {
+    let aggs = ["AVERAGE", "MAX", "MIN"];
+    let mut out = Vec::new();
+    for (m, name) in METRICS.iter().enumerate() {
+        let prior = (w / 2).max(1);
+        out.push(threshold(name, aggs[m % 3], w));
+        out.push(change(name, aggs[(m + 1) % 3], w.saturating_sub(prior).max(1), prior));
+        // A z-score of 6 over 5 values is not rare on this noise, and a fire puts the
+        // automation in cooldown for the rest of the run: the sweep's z-scores ask for 100.
+        out.push(zscore(name, w, 100.0));
+    }
+    out
+}
+
+fn threshold(name: &str, agg: &str, w: usize) -> Value {
+    json!({
+        "name": format!("threshold-{name}"),
+        "scope": {"type": "project", "entity": "bench", "project": "p"},
+        "event": {"type": "RUN_METRIC_THRESHOLD",
+                  "metric": {"name": name, "agg": agg, "window": w, "cmp": "$gt", "threshold": 1e6}},
+        "action": {"type": "none"}
+    })
+}
+
+fn change(name: &str, agg: &str, current: usize, prior: usize) -> Value {
+    json!({
+        "name": format!("change-{name}"),
+        "scope": {"type": "entity", "entity": "bench"},
+        "event": {"type": "RUN_METRIC_CHANGE",
+                  "metric": {"name": name, "agg": agg, "current_window": current, "prior_window": prior,
+                             "change_type": "RELATIVE", "change_dir": "ANY", "amount": 50.0}},
+        "action": {"type": "none"}
+    })
+}
+
+fn zscore(name: &str, w: usize, threshold: f64) -> Value {
+    json!({
+        "name": format!("zscore-{name}"),
+        "scope": {"type": "project", "entity": "bench", "project": "p"},
+        "event": {"type": "RUN_METRIC_ZSCORE",
+                  "metric": {"name": name, "window": w, "threshold": threshold, "change_dir": "ANY"}},
+        "action": {"type": "none"}
+    })
+}
+
 /// 30 automations: per metric one threshold, one change and one z-score, windows 5 to 60.
 pub fn automations() -> Vec<Value> {
     let aggs = ["AVERAGE", "MAX", "MIN"];
     let mut out = Vec::new();
     for (m, name) in METRICS.iter().enumerate() {
         let w = 5 + (m * 55) / 9; // 5 ..= 60
-        out.push(json!({
-            "name": format!("threshold-{name}"),
-            "scope": {"type": "project", "entity": "bench", "project": "p"},
-            "event": {"type": "RUN_METRIC_THRESHOLD",
-                      "metric": {"name": name, "agg": aggs[m % 3], "window": w, "cmp": "$gt", "threshold": 1e6}},
-            "action": {"type": "none"}
-        }));
         let prior = w.max(2) / 2;
-        out.push(json!({
-            "name": format!("change-{name}"),
-            "scope": {"type": "entity", "entity": "bench"},
-            "event": {"type": "RUN_METRIC_CHANGE",
-                      "metric": {"name": name, "agg": aggs[(m + 1) % 3], "current_window": w - prior, "prior_window": prior,
-                                 "change_type": "RELATIVE", "change_dir": "ANY", "amount": 50.0}},
-            "action": {"type": "none"}
-        }));
-        out.push(json!({
-            "name": format!("zscore-{name}"),
-            "scope": {"type": "project", "entity": "bench", "project": "p"},
-            "event": {"type": "RUN_METRIC_ZSCORE",
-                      "metric": {"name": name, "window": 65 - w, "threshold": 6.0, "change_dir": "ANY"}},
-            "action": {"type": "none"}
-        }));
+        out.push(threshold(name, aggs[m % 3], w));
+        out.push(change(name, aggs[(m + 1) % 3], w - prior, prior));
+        out.push(zscore(name, 65 - w, 6.0));
     }
     out
 }

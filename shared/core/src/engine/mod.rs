@@ -11,17 +11,21 @@ pub use record::{RUN_RECORD_TTL, RunRecord};
 
 use crate::event::{ArtifactEvent, Envelope, EventData, MetricsEvent, RunStateEvent};
 use crate::fire::{Fire, Subject};
+use crate::model::condition::MetricCondition;
 use crate::model::{Automation, RunState, Trigger};
 use crate::time::Timestamp;
-use crate::window::MetricWindow;
+use crate::window::{AggSpec, MetricWindow, Watch};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// Which automations read a metric, and how many of its latest values the run must keep.
-#[derive(Debug, Default)]
+/// Which automations read a metric, how many of its latest values the run must keep, and the
+/// running aggregates their conditions read (shared where two read the same).
+#[derive(Debug)]
 struct MetricPlan {
     capacity: usize,
-    automations: Vec<usize>,
+    specs: Arc<[AggSpec]>,
+    /// Each automation with its condition compiled against `specs`.
+    automations: Vec<(usize, Watch)>,
 }
 
 /// The metric automations that apply to the runs of one project.
@@ -133,17 +137,26 @@ impl Engine {
         if let Some(p) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return p.clone();
         }
-        let mut plan = RunPlan::default();
+        // Per metric: capacity, aggregate specs, watching automations.
+        type Draft = (usize, Vec<AggSpec>, Vec<(usize, Watch)>);
+        let mut drafts: HashMap<String, Draft> = HashMap::new();
         for (i, a) in self.automations.iter().enumerate() {
             let Trigger::Metric { condition, .. } = &a.trigger else { continue };
             if !a.scope.covers_run(entity, project) {
                 continue;
             }
-            let mp = plan.metrics.entry(condition.metric().to_string()).or_default();
-            mp.capacity = mp.capacity.max(condition.needed());
-            mp.automations.push(i);
+            let (capacity, specs, automations) = drafts.entry(condition.metric().to_string()).or_default();
+            *capacity = (*capacity).max(condition.needed());
+            let watch = Watch::new(condition, specs);
+            automations.push((i, watch));
         }
-        let plan = Arc::new(plan);
+        let metrics = drafts
+            .into_iter()
+            .map(|(name, (capacity, specs, automations))| {
+                (name, MetricPlan { capacity, specs: specs.into(), automations })
+            })
+            .collect();
+        let plan = Arc::new(RunPlan { metrics });
         self.plans.write().unwrap_or_else(|e| e.into_inner()).insert(key, plan.clone());
         plan
     }
@@ -168,45 +181,62 @@ impl Engine {
                 let mp = (*mp)?;
                 let mut w = record.windows.remove(name).unwrap_or_else(|| MetricWindow::with_capacity(mp.capacity));
                 if w.ring.capacity() != mp.capacity {
-                    w.ring.resize(mp.capacity);
+                    w.resize(mp.capacity);
                 }
+                // O(window) once when the record was just loaded; a no-op when it stayed cached.
+                w.track(&mp.specs);
                 Some(w)
             })
             .collect();
-        // Per automation: the run filter's verdict (computed once) and its last fire.
-        let mut filter_ok: Vec<Option<bool>> = vec![None; self.automations.len()];
+        // Per metric of the envelope: the automations whose run filter admits this run, with
+        // what the row loop reads of them. Filters are pure, so deciding them once up front
+        // (the run's filter document built at most once) changes nothing but the row loop's cost.
+        let mut doc = None;
+        let admitted: Vec<Vec<(usize, i64, &MetricCondition, &Watch)>> = plans
+            .iter()
+            .map(|mp| {
+                let Some(mp) = mp else { return Vec::new() };
+                mp.automations
+                    .iter()
+                    .filter_map(|(ai, watch)| {
+                        let Trigger::Metric { run_filter, condition, cooldown } = &self.automations[*ai].trigger else {
+                            return None;
+                        };
+                        let ok = run_filter.filter.is_match_all()
+                            || run_filter
+                                .filter
+                                .matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)));
+                        ok.then_some((*ai, *cooldown, condition, watch))
+                    })
+                    .collect()
+            })
+            .collect();
+        // Per automation: its last fire.
         let mut last_fire: Vec<Option<Timestamp>> = vec![None; self.automations.len()];
         for mp in plans.iter().flatten() {
-            for &ai in &mp.automations {
+            for &(ai, _) in &mp.automations {
                 last_fire[ai] = record.last_fires.get(&self.automations[ai].id).copied();
             }
         }
-        let mut doc = None;
         let mut took_any = false;
         let mut fired_any = false;
         for row in &ev.rows {
             let t = row.time.unwrap_or(env.time);
             for &(idx, value) in &row.values {
                 let idx = idx as usize;
-                let (Some(mp), Some(w)) = (plans[idx], windows[idx].as_mut()) else { continue };
+                let Some(w) = windows[idx].as_mut() else { continue };
                 if w.offer(row.step, value).is_err() {
                     continue;
                 }
                 took_any = true;
-                for &ai in &mp.automations {
-                    let a = &self.automations[ai];
-                    let Trigger::Metric { run_filter, condition, cooldown } = &a.trigger else { continue };
+                for &(ai, cooldown, condition, watch) in &admitted[idx] {
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
-                    if last_fire[ai].is_some_and(|last| t.0 - last.0 < *cooldown) {
+                    if last_fire[ai].is_some_and(|last| t.0 - last.0 < cooldown) {
                         continue;
                     }
-                    let ok = *filter_ok[ai].get_or_insert_with(|| {
-                        run_filter.filter.is_match_all()
-                            || run_filter
-                                .filter
-                                .matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)))
-                    });
-                    if !ok {
+                    // O(1): rules out the condition unless it holds or is within rounding of its
+                    // boundary; then the reference check over the window decides, exactly.
+                    if !w.might_hold(watch) {
                         continue;
                     }
                     let Some(observed) = condition.check(w.ring.last(condition.needed())) else { continue };
@@ -219,7 +249,7 @@ impl Engine {
                         observed,
                         condition: condition.clone(),
                     };
-                    out.fires.push(Fire::base(a, env, Some((name, row.step)), t, subject));
+                    out.fires.push(Fire::base(&self.automations[ai], env, Some((name, row.step)), t, subject));
                     last_fire[ai] = Some(t);
                     fired_any = true;
                 }

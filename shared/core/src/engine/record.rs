@@ -25,7 +25,7 @@ pub struct RunRecord {
 impl RunRecord {
     /// Bytes held by the retained values and per-window overhead, for the memory report.
     pub fn heap_bytes(&self) -> usize {
-        self.windows.iter().map(|(k, w)| k.len() + w.ring.heap_bytes() + std::mem::size_of::<MetricWindow>()).sum()
+        self.windows.iter().map(|(k, w)| k.len() + w.heap_bytes() + std::mem::size_of::<MetricWindow>()).sum()
     }
 
     /// A compact JSON form for stores.
@@ -60,7 +60,8 @@ impl RunRecord {
                     .iter()
                     .map(|x| x.as_f64().ok_or_else(|| bad("window value")))
                     .collect::<Result<_, _>>()?;
-                r.windows.insert(name.clone(), MetricWindow { last_step: step, ring: Ring::from_values(cap, &values) });
+                // The running aggregates are not stored: the engine rebuilds them from the ring.
+                r.windows.insert(name.clone(), MetricWindow::new(step, Ring::from_values(cap, &values)));
             }
         }
         if let Some(fs) = v.get("f").and_then(Value::as_object) {

@@ -1,17 +1,32 @@
 //! Per-(run, metric) windows of logged values and the conditions checked over them.
 
 mod check;
+mod extremum;
 mod ring;
+mod running;
+mod sums;
+mod watch;
 
 pub use check::{Observed, aggregate};
 pub use ring::Ring;
+pub use running::{AggKind, AggSpec};
+pub use watch::Watch;
+
+use running::Aggregates;
+use std::sync::Arc;
 
 /// The window of one metric of one run: the latest finite values and the last step taken.
+///
+/// The ring and the last step are the stored state. The running aggregates are derived from the
+/// ring and rebuilt whenever they are not known to be in step with it, so change the ring
+/// through [`MetricWindow::offer`] and [`MetricWindow::resize`] (a ring changed any other way is
+/// detected and costs one rebuild, not a wrong answer).
 #[derive(Debug, Clone, Default)]
 pub struct MetricWindow {
     /// The last step whose value was taken; values at this step or earlier are duplicates.
     pub last_step: Option<i64>,
     pub ring: Ring,
+    aggs: Aggregates,
 }
 
 /// Why a value was not added to a window.
@@ -25,7 +40,35 @@ pub enum Skip {
 
 impl MetricWindow {
     pub fn with_capacity(cap: usize) -> MetricWindow {
-        MetricWindow { last_step: None, ring: Ring::with_capacity(cap) }
+        MetricWindow::new(None, Ring::with_capacity(cap))
+    }
+
+    /// A window as stored: its last step and its ring.
+    pub fn new(last_step: Option<i64>, ring: Ring) -> MetricWindow {
+        MetricWindow { last_step, ring, aggs: Aggregates::default() }
+    }
+
+    /// Change the ring's capacity, keeping the latest values that fit.
+    pub fn resize(&mut self, cap: usize) {
+        self.ring.resize(cap);
+    }
+
+    /// Keep the running aggregates `specs` (those the watching automations read), rebuilding
+    /// them from the ring unless they are already in step. Call before [`MetricWindow::might_hold`].
+    pub fn track(&mut self, specs: &Arc<[AggSpec]>) {
+        self.aggs.track(&self.ring, specs);
+    }
+
+    /// Might `watch`'s condition hold now? False only when [`crate::model::condition::MetricCondition::check`]
+    /// over the latest values would return `None`; when true, that check decides.
+    #[inline]
+    pub fn might_hold(&self, watch: &Watch) -> bool {
+        !self.aggs.in_step(&self.ring) || watch.might_hold(&self.aggs, &self.ring)
+    }
+
+    /// Bytes held on the heap by the ring and the running aggregates.
+    pub fn heap_bytes(&self) -> usize {
+        self.ring.heap_bytes() + self.aggs.heap_bytes()
     }
 
     /// Take a value logged at `step`, unless it is a duplicate or not finite.
@@ -38,7 +81,7 @@ impl MetricWindow {
             return Err(Skip::NonFinite);
         }
         self.last_step = Some(step);
-        self.ring.push(value);
+        self.aggs.push(&mut self.ring, value);
         Ok(())
     }
 }

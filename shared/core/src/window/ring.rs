@@ -12,11 +12,14 @@ pub struct Ring {
     /// Next slot to write, in `0..cap`.
     head: usize,
     len: usize,
+    /// Values pushed since the ring was made. Not stored: it numbers values for the running
+    /// aggregates (which hold positions, not copies) and tells them whether they are in step.
+    pushes: u64,
 }
 
 impl Ring {
     pub fn with_capacity(cap: usize) -> Ring {
-        Ring { buf: vec![0.0; 2 * cap].into_boxed_slice(), head: 0, len: 0 }
+        Ring { buf: vec![0.0; 2 * cap].into_boxed_slice(), head: 0, len: 0, pushes: 0 }
     }
 
     pub fn capacity(&self) -> usize {
@@ -31,11 +34,18 @@ impl Ring {
         self.len == 0
     }
 
+    /// How many values were pushed since the ring was made (counting those that fell out).
+    pub fn pushes(&self) -> u64 {
+        self.pushes
+    }
+
+    #[inline]
     pub fn push(&mut self, v: f64) {
         let cap = self.capacity();
         if cap == 0 {
             return;
         }
+        self.pushes += 1;
         self.buf[self.head] = v;
         self.buf[self.head + cap] = v;
         self.head = if self.head + 1 == cap { 0 } else { self.head + 1 };
@@ -52,6 +62,15 @@ impl Ring {
         // The newest value sits at `head - 1` (mod cap); its mirror at `head - 1 + cap`.
         let end = if self.head == 0 { 2 * cap } else { self.head + cap };
         &self.buf[end - n..end]
+    }
+
+    /// The value `k` places back from the newest (0 is the newest). `k` must be below `len()`.
+    #[inline]
+    pub fn at(&self, k: usize) -> f64 {
+        debug_assert!(k < self.len);
+        let cap = self.capacity();
+        let end = if self.head == 0 { 2 * cap } else { self.head + cap };
+        self.buf[end - 1 - k]
     }
 
     /// Every retained value, oldest first.
@@ -100,6 +119,8 @@ mod tests {
         }
         assert_eq!(r.len(), 4);
         assert_eq!(r.values(), &[7.0, 8.0, 9.0, 10.0]);
+        assert_eq!((r.at(0), r.at(3)), (10.0, 7.0));
+        assert_eq!(r.pushes(), 11);
     }
 
     #[test]

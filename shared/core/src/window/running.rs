@@ -1,0 +1,291 @@
+//! Running aggregates of a metric window: derived state, never stored.
+//!
+//! A window is shared by every automation watching its (run, metric); each distinct
+//! (kind, span) they read gets one running aggregate, updated in O(1) as values are pushed. They
+//! are rebuilt from the ring (O(window), once) whenever they are not known to be in step with it:
+//! after a record is loaded, after a resize, or when the plan of aggregates changes.
+//!
+//! Aggregates are kept in one vector per kind, so the per-value update is three tight loops
+//! with no dispatch; a spec's slot is its index among the specs of its kind.
+
+use super::extremum::Extremum;
+use super::ring::Ring;
+use super::sums::{SlidingMoments, SlidingSum, period};
+use std::sync::Arc;
+
+/// What a running aggregate computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggKind {
+    Sum,
+    Max,
+    Min,
+    /// Sums of deviations and squared deviations (z-score mean and variance).
+    Moments,
+}
+
+impl AggKind {
+    /// Aggregates of the same family share a vector (and a numbering of slots).
+    pub(super) fn family(self) -> usize {
+        match self {
+            AggKind::Sum => 0,
+            AggKind::Max | AggKind::Min => 1,
+            AggKind::Moments => 2,
+        }
+    }
+}
+
+/// One running aggregate: its kind over the `len` values that end `lag` values back from the
+/// newest (lag 0 ends with the newest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AggSpec {
+    pub kind: AggKind,
+    pub lag: usize,
+    pub len: usize,
+}
+
+/// The values of the span `lag .. lag + len` back from the newest of `values` (oldest first),
+/// clipped to what there is.
+#[inline]
+pub fn span(values: &[f64], lag: usize, len: usize) -> &[f64] {
+    let end = values.len().saturating_sub(lag);
+    &values[end.saturating_sub(len)..end]
+}
+
+/// Value `k` back from the newest of `values`, if there is one.
+#[inline]
+fn back(values: &[f64], k: usize) -> Option<f64> {
+    values.len().checked_sub(k + 1).map(|i| values[i])
+}
+
+#[derive(Debug, Clone)]
+struct Tracked<T> {
+    lag: usize,
+    len: usize,
+    period: u32,
+    state: T,
+}
+
+impl<T> Tracked<T> {
+    fn new(spec: AggSpec, state: T) -> Tracked<T> {
+        Tracked { lag: spec.lag, len: spec.len, period: period(spec.len), state }
+    }
+
+    /// Before `v` is pushed onto a ring holding `old`: the value entering the span (after the
+    /// push, lag k is what is now lag k - 1), if any.
+    #[inline]
+    fn entering(&self, old: &[f64], v: f64) -> Option<f64> {
+        if self.lag == 0 { Some(v) } else { back(old, self.lag - 1) }
+    }
+
+    /// The value leaving the span as `v` is pushed, if the span was full.
+    #[inline]
+    fn leaving(&self, old: &[f64]) -> Option<f64> {
+        back(old, self.lag + self.len - 1)
+    }
+}
+
+/// A running sum or moments: one value enters and one may leave.
+trait Sliding {
+    fn enter(&mut self, x: f64);
+    fn shift(&mut self, x: f64, out: f64);
+    fn tick(&mut self, period: u32) -> bool;
+}
+
+impl Sliding for SlidingSum {
+    #[inline]
+    fn enter(&mut self, x: f64) {
+        SlidingSum::enter(self, x)
+    }
+    #[inline]
+    fn shift(&mut self, x: f64, out: f64) {
+        SlidingSum::shift(self, x, out)
+    }
+    #[inline]
+    fn tick(&mut self, period: u32) -> bool {
+        SlidingSum::tick(self, period)
+    }
+}
+
+impl Sliding for SlidingMoments {
+    #[inline]
+    fn enter(&mut self, x: f64) {
+        SlidingMoments::enter(self, x)
+    }
+    #[inline]
+    fn shift(&mut self, x: f64, out: f64) {
+        SlidingMoments::shift(self, x, out)
+    }
+    #[inline]
+    fn tick(&mut self, period: u32) -> bool {
+        SlidingMoments::tick(self, period)
+    }
+}
+
+/// Step every sliding aggregate of `ts` as `v` is pushed onto a ring holding `old`. True when
+/// one is due for a recomputation.
+#[inline]
+fn slide<T: Sliding>(ts: &mut [Tracked<T>], old: &[f64], v: f64, full: bool) -> bool {
+    let mut due = false;
+    for t in ts {
+        if full {
+            // The ring is full, so every span is: one value in, one out (capacity covers spans).
+            let n = old.len();
+            let x = if t.lag == 0 { v } else { old[n - t.lag] };
+            t.state.shift(x, old[n - t.lag - t.len]);
+        } else {
+            match (t.entering(old, v), t.leaving(old)) {
+                (Some(x), Some(out)) => t.state.shift(x, out),
+                (Some(x), None) => t.state.enter(x),
+                _ => {}
+            }
+        }
+        due |= t.state.tick(t.period);
+    }
+    due
+}
+
+/// The running aggregates of one window, and the length of its latest run of equal values.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregates {
+    specs: Option<Arc<[AggSpec]>>,
+    sums: Vec<Tracked<SlidingSum>>,
+    extrema: Vec<Tracked<Extremum>>,
+    moments: Vec<Tracked<SlidingMoments>>,
+    /// `(ring capacity, ring pushes)` when the aggregates were last in step with the ring.
+    synced: Option<(usize, u64)>,
+    /// Every span fits in the ring's capacity (the engine sizes rings so): once the ring is
+    /// full, every span is, and the update takes its fast path.
+    fits: bool,
+    /// How many of the latest values are equal to the newest (an exact count, for the z-score's
+    /// "all values equal" test, which must not be a floating-point residue).
+    run: usize,
+    /// The same count as it stood before the newest value: the run ending at the value before.
+    prev_run: usize,
+}
+
+impl Aggregates {
+    /// Are these aggregates in step with `ring`?
+    #[inline]
+    pub fn in_step(&self, ring: &Ring) -> bool {
+        self.synced == Some((ring.capacity(), ring.pushes()))
+    }
+
+    /// Make the aggregates those of `specs`, in step with `ring`: nothing to do when they are,
+    /// else rebuilt from the ring.
+    pub fn track(&mut self, ring: &Ring, specs: &Arc<[AggSpec]>) {
+        let same = self.specs.as_ref().is_some_and(|s| Arc::ptr_eq(s, specs) || **s == **specs);
+        if same && self.in_step(ring) {
+            return;
+        }
+        self.specs = Some(specs.clone());
+        let values = ring.values();
+        let mut fresh = Aggregates { specs: Some(specs.clone()), ..Aggregates::default() };
+        for &spec in specs.iter() {
+            let AggSpec { lag, len, .. } = spec;
+            let part = span(values, lag, len);
+            match spec.kind {
+                AggKind::Sum => {
+                    let mut s = SlidingSum::default();
+                    s.recompute(part);
+                    fresh.sums.push(Tracked::new(spec, s));
+                }
+                AggKind::Moments => {
+                    let mut m = SlidingMoments::default();
+                    m.recompute(part, None);
+                    fresh.moments.push(Tracked::new(spec, m));
+                }
+                AggKind::Max | AggKind::Min => {
+                    let mut e = Extremum::new(spec.kind == AggKind::Min, len);
+                    // Blocks are aligned on the count of values that entered the span, as when
+                    // streaming, so a rebuild gives the state the stream would have.
+                    let entered = ring.pushes().saturating_sub(lag as u64);
+                    let in_block = if entered == 0 { 0 } else { ((entered - 1) % len as u64) as usize + 1 };
+                    e.recompute(part, in_block);
+                    fresh.extrema.push(Tracked::new(spec, e));
+                }
+            }
+        }
+        let trailing = |xs: &[f64]| match xs.last() {
+            None => 0,
+            Some(&last) => xs.iter().rev().take_while(|&&x| x == last).count(),
+        };
+        fresh.run = trailing(values);
+        fresh.prev_run = trailing(&values[..values.len().saturating_sub(1)]);
+        fresh.synced = Some((ring.capacity(), ring.pushes()));
+        fresh.fits = specs.iter().all(|s| s.lag + s.len <= ring.capacity());
+        *self = fresh;
+    }
+
+    /// Push `v` onto `ring`, keeping the aggregates in step if they were.
+    #[inline]
+    pub fn push(&mut self, ring: &mut Ring, v: f64) {
+        if !self.in_step(ring) || ring.capacity() == 0 {
+            ring.push(v);
+            return;
+        }
+        let old = ring.values();
+        let full = self.fits && old.len() == ring.capacity();
+        let due = slide(&mut self.sums, old, v, full) | slide(&mut self.moments, old, v, full);
+        for t in &mut self.extrema {
+            if let Some(x) = t.entering(old, v) {
+                // The block just completed is the span as it stands before the push.
+                let (lag, len) = (t.lag, t.len);
+                t.state.enter(x, || span(old, lag, len));
+            }
+        }
+        self.prev_run = self.run;
+        self.run = if old.last() == Some(&v) { self.run.saturating_add(1) } else { 1 };
+        ring.push(v);
+        self.synced = Some((ring.capacity(), ring.pushes()));
+        if due {
+            self.recompute_due(ring);
+        }
+    }
+
+    /// Recompute the sums whose period is up, from the ring (O(span), once per period).
+    #[cold]
+    fn recompute_due(&mut self, ring: &Ring) {
+        let values = ring.values();
+        for t in &mut self.sums {
+            if t.state.due(t.period) {
+                t.state.recompute(span(values, t.lag, t.len));
+            }
+        }
+        for t in &mut self.moments {
+            if t.state.due(t.period) {
+                let n = span(values, t.lag, t.len).len();
+                // Shift by the running mean: one pass, and the deviations stay small.
+                let mean = (n > 0).then(|| t.state.shift + t.state.s1() / n as f64);
+                t.state.recompute(span(values, t.lag, t.len), mean);
+            }
+        }
+    }
+
+    #[inline]
+    pub fn sum(&self, slot: usize) -> &SlidingSum {
+        &self.sums[slot].state
+    }
+
+    #[inline]
+    pub fn extremum(&self, slot: usize) -> &Extremum {
+        &self.extrema[slot].state
+    }
+
+    #[inline]
+    pub fn moments(&self, slot: usize) -> &SlidingMoments {
+        &self.moments[slot].state
+    }
+
+    /// The length of the run of equal values ending just before the newest value.
+    #[inline]
+    pub fn equal_run_before_newest(&self) -> usize {
+        self.prev_run
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.sums.capacity() * std::mem::size_of::<Tracked<SlidingSum>>()
+            + self.moments.capacity() * std::mem::size_of::<Tracked<SlidingMoments>>()
+            + self.extrema.capacity() * std::mem::size_of::<Tracked<Extremum>>()
+            + self.extrema.iter().map(|t| t.state.heap_bytes()).sum::<usize>()
+    }
+}
