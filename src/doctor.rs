@@ -9,6 +9,7 @@ use automations_core::store::{ConfigStore, ExecutionStore, block_on};
 use automations_core::time::{Clock, Timestamp};
 use automations_delivery::SystemClock;
 use automations_sqlite::SqliteStore;
+use automations_sqlite::secrets::SecretKeys;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -49,7 +50,7 @@ pub fn run(db: &Path, key: Option<&str>) -> Result<ExitCode> {
         match SqliteStore::open(db) {
             Ok(s) => {
                 report.ok("database", &format!("{} opens and its schema is current", db.display()));
-                Some(s)
+                unseal(&mut report, s, db)
             }
             Err(e) => {
                 report.fail(
@@ -93,6 +94,35 @@ pub fn run(db: &Path, key: Option<&str>) -> Result<ExitCode> {
         check_integrations(&mut report, &store, &entity)?;
     }
     Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Open the integrations with the key ring `serve` uses (its environment variable, or the key
+/// file beside the database); without it the sealed integrations cannot be read.
+fn unseal(report: &mut Report, store: SqliteStore, db: &Path) -> Option<SqliteStore> {
+    let mut key_file = db.as_os_str().to_owned();
+    key_file.push(".key");
+    let env_set = std::env::var_os(automations_sqlite::secrets::KEYS_VAR).is_some_and(|v| !v.is_empty());
+    if !env_set && !Path::new(&key_file).exists() {
+        report.skip("secrets key", "no AUTOMATIONS_SECRET_KEYS and no key file yet: `serve` makes one on first start");
+        return Some(store);
+    }
+    let sealed = SecretKeys::from_env_or_file(db)
+        .map_err(|e| e.to_string())
+        .and_then(|keys| store.with_secret_keys(keys).map_err(|e| e.to_string()));
+    match sealed {
+        Ok((store, _)) => {
+            report.ok("secrets key", "opens the sealed integration secrets");
+            Some(store)
+        }
+        Err(e) => {
+            report.fail(
+                "secrets key",
+                &e,
+                "give the key ring the database was sealed with (AUTOMATIONS_SECRET_KEYS, or the key file beside it)",
+            );
+            None
+        }
+    }
 }
 
 /// The wall clock must not be behind what this database already recorded (cooldowns and expiry

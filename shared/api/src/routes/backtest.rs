@@ -1,9 +1,10 @@
 //! `POST /v1/automations/{id}/backtest`: when would this metric automation have fired on a run
 //! that logged this history?
 //!
-//! The history is evaluated by the engine itself: a one-automation [`Engine`] takes a synthetic
-//! `run.metrics.logged` envelope built from the request, with a fresh run record, exactly as
-//! intake would. Nothing is stored and nothing is delivered.
+//! The history is evaluated by the one ingest service, as replay runs it: a one-automation
+//! [`Engine`] takes a synthetic `run.metrics.logged` envelope built from the request, on an
+//! in-memory store of its own, exactly as intake would. Nothing is stored and nothing is
+//! delivered.
 //!
 //! Body: `{"history": [{"step", "time"?, "values": {name: number|null|"NaN"}}], "run"?: {"project",
 //! "run_id", "run_name", "user", "tags", "config"}, "cooldown"?: true}`. With `"cooldown": false`
@@ -18,13 +19,16 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::RawBody;
 use crate::{Api, ApiStore, Deliverer, EventSink};
-use automations_core::engine::{Engine, RunRecord};
+use automations_core::engine::Engine;
 use automations_core::error::{Errors, FieldError, Invalid};
-use automations_core::event::{EventData, MetricsEvent, parse_value};
+use automations_core::event::{Envelope, EventData, MetricsEvent, parse_value};
 use automations_core::fire::Fire;
+use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::json::sanitize_non_finite;
 use automations_core::model::reader::ObjReader;
 use automations_core::model::{RunState, Scope, Trigger};
+use automations_core::store::{MemoryStore, block_on};
+use automations_core::time::Timestamp;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -95,24 +99,31 @@ pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
     };
     // CPU-bound (a window of 1000 per step over a 1 MiB history): off the async workers.
     let evaluated = tokio::task::spawn_blocking(move || {
+        // The one ingest service, as replay runs it: on an in-memory store of its own, on the
+        // input's clock. Nothing is stored and nothing is delivered.
         let engine = Engine::new([automation]);
-        let mut record = RunRecord::default();
+        let store = MemoryStore::ids_only();
+        let ingest = Ingest { engine: &engine, store: &store };
+        let mut clock = Timestamp::MIN;
         let (mut shown, mut total) = (Vec::new(), 0usize);
-        // A chunk at a time, as intake takes envelopes (the windows and cooldowns carry over in
-        // the run record): at most a chunk's fires are alive at once, and only `max_fires` are
-        // kept for the answer.
+        // A chunk of rows at a time, as intake takes envelopes (the windows and cooldowns carry
+        // over in the run's record): at most a chunk's fires are alive at once, and only
+        // `max_fires` are kept for the answer.
         for rows in metrics.rows.chunks(BACKTEST_CHUNK_ROWS) {
             let part = MetricsEvent { run: metrics.run.clone(), names: metrics.names.clone(), rows: rows.to_vec() };
-            let outcome = engine.metric_fires(&envelope, &part, &mut record);
+            let chunk = [Envelope { data: EventData::Metrics(part), ..envelope.clone() }];
+            let at = IngestClock::EventTime { floor: clock };
+            let outcome = block_on(ingest.process(&chunk, at)).map_err(|e| e.to_string())?;
+            clock = at.after(&chunk);
             total += outcome.fires.len();
             let room = max_fires.saturating_sub(shown.len());
             shown.extend(outcome.fires.iter().take(room).map(|f| fire_view(f, with_values)));
         }
-        (shown, total)
+        Ok::<_, String>((shown, total))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the backtest stopped: {e}")))?;
-    let (fires, total) = evaluated;
+    let (fires, total) = evaluated.map_err(|e| ApiError::Internal(format!("the backtest failed: {e}")))?;
     Ok(axum::Json(json!({
         "automation": id,
         "metric": metric,

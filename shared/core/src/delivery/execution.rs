@@ -141,16 +141,17 @@ impl Execution {
 
     /// Not sent, and never will be: its integration is disabled.
     pub fn skipped(&mut self, integration: &str, reason: &str, now: Timestamp) {
+        self.skipped_because(format!("not sent: the integration {integration:?} is disabled ({reason})"), now);
+    }
+
+    /// Not sent, and never will be, for the reason given (its integration is disabled, its
+    /// automation was deleted).
+    pub fn skipped_because(&mut self, why: String, now: Timestamp) {
         self.state = ExecutionState::Skipped;
         self.next_attempt_at = None;
         self.updated_at = now;
-        self.last_response = Some(LastResponse {
-            at: now,
-            status: None,
-            body: String::new(),
-            error: Some(format!("not sent: the integration {integration:?} is disabled ({reason})")),
-            duration_ms: 0,
-        });
+        self.last_response =
+            Some(LastResponse { at: now, status: None, body: String::new(), error: Some(why), duration_ms: 0 });
     }
 
     /// The execution of a fire recorded at `now`.
