@@ -39,7 +39,8 @@ struct RunPlan {
 pub struct Engine {
     automations: Vec<Automation>,
     /// Plans per (entity, project), built on first use.
-    plans: RwLock<HashMap<(String, String), Arc<RunPlan>>>,
+    /// By entity, then project: looked up by `&str` at every envelope, with no key to allocate.
+    plans: RwLock<HashMap<String, HashMap<String, Arc<RunPlan>>>>,
 }
 
 /// What evaluating a metrics envelope did.
@@ -133,8 +134,8 @@ impl Engine {
     }
 
     fn plan(&self, entity: &str, project: &str) -> Arc<RunPlan> {
-        let key = (entity.to_string(), project.to_string());
-        if let Some(p) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(p) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(entity).and_then(|ps| ps.get(project))
+        {
             return p.clone();
         }
         // Per metric: capacity, aggregate specs, watching automations.
@@ -157,7 +158,12 @@ impl Engine {
             })
             .collect();
         let plan = Arc::new(RunPlan { metrics });
-        self.plans.write().unwrap_or_else(|e| e.into_inner()).insert(key, plan.clone());
+        self.plans
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(entity.to_string())
+            .or_default()
+            .insert(project.to_string(), plan.clone());
         plan
     }
 
@@ -179,7 +185,12 @@ impl Engine {
             .zip(&plans)
             .map(|(name, mp)| {
                 let mp = (*mp)?;
-                let mut w = record.windows.remove(name).unwrap_or_else(|| MetricWindow::with_capacity(mp.capacity));
+                // Swapped out (an empty window, which allocates nothing, holds the place), so the
+                // name is not cloned back in at the end.
+                let mut w = match record.windows.get_mut(name) {
+                    Some(slot) => std::mem::take(slot),
+                    None => MetricWindow::with_capacity(mp.capacity),
+                };
                 if w.ring.capacity() != mp.capacity {
                     w.resize(mp.capacity);
                 }
@@ -257,7 +268,12 @@ impl Engine {
         }
         for (name, w) in ev.names.iter().zip(windows) {
             if let Some(w) = w {
-                record.windows.insert(name.clone(), w);
+                match record.windows.get_mut(name) {
+                    Some(slot) => *slot = w,
+                    None => {
+                        record.windows.insert(name.clone(), w);
+                    }
+                }
             }
         }
         if fired_any {
