@@ -39,11 +39,11 @@ fn automation_record((id, text, created, updated): (String, String, i64, i64)) -
     Ok(AutomationRecord { automation, created_at: Timestamp(created), updated_at: Timestamp(updated) })
 }
 
-fn integration_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, i64)> {
+pub(crate) fn integration_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, i64)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
 }
 
-fn integration(
+pub(crate) fn integration(
     (id, entity, text, disabled, created): (String, String, String, Option<String>, i64),
 ) -> Result<Integration> {
     let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt("integration", &id, e))?;

@@ -18,6 +18,7 @@ mod fires;
 mod rejects;
 mod runs;
 mod schema;
+mod tracking;
 
 pub use checkpoint::Checkpointer;
 pub use error::{Result, SqliteError};
