@@ -1,6 +1,7 @@
 //! `automations`: the local deployment of the automation engine.
 
 mod delivery;
+mod mlflow;
 mod replay;
 mod serve;
 
@@ -62,6 +63,8 @@ enum Command {
         db: PathBuf,
         #[command(flatten)]
         delivery: delivery::DeliveryArgs,
+        #[command(flatten)]
+        tracking: mlflow::TrackingArgs,
     },
     /// Manage API keys.
     Keys {
@@ -101,7 +104,7 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
-        Command::Serve { addr, db, delivery } => serve::serve(addr, &db, &delivery).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, db, delivery, tracking } => serve::serve(addr, &db, &delivery, &tracking).map(|()| ExitCode::SUCCESS),
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
         }

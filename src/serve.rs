@@ -19,7 +19,12 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 /// Serve the API on `addr` over the database at `db` (created if absent) until Ctrl-C or
 /// SIGTERM. Prints `listening on http://ADDR` on standard error once ready (with the port
 /// chosen when `addr` has port 0).
-pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryArgs) -> Result<()> {
+pub fn serve(
+    addr: SocketAddr,
+    db: &Path,
+    delivery: &crate::delivery::DeliveryArgs,
+    tracking: &crate::mlflow::TrackingArgs,
+) -> Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -30,9 +35,17 @@ pub fn serve(addr: SocketAddr, db: &Path, delivery: &crate::delivery::DeliveryAr
             .with_context(|| format!("cannot start checkpoints of {}", db.display()))?;
         // Delivery: the outbox's deliverer and the sweeper run beside the API, and the sink
         // wakes the deliverer when a batch records fires.
-        let wiring = crate::delivery::start(store.clone(), delivery)
+        let allow_private = !delivery.deny_private_targets;
+        let hooks = crate::mlflow::Hooks {
+            store: store.clone(),
+            timeout: Duration::from_millis(u64::try_from(tracking.mlflow_timeout).unwrap_or(10_000)),
+            allow_private,
+        };
+        let mut wiring = crate::delivery::start(store.clone(), delivery, Some(Arc::new(hooks)))
             .await
             .with_context(|| format!("cannot start delivery over {}", db.display()))?;
+        // MLflow tracking in: a source of envelopes for the same sink.
+        wiring.background.tasks.push(crate::mlflow::start(store.clone(), wiring.sink.clone(), tracking, allow_private));
         let api = Api::new(store, wiring.sink, wiring.api);
         let app = automations_api::router(api);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
