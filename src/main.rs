@@ -104,7 +104,9 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
-        Command::Serve { addr, db, delivery, tracking } => serve::serve(addr, &db, &delivery, &tracking).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, db, delivery, tracking } => {
+            serve::serve(addr, &db, &delivery, &tracking).map(|()| ExitCode::SUCCESS)
+        }
         Command::Keys { command: KeysCommand::Create { entity, db } } => {
             serve::create_key(&entity, &db).map(|()| ExitCode::SUCCESS)
         }

@@ -83,8 +83,9 @@ pub fn start(
                         if due.get(&i.id).is_some_and(|at| *at > Instant::now()) {
                             continue;
                         }
-                        let interval =
-                            every.unwrap_or_else(|| Duration::from_secs(i.tracking().map_or(15, |t| u64::from(t.poll_seconds))));
+                        let interval = every.unwrap_or_else(|| {
+                            Duration::from_secs(i.tracking().map_or(15, |t| u64::from(t.poll_seconds)))
+                        });
                         let failures = poll(&store, &sink, i, timeout, allow_private).await;
                         let wait = if failures == 0 {
                             interval

@@ -76,4 +76,27 @@ impl MlflowServer {
         );
         stdout.lines().map(|l| serde_json::from_str(l).expect("each driver line is JSON")).collect()
     }
+
+    /// `scripts/mlflow_tracking.py` logging into `experiment` (a training script's fluent
+    /// `mlflow` calls), as a command to spawn.
+    pub fn log_command(&self, experiment: &str, steps: &Value) -> Command {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mlflow_tracking.py");
+        let mut cmd = Command::new(tool("python"));
+        cmd.arg(&script).arg(self.uri()).arg(experiment).arg(steps.to_string()).current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Run [`MlflowServer::log_command`] to its end; its result lines.
+    pub fn log(&self, experiment: &str, steps: &Value) -> Vec<Value> {
+        let out = self.log_command(experiment, steps).output().expect("run scripts/mlflow_tracking.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "mlflow_tracking.py failed ({}):\n{stdout}\n{}\nserver output:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.output()
+        );
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    }
 }

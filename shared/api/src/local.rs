@@ -11,13 +11,13 @@ use crate::sink::{Accepted, EventSink, TrackingHooks};
 use automations_core::engine::Engine;
 use automations_core::event::Envelope;
 use automations_core::fire::Fire;
-use automations_core::model::Integration;
-use automations_core::{FieldError, Invalid};
-use serde_json::{Map, Value};
 use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError, IngestStore, Refresh};
+use automations_core::model::Integration;
 use automations_core::store::{AutomationStore, StoreError};
 use automations_core::time::Timestamp;
+use automations_core::{FieldError, Invalid};
 use automations_delivery::EnvelopeFeed;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 type FiresHook = Box<dyn Fn(&[Fire]) + Send + Sync>;

@@ -73,7 +73,11 @@ pub struct TrackingClient {
 impl TrackingClient {
     /// A client of `tracking`'s server whose every request ends after `timeout`. Unless
     /// `allow_private`, it connects to no loopback, private, link-local or metadata address.
-    pub fn new(tracking: &MlflowTracking, timeout: Duration, allow_private: bool) -> Result<TrackingClient, TrackingError> {
+    pub fn new(
+        tracking: &MlflowTracking,
+        timeout: Duration,
+        allow_private: bool,
+    ) -> Result<TrackingClient, TrackingError> {
         let refused = |reason: String| TrackingError::Refused { uri: tracking.uri.clone(), reason };
         let host = reqwest::Url::parse(&tracking.uri)
             .map_err(|e| refused(format!("not a URL: {e}")))?
@@ -95,7 +99,11 @@ impl TrackingClient {
             TrackingAuth::Token(t) => Some(format!("Bearer {}", t.expose())),
             TrackingAuth::Basic { username, password } => Some(format!(
                 "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", username.expose(), password.expose()))
+                base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    username.expose(),
+                    password.expose()
+                ))
             )),
         };
         Ok(TrackingClient { http, uri: tracking.uri.clone(), authorization, requests: AtomicU64::new(0) })
@@ -106,20 +114,22 @@ impl TrackingClient {
         self.requests.load(Ordering::Relaxed)
     }
 
-    async fn call(&self, endpoint: &'static str, query: Option<&[(&str, String)]>, body: Option<&Value>) -> Result<Value, TrackingError> {
+    async fn call(
+        &self,
+        endpoint: &'static str,
+        query: Option<&[(&str, String)]>,
+        body: Option<&Value>,
+    ) -> Result<Value, TrackingError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut url = reqwest::Url::parse(&format!("{}/api/2.0/mlflow/{endpoint}", self.uri)).map_err(|e| {
-            TrackingError::Refused { uri: self.uri.clone(), reason: format!("not a URL: {e}") }
-        })?;
+        let mut url = reqwest::Url::parse(&format!("{}/api/2.0/mlflow/{endpoint}", self.uri))
+            .map_err(|e| TrackingError::Refused { uri: self.uri.clone(), reason: format!("not a URL: {e}") })?;
         if let Some(q) = query {
             url.query_pairs_mut().extend_pairs(q.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let mut req = match body {
-            Some(b) => self
-                .http
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b.to_string()),
+            Some(b) => {
+                self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_string())
+            }
             None => self.http.get(url),
         };
         if let Some(a) = &self.authorization {
@@ -162,7 +172,8 @@ impl TrackingClient {
                 body["page_token"] = t.clone().into();
             }
             let v = self.call(endpoint, None, Some(&body)).await?;
-            let (page, next) = tracking::parse_experiments(&v).map_err(|error| TrackingError::BadAnswer { endpoint, error })?;
+            let (page, next) =
+                tracking::parse_experiments(&v).map_err(|error| TrackingError::BadAnswer { endpoint, error })?;
             out.extend(page);
             match next {
                 Some(t) => token = Some(t),
@@ -185,7 +196,8 @@ impl TrackingClient {
                     body["page_token"] = t.clone().into();
                 }
                 let v = self.call(endpoint, None, Some(&body)).await?;
-                let (page, next) = tracking::parse_runs(&v).map_err(|error| TrackingError::BadAnswer { endpoint, error })?;
+                let (page, next) =
+                    tracking::parse_runs(&v).map_err(|error| TrackingError::BadAnswer { endpoint, error })?;
                 out.extend(page);
                 match next {
                     Some(t) => token = Some(t),
@@ -211,7 +223,8 @@ impl TrackingClient {
                 q.push(("page_token", t.clone()));
             }
             let v = self.call(endpoint, Some(&q), None).await?;
-            let (page, next) = tracking::parse_history(&v).map_err(|error| TrackingError::BadAnswer { endpoint, error })?;
+            let (page, next) =
+                tracking::parse_history(&v).map_err(|error| TrackingError::BadAnswer { endpoint, error })?;
             out.extend(page);
             match next {
                 Some(t) => token = Some(t),

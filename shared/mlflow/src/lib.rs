@@ -11,6 +11,6 @@
 mod client;
 mod poll;
 
+pub use automations_delivery::EnvelopeFeed;
 pub use client::{TrackingClient, TrackingError};
 pub use poll::{PollError, PollOutcome, poll_once};
-pub use automations_delivery::EnvelopeFeed;
