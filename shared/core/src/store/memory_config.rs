@@ -158,6 +158,34 @@ fn name_taken(a: &Automation) -> String {
     format!("entity {:?} already has an automation named {:?}", a.entity(), a.name)
 }
 
+impl TrackingStore for MemoryStore {
+    async fn tracking_integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        Ok(self.lock().config.integrations.iter().filter(|i| i.tracking().is_some()).cloned().collect())
+    }
+
+    async fn load_cursors(&self, integration_id: &str, run_ids: &[String]) -> Result<Vec<RunCursor>, StoreError> {
+        let inner = self.lock();
+        Ok(run_ids
+            .iter()
+            .map(|r| inner.config.cursors.get(&(integration_id.to_string(), r.clone())).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    async fn save_cursor(&self, integration_id: &str, run_id: &str, cursor: &RunCursor) -> Result<(), StoreError> {
+        self.lock().config.cursors.insert((integration_id.to_string(), run_id.to_string()), cursor.clone());
+        Ok(())
+    }
+
+    async fn poll_record(&self, integration_id: &str) -> Result<Option<PollRecord>, StoreError> {
+        Ok(self.lock().config.polls.get(integration_id).cloned())
+    }
+
+    async fn save_poll_record(&self, integration_id: &str, record: &PollRecord) -> Result<(), StoreError> {
+        self.lock().config.polls.insert(integration_id.to_string(), record.clone());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,33 +238,5 @@ mod tests {
         let p = block_on(s.find_automations(&q)).unwrap();
         assert_eq!(p.items.len(), 2);
         assert!(p.next.is_none());
-    }
-}
-
-impl TrackingStore for MemoryStore {
-    async fn tracking_integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        Ok(self.lock().config.integrations.iter().filter(|i| i.tracking().is_some()).cloned().collect())
-    }
-
-    async fn load_cursors(&self, integration_id: &str, run_ids: &[String]) -> Result<Vec<RunCursor>, StoreError> {
-        let inner = self.lock();
-        Ok(run_ids
-            .iter()
-            .map(|r| inner.config.cursors.get(&(integration_id.to_string(), r.clone())).cloned().unwrap_or_default())
-            .collect())
-    }
-
-    async fn save_cursor(&self, integration_id: &str, run_id: &str, cursor: &RunCursor) -> Result<(), StoreError> {
-        self.lock().config.cursors.insert((integration_id.to_string(), run_id.to_string()), cursor.clone());
-        Ok(())
-    }
-
-    async fn poll_record(&self, integration_id: &str) -> Result<Option<PollRecord>, StoreError> {
-        Ok(self.lock().config.polls.get(integration_id).cloned())
-    }
-
-    async fn save_poll_record(&self, integration_id: &str, record: &PollRecord) -> Result<(), StoreError> {
-        self.lock().config.polls.insert(integration_id.to_string(), record.clone());
-        Ok(())
     }
 }
