@@ -163,3 +163,65 @@ fn serve_killed_mid_run_neither_repeats_nor_misses() {
     let all = receiver.requests();
     assert_eq!(names(&all), ["loss-spike", "run-finished", "val-spike"], "{fired:?}\n{}", served.output());
 }
+
+fn last_poll(served: &Served) -> Value {
+    served.expect(200, "GET", "/v1/integrations/mlflow-local", None)["last_poll"].clone()
+}
+
+fn wait_poll(served: &Served, limit: Duration, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let p = last_poll(served);
+        if ok(&p) {
+            return p;
+        }
+        assert!(start.elapsed() < limit, "no poll {what} after {limit:?}: {p}\n{}", served.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The MLflow server stopped mid-run: the integration shows the failing polls, and once the
+/// server is back the poller catches up: the spike and the run's end fire, once each.
+#[test]
+fn mlflow_server_down_mid_run_delays_fires_but_loses_none() {
+    let receiver = Receiver::start();
+    let served = serve();
+    let mut server = MlflowServer::start();
+    integrations(&served, &receiver, &server);
+    automation(
+        &served,
+        "loss-spike",
+        json!({"type": "RUN_METRIC_THRESHOLD", "metric": {"name": "loss", "cmp": "$gt", "threshold": 4}}),
+    );
+    automation(&served, "run-finished", json!({"type": "RUN_STATE", "states": ["finished"]}));
+    let marks = tempfile::tempdir().unwrap();
+    let (p1, go, p2) = (marks.path().join("p1"), marks.path().join("go"), marks.path().join("p2"));
+    let steps = json!([
+        {"op": "start", "run_name": "outage"},
+        {"op": "log", "key": "loss", "values": [1.0, 1.0], "first_step": 0},
+        {"op": "mark", "path": p1},
+        {"op": "wait", "path": go},
+        {"op": "log", "key": "loss", "values": [5.0, 1.0], "first_step": 2},
+        {"op": "end", "status": "FINISHED"},
+        {"op": "mark", "path": p2},
+    ]);
+    let script = Process::spawn("mlflow_tracking.py", server.log_command("mnist", &steps));
+    wait_file(&p1, &script, Duration::from_secs(60));
+    wait_poll(&served, Duration::from_secs(10), "forwarding the first values", |p| {
+        p["outcome"] == "ok" && p["envelopes"].as_u64().is_some_and(|n| n > 0)
+    });
+
+    server.stop();
+    let failed = wait_poll(&served, Duration::from_secs(10), "failing", |p| p["outcome"] == "error");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("cannot reach the MLflow tracking server"), "{failed}");
+    assert!(failed["consecutive_failures"].as_u64().is_some_and(|n| n >= 1), "{failed}");
+    server.restart();
+    std::fs::write(&go, b"").unwrap();
+    wait_file(&p2, &script, Duration::from_secs(60));
+
+    receiver.wait_for(2, Duration::from_secs(30));
+    std::thread::sleep(POLL * 3);
+    assert_eq!(names(&receiver.requests()), ["loss-spike", "run-finished"], "{}", served.output());
+    assert_eq!(last_poll(&served)["outcome"], "ok");
+}
