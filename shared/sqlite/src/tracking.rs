@@ -183,5 +183,10 @@ mod tests {
         };
         block_on(store.save_poll_record("in_1", &p)).unwrap();
         assert_eq!(block_on(store.poll_record("in_1")).unwrap(), Some(p));
+
+        assert!(block_on(store.delete_integration("acme", "m")).unwrap());
+        assert_eq!(block_on(store.poll_record("in_1")).unwrap(), None);
+        assert_eq!(block_on(store.load_cursors("in_1", &runs)).unwrap(), vec![RunCursor::default(); 2]);
+        assert!(!block_on(store.delete_integration("acme", "m")).unwrap());
     }
 }

@@ -122,10 +122,15 @@ impl ConfigStore for MemoryStore {
 
     async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let list = &mut inner.config.integrations;
-        let before = list.len();
-        list.retain(|i| !(i.entity == entity && i.name == name));
-        Ok(list.len() < before)
+        let config = &mut inner.config;
+        let Some(at) = config.integrations.iter().position(|i| i.entity == entity && i.name == name) else {
+            return Ok(false);
+        };
+        // A deleted tracking integration forgets its cursors and polls.
+        let id = config.integrations.remove(at).id;
+        config.cursors.retain(|(i, _), _| *i != id);
+        config.polls.remove(&id);
+        Ok(true)
     }
 
     async fn set_integration_disabled(
