@@ -19,16 +19,18 @@ impl TrackingStore for SqliteStore {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, entity, document, disabled, created_at FROM integrations
-                 WHERE json_extract(document, '$.type') = 'mlflow'
-                   AND json_extract(document, '$.tracking_uri') IS NOT NULL
-                 ORDER BY id",
+                // Each document is read and asked, not queried with json_extract: documents may
+                // be sealed (credentials encrypted at rest) on main.
+                "SELECT id, entity, document, disabled, created_at FROM integrations ORDER BY id",
             )
             .map_err(db)?;
         let rows = stmt.query_map([], crate::config::integration_row).map_err(db)?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(crate::config::integration(row.map_err(db)?)?);
+            let i = crate::config::integration(row.map_err(db)?)?;
+            if i.tracking().is_some() {
+                out.push(i);
+            }
         }
         Ok(out)
     }
