@@ -42,7 +42,7 @@ pub struct DeliveryArgs {
 }
 
 /// `500ms`, `10s`, `5m`, `1h`, `1d`.
-fn parse_duration(s: &str) -> Result<Millis, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Millis, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
@@ -80,7 +80,7 @@ pub struct Wiring {
 
 /// The deliverer and the sweeper tasks.
 pub struct Background {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -93,7 +93,11 @@ impl Background {
 }
 
 /// Build delivery over `store` and start its background tasks on the current runtime.
-pub async fn start(store: Arc<SqliteStore>, args: &DeliveryArgs) -> Result<Wiring> {
+pub async fn start(
+    store: Arc<SqliteStore>,
+    args: &DeliveryArgs,
+    tracking: Option<Arc<dyn automations_api::TrackingHooks>>,
+) -> Result<Wiring> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = args.policy();
     let timeout = Duration::from_millis(u64::try_from(policy.timeout).unwrap_or(10_000));
@@ -109,9 +113,12 @@ pub async fn start(store: Arc<SqliteStore>, args: &DeliveryArgs) -> Result<Wirin
         },
     );
     let wake = deliverer.waker();
-    let local = LocalSink::new(store.clone()).await.context("cannot read the automations")?.on_fires(move |_| {
+    let mut local = LocalSink::new(store.clone()).await.context("cannot read the automations")?.on_fires(move |_| {
         wake.notify_one();
     });
+    if let Some(hooks) = tracking {
+        local = local.tracking(hooks);
+    }
     let sink = Arc::new(local);
     let mut sweeper = Sweeper::new(store);
     sweeper.stall = StallPolicy { default: args.stall_period, ..StallPolicy::default() };

@@ -3,6 +3,7 @@
 mod delivery;
 mod doctor;
 mod listen;
+mod mlflow;
 mod rejects;
 mod replay;
 mod serve;
@@ -70,6 +71,8 @@ enum Command {
         delivery: delivery::DeliveryArgs,
         #[command(flatten)]
         ops: serve::OpsArgs,
+        #[command(flatten)]
+        tracking: mlflow::TrackingArgs,
     },
     /// Receive webhooks for trying the product out: print each delivery and whether its
     /// signatures (Standard Webhooks and X-Wandb-Signature) hold for --secret.
@@ -160,8 +163,8 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Replay { automations, events, format } => replay::run(&automations, &events, format),
         Command::ImportWandb { file, strict } => replay::import_wandb(&file, strict).map(|()| ExitCode::SUCCESS),
-        Command::Serve { addr, db, max_automations_per_entity, delivery, ops } => {
-            serve::serve(addr, &db, max_automations_per_entity, &delivery, &ops).map(|()| ExitCode::SUCCESS)
+        Command::Serve { addr, db, max_automations_per_entity, delivery, ops, tracking } => {
+            serve::serve(addr, &db, max_automations_per_entity, &delivery, &ops, &tracking).map(|()| ExitCode::SUCCESS)
         }
         Command::Listen { addr, secret, status } => {
             listen::listen(addr, secret.as_deref(), status).map(|()| ExitCode::SUCCESS)

@@ -65,6 +65,7 @@ pub fn serve(
     max_automations: usize,
     delivery: &crate::delivery::DeliveryArgs,
     ops: &OpsArgs,
+    tracking: &crate::mlflow::TrackingArgs,
 ) -> Result<()> {
     init_logs(ops.log_format)?;
     let runtime =
@@ -85,13 +86,21 @@ pub fn serve(
             .with_context(|| format!("cannot start checkpoints of {}", db.display()))?;
         // Delivery: the outbox's deliverer and the sweeper run beside the API, and the sink
         // wakes the deliverer when a batch records fires.
-        let wiring = crate::delivery::start(store.clone(), delivery)
+        let allow_private = !delivery.deny_private_targets;
+        let hooks = crate::mlflow::Hooks {
+            store: store.clone(),
+            timeout: Duration::from_millis(u64::try_from(tracking.mlflow_timeout).unwrap_or(10_000)),
+            allow_private,
+        };
+        let mut wiring = crate::delivery::start(store.clone(), delivery, Some(Arc::new(hooks)))
             .await
             .with_context(|| format!("cannot start delivery over {}", db.display()))?;
         let metrics = match ops.metrics_addr {
             Some(at) => Some(serve_metrics(at, store.clone()).await?),
             None => None,
         };
+        // MLflow tracking in: a source of envelopes for the same sink.
+        wiring.background.tasks.push(crate::mlflow::start(store.clone(), wiring.sink.clone(), tracking, allow_private));
         let mut api = Api::new(store, wiring.sink, wiring.api);
         api.limits.max_automations = max_automations.max(1);
         let app = automations_api::router(api);

@@ -25,25 +25,19 @@ impl MlflowServer {
     pub fn start() -> MlflowServer {
         let dir = tempfile::tempdir().expect("temp dir for the MLflow server");
         let port = free_port();
-        let db = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
-        let mut cmd = Command::new(tool("mlflow"));
-        cmd.args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
-            .arg("--backend-store-uri")
-            .arg(&db)
-            .arg("--default-artifact-root")
-            .arg(dir.path().join("artifacts"))
-            .current_dir(dir.path())
-            // Loopback http:// targets are refused without these two (SSRF protection).
-            .env("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
-            .env("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
-            .env("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", SECRET_ENCRYPTION_KEY)
-            // The webhook list is cached per event for this many seconds (default 60).
-            .env("MLFLOW_WEBHOOK_CACHE_TTL", "1");
-        let mut process = Process::spawn("mlflow server", cmd);
-        process.wait_until(Duration::from_secs(180), || {
-            http(port, "GET", "/health", &[], b"").is_some_and(|(status, _)| status == 200)
-        });
+        let process = spawn(&dir, port);
         MlflowServer { process, port, dir }
+    }
+
+    /// Stop the server (SIGKILL, workers included); its database stays.
+    pub fn stop(&mut self) {
+        let placeholder = Process::spawn("placeholder", Command::new("true"));
+        drop(std::mem::replace(&mut self.process, placeholder));
+    }
+
+    /// Start it again (after [`MlflowServer::stop`]) on the same port and database.
+    pub fn restart(&mut self) {
+        self.process = spawn(&self.dir, self.port);
     }
 
     pub fn uri(&self) -> String {
@@ -76,4 +70,50 @@ impl MlflowServer {
         );
         stdout.lines().map(|l| serde_json::from_str(l).expect("each driver line is JSON")).collect()
     }
+
+    /// `scripts/mlflow_tracking.py` logging into `experiment` (a training script's fluent
+    /// `mlflow` calls), as a command to spawn.
+    pub fn log_command(&self, experiment: &str, steps: &Value) -> Command {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mlflow_tracking.py");
+        let mut cmd = Command::new(tool("python"));
+        cmd.arg(&script).arg(self.uri()).arg(experiment).arg(steps.to_string()).current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Run [`MlflowServer::log_command`] to its end; its result lines.
+    pub fn log(&self, experiment: &str, steps: &Value) -> Vec<Value> {
+        let out = self.log_command(experiment, steps).output().expect("run scripts/mlflow_tracking.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "mlflow_tracking.py failed ({}):\n{stdout}\n{}\nserver output:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.output()
+        );
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    }
+}
+
+/// Start `mlflow server` on `port` over the database in `dir`; wait until it answers `/health`.
+fn spawn(dir: &tempfile::TempDir, port: u16) -> Process {
+    let db = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+    let mut cmd = Command::new(tool("mlflow"));
+    cmd.args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+        .arg("--backend-store-uri")
+        .arg(&db)
+        .arg("--default-artifact-root")
+        .arg(dir.path().join("artifacts"))
+        .current_dir(dir.path())
+        // Loopback http:// targets are refused without these two (SSRF protection).
+        .env("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
+        .env("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
+        .env("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", SECRET_ENCRYPTION_KEY)
+        // The webhook list is cached per event for this many seconds (default 60).
+        .env("MLFLOW_WEBHOOK_CACHE_TTL", "1");
+    let mut process = Process::spawn("mlflow server", cmd);
+    process.wait_until(Duration::from_secs(180), || {
+        http(port, "GET", "/health", &[], b"").is_some_and(|(status, _)| status == 200)
+    });
+    process
 }

@@ -13,7 +13,8 @@ pub struct Served {
     pub key: String,
     /// The database file.
     pub db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
 }
 
 impl Served {
@@ -21,8 +22,8 @@ impl Served {
         Served::start_with(entity, &[])
     }
 
-    /// [`Served::start`] with more `serve` flags.
-    pub fn start_with(entity: &str, flags: &[&str]) -> Served {
+    /// [`Served::start`] with more `serve` arguments.
+    pub fn start_with(entity: &str, extra: &[&str]) -> Served {
         let dir = tempfile::tempdir().expect("temp dir for the database");
         let db = dir.path().join("automations.db");
         let bin = env!("CARGO_BIN_EXE_automations");
@@ -33,17 +34,23 @@ impl Served {
             .expect("run automations keys create");
         assert!(out.status.success(), "keys create failed: {}", String::from_utf8_lossy(&out.stderr));
         let key = String::from_utf8(out.stdout).expect("utf-8 key").trim().to_string();
-        let port = free_port();
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--db"]).arg(&db);
-        // Retries within seconds rather than the default's tens of seconds.
-        cmd.args(["--retry-base", "1s"]);
-        cmd.args(flags);
-        let mut process = Process::spawn("automations serve", cmd);
-        process.wait_until(Duration::from_secs(60), || {
-            http(port, "GET", "/v1/health", &[], b"").is_some_and(|(s, _)| s == 200)
-        });
-        Served { process, port, key, db, _dir: dir }
+        let args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let (process, port) = spawn(&db, &args);
+        Served { process, port, key, db, args, dir }
+    }
+
+    /// Kill the server (SIGKILL: no shutdown, a poll may be cut off mid-way).
+    pub fn kill(&mut self) {
+        // A placeholder (that exits at once) while it is down: dropping the old process kills it.
+        let placeholder = Process::spawn("placeholder", Command::new("true"));
+        drop(std::mem::replace(&mut self.process, placeholder));
+    }
+
+    /// Start the server again (after [`Served::kill`]) over the same database.
+    pub fn restart(&mut self) {
+        let (process, port) = spawn(&self.db, &self.args);
+        self.process = process;
+        self.port = port;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -80,4 +87,18 @@ impl Served {
         assert_eq!(status, want, "{method} {path}: {answer}");
         answer
     }
+}
+
+fn spawn(db: &std::path::Path, extra: &[String]) -> (Process, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_automations"));
+    cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--db"]).arg(db);
+    // Retries within seconds rather than the default's tens of seconds.
+    cmd.args(["--retry-base", "1s"]);
+    cmd.args(extra);
+    let mut process = Process::spawn("automations serve", cmd);
+    process.wait_until(Duration::from_secs(60), || {
+        http(port, "GET", "/v1/health", &[], b"").is_some_and(|(s, _)| s == 200)
+    });
+    (process, port)
 }

@@ -7,14 +7,17 @@
 //! ([`EnvelopeFeed`]).
 
 use crate::error::ApiError;
-use crate::sink::{Accepted, EventSink};
+use crate::sink::{Accepted, EventSink, TrackingHooks};
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, EventData};
 use automations_core::fire::{Fire, Subject};
 use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError, IngestStore, Refresh};
+use automations_core::model::Integration;
 use automations_core::store::{AutomationStore, StoreError};
 use automations_core::time::Timestamp;
+use automations_core::{FieldError, Invalid};
 use automations_delivery::EnvelopeFeed;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 type FiresHook = Box<dyn Fn(&[Fire]) + Send + Sync>;
@@ -24,6 +27,7 @@ pub struct LocalSink<S> {
     store: Arc<S>,
     engines: EngineCache,
     on_fires: Option<FiresHook>,
+    tracking: Option<Arc<dyn TrackingHooks>>,
 }
 
 impl<S> LocalSink<S>
@@ -35,12 +39,18 @@ where
     pub async fn new(store: Arc<S>) -> Result<LocalSink<S>, StoreError> {
         let engines = EngineCache::new(Refresh::OnChange);
         engines.engine(&*store, Timestamp(0)).await?;
-        Ok(LocalSink { store, engines, on_fires: None })
+        Ok(LocalSink { store, engines, on_fires: None, tracking: None })
     }
 
     /// Call `hook` with the new fires of every batch that recorded some (after they are recorded).
     pub fn on_fires(mut self, hook: impl Fn(&[Fire]) + Send + Sync + 'static) -> LocalSink<S> {
         self.on_fires = Some(Box::new(hook));
+        self
+    }
+
+    /// Check new MLflow tracking integrations and show their polls through `hooks`.
+    pub fn tracking(mut self, hooks: Arc<dyn TrackingHooks>) -> LocalSink<S> {
+        self.tracking = Some(hooks);
         self
     }
 
@@ -91,6 +101,23 @@ where
 
     async fn automations_changed(&self) -> Result<(), ApiError> {
         Ok(self.reload().await?)
+    }
+
+    async fn check_integration(&self, integration: &Integration) -> Result<(), ApiError> {
+        match (&self.tracking, integration.tracking()) {
+            (Some(hooks), Some(_)) => hooks
+                .check(integration)
+                .await
+                .map_err(|why| ApiError::Invalid(Invalid { errors: vec![FieldError::new("tracking_uri", why)] })),
+            _ => Ok(()),
+        }
+    }
+
+    async fn integration_status(&self, integration: &Integration) -> Result<Option<Map<String, Value>>, ApiError> {
+        match (&self.tracking, integration.tracking()) {
+            (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(ApiError::Unavailable),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 use automations_core::event::Envelope;
+use automations_core::model::Integration;
 use automations_core::time::Timestamp;
 use std::future::Future;
 
@@ -33,4 +34,34 @@ pub trait EventSink: Send + Sync + 'static {
     fn automations_changed(&self) -> impl Future<Output = Result<(), ApiError>> + Send {
         async { Ok(()) }
     }
+
+    /// A new integration is about to be stored: a deployment that polls its source (an MLflow
+    /// tracking server) checks that it answers, and refuses it with the reason when not.
+    fn check_integration(&self, _integration: &Integration) -> impl Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// What the deployment knows of an integration beyond its document (the last poll of an
+    /// MLflow tracking server), as fields to add to `GET /v1/integrations/{name}`.
+    fn integration_status(
+        &self,
+        _integration: &Integration,
+    ) -> impl Future<Output = Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError>> + Send {
+        async { Ok(None) }
+    }
+}
+
+/// A boxed future, for [`TrackingHooks`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What [`crate::LocalSink`] asks of the deployment's MLflow tracking poller (the binary
+/// provides it: the HTTP client lives there, not in the API).
+pub trait TrackingHooks: Send + Sync {
+    /// `Err(reason)`: the integration's tracking server does not answer as it should.
+    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), String>>;
+    /// The fields to show, e.g. `last_poll`.
+    fn status<'a>(
+        &'a self,
+        integration: &'a Integration,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, String>>;
 }

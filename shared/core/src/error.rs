@@ -109,6 +109,11 @@ impl Errors {
         self.errors.is_empty()
     }
 
+    /// How many errors were recorded so far.
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
     /// `Ok(v)` if nothing was recorded, else every recorded error.
     pub fn finish<T>(self, v: T) -> Result<T, Invalid> {
         if self.errors.is_empty() { Ok(v) } else { Err(Invalid { errors: self.errors }) }

@@ -40,11 +40,11 @@ fn automation_record((id, text, created, updated): (String, String, i64, i64)) -
     Ok(AutomationRecord { automation, created_at: Timestamp(created), updated_at: Timestamp(updated) })
 }
 
-fn integration_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, i64)> {
+pub(crate) fn integration_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, Option<String>, i64)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
 }
 
-fn integration(
+pub(crate) fn integration(
     secrets: Option<&SecretKeys>,
     (id, entity, text, disabled, created): (String, String, String, Option<String>, i64),
 ) -> Result<Integration> {
@@ -285,8 +285,24 @@ impl ConfigStore for SqliteStore {
     }
 
     async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool> {
-        let sql = "DELETE FROM integrations WHERE entity = ?1 AND name = ?2";
-        Ok(execute(&self.lock(), sql, params![entity, name])? > 0)
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let id: Option<String> = tx
+            .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
+            .and_then(|mut s| s.query_row(params![entity, name], |r| r.get(0)).optional())
+            .map_err(db)?;
+        let Some(id) = id else { return Ok(false) };
+        // A deleted tracking integration forgets its cursors and polls.
+        for sql in [
+            "DELETE FROM mlflow_metric_cursors WHERE integration_id = ?1",
+            "DELETE FROM mlflow_run_cursors WHERE integration_id = ?1",
+            "DELETE FROM mlflow_polls WHERE integration_id = ?1",
+            "DELETE FROM integrations WHERE id = ?1",
+        ] {
+            execute(&tx, sql, params![id])?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(true)
     }
 
     async fn set_integration_disabled(&self, entity: &str, name: &str, reason: Option<&str>) -> Result<bool> {

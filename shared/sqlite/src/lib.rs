@@ -19,6 +19,7 @@ mod rejects;
 mod runs;
 mod schema;
 pub mod secrets;
+mod tracking;
 
 pub use checkpoint::Checkpointer;
 pub use error::{Result, SqliteError};

@@ -99,6 +99,32 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX run_activity_running ON run_activity (last_seen) WHERE state = 'running';
     CREATE INDEX run_activity_expires_at ON run_activity (expires_at);",
+    // 4: the MLflow tracking poller: what was forwarded per (integration, run) and per
+    // (integration, run, metric), written after the envelopes were ingested; the last poll of
+    // each integration.
+    "CREATE TABLE mlflow_run_cursors (
+        integration_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        status TEXT,
+        PRIMARY KEY (integration_id, run_id)
+    );
+    CREATE TABLE mlflow_metric_cursors (
+        integration_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        PRIMARY KEY (integration_id, run_id, metric)
+    );
+    CREATE TABLE mlflow_polls (
+        integration_id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        error TEXT,
+        requests INTEGER NOT NULL,
+        envelopes INTEGER NOT NULL,
+        last_success INTEGER,
+        failures INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

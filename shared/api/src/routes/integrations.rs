@@ -23,6 +23,9 @@ pub async fn create<S: ApiStore, K: EventSink, D: Deliverer>(
     let doc = parse_json(&body)?;
     let now = api.now();
     let integration = Integration::from_create(new_id("in", now)?, caller.entity.as_str(), &doc, now)?;
+    if api.store.get_integration(&caller.entity, &integration.name).await?.is_none() {
+        api.sink.check_integration(&integration).await?;
+    }
     api.store.create_integration(&integration).await?;
     let mut res = (StatusCode::CREATED, axum::Json(integration.to_public_json())).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/integrations/{}", path_segment(&integration.name))) {
@@ -62,7 +65,13 @@ pub async fn get_one<S: ApiStore, K: EventSink, D: Deliverer>(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     match api.store.get_integration(&caller.entity, &name).await? {
-        Some(i) => Ok(axum::Json(i.to_public_json()).into_response()),
+        Some(i) => {
+            let mut doc = i.to_public_json();
+            if let (Some(extra), Some(o)) = (api.sink.integration_status(&i).await?, doc.as_object_mut()) {
+                o.extend(extra);
+            }
+            Ok(axum::Json(doc).into_response())
+        }
         None => Err(not_found(&name)),
     }
 }

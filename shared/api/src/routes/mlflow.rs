@@ -50,7 +50,12 @@ pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
         return Ok(unauthorized(
             &entity,
             &name,
-            format!("integration {name:?} is a {} integration, not an mlflow one", integration.kind.type_name()),
+            match integration.kind.type_name() {
+                "mlflow" => format!(
+                    "integration {name:?} has no secret and registry: it polls a tracking server, it takes no webhooks"
+                ),
+                other => format!("integration {name:?} is a {other} integration, not an mlflow one"),
+            },
         ));
     };
     if let Some(why) = &integration.disabled {

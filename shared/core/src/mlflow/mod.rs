@@ -26,6 +26,7 @@ mod map;
 mod signature;
 #[cfg(test)]
 mod tests;
+pub mod tracking;
 
 pub use map::{Mapped, Outcome, map_delivery};
 pub use signature::{TIMESTAMP_TOLERANCE, sign, verify};
@@ -127,10 +128,11 @@ pub fn receive(
     map_delivery(target, delivery_id, body)
 }
 
-/// The target and secret of an `mlflow` integration; `None` for other kinds.
+/// The target and secret of an `mlflow` integration with a registry; `None` for other kinds and
+/// for a tracking-only integration.
 pub fn integration_target(integration: &Integration) -> Option<(Target<'_>, &Secret)> {
     match &integration.kind {
-        IntegrationKind::Mlflow { secret, registry } => {
+        IntegrationKind::Mlflow { registry: Some((secret, registry)), .. } => {
             Some((Target { integration: &integration.name, entity: &integration.entity, registry }, secret))
         }
         _ => None,

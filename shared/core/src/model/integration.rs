@@ -63,11 +63,55 @@ pub enum IntegrationKind {
     /// A Slack incoming webhook. Its URL is the credential (anyone holding it can post), so it is
     /// a [`Secret`]; `channel` is the channel's name, for display.
     Slack { url: Secret, channel: String },
-    /// An MLflow tracking server as a source of events: its model-registry webhooks are POSTed
-    /// to `/v1/mlflow/{entity}/{name}/events`, signed with `secret` (the MLflow webhook's
-    /// secret), and land in `registry` of the integration's entity (see [`crate::mlflow`]).
-    Mlflow { secret: Secret, registry: String },
+    /// An MLflow tracking server as a source of events. Its model-registry webhooks (when
+    /// `registry` is set) are POSTed to `/v1/mlflow/{entity}/{name}/events`, signed with
+    /// `secret` (the MLflow webhook's secret), and land in `registry` of the integration's
+    /// entity (see [`crate::mlflow`]). With `tracking` its runs are polled
+    /// ([`crate::mlflow::tracking`]). At least one of the two is set.
+    Mlflow { registry: Option<(Secret, String)>, tracking: Option<MlflowTracking> },
 }
+
+/// The tracking side of an `mlflow` integration: where to poll, as whom, what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlflowTracking {
+    /// The tracking server's base URL (`http://host:5000`), without a trailing `/`.
+    pub uri: String,
+    pub auth: TrackingAuth,
+    /// Experiment names to poll; `None`: every active experiment.
+    pub experiments: Option<Vec<String>>,
+    /// Seconds between two polls (at least [`MIN_POLL_SECONDS`]).
+    pub poll_seconds: u32,
+}
+
+/// How the poller authenticates to the tracking server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackingAuth {
+    None,
+    /// `Authorization: Bearer TOKEN` (`MLFLOW_TRACKING_TOKEN`).
+    Token(Secret),
+    /// HTTP basic (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`); both write-only.
+    Basic {
+        username: Secret,
+        password: Secret,
+    },
+}
+
+impl TrackingAuth {
+    fn name(&self) -> &'static str {
+        match self {
+            TrackingAuth::None => "none",
+            TrackingAuth::Token(_) => "token",
+            TrackingAuth::Basic { .. } => "basic",
+        }
+    }
+}
+
+/// The poll interval of a tracking integration that names none.
+pub const DEFAULT_POLL_SECONDS: u32 = 15;
+/// The shortest poll interval accepted.
+pub const MIN_POLL_SECONDS: u32 = 5;
+/// Most experiment names one integration may list.
+pub const MAX_EXPERIMENTS: usize = 100;
 
 impl IntegrationKind {
     /// The `type` of the integration document: `webhook` or `slack`.
@@ -94,9 +138,20 @@ impl IntegrationKind {
                 out.insert("channel".into(), channel.clone().into());
                 out.insert("has_url".into(), true.into());
             }
-            IntegrationKind::Mlflow { secret: _, registry } => {
-                out.insert("registry".into(), registry.clone().into());
-                out.insert("has_secret".into(), true.into());
+            IntegrationKind::Mlflow { registry, tracking } => {
+                if let Some((_, registry)) = registry {
+                    out.insert("registry".into(), registry.clone().into());
+                }
+                out.insert("has_secret".into(), registry.is_some().into());
+                if let Some(t) = tracking {
+                    out.insert("tracking_uri".into(), t.uri.clone().into());
+                    out.insert("auth".into(), t.auth.name().into());
+                    out.insert(
+                        "experiments".into(),
+                        t.experiments.as_ref().map_or(Value::Null, |e| e.iter().cloned().collect()),
+                    );
+                    out.insert("poll_seconds".into(), t.poll_seconds.into());
+                }
             }
         }
     }
@@ -117,9 +172,28 @@ impl IntegrationKind {
                 out.insert("url".into(), url.expose().into());
                 out.insert("channel".into(), channel.clone().into());
             }
-            IntegrationKind::Mlflow { secret, registry } => {
-                out.insert("secret".into(), secret.expose().into());
-                out.insert("registry".into(), registry.clone().into());
+            IntegrationKind::Mlflow { registry, tracking } => {
+                if let Some((secret, registry)) = registry {
+                    out.insert("secret".into(), secret.expose().into());
+                    out.insert("registry".into(), registry.clone().into());
+                }
+                if let Some(t) = tracking {
+                    out.insert("tracking_uri".into(), t.uri.clone().into());
+                    match &t.auth {
+                        TrackingAuth::None => {}
+                        TrackingAuth::Token(token) => {
+                            out.insert("token".into(), token.expose().into());
+                        }
+                        TrackingAuth::Basic { username, password } => {
+                            out.insert("username".into(), username.expose().into());
+                            out.insert("password".into(), password.expose().into());
+                        }
+                    }
+                    if let Some(e) = &t.experiments {
+                        out.insert("experiments".into(), e.iter().cloned().collect());
+                    }
+                    out.insert("poll_seconds".into(), t.poll_seconds.into());
+                }
             }
         }
     }
@@ -148,7 +222,9 @@ impl Integration {
     ///
     /// Webhook: `{"name", "type": "webhook", "url", "access_token"?, "secret"?}`.
     /// Slack: `{"name", "type": "slack", "url", "channel"}`.
-    /// MLflow: `{"name", "type": "mlflow", "secret", "registry"}`.
+    /// MLflow: `{"name", "type": "mlflow", "secret"?, "registry"?, "tracking_uri"?, "token"?,
+    /// "username"?, "password"?, "experiments"?, "poll_seconds"?}`: `secret` and `registry`
+    /// for registry webhooks, `tracking_uri` (and the rest) for polling runs; one or both.
     pub fn from_create(
         id: impl Into<String>,
         entity: impl Into<String>,
@@ -217,7 +293,23 @@ impl Integration {
         match &self.kind {
             IntegrationKind::Webhook { access_token, secret, .. } => access_token.iter().chain(secret).collect(),
             IntegrationKind::Slack { url, .. } => vec![url],
-            IntegrationKind::Mlflow { secret, .. } => vec![secret],
+            IntegrationKind::Mlflow { registry, tracking } => {
+                let mut out: Vec<&Secret> = registry.iter().map(|(s, _)| s).collect();
+                match tracking.as_ref().map(|t| &t.auth) {
+                    Some(TrackingAuth::Token(t)) => out.push(t),
+                    Some(TrackingAuth::Basic { username, password }) => out.extend([username, password]),
+                    _ => {}
+                }
+                out
+            }
+        }
+    }
+
+    /// The tracking side of an `mlflow` integration, if it has one.
+    pub fn tracking(&self) -> Option<&MlflowTracking> {
+        match &self.kind {
+            IntegrationKind::Mlflow { tracking, .. } => tracking.as_ref(),
+            _ => None,
         }
     }
 }
@@ -253,23 +345,127 @@ fn parse_kind(r: &mut ObjReader<'_>, errors: &mut Errors) -> Option<IntegrationK
             Some(IntegrationKind::Slack { url: Secret::new(url?), channel: channel? })
         }
         "mlflow" => {
-            let secret = match secret_field(r, "secret", errors) {
-                Some(None) => {
-                    errors.push("secret", "is required: MLflow deliveries are authenticated by their signature alone");
-                    None
-                }
-                s => s.flatten(),
-            };
-            let registry = r.str("registry", errors).map(str::to_string);
+            let secret = secret_field(r, "secret", errors);
+            let registry =
+                if r.get("registry").is_some() { r.str("registry", errors).map(str::to_string) } else { None };
             if let Some(g) = &registry
                 && (g.len() > MAX_FIELD_LEN || g.chars().any(char::is_control))
             {
                 errors.push("registry", format!("must be at most {MAX_FIELD_LEN} bytes, without control characters"));
             }
-            Some(IntegrationKind::Mlflow { secret: secret?, registry: registry? })
+            let tracking = parse_tracking(r, errors);
+            let registry = match (secret, registry) {
+                (Some(Some(s)), Some(g)) => Some((s, g)),
+                (Some(None), Some(_)) => {
+                    errors.push(
+                        "secret",
+                        "is required with registry: MLflow deliveries are authenticated by their signature alone",
+                    );
+                    None
+                }
+                (Some(Some(_)), None) if errors.is_empty() => {
+                    errors.push("registry", "is required with secret: it is where MLflow's registered models land");
+                    None
+                }
+                _ => None,
+            };
+            if registry.is_none() && !matches!(tracking, Some(Some(_))) && errors.is_empty() {
+                errors.push(
+                    "tracking_uri",
+                    "an mlflow integration needs tracking_uri (to poll runs), or secret and registry (for registry webhooks), or both",
+                );
+            }
+            Some(IntegrationKind::Mlflow { registry, tracking: tracking? })
         }
         _ => None,
     }
+}
+
+/// The tracking fields of an `mlflow` create document. `Some(None)`: no `tracking_uri` (and
+/// none of the fields that need one); `None`: an error was recorded.
+fn parse_tracking(r: &mut ObjReader<'_>, errors: &mut Errors) -> Option<Option<MlflowTracking>> {
+    let before = errors.len();
+    let uri = r.opt_str("tracking_uri", errors);
+    let token = secret_field(r, "token", errors);
+    let username = secret_field(r, "username", errors);
+    let password = secret_field(r, "password", errors);
+    let experiments = r.get("experiments");
+    let poll = r.opt_int("poll_seconds", i64::from(MIN_POLL_SECONDS)..=86_400, errors);
+    let Some(uri) = uri else {
+        for (field, set) in [
+            ("token", matches!(token, Some(Some(_)))),
+            ("username", matches!(username, Some(Some(_)))),
+            ("password", matches!(password, Some(Some(_)))),
+            ("experiments", experiments.is_some()),
+            ("poll_seconds", poll.is_some()),
+        ] {
+            if set {
+                errors.push(field, "needs tracking_uri (the MLflow tracking server to poll)");
+            }
+        }
+        return (errors.len() == before).then_some(None);
+    };
+    let uri = check_url(uri, "tracking_uri", false, errors).map(|u| u.trim_end_matches('/').to_string());
+    if let Some(u) = &uri
+        && u.split("://")
+            .nth(1)
+            .is_some_and(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default().contains('@'))
+    {
+        errors.push("tracking_uri", "must not carry credentials; give them as username and password, or token");
+    }
+    let auth = match (token.flatten(), username.flatten(), password.flatten()) {
+        (None, None, None) => Some(TrackingAuth::None),
+        (Some(t), None, None) => Some(TrackingAuth::Token(t)),
+        (None, Some(username), Some(password)) => Some(TrackingAuth::Basic { username, password }),
+        (Some(_), _, _) => {
+            errors.push("token", "give either token or username and password, not both");
+            None
+        }
+        (None, Some(_), None) => {
+            errors.push("password", "is required with username");
+            None
+        }
+        (None, None, Some(_)) => {
+            errors.push("username", "is required with password");
+            None
+        }
+    };
+    let experiments = match experiments {
+        None => None,
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_EXPERIMENTS => {
+            let mut names = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(n) if !n.is_empty() && n.len() <= MAX_FIELD_LEN && !n.chars().any(char::is_control) => {
+                        if !names.iter().any(|m: &String| m == n) {
+                            names.push(n.to_string());
+                        }
+                    }
+                    _ => errors.push(
+                        format!("experiments[{i}]"),
+                        format!("must be an experiment name: a string of 1 to {MAX_FIELD_LEN} bytes without control characters"),
+                    ),
+                }
+            }
+            Some(names)
+        }
+        Some(_) => {
+            errors.push(
+                "experiments",
+                format!("must be a list of 1 to {MAX_EXPERIMENTS} experiment names (leave it out for every active experiment)"),
+            );
+            None
+        }
+    };
+    if errors.len() != before {
+        return None;
+    }
+    Some(Some(MlflowTracking {
+        uri: uri?,
+        auth: auth?,
+        experiments,
+        poll_seconds: poll.map_or(DEFAULT_POLL_SECONDS, |p| p as u32),
+    }))
 }
 
 /// An optional credential. `Some(None)`: absent; `None`: an error was recorded. The message never
@@ -432,5 +628,53 @@ mod tests {
                 .path,
             "secret"
         );
+    }
+
+    #[test]
+    fn mlflow_tracking_fields() {
+        let i = create(json!({"name": "m", "type": "mlflow", "tracking_uri": "http://127.0.0.1:5000/",
+                              "username": "ana", "password": "pw-9", "experiments": ["mnist", "mnist"]}))
+        .unwrap();
+        let t = i.tracking().unwrap();
+        assert_eq!((t.uri.as_str(), t.poll_seconds), ("http://127.0.0.1:5000", DEFAULT_POLL_SECONDS));
+        assert_eq!(t.experiments.as_deref(), Some(&["mnist".to_string()][..]));
+        let public = i.to_public_json();
+        assert_eq!(public["auth"], "basic");
+        assert_eq!(public["has_secret"], false);
+        assert!(!public.to_string().contains("pw-9") && !public.to_string().contains("ana"), "{public}");
+        assert_eq!(i.secrets().len(), 2);
+        let back = Integration::from_stored("in_1", "acme", &i.to_stored_json(), None, Timestamp(0)).unwrap();
+        assert_eq!(back.kind, i.kind);
+        let both = create(json!({"name": "m", "type": "mlflow", "secret": "s", "registry": "r",
+                                 "tracking_uri": "https://mlflow.test", "token": "tok", "poll_seconds": 5}))
+        .unwrap();
+        assert_eq!(both.to_public_json()["auth"], "token");
+        let paths =
+            |doc: Value| -> Vec<String> { create(doc).unwrap_err().errors.into_iter().map(|e| e.path).collect() };
+        assert_eq!(paths(json!({"name": "m", "type": "mlflow"})), ["tracking_uri"]);
+        assert_eq!(
+            paths(json!({"name": "m", "type": "mlflow", "tracking_uri": "http://x", "poll_seconds": 4})),
+            ["poll_seconds"]
+        );
+        assert_eq!(
+            paths(json!({"name": "m", "type": "mlflow", "tracking_uri": "http://x", "username": "u"})),
+            ["password"]
+        );
+        assert_eq!(paths(json!({"name": "m", "type": "mlflow", "tracking_uri": "http://u:p@x"})), ["tracking_uri"]);
+        assert_eq!(
+            paths(json!({"name": "m", "type": "mlflow", "tracking_uri": "http://x", "experiments": []})),
+            ["experiments"]
+        );
+        assert_eq!(
+            paths(json!({"name": "m", "type": "mlflow", "tracking_uri": "http://x", "experiments": [""]})),
+            ["experiments[0]"]
+        );
+        assert_eq!(
+            paths(json!({"name": "m", "type": "mlflow", "token": "t", "secret": "s", "registry": "r"})),
+            ["token"]
+        );
+        let e = create(json!({"name": "m", "type": "mlflow", "tracking_uri": "ftp://x", "token": "tok-secret"}))
+            .unwrap_err();
+        assert!(!e.to_string().contains("tok-secret"));
     }
 }

@@ -3,6 +3,7 @@
 
 use super::memory::Inner;
 use super::*;
+use crate::mlflow::tracking::RunCursor;
 use crate::model::Integration;
 use std::collections::HashMap;
 
@@ -14,6 +15,9 @@ pub(super) struct ConfigData {
     times: HashMap<String, (Timestamp, Timestamp)>,
     integrations: Vec<Integration>,
     api_keys: HashMap<String, ApiKeyRecord>,
+    /// The tracking poller's cursors per (integration id, run id), and poll records.
+    cursors: HashMap<(String, String), RunCursor>,
+    polls: HashMap<String, PollRecord>,
 }
 
 fn record(inner: &Inner, a: &Automation) -> AutomationRecord {
@@ -131,10 +135,15 @@ impl ConfigStore for MemoryStore {
 
     async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let list = &mut inner.config.integrations;
-        let before = list.len();
-        list.retain(|i| !(i.entity == entity && i.name == name));
-        Ok(list.len() < before)
+        let config = &mut inner.config;
+        let Some(at) = config.integrations.iter().position(|i| i.entity == entity && i.name == name) else {
+            return Ok(false);
+        };
+        // A deleted tracking integration forgets its cursors and polls.
+        let id = config.integrations.remove(at).id;
+        config.cursors.retain(|(i, _), _| *i != id);
+        config.polls.remove(&id);
+        Ok(true)
     }
 
     async fn set_integration_disabled(
@@ -165,6 +174,34 @@ impl ConfigStore for MemoryStore {
 
 fn name_taken(a: &Automation) -> String {
     format!("entity {:?} already has an automation named {:?}", a.entity(), a.name)
+}
+
+impl TrackingStore for MemoryStore {
+    async fn tracking_integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        Ok(self.lock().config.integrations.iter().filter(|i| i.tracking().is_some()).cloned().collect())
+    }
+
+    async fn load_cursors(&self, integration_id: &str, run_ids: &[String]) -> Result<Vec<RunCursor>, StoreError> {
+        let inner = self.lock();
+        Ok(run_ids
+            .iter()
+            .map(|r| inner.config.cursors.get(&(integration_id.to_string(), r.clone())).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    async fn save_cursor(&self, integration_id: &str, run_id: &str, cursor: &RunCursor) -> Result<(), StoreError> {
+        self.lock().config.cursors.insert((integration_id.to_string(), run_id.to_string()), cursor.clone());
+        Ok(())
+    }
+
+    async fn poll_record(&self, integration_id: &str) -> Result<Option<PollRecord>, StoreError> {
+        Ok(self.lock().config.polls.get(integration_id).cloned())
+    }
+
+    async fn save_poll_record(&self, integration_id: &str, record: &PollRecord) -> Result<(), StoreError> {
+        self.lock().config.polls.insert(integration_id.to_string(), record.clone());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

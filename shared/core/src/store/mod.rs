@@ -12,11 +12,13 @@ mod memory;
 mod memory_config;
 mod memory_outbox;
 mod outbox;
+mod tracking;
 
 pub use activity::{PurgeExpired, RunActivityStore};
 pub use config::*;
 pub use memory::{MemoryStore, block_on};
 pub use outbox::{ExecutionStore, execution_cursor, parse_execution_cursor};
+pub use tracking::{PollRecord, TrackingStore};
 
 use crate::engine::RunRecord;
 use crate::event::RunKey;

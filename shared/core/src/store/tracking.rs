@@ -1,0 +1,75 @@
+//! The tracking poller's port: what it keeps per MLflow integration between polls.
+//!
+//! A [`RunCursor`] per (integration, run) says what was forwarded; it is written only after the
+//! envelopes it covers were ingested, so a crash in between forwards them again (with the same
+//! ids: nothing fires twice) and loses nothing. A [`PollRecord`] per integration is the last
+//! poll's outcome (shown by `GET /v1/integrations/{name}`) and where the next one starts.
+
+use super::StoreError;
+use crate::mlflow::tracking::RunCursor;
+use crate::model::Integration;
+use crate::time::Timestamp;
+use serde_json::{Value, json};
+use std::future::Future;
+
+/// The last poll of one integration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PollRecord {
+    /// When the last poll started.
+    pub at: Timestamp,
+    /// Why it failed (`None`: it succeeded). Never holds a credential.
+    pub error: Option<String>,
+    /// HTTP requests it made.
+    pub requests: u64,
+    /// Envelopes it forwarded.
+    pub envelopes: u64,
+    /// When the last poll that succeeded started (the next poll's ended-runs search starts a
+    /// margin before it).
+    pub last_success: Option<Timestamp>,
+    /// Failed polls in a row (the backoff).
+    pub failures: u32,
+}
+
+impl PollRecord {
+    /// As `GET /v1/integrations/{name}` shows it, under `last_poll`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "at": self.at.to_string(),
+            "outcome": if self.error.is_none() { "ok" } else { "error" },
+            "error": self.error,
+            "requests": self.requests,
+            "envelopes": self.envelopes,
+            "last_success": self.last_success.map(|t| t.to_string()),
+            "consecutive_failures": self.failures,
+        })
+    }
+}
+
+pub trait TrackingStore: Send + Sync {
+    /// Every `mlflow` integration with a tracking side, of every entity.
+    fn tracking_integrations(&self) -> impl Future<Output = Result<Vec<Integration>, StoreError>> + Send;
+
+    /// The cursors of `run_ids` of integration `integration_id`, in their order (a run never
+    /// forwarded has the default, empty cursor).
+    fn load_cursors(
+        &self,
+        integration_id: &str,
+        run_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<RunCursor>, StoreError>> + Send;
+
+    /// Store one run's cursor (replacing what it had).
+    fn save_cursor(
+        &self,
+        integration_id: &str,
+        run_id: &str,
+        cursor: &RunCursor,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn poll_record(&self, integration_id: &str) -> impl Future<Output = Result<Option<PollRecord>, StoreError>> + Send;
+
+    fn save_poll_record(
+        &self,
+        integration_id: &str,
+        record: &PollRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
