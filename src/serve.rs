@@ -37,9 +37,8 @@ pub enum LogFormat {
 }
 
 /// Install the log subscriber: to standard error, level from RUST_LOG (default `info`). Lines
-/// are written by a thread of their own: a write to a slow disk (the database's own writes
-/// compete for it) must not stall the async worker that serves a request, which at the `info`
-/// level put 100 to 800 ms into the p99 of `POST /v1/events` (benches/intake.rs). Nothing is
+/// are written by a thread of their own: a write to a slow disk or pipe (the database's own
+/// writes compete for the disk) must not stall the async worker serving a request. Nothing is
 /// dropped: when the queue is full, logging waits. The guard flushes it when dropped.
 fn init_logs(format: LogFormat) -> Result<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
