@@ -15,54 +15,11 @@ pub(crate) const MARKER: &str = "\u{0}non-finite";
 /// Rewrite bare `NaN`, `Infinity`, `-Infinity` outside strings as marker objects. Borrows the
 /// input when there is nothing to rewrite (the common case).
 pub(crate) fn mark_non_finite(text: &str) -> Cow<'_, str> {
-    let b = text.as_bytes();
-    if !b.iter().any(|&c| c == b'N' || c == b'I') {
-        return Cow::Borrowed(text);
-    }
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut in_string = false;
-    let mut escape = false;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if in_string {
-            if escape {
-                escape = false;
-            } else if c == b'\\' {
-                escape = true;
-            } else if c == b'"' {
-                in_string = false;
-            }
-            i += 1;
-            continue;
-        }
-        if c == b'"' {
-            in_string = true;
-            i += 1;
-            continue;
-        }
-        let token = ["NaN", "Infinity", "-Infinity"].into_iter().find(|t| b[i..].starts_with(t.as_bytes()));
-        match token {
-            Some(t) if !matches!(b.get(i + t.len()), Some(c) if c.is_ascii_alphanumeric() || *c == b'_') => {
-                let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 64));
-                o.push_str(&text[copied..i]);
-                o.push_str("{\"\\u0000non-finite\":\"");
-                o.push_str(t);
-                o.push_str("\"}");
-                i += t.len();
-                copied = i;
-            }
-            _ => i += 1,
-        }
-    }
-    match out {
-        None => Cow::Borrowed(text),
-        Some(mut o) => {
-            o.push_str(&text[copied..]);
-            Cow::Owned(o)
-        }
-    }
+    crate::json::rewrite_non_finite(text, |token, out| {
+        out.push_str("{\"\\u0000non-finite\":\"");
+        out.push_str(token);
+        out.push_str("\"}");
+    })
 }
 
 /// The token a marker object stands for (`"NaN"`, `"Infinity"`, `"-Infinity"`).

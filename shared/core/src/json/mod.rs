@@ -28,6 +28,16 @@ pub fn type_name(v: &serde_json::Value) -> &'static str {
 /// Rewrite bare `NaN`, `Infinity`, `-Infinity` outside strings as JSON strings.
 /// Borrows the input when there is nothing to rewrite (the common case).
 pub fn sanitize_non_finite(text: &str) -> Cow<'_, str> {
+    rewrite_non_finite(text, |token, out| {
+        out.push('"');
+        out.push_str(token);
+        out.push('"');
+    })
+}
+
+/// Replace each bare `NaN`, `Infinity`, `-Infinity` token outside strings by what `write` puts
+/// in its place (given the token). Borrows the input when there is none.
+pub(crate) fn rewrite_non_finite(text: &str, mut write: impl FnMut(&str, &mut String)) -> Cow<'_, str> {
     let b = text.as_bytes();
     if !b.iter().any(|&c| c == b'N' || c == b'I') {
         return Cow::Borrowed(text);
@@ -55,22 +65,12 @@ pub fn sanitize_non_finite(text: &str) -> Cow<'_, str> {
             i += 1;
             continue;
         }
-        let token = if b[i..].starts_with(b"NaN") {
-            Some("NaN")
-        } else if b[i..].starts_with(b"Infinity") {
-            Some("Infinity")
-        } else if b[i..].starts_with(b"-Infinity") {
-            Some("-Infinity")
-        } else {
-            None
-        };
+        let token = ["NaN", "Infinity", "-Infinity"].into_iter().find(|t| b[i..].starts_with(t.as_bytes()));
         match token {
             Some(t) if !continues_identifier(b.get(i + t.len())) => {
-                let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
+                let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 64));
                 o.push_str(&text[copied..i]);
-                o.push('"');
-                o.push_str(t);
-                o.push('"');
+                write(t, o);
                 i += t.len();
                 copied = i;
             }
