@@ -202,3 +202,66 @@ fn wandb_lenient_imports_agree_and_need_no_map() {
         }
     }
 }
+
+/// The exporter is the importer's inverse on everything the library makes: each importable
+/// fixture exports, and its W&B `eventFilter` is the one the library sent, byte for byte (so an
+/// SDK round trip of a W&B-made automation changes nothing). The exceptions are named here.
+#[test]
+fn wandb_fixtures_export_back_to_what_the_library_sent() {
+    use automations_core::wandb::export;
+    // Imported into an entity scope, which W&B's view here does not serve.
+    const ENTITY_SCOPED: &[&str] = &[
+        "metric-change-abs-any",
+        "metric-threshold-min-lt",
+        "metric-threshold-system-metric",
+        "metric-zscore-any",
+        "remove-collection-tag",
+        "run-state-finished-running",
+    ];
+    // Sent in a form the library also reads but no longer writes: the export is the current one.
+    // Or with W&B's run-table field names (`config.KEY.value`, `displayName`), which the import
+    // reads as the library's own names.
+    const OLDER_FORM: &[&str] = &[
+        "metric-threshold-legacy-only",
+        "metric-threshold-with-legacy-copy",
+        "saved-form-add-alias",
+        "run-filter-config-value",
+        "run-filter-wandb-field-names",
+        "run-filter-nested-mapping",
+    ];
+    let mut byte_equal = 0;
+    for (name, doc, exp) in fixtures() {
+        if exp.get("automation").is_none() {
+            continue;
+        }
+        let native = import(&doc, Integrations::Strict).unwrap();
+        let automation = Automation::from_create("au_fixture", &native).unwrap();
+        let input = &doc["input"];
+        let exported = export(&automation);
+        if ENTITY_SCOPED.contains(&name.as_str()) {
+            assert!(exported.unwrap_err().0.contains("entity scope"), "{name}");
+            continue;
+        }
+        let e = exported.unwrap_or_else(|why| panic!("{name}: unrepresentable: {why}"));
+        assert_eq!(e.event_type, input["triggeringEventType"], "{name}");
+        let sent = input["eventFilter"].as_str().map(str::to_string);
+        if OLDER_FORM.contains(&name.as_str()) {
+            let sent: Value = serde_json::from_str(sent.as_deref().unwrap()).unwrap();
+            assert_ne!(sent, serde_json::from_str::<Value>(&e.event_filter).unwrap(), "{name}: no longer older");
+            continue;
+        }
+        match sent {
+            // Numbers are stored as numbers: a whole one is written `3`, which the library may
+            // have written `3.0` (its default z-score threshold); that is the only difference.
+            Some(sent) if e.event_filter == sent => byte_equal += 1,
+            Some(sent) => {
+                let (got, want): (Value, Value) =
+                    (serde_json::from_str(&e.event_filter).unwrap(), serde_json::from_str(&sent).unwrap());
+                assert!(same(&got, &want), "{name}:\n  sent     {sent}\n  exported {}", e.event_filter);
+            }
+            // No filter sent: the library's own empty one is exported.
+            None => assert!(e.event_filter.contains("[]"), "{name}: {}", e.event_filter),
+        }
+    }
+    assert!(byte_equal >= 30, "only {byte_equal} fixtures exported byte for byte");
+}

@@ -18,12 +18,15 @@
 
 mod action;
 mod event;
+mod export;
 mod filter;
 mod metric;
 mod read;
 
 use crate::error::{Errors, Invalid, join_path};
 use serde_json::{Map, Value};
+
+pub use export::{Export, ExportAction, Unrepresentable, action_input, export, without_match_all};
 
 use read::{deny_unknown, field, kind, object, opt_str, req_str};
 
