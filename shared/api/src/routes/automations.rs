@@ -53,7 +53,7 @@ fn created(record: &AutomationRecord) -> Response {
     res
 }
 
-async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
+pub(super) async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
     api: &Api<S, K, D>,
     caller: &Caller,
     mut doc: Value,
@@ -257,7 +257,7 @@ async fn set_enabled<S: ApiStore, K: EventSink, D: Deliverer>(
     Ok(axum::Json(view::automation(&record)).into_response())
 }
 
-async fn replace<S: ApiStore, K: EventSink, D: Deliverer>(
+pub(super) async fn replace<S: ApiStore, K: EventSink, D: Deliverer>(
     api: &Api<S, K, D>,
     caller: &Caller,
     existing: AutomationRecord,
@@ -303,11 +303,21 @@ pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !api.store.delete_automation(&caller.entity, &id).await? {
+    remove(&api, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Delete the caller's automation `id` (404 when there is none), and tell the engine.
+pub(super) async fn remove<S: ApiStore, K: EventSink, D: Deliverer>(
+    api: &Api<S, K, D>,
+    caller: &Caller,
+    id: &str,
+) -> Result<(), ApiError> {
+    if !api.store.delete_automation(&caller.entity, id).await? {
         return Err(ApiError::NotFound(format!("there is no automation {id:?}")));
     }
     api.sink.automations_changed().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 pub async fn executions<S: ApiStore, K: EventSink, D: Deliverer>(

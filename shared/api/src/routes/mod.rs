@@ -3,6 +3,7 @@
 mod automations;
 mod backtest;
 mod events;
+mod graphql;
 mod integrations;
 mod mlflow;
 mod view;
@@ -38,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/import/wandb"),
     ("POST", "/v1/events"),
     ("POST", "/v1/mlflow/{entity}/{integration}/events"),
+    ("POST", "/graphql"),
 ];
 
 pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -> Router {
@@ -64,6 +66,7 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
         .route("/v1/import/wandb", post(a::import_wandb::<S, K, D>))
         .route("/v1/events", post(events::intake::<S, K, D>))
         .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake::<S, K, D>))
+        .route("/graphql", post(graphql::graphql::<S, K, D>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
