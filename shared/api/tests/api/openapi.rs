@@ -209,6 +209,7 @@ async fn request_examples_validate_and_are_accepted() {
         ("POST", "/v1/automations/{id}/backtest"),
         ("POST", "/v1/import/wandb"),
         ("POST", "/v1/events"),
+        ("POST", "/graphql"),
     ] {
         for (name, value, schema) in examples(method, path) {
             validate(&doc, &schema, &value, "$").unwrap_or_else(|e| panic!("{method} {path} example {name}: {e}"));
@@ -356,6 +357,16 @@ async fn responses_conform_to_the_document() {
 
     let import = json!({"scope": {"type": "entity"}, "input": {}});
     check("POST", "/v1/import/wandb", t.call("POST", "/v1/import/wandb", &t.a, Some(import)).await.expect(400));
+    let gql = "/graphql";
+    let viewer = json!({"query": "query Viewer { viewer { id entity } }", "operationName": ""});
+    let res = check("POST", gql, t.call("POST", gql, &t.a, Some(viewer)).await.expect(200));
+    assert_eq!(res.json()["data"]["viewer"]["entity"], "acme", "{}", res.text);
+    let res = check("POST", gql, t.call("POST", gql, &t.a, Some(json!({"query": "{"}))).await);
+    assert_eq!(res.status.as_u16(), 400, "{}", res.text);
+    let delete = json!({"query": "mutation D($id: ID!) { deleteTrigger(input: {triggerID: $id}) { success } }",
+                        "variables": {"id": "au_x"}});
+    let res = check("POST", gql, t.call("POST", gql, &t.a, Some(delete)).await);
+    assert_eq!(res.status.as_u16(), 404, "{}", res.text);
     let events = "/v1/events";
     let good = json!({"specversion": "1.0", "id": "e", "source": "s", "type": "run.heartbeat",
                       "time": "2026-11-01T12:00:00Z", "data": {"entity": "acme", "project": "p", "run_id": "r"}});

@@ -53,7 +53,11 @@ fn error_response(e: &ApiError) -> Response {
     if let Some(fields) = problem.get("errors") {
         error["extensions"]["errors"] = fields.clone();
     }
-    (status, axum::Json(json!({"errors": [error], "data": null}))).into_response()
+    let mut res = (status, axum::Json(json!({"errors": [error], "data": null}))).into_response();
+    if status == axum::http::StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+    }
+    res
 }
 
 async fn run<S: ApiStore, K: EventSink, D: Deliverer>(
