@@ -5,6 +5,7 @@
 //! metrics, the run's [`RunRecord`]; it returns the fires and updates the record in place. No I/O:
 //! loading and saving records and recording fires is the [`crate::pipeline`]'s job.
 
+mod index;
 mod record;
 
 pub use record::{RUN_RECORD_TTL, RunRecord};
@@ -24,20 +25,25 @@ use std::sync::{Arc, RwLock};
 struct MetricPlan {
     capacity: usize,
     specs: Arc<[AggSpec]>,
-    /// Each automation with its condition compiled against `specs`.
-    automations: Vec<(usize, Watch)>,
+    /// Each automation (its position in the engine, and in the plan's `members`) with its
+    /// condition compiled against `specs`.
+    automations: Vec<(usize, usize, Watch)>,
 }
 
 /// The metric automations that apply to the runs of one project.
 #[derive(Debug, Default)]
 struct RunPlan {
     metrics: HashMap<String, MetricPlan>,
+    /// The automations of `metrics`, each once: an envelope's per-automation state is indexed
+    /// by position here, so it costs what the project's automations cost, not every tenant's.
+    members: Vec<usize>,
 }
 
 /// The enabled automations, ready to evaluate events.
 #[derive(Debug, Default)]
 pub struct Engine {
     automations: Vec<Automation>,
+    index: index::Index,
     /// Plans per (entity, project), built on first use.
     /// By entity, then project: looked up by `&str` at every envelope, with no key to allocate.
     plans: RwLock<HashMap<String, HashMap<String, Arc<RunPlan>>>>,
@@ -54,7 +60,8 @@ pub struct MetricOutcome {
 impl Engine {
     /// An engine over `automations`; disabled ones are left out (they never fire).
     pub fn new(automations: impl IntoIterator<Item = Automation>) -> Engine {
-        Engine { automations: automations.into_iter().filter(|a| a.enabled).collect(), plans: RwLock::default() }
+        let automations: Vec<Automation> = automations.into_iter().filter(|a| a.enabled).collect();
+        Engine { index: index::Index::new(&automations), automations, plans: RwLock::default() }
     }
 
     pub fn automations(&self) -> &[Automation] {
@@ -78,7 +85,8 @@ impl Engine {
     pub fn artifact_fires(&self, env: &Envelope, ev: &ArtifactEvent) -> Vec<Fire> {
         let mut doc = None;
         let mut fires = Vec::new();
-        for a in &self.automations {
+        for i in self.index.artifact(ev) {
+            let a = &self.automations[i];
             let Trigger::Artifact { kind, filter } = &a.trigger else { continue };
             if *kind != ev.trigger || !a.scope.covers_artifact(&ev.entity, &ev.location, &ev.collection) {
                 continue;
@@ -112,7 +120,8 @@ impl Engine {
         let key = &ev.run.key;
         let mut doc = None;
         let mut fires = Vec::new();
-        for a in &self.automations {
+        for i in self.index.run_state(&key.entity, &key.project) {
+            let a = &self.automations[i];
             let Trigger::RunState { run_filter, states } = &a.trigger else { continue };
             if !states.contains(&ev.state) || !a.scope.covers_run(&key.entity, &key.project) {
                 continue;
@@ -139,9 +148,11 @@ impl Engine {
             return p.clone();
         }
         // Per metric: capacity, aggregate specs, watching automations.
-        type Draft = (usize, Vec<AggSpec>, Vec<(usize, Watch)>);
+        type Draft = (usize, Vec<AggSpec>, Vec<(usize, usize, Watch)>);
         let mut drafts: HashMap<String, Draft> = HashMap::new();
-        for (i, a) in self.automations.iter().enumerate() {
+        let mut members = Vec::new();
+        for i in self.index.metric(entity, project) {
+            let a = &self.automations[i];
             let Trigger::Metric { condition, .. } = &a.trigger else { continue };
             if !a.scope.covers_run(entity, project) {
                 continue;
@@ -149,7 +160,8 @@ impl Engine {
             let (capacity, specs, automations) = drafts.entry(condition.metric().to_string()).or_default();
             *capacity = (*capacity).max(condition.needed());
             let watch = Watch::new(condition, specs);
-            automations.push((i, watch));
+            automations.push((i, members.len(), watch));
+            members.push(i);
         }
         let metrics = drafts
             .into_iter()
@@ -157,7 +169,7 @@ impl Engine {
                 (name, MetricPlan { capacity, specs: specs.into(), automations })
             })
             .collect();
-        let plan = Arc::new(RunPlan { metrics });
+        let plan = Arc::new(RunPlan { metrics, members });
         self.plans
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -203,13 +215,13 @@ impl Engine {
         // what the row loop reads of them. Filters are pure, so deciding them once up front
         // (the run's filter document built at most once) changes nothing but the row loop's cost.
         let mut doc = None;
-        let admitted: Vec<Vec<(usize, i64, &MetricCondition, &Watch)>> = plans
+        let admitted: Vec<Vec<(usize, usize, i64, &MetricCondition, &Watch)>> = plans
             .iter()
             .map(|mp| {
                 let Some(mp) = mp else { return Vec::new() };
                 mp.automations
                     .iter()
-                    .filter_map(|(ai, watch)| {
+                    .filter_map(|(ai, mi, watch)| {
                         let Trigger::Metric { run_filter, condition, cooldown } = &self.automations[*ai].trigger else {
                             return None;
                         };
@@ -217,16 +229,16 @@ impl Engine {
                             || run_filter
                                 .filter
                                 .matches(doc.get_or_insert_with(|| ev.run.filter_doc(RunState::Running)));
-                        ok.then_some((*ai, *cooldown, condition, watch))
+                        ok.then_some((*ai, *mi, *cooldown, condition, watch))
                     })
                     .collect()
             })
             .collect();
-        // Per automation: its last fire.
-        let mut last_fire: Vec<Option<Timestamp>> = vec![None; self.automations.len()];
+        // Per automation of the plan (by its position in `members`): its last fire.
+        let mut last_fire: Vec<Option<Timestamp>> = vec![None; plan.members.len()];
         for mp in plans.iter().flatten() {
-            for &(ai, _) in &mp.automations {
-                last_fire[ai] = record.last_fires.get(&self.automations[ai].id).copied();
+            for &(ai, mi, _) in &mp.automations {
+                last_fire[mi] = record.last_fires.get(&self.automations[ai].id).copied();
             }
         }
         let mut took_any = false;
@@ -240,9 +252,9 @@ impl Engine {
                     continue;
                 }
                 took_any = true;
-                for &(ai, cooldown, condition, watch) in &admitted[idx] {
+                for &(ai, mi, cooldown, condition, watch) in &admitted[idx] {
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
-                    if last_fire[ai].is_some_and(|last| t.0 - last.0 < cooldown) {
+                    if last_fire[mi].is_some_and(|last| t.0 - last.0 < cooldown) {
                         continue;
                     }
                     // O(1): rules out the condition unless it holds or is within rounding of its
@@ -261,7 +273,7 @@ impl Engine {
                         condition: condition.clone(),
                     };
                     out.fires.push(Fire::base(&self.automations[ai], env, Some((name, row.step)), t, subject));
-                    last_fire[ai] = Some(t);
+                    last_fire[mi] = Some(t);
                     fired_any = true;
                 }
             }
@@ -277,9 +289,9 @@ impl Engine {
             }
         }
         if fired_any {
-            for (ai, t) in last_fire.iter().enumerate() {
+            for (mi, t) in last_fire.iter().enumerate() {
                 if let Some(t) = t {
-                    record.last_fires.insert(self.automations[ai].id.clone(), *t);
+                    record.last_fires.insert(self.automations[plan.members[mi]].id.clone(), *t);
                 }
             }
         }
