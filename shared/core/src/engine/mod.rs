@@ -49,6 +49,10 @@ pub struct Engine {
     plans: RwLock<HashMap<String, HashMap<String, Arc<RunPlan>>>>,
 }
 
+/// A metric automation whose run filter admits the envelope's run: its position in the engine
+/// and in the plan's members, its cooldown, its condition and its running check.
+type Admitted<'a> = (usize, usize, i64, &'a MetricCondition, &'a Watch);
+
 /// What evaluating a metrics envelope did.
 #[derive(Debug, Default)]
 pub struct MetricOutcome {
@@ -215,7 +219,7 @@ impl Engine {
         // what the row loop reads of them. Filters are pure, so deciding them once up front
         // (the run's filter document built at most once) changes nothing but the row loop's cost.
         let mut doc = None;
-        let admitted: Vec<Vec<(usize, usize, i64, &MetricCondition, &Watch)>> = plans
+        let admitted: Vec<Vec<Admitted<'_>>> = plans
             .iter()
             .map(|mp| {
                 let Some(mp) = mp else { return Vec::new() };
