@@ -59,13 +59,6 @@ where
         self.engines.engine(&*self.store, Timestamp(0)).await
     }
 
-    /// Rebuild the engine from the stored automations now. If that fails, the next batch tries
-    /// again before it is evaluated: the engine is never older than the stored automations.
-    pub async fn reload(&self) -> Result<(), StoreError> {
-        self.engines.invalidate();
-        self.engine().await.map(drop)
-    }
-
     /// Evaluate envelopes that arrived at `now` and return the new fires.
     pub async fn process(&self, envelopes: &[Envelope], now: Timestamp) -> Result<Vec<Fire>, ApiError> {
         let engine = self.engine().await?;
@@ -99,8 +92,9 @@ where
         self.process(&envelopes, now).await.map(drop)
     }
 
-    async fn automations_changed(&self) -> Result<(), ApiError> {
-        Ok(self.reload().await?)
+    async fn automations_changed(&self, entity: &str) -> Result<(), ApiError> {
+        self.engines.invalidate_entity(entity);
+        Ok(self.engine().await.map(drop)?)
     }
 
     async fn check_integration(&self, integration: &Integration) -> Result<(), ApiError> {

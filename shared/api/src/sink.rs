@@ -28,10 +28,10 @@ pub trait EventSink: Send + Sync + 'static {
     /// fails the whole request, so the client sends it again (evaluation is idempotent).
     fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> impl Future<Output = Result<(), ApiError>> + Send;
 
-    /// The automations changed (created, updated, enabled, disabled or deleted). A sink that
-    /// evaluates must make the next envelope see the change; a sink that only forwards has
+    /// `entity`'s automations changed (created, updated, enabled, disabled or deleted). A sink
+    /// that evaluates must make the next envelope see the change; a sink that only forwards has
     /// nothing to do.
-    fn automations_changed(&self) -> impl Future<Output = Result<(), ApiError>> + Send {
+    fn automations_changed(&self, _entity: &str) -> impl Future<Output = Result<(), ApiError>> + Send {
         async { Ok(()) }
     }
 

@@ -9,7 +9,16 @@ use rusqlite::{Connection, ErrorCode, params};
 /// or validates fails the whole listing: dropping it silently would stop it firing unnoticed.
 pub fn list(conn: &Connection) -> Result<Vec<Automation>> {
     let mut stmt = conn.prepare_cached("SELECT id, document FROM automations ORDER BY rowid")?;
-    let mut rows = stmt.query([])?;
+    read(stmt.query([])?)
+}
+
+/// One entity's automations, in the order of [`list`].
+pub fn list_entity(conn: &Connection, entity: &str) -> Result<Vec<Automation>> {
+    let mut stmt = conn.prepare_cached("SELECT id, document FROM automations WHERE entity = ?1 ORDER BY rowid")?;
+    read(stmt.query([entity])?)
+}
+
+fn read(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Automation>> {
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;

@@ -196,6 +196,10 @@ impl AutomationStore for SqliteStore {
         Ok(automations::list(&self.lock())?)
     }
 
+    async fn list_entity_automations(&self, entity: &str) -> Result<Vec<Automation>, StoreError> {
+        Ok(automations::list_entity(&self.lock(), entity)?)
+    }
+
     async fn put_automation(&self, automation: &Automation, now: Timestamp) -> Result<(), StoreError> {
         Ok(automations::put(&self.lock(), automation, now)?)
     }

@@ -275,6 +275,18 @@ pub async fn automations_upsert_by_id_and_keep_names_unique<F: Fixture>(f: &F) {
         listed(s.list_automations().await.unwrap()),
         vec![("a1".into(), "renamed".into()), ("a2".into(), "second".into()), ("a3".into(), "first".into())]
     );
+
+    // One entity's alone, in the order of the whole listing (what an engine rereads after that
+    // entity changed); the same name in another entity is another automation.
+    let mut doc = automation("z1", "first").to_document();
+    doc["scope"]["entity"] = "zeta".into();
+    s.put_automation(&Automation::from_create("z1", &doc).unwrap(), T0).await.unwrap();
+    let ids = |v: Vec<Automation>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    let acme_in_order: Vec<String> =
+        ids(s.list_automations().await.unwrap()).into_iter().filter(|id| id.starts_with('a')).collect();
+    assert_eq!(ids(s.list_entity_automations("acme").await.unwrap()), acme_in_order);
+    assert_eq!(ids(s.list_entity_automations("zeta").await.unwrap()), ["z1"]);
+    assert!(s.list_entity_automations("nobody").await.unwrap().is_empty());
 }
 
 fn metrics(id: &str, step: i64, loss: f64) -> Envelope {

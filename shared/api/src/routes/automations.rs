@@ -72,7 +72,7 @@ pub(super) async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
         api.store.delete_automation(&caller.entity, &automation.id).await?;
         return Err(raced(e));
     }
-    api.sink.automations_changed().await?;
+    api.sink.automations_changed(&caller.entity).await?;
     Ok(AutomationRecord { automation, created_at: now, updated_at: now })
 }
 
@@ -275,7 +275,7 @@ pub(super) async fn replace<S: ApiStore, K: EventSink, D: Deliverer>(
         api.store.update_automation(&existing.automation, now).await?;
         return Err(raced(e));
     }
-    api.sink.automations_changed().await?;
+    api.sink.automations_changed(&caller.entity).await?;
     Ok(AutomationRecord { automation, created_at: existing.created_at, updated_at: now })
 }
 
@@ -316,7 +316,7 @@ pub(super) async fn remove<S: ApiStore, K: EventSink, D: Deliverer>(
     if !api.store.delete_automation(&caller.entity, id).await? {
         return Err(ApiError::NotFound(format!("there is no automation {id:?}")));
     }
-    api.sink.automations_changed().await?;
+    api.sink.automations_changed(&caller.entity).await?;
     Ok(())
 }
 

@@ -170,6 +170,10 @@ impl AutomationStore for MemoryStore {
         Ok(self.lock().automations.clone())
     }
 
+    async fn list_entity_automations(&self, entity: &str) -> Result<Vec<Automation>, StoreError> {
+        Ok(self.lock().automations.iter().filter(|a| a.entity() == entity).cloned().collect())
+    }
+
     async fn put_automation(&self, automation: &Automation, _now: Timestamp) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if inner

@@ -111,6 +111,15 @@ pub trait RejectStore: Send + Sync {
 /// The configured automations.
 pub trait AutomationStore: Send + Sync {
     fn list_automations(&self) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send;
+    /// One entity's automations, in the order [`AutomationStore::list_automations`] gives them:
+    /// what an engine reloads after that entity changed (an adapter that can read one entity
+    /// alone says so; the default reads them all).
+    fn list_entity_automations(
+        &self,
+        entity: &str,
+    ) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send {
+        async move { Ok(self.list_automations().await?.into_iter().filter(|a| a.entity() == entity).collect()) }
+    }
     /// Insert or replace an automation (by id).
     fn put_automation(
         &self,
