@@ -110,6 +110,7 @@ impl From<Invalid> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
+            taken @ StoreError::NameTaken { .. } => ApiError::Conflict(taken.to_string()),
             StoreError::Conflict(why) => ApiError::Conflict(why),
             StoreError::Unavailable(why) => ApiError::Unavailable(why),
             StoreError::Corrupt(why) => ApiError::Internal(format!("stored data is corrupt: {why}")),

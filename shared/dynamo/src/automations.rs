@@ -120,10 +120,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                 Err(DynamoError::Cancelled(reasons)) => {
                     let failed = |i: usize| reasons.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
                     if failed(1) {
-                        return Err(StoreError::Conflict(format!(
-                            "entity {entity:?} already has an automation named {:?}",
-                            automation.name
-                        )));
+                        return Err(StoreError::automation_name_taken(entity, &automation.name));
                     }
                     // Our own earlier attempt may have landed (a timeout, then a retry that found
                     // the item changed): the item then carries our token.

@@ -158,10 +158,9 @@ impl<D: DynamoApi> ConfigStore for DynamoStore<D> {
             Ok(()) => Ok(()),
             // Written by our own attempt that timed out, if its id is ours.
             Err(DynamoError::ConditionFailed(Some(old))) if get_s(&old, ID) == Some(integration.id.as_str()) => Ok(()),
-            Err(DynamoError::ConditionFailed(_)) => Err(StoreError::Conflict(format!(
-                "entity {:?} already has an integration named {:?}",
-                integration.entity, integration.name
-            ))),
+            Err(DynamoError::ConditionFailed(_)) => {
+                Err(StoreError::integration_name_taken(&integration.entity, &integration.name))
+            }
             Err(e) => Err(unavailable("create integration", e)),
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::error::{Result, SqliteError};
 use automations_core::model::Automation;
+use automations_core::store::StoreError;
 use automations_core::time::Timestamp;
 use rusqlite::{Connection, ErrorCode, params};
 
@@ -50,7 +51,7 @@ pub fn put(conn: &Connection, a: &Automation, now: Timestamp) -> Result<()> {
             if e.code == ErrorCode::ConstraintViolation
                 && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
         {
-            Err(SqliteError::NameTaken { entity: a.entity().to_string(), name: a.name.clone() })
+            Err(SqliteError::NameTaken(StoreError::automation_name_taken(a.entity(), &a.name)))
         }
         Err(e) => Err(e.into()),
     }

@@ -19,11 +19,23 @@ fn db(e: rusqlite::Error) -> StoreError {
     SqliteError::from(e).into()
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.code == ErrorCode::ConstraintViolation
-            && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY))
+/// A uniqueness rule a write broke.
+enum Taken {
+    /// The primary key: the id.
+    Id,
+    /// Another unique index: the name within the entity.
+    Name,
+}
+
+fn taken(e: &rusqlite::Error) -> Option<Taken> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => match f.extended_code {
+            rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Some(Taken::Id),
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => Some(Taken::Name),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn corrupt(what: &str, id: &str, why: impl std::fmt::Display) -> StoreError {
@@ -59,10 +71,6 @@ pub(crate) fn integration(
     })
 }
 
-fn name_taken(kind: &str, entity: &str, name: &str) -> StoreError {
-    StoreError::Conflict(format!("entity {entity:?} already has an {kind} named {name:?}"))
-}
-
 fn create_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Result<()> {
     let doc = a.to_document().to_string();
     let inserted = conn
@@ -73,8 +81,11 @@ fn create_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Resul
         .and_then(|mut s| s.execute(params![a.id, a.entity(), a.name, doc, now.0]));
     match inserted {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(name_taken("automation", a.entity(), &a.name)),
-        Err(e) => Err(db(e)),
+        Err(e) => match taken(&e) {
+            Some(Taken::Id) => Err(StoreError::Conflict(format!("an automation with id {:?} exists", a.id))),
+            Some(Taken::Name) => Err(StoreError::automation_name_taken(a.entity(), &a.name)),
+            None => Err(db(e)),
+        },
     }
 }
 
@@ -133,7 +144,8 @@ fn update_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Resul
         .and_then(|mut s| s.execute(params![a.id, a.entity(), a.name, doc, now.0]));
     match updated {
         Ok(n) => Ok(n > 0),
-        Err(e) if is_unique_violation(&e) => Err(name_taken("automation", a.entity(), &a.name)),
+        // Updated by id: only the name can clash.
+        Err(e) if taken(&e).is_some() => Err(StoreError::automation_name_taken(a.entity(), &a.name)),
         Err(e) => Err(db(e)),
     }
 }
@@ -184,7 +196,10 @@ fn create_integration(conn: &Connection, secrets: Option<&SecretKeys>, i: &Integ
         .and_then(|mut s| s.execute(params![i.id, i.entity, i.name, doc, i.disabled, i.created_at.0]));
     match inserted {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(name_taken("integration", &i.entity, &i.name)),
+        Err(e) if matches!(taken(&e), Some(Taken::Id)) => {
+            Err(StoreError::Conflict(format!("an integration with id {:?} exists", i.id)))
+        }
+        Err(e) if taken(&e).is_some() => Err(StoreError::integration_name_taken(&i.entity, &i.name)),
         Err(e) => Err(db(e)),
     }
 }

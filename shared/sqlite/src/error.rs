@@ -16,8 +16,8 @@ pub enum SqliteError {
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
     /// Another automation of the same entity already has this name.
-    #[error("entity {entity:?} already has an automation named {name:?}")]
-    NameTaken { entity: String, name: String },
+    #[error("{0}")]
+    NameTaken(StoreError),
 }
 
 /// The adapter's own result type.
@@ -29,7 +29,7 @@ impl SqliteError {
     pub fn is_corrupt(&self) -> bool {
         match self {
             SqliteError::Corrupt(_) | SqliteError::SchemaTooNew { .. } => true,
-            SqliteError::NameTaken { .. } => false,
+            SqliteError::NameTaken(_) => false,
             SqliteError::Sqlite(e) => match e {
                 rusqlite::Error::SqliteFailure(f, _) => {
                     matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
@@ -47,7 +47,7 @@ impl SqliteError {
 impl From<SqliteError> for StoreError {
     fn from(e: SqliteError) -> StoreError {
         match e {
-            SqliteError::NameTaken { .. } => StoreError::Conflict(e.to_string()),
+            SqliteError::NameTaken(taken) => taken,
             e if e.is_corrupt() => StoreError::Corrupt(e.to_string()),
             e => StoreError::Unavailable(e.to_string()),
         }

@@ -116,7 +116,7 @@ fn automations_are_unique_per_entity_filtered_and_paged() {
         // A name taken in the entity, or an id taken anywhere, is a conflict.
         let dup =
             automation("au_9", "acme", "one", json!({"type": "entity"}), json!({"type": "ADD_ARTIFACT_TAG"}), true);
-        assert!(matches!(s.create(&dup, T0), Err(StoreError::Conflict(_))));
+        assert!(matches!(s.create(&dup, T0), Err(StoreError::NameTaken { .. })));
         let same_id =
             automation("au_1", "acme", "new", json!({"type": "entity"}), json!({"type": "ADD_ARTIFACT_TAG"}), true);
         assert!(matches!(s.create(&same_id, T0), Err(StoreError::Conflict(_))));
@@ -165,7 +165,7 @@ fn updates_and_deletes_stay_in_their_entity() {
         assert_eq!((r.automation.name.as_str(), r.created_at, r.updated_at), ("uno", T0, later));
         // Onto a taken name: a conflict, and nothing changed.
         renamed.name = "two".into();
-        assert!(matches!(s.update(&renamed, later), Err(StoreError::Conflict(_))));
+        assert!(matches!(s.update(&renamed, later), Err(StoreError::NameTaken { .. })));
         assert_eq!(s.get("acme", "au_1").unwrap().automation.name, "uno");
         // An automation of another entity (same id, other scope) is not there to update or delete.
         let foreign =
@@ -196,7 +196,7 @@ fn integrations_and_keys() {
         let chan = json!({"name": "chan", "type": "slack", "url": "https://hooks.slack.test/x", "channel": "ml"});
         s.create_integration(&integration("in_2", "acme", chan.clone())).unwrap();
         s.create_integration(&integration("in_3", "other", chan.clone())).unwrap();
-        assert!(matches!(s.create_integration(&integration("in_4", "acme", chan)), Err(StoreError::Conflict(_))));
+        assert!(matches!(s.create_integration(&integration("in_4", "acme", chan)), Err(StoreError::NameTaken { .. })));
 
         assert_eq!(s.integration("acme", "hook").unwrap(), hook, "credentials come back for delivery");
         assert!(s.integration("other", "hook").is_none());

@@ -218,7 +218,7 @@ fn automations_upsert_by_id_and_keep_names_unique() {
     // A name is unique within its entity, whether by a new id or by renaming another.
     for clash in [automation("a3", "second"), automation("a1", "second")] {
         match block_on(s.put_automation(&clash, T0)) {
-            Err(StoreError::Conflict(msg)) => assert!(msg.contains("second"), "{msg}"),
+            Err(StoreError::NameTaken { name, .. }) => assert_eq!(name, "second"),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

@@ -265,7 +265,7 @@ pub async fn automations_upsert_by_id_and_keep_names_unique<F: Fixture>(f: &F) {
     // A name is unique within its entity, whether by a new id or by renaming another.
     for clash in [automation("a3", "second"), automation("a1", "second")] {
         match s.put_automation(&clash, T0).await {
-            Err(StoreError::Conflict(msg)) => assert!(msg.contains("second"), "{msg}"),
+            Err(StoreError::NameTaken { name, .. }) => assert_eq!(name, "second"),
             other => panic!("expected a conflict, got {other:?}"),
         }
     }
@@ -433,7 +433,7 @@ pub async fn config_automations_are_unique_per_entity_filtered_and_paged<F: Fixt
     // A name taken in the entity, or the id taken, is a conflict.
     let tag = json!({"type": "ADD_ARTIFACT_TAG"});
     let dup = scoped("au_9", "acme", "one", json!({"type": "entity"}), tag.clone(), true);
-    assert!(matches!(s.create_automation(&dup, T0).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.create_automation(&dup, T0).await, Err(StoreError::NameTaken { .. })));
     let same_id = scoped("au_1", "acme", "new", json!({"type": "entity"}), tag, true);
     assert!(matches!(s.create_automation(&same_id, T0).await, Err(StoreError::Conflict(_))));
     assert_eq!(s.list_automations().await.unwrap().len(), 5, "both ports see the same automations");
@@ -483,7 +483,7 @@ pub async fn config_updates_and_deletes_stay_in_their_entity<F: Fixture>(f: &F) 
     assert_eq!((r.automation.name.as_str(), r.created_at, r.updated_at), ("uno", T0, later));
     // Onto a taken name: a conflict, and nothing changed.
     renamed.name = "two".into();
-    assert!(matches!(s.update_automation(&renamed, later).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.update_automation(&renamed, later).await, Err(StoreError::NameTaken { .. })));
     assert_eq!(s.get_automation("acme", "au_1").await.unwrap().unwrap().automation.name, "uno");
     // The old name was given up by the rename.
     let reuse = scoped("au_6", "acme", "one", json!({"type": "entity"}), json!({"type": "ADD_ARTIFACT_TAG"}), true);
@@ -526,7 +526,10 @@ pub async fn config_integrations_and_keys<F: Fixture>(f: &F) {
     let chan = json!({"name": "chan", "type": "slack", "url": "https://hooks.slack.test/x", "channel": "ml"});
     s.create_integration(&integration("in_2", "acme", chan.clone())).await.unwrap();
     s.create_integration(&integration("in_3", "other", chan.clone())).await.unwrap();
-    assert!(matches!(s.create_integration(&integration("in_4", "acme", chan)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.create_integration(&integration("in_4", "acme", chan)).await,
+        Err(StoreError::NameTaken { .. })
+    ));
     assert_eq!(s.get_integration("acme", "hook").await.unwrap(), Some(hook), "credentials come back for delivery");
     assert!(s.get_integration("other", "hook").await.unwrap().is_none());
     assert_eq!(integration_names(s, "acme", None, 10).await, (vec!["hook".into(), "chan".into()], None));

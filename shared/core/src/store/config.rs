@@ -59,8 +59,8 @@ pub struct ApiKeyRecord {
 
 /// Automations, integrations and API keys, as the configuration API reads and writes them.
 pub trait ConfigStore: Send + Sync {
-    /// Store a new automation. [`StoreError::Conflict`] when its entity already has an
-    /// automation of that name (or the id is taken).
+    /// Store a new automation. [`StoreError::NameTaken`] when its entity already has an
+    /// automation of that name, [`StoreError::Conflict`] when the id is taken.
     fn create_automation(
         &self,
         automation: &Automation,
@@ -81,7 +81,7 @@ pub trait ConfigStore: Send + Sync {
     ) -> impl Future<Output = Result<Page<AutomationRecord>, StoreError>> + Send;
 
     /// Replace an automation of `automation.entity()` by id, keeping its `created_at`. Returns
-    /// `false` when the entity has no automation of that id. [`StoreError::Conflict`] when
+    /// `false` when the entity has no automation of that id. [`StoreError::NameTaken`] when
     /// another automation of the entity has the new name.
     fn update_automation(
         &self,
@@ -92,7 +92,7 @@ pub trait ConfigStore: Send + Sync {
     /// Delete an automation; `false` when the entity has none of that id.
     fn delete_automation(&self, entity: &str, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Store a new integration. [`StoreError::Conflict`] when the entity already has one of that name.
+    /// Store a new integration. [`StoreError::NameTaken`] when the entity already has one of that name.
     fn create_integration(&self, integration: &Integration) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The integration `name` of `entity`, with its credentials (for delivery; the API shows

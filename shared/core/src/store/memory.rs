@@ -181,11 +181,7 @@ impl AutomationStore for MemoryStore {
             .iter()
             .any(|a| a.id != automation.id && a.entity() == automation.entity() && a.name == automation.name)
         {
-            return Err(StoreError::Conflict(format!(
-                "entity {:?} already has an automation named {:?}",
-                automation.entity(),
-                automation.name
-            )));
+            return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
         }
         match inner.automations.iter_mut().find(|a| a.id == automation.id) {
             Some(a) => *a = automation.clone(),

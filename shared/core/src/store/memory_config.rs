@@ -43,7 +43,7 @@ impl ConfigStore for MemoryStore {
             return Err(StoreError::Conflict(format!("an automation with id {:?} exists", automation.id)));
         }
         if inner.automations.iter().any(|a| a.entity() == automation.entity() && a.name == automation.name) {
-            return Err(StoreError::Conflict(name_taken(automation)));
+            return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
         }
         inner.automations.push(automation.clone());
         inner.config.times.insert(automation.id.clone(), (now, now));
@@ -67,7 +67,7 @@ impl ConfigStore for MemoryStore {
         let entity = automation.entity();
         if inner.automations.iter().any(|a| a.entity() == entity && a.name == automation.name && a.id != automation.id)
         {
-            return Err(StoreError::Conflict(name_taken(automation)));
+            return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
         }
         let Some(slot) = inner.automations.iter_mut().find(|a| a.id == automation.id && a.entity() == entity) else {
             return Ok(false);
@@ -93,10 +93,7 @@ impl ConfigStore for MemoryStore {
         let mut inner = self.lock();
         let list = &mut inner.config.integrations;
         if list.iter().any(|i| i.entity == integration.entity && i.name == integration.name) {
-            return Err(StoreError::Conflict(format!(
-                "entity {:?} already has an integration named {:?}",
-                integration.entity, integration.name
-            )));
+            return Err(StoreError::integration_name_taken(&integration.entity, &integration.name));
         }
         if list.iter().any(|i| i.id == integration.id) {
             return Err(StoreError::Conflict(format!("an integration with id {:?} exists", integration.id)));
@@ -172,10 +169,6 @@ impl ConfigStore for MemoryStore {
     }
 }
 
-fn name_taken(a: &Automation) -> String {
-    format!("entity {:?} already has an automation named {:?}", a.entity(), a.name)
-}
-
 impl TrackingStore for MemoryStore {
     async fn tracking_integrations(&self) -> Result<Vec<Integration>, StoreError> {
         Ok(self.lock().config.integrations.iter().filter(|i| i.tracking().is_some()).cloned().collect())
@@ -223,7 +216,7 @@ mod tests {
         let s = MemoryStore::new();
         block_on(s.create_automation(&automation("a1", "acme", "n", true), Timestamp(1))).unwrap();
         let dup = block_on(s.create_automation(&automation("a2", "acme", "n", true), Timestamp(2)));
-        assert!(matches!(dup, Err(StoreError::Conflict(_))));
+        assert!(matches!(dup, Err(StoreError::NameTaken { .. })));
         block_on(s.create_automation(&automation("a3", "other", "n", true), Timestamp(3))).unwrap();
         assert!(block_on(s.get_automation("other", "a1")).unwrap().is_none());
         assert!(!block_on(s.delete_automation("other", "a1")).unwrap());

@@ -35,12 +35,43 @@ pub enum StoreError {
     /// The backend could not be reached or refused the request; the caller may retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// The write would break a uniqueness rule (a name already taken in the entity).
+    /// The entity already has an automation or integration of that name.
+    #[error("entity {entity:?} already has an {kind} named {name:?}")]
+    NameTaken { kind: Named, entity: String, name: String },
+    /// The write would break another uniqueness rule (an id already taken).
     #[error("conflict: {0}")]
     Conflict(String),
     /// Stored data could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// What a [`StoreError::NameTaken`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Automation,
+    Integration,
+}
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Named::Automation => "automation",
+            Named::Integration => "integration",
+        })
+    }
+}
+
+impl StoreError {
+    /// `entity`'s automation `name` is taken.
+    pub fn automation_name_taken(entity: &str, name: &str) -> StoreError {
+        StoreError::NameTaken { kind: Named::Automation, entity: entity.to_string(), name: name.to_string() }
+    }
+
+    /// `entity`'s integration `name` is taken.
+    pub fn integration_name_taken(entity: &str, name: &str) -> StoreError {
+        StoreError::NameTaken { kind: Named::Integration, entity: entity.to_string(), name: name.to_string() }
+    }
 }
 
 /// A value with the version it was stored under, for optimistic concurrency, and when it

@@ -19,6 +19,11 @@ use std::collections::HashMap;
 
 type Set<'d> = SelectionSet<'d, &'d str>;
 
+/// How deep fragments may spread into one another: the parser bounds the nesting of a document,
+/// but a fragment that spreads itself (which GraphQL's validation forbids, and this projector
+/// does not validate) would recurse without end.
+const MAX_SPREAD: usize = 16;
+
 /// Whether the operation reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -110,11 +115,16 @@ impl<'d> Operation<'d> {
     /// The root fields, in document order.
     pub fn root_fields(&self) -> Result<Vec<RootField<'_, 'd>>, ApiError> {
         let mut out = Vec::new();
-        self.collect_root(self.selection, &mut out)?;
+        self.collect_root(self.selection, &mut out, 0)?;
         Ok(out)
     }
 
-    fn collect_root<'o>(&'o self, set: &'o Set<'d>, out: &mut Vec<RootField<'o, 'd>>) -> Result<(), ApiError> {
+    fn collect_root<'o>(
+        &'o self,
+        set: &'o Set<'d>,
+        out: &mut Vec<RootField<'o, 'd>>,
+        spread: usize,
+    ) -> Result<(), ApiError> {
         for sel in &set.items {
             match sel {
                 Selection::Field(f) if self.included(&f.directives) => out.push(RootField {
@@ -124,11 +134,11 @@ impl<'d> Operation<'d> {
                     selection: &f.selection_set,
                 }),
                 Selection::FragmentSpread(s) if self.included(&s.directives) => {
-                    let f = self.fragment(s.fragment_name)?;
-                    self.collect_root(&f.selection_set, out)?;
+                    let f = self.fragment(s.fragment_name, spread)?;
+                    self.collect_root(&f.selection_set, out, spread + 1)?;
                 }
                 Selection::InlineFragment(i) if self.included(&i.directives) => {
-                    self.collect_root(&i.selection_set, out)?
+                    self.collect_root(&i.selection_set, out, spread)?
                 }
                 _ => {}
             }
@@ -157,7 +167,7 @@ impl<'d> Operation<'d> {
             Value::Object(m) => {
                 let ty = m.get("__typename").and_then(Value::as_str).unwrap_or_default();
                 let mut out = Map::new();
-                self.object(m, ty, set, computed, &mut out)?;
+                self.object(m, ty, set, computed, &mut out, 0)?;
                 Value::Object(out)
             }
             // A scalar (or null) needs no selection; a selection on it selects nothing.
@@ -172,6 +182,7 @@ impl<'d> Operation<'d> {
         set: &Set<'d>,
         computed: &dyn Computed,
         out: &mut Map<String, Value>,
+        spread: usize,
     ) -> Result<(), ApiError> {
         for sel in &set.items {
             match sel {
@@ -200,16 +211,16 @@ impl<'d> Operation<'d> {
                     if !self.included(&s.directives) {
                         continue;
                     }
-                    let f = self.fragment(s.fragment_name)?;
+                    let f = self.fragment(s.fragment_name, spread)?;
                     let TypeCondition::On(on) = f.type_condition;
                     if applies(on, ty) {
-                        self.object(m, ty, &f.selection_set, computed, out)?;
+                        self.object(m, ty, &f.selection_set, computed, out, spread + 1)?;
                     }
                 }
                 Selection::InlineFragment(i) => {
                     let on = i.type_condition.as_ref().map(|TypeCondition::On(on)| *on);
                     if self.included(&i.directives) && on.is_none_or(|on| applies(on, ty)) {
-                        self.object(m, ty, &i.selection_set, computed, out)?;
+                        self.object(m, ty, &i.selection_set, computed, out, spread)?;
                     }
                 }
             }
@@ -217,7 +228,10 @@ impl<'d> Operation<'d> {
         Ok(())
     }
 
-    fn fragment(&self, name: &str) -> Result<&'d FragmentDefinition<'d, &'d str>, ApiError> {
+    fn fragment(&self, name: &str, spread: usize) -> Result<&'d FragmentDefinition<'d, &'d str>, ApiError> {
+        if spread >= MAX_SPREAD {
+            return Err(bad(format!("fragments spread more than {MAX_SPREAD} deep (does {name:?} spread itself?)")));
+        }
         self.fragments.get(name).copied().ok_or_else(|| bad(format!("the document has no fragment named {name:?}")))
     }
 
@@ -322,6 +336,26 @@ mod tests {
             ]}})
         );
         assert!(out.to_string().find("secret").is_none(), "only what is selected is answered");
+    }
+
+    #[test]
+    fn a_fragment_that_spreads_itself_is_refused_not_followed() {
+        for q in [
+            "query { viewer { ...A } } fragment A on User { id ...A }",
+            "query { ...Q } fragment Q on Query { ...R } fragment R on Query { ...Q }",
+        ] {
+            let doc = graphql_parser::parse_query::<&str>(q).unwrap();
+            let op = Operation::new(&doc, None, &Map::new()).unwrap();
+            let root = json!({"__typename": "User", "id": "u"});
+            let result = op.root_fields().and_then(|fields| {
+                fields.iter().map(|f| op.project(f, &root, &NoComputed)).collect::<Result<Vec<_>, _>>()
+            });
+            let Err(ApiError::Invalid(e)) = result else { panic!("{q}: {result:?}") };
+            assert!(e.to_string().contains("spread"), "{e}");
+        }
+        // Deep nesting is the parser's to refuse.
+        let deep = format!("{}{}", "{ a ".repeat(10_000), "}".repeat(10_000));
+        assert!(graphql_parser::parse_query::<&str>(&deep).is_err());
     }
 
     #[test]
