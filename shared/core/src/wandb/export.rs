@@ -8,7 +8,7 @@
 //! that holds it or shows it with an empty filter, which its next update would save.
 
 use super::{Integrations, import};
-use crate::model::Automation;
+use crate::model::{Automation, TriggerKind};
 use serde_json::{Map, Value, json};
 use std::fmt;
 
@@ -144,8 +144,7 @@ fn export_document(doc: &Value) -> Result<Export, Unrepresentable> {
     let (event_type, event_filter, saved_filter) = match ty {
         "RUN_STATE" | "RUN_METRIC_THRESHOLD" | "RUN_METRIC_CHANGE" | "RUN_METRIC_ZSCORE" => {
             let filter = run_event_filter(ty, event)?;
-            let wire = if ty == "RUN_METRIC_THRESHOLD" { "RUN_METRIC" } else { static_name(ty) };
-            (wire, filter.clone(), filter)
+            (wire_name(ty), filter.clone(), filter)
         }
         _ => {
             let filter = match event.get("filter") {
@@ -155,29 +154,22 @@ fn export_document(doc: &Value) -> Result<Export, Unrepresentable> {
                 }
                 None => NO_ARTIFACT_FILTER.to_string(),
             };
-            let wire = if ty == "LINK_ARTIFACT" { "LINK_MODEL" } else { static_name(ty) };
             let saved = json!({"filter": filter}).to_string();
-            (wire, filter, saved)
+            (wire_name(ty), filter, saved)
         }
     };
     Ok(Export { event_type, event_filter, saved_filter, action: action(&doc["action"])? })
 }
 
-/// The W&B event names that are this product's too, as `'static` strings.
-fn static_name(ty: &str) -> &'static str {
-    const SAME: &[&str] = &[
-        "CREATE_ARTIFACT",
-        "UNLINK_ARTIFACT",
-        "ADD_ARTIFACT_ALIAS",
-        "ADD_ARTIFACT_TAG",
-        "REMOVE_ARTIFACT_TAG",
-        "ADD_COLLECTION_TAG",
-        "REMOVE_COLLECTION_TAG",
-        "RUN_STATE",
-        "RUN_METRIC_CHANGE",
-        "RUN_METRIC_ZSCORE",
-    ];
-    SAME.iter().find(|s| **s == ty).copied().unwrap_or("UNKNOWN")
+/// W&B's wire name of an event type: this product's, but for two older names W&B keeps.
+fn wire_name(ty: &str) -> &'static str {
+    match TriggerKind::parse(ty) {
+        Some(TriggerKind::LinkArtifact) => "LINK_MODEL",
+        Some(TriggerKind::RunMetricThreshold) => "RUN_METRIC",
+        Some(kind) => kind.as_str(),
+        // `to_document` writes only known types.
+        None => "UNKNOWN",
+    }
 }
 
 /// W&B's `{"run_filter": "<JSON>", "run_metric_filter" | "run_state_filter": ...}`, as the W&B

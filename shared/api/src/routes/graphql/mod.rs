@@ -101,10 +101,11 @@ async fn run<S: ApiStore, K: EventSink, D: Deliverer>(
             Kind::Query => query_root(&view, &field, &args)?,
             Kind::Mutation => {
                 let input = args.get("input").cloned().unwrap_or(Value::Null);
+                let m = Mutations { api, caller: &caller, view: &view };
                 match field.as_str() {
-                    "createFilterTrigger" => create(api, &caller, &view, &input).await?,
-                    "updateFilterTrigger" => update(api, &caller, &view, &input).await?,
-                    "deleteTrigger" => delete(api, &caller, &view, &input).await?,
+                    "createFilterTrigger" => m.create(&input).await?,
+                    "updateFilterTrigger" => m.update(&input).await?,
+                    "deleteTrigger" => m.delete(&input).await?,
                     other => return Err(ApiError::field("query", format!("mutation {other} is not served here"))),
                 }
             }
@@ -220,19 +221,61 @@ fn native(view: &View, input: &Map<String, Value>) -> Result<Value, ApiError> {
     Ok(wandb::without_match_all(wandb::import(&doc, wandb::Integrations::Strict)?))
 }
 
-async fn create<S: ApiStore, K: EventSink, D: Deliverer>(
-    api: &Api<S, K, D>,
-    caller: &Caller,
-    view: &View,
-    input: &Value,
-) -> Result<Value, ApiError> {
-    let input = object(input, "input")?;
-    let record = rest::create_from(api, caller, native(view, input)?).await?;
-    Ok(json!({
-        "__typename": "CreateFilterTriggerPayload",
-        "trigger": view.trigger(&record).ok(),
-        "clientMutationId": input.get("clientMutationId"),
-    }))
+/// The three mutations, over the caller's view.
+struct Mutations<'a, S, K, D> {
+    api: &'a Api<S, K, D>,
+    caller: &'a Caller,
+    view: &'a View,
+}
+
+impl<S: ApiStore, K: EventSink, D: Deliverer> Mutations<'_, S, K, D> {
+    async fn create(&self, input: &Value) -> Result<Value, ApiError> {
+        let (api, caller, view) = (self.api, self.caller, self.view);
+        let input = object(input, "input")?;
+        let record = rest::create_from(api, caller, native(view, input)?).await?;
+        Ok(json!({
+            "__typename": "CreateFilterTriggerPayload",
+            "trigger": view.trigger(&record).ok(),
+            "clientMutationId": input.get("clientMutationId"),
+        }))
+    }
+
+    async fn update(&self, input: &Value) -> Result<Value, ApiError> {
+        let (api, caller, view) = (self.api, self.caller, self.view);
+        let input = object(input, "input")?;
+        let id = input.get("id").and_then(Value::as_str).ok_or_else(|| ApiError::field("input.id", "is required"))?;
+        let (record, _) = view.find(id).ok_or_else(|| ApiError::NotFound(format!("there is no automation {id:?}")))?;
+        let mut wandb_input = current_input(view, record)?;
+        for (k, v) in input {
+            if k != "id" && !v.is_null() {
+                wandb_input.insert(k.clone(), v.clone());
+            }
+        }
+        let doc = merged(record.automation.to_document(), native(view, &wandb_input)?);
+        let updated = rest::replace(api, caller, record.clone(), &doc).await?;
+        Ok(json!({
+            "__typename": "UpdateFilterTriggerPayload",
+            "trigger": view.trigger(&updated).ok(),
+            "clientMutationId": input.get("clientMutationId"),
+        }))
+    }
+
+    async fn delete(&self, input: &Value) -> Result<Value, ApiError> {
+        let (api, caller, view) = (self.api, self.caller, self.view);
+        let input = object(input, "input")?;
+        let id = input
+            .get("triggerID")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::field("input.triggerID", "is required"))?;
+        // What the W&B view does not show is not the SDK's to delete either.
+        if view.find(id).is_none() {
+            return Err(ApiError::NotFound(format!("there is no automation {id:?}")));
+        }
+        rest::remove(api, caller, id).await?;
+        Ok(
+            json!({"__typename": "DeleteTriggerPayload", "success": true, "clientMutationId": input.get("clientMutationId")}),
+        )
+    }
 }
 
 /// The W&B input an automation would be created from; what an update leaves out keeps this.
@@ -297,51 +340,6 @@ fn merged(stored: Value, new: Value) -> Value {
         }
     }
     Value::Object(out)
-}
-
-async fn update<S: ApiStore, K: EventSink, D: Deliverer>(
-    api: &Api<S, K, D>,
-    caller: &Caller,
-    view: &View,
-    input: &Value,
-) -> Result<Value, ApiError> {
-    let input = object(input, "input")?;
-    let id = input.get("id").and_then(Value::as_str).ok_or_else(|| ApiError::field("input.id", "is required"))?;
-    let (record, _) = view.find(id).ok_or_else(|| ApiError::NotFound(format!("there is no automation {id:?}")))?;
-    let mut wandb_input = current_input(view, record)?;
-    for (k, v) in input {
-        if k != "id" && !v.is_null() {
-            wandb_input.insert(k.clone(), v.clone());
-        }
-    }
-    let doc = merged(record.automation.to_document(), native(view, &wandb_input)?);
-    let updated = rest::replace(api, caller, record.clone(), &doc).await?;
-    Ok(json!({
-        "__typename": "UpdateFilterTriggerPayload",
-        "trigger": view.trigger(&updated).ok(),
-        "clientMutationId": input.get("clientMutationId"),
-    }))
-}
-
-async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
-    api: &Api<S, K, D>,
-    caller: &Caller,
-    view: &View,
-    input: &Value,
-) -> Result<Value, ApiError> {
-    let input = object(input, "input")?;
-    let id = input
-        .get("triggerID")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::field("input.triggerID", "is required"))?;
-    // What the W&B view does not show is not the SDK's to delete either.
-    if view.find(id).is_none() {
-        return Err(ApiError::NotFound(format!("there is no automation {id:?}")));
-    }
-    rest::remove(api, caller, id).await?;
-    Ok(
-        json!({"__typename": "DeleteTriggerPayload", "success": true, "clientMutationId": input.get("clientMutationId")}),
-    )
 }
 
 #[cfg(test)]
