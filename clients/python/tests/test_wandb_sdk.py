@@ -222,6 +222,24 @@ def test_the_sdk_manages_automations_and_they_fire(sdk):
     assert len({b["query"] for b in proxy.bodies}) >= 10, "fewer distinct documents than the scenario sends"
 
 
+def test_a_collection_scope_from_the_sdk(sdk):
+    server, proxy, api = sdk
+    from wandb.automations import OnCreateArtifact
+
+    collection = api.artifact_collection("model", f"{ENTITY}/mnist/classifier")
+    made = api.create_automation(OnCreateArtifact(scope=collection) >> DoNothing(), name="new-classifier")
+    stored = server.api("GET", f"/v1/automations/{made.id}", expect=200)
+    assert stored["scope"] == {"type": "collection", "entity": ENTITY, "project": "mnist", "collection": "classifier"}
+    got = api.automation(name="new-classifier", entity=ENTITY)
+    assert got.scope.name == "classifier" and got.scope.id == collection.id
+    send(server, [{"specversion": "1.0", "id": "c1", "source": "sdk-test", "type": "artifact.version.created",
+                   "time": "2026-11-01T12:00:00Z",
+                   "data": {"entity": ENTITY, "project": "mnist", "collection": "classifier", "collection_type": "model",
+                            "version": 0}}])
+    wait_for(lambda: server.executions(made.id), what="the collection automation's execution")
+    assert_valid(proxy.bodies)
+
+
 def test_another_entitys_objects_and_bad_requests(sdk):
     server, proxy, api = sdk
     with pytest.raises(Exception):
