@@ -48,6 +48,23 @@ fn the_table_matches_the_schema_the_code_creates() {
     }
 }
 
+/// Secrets at rest (issue 16): the table holds integration secrets, so it is encrypted with the
+/// stack's own rotating key, which only DynamoDB may use on the account's behalf.
+#[test]
+fn the_table_is_encrypted_with_the_stacks_own_rotating_key() {
+    let t = template();
+    for line in [
+        "SSEType: KMS",
+        "KMSMasterKeyId: !Ref TableKey",
+        "EnableKeyRotation: true",
+        r#"kms:ViaService: !Sub "dynamodb.${AWS::Region}.amazonaws.com""#,
+    ] {
+        assert!(t.contains(line), "template.yaml lacks {line:?}");
+    }
+    // No function is granted the key directly.
+    assert!(!t.contains("Action: kms:") && !t.contains("- kms:"), "a function policy names a KMS action");
+}
+
 #[test]
 fn every_function_crate_is_deployed_with_partial_batch_failures() {
     let t = template();
