@@ -61,6 +61,19 @@ impl Served {
         self.process.output()
     }
 
+    /// The output once it contains `needle` (or after 10 s): log lines are written by a thread
+    /// of their own, so the line of a request may follow its answer by a moment.
+    pub fn output_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let out = self.output();
+            if out.contains(needle) || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// An authenticated API call; the status and the JSON body (`null` when empty).
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let auth = format!("Bearer {}", self.key);
