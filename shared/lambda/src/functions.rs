@@ -1,10 +1,11 @@
-//! The five functions, each built once per cold start from its environment. A function's
+//! The six functions, each built once per cold start from its environment. A function's
 //! `main` starts the logs, calls `start`, and hands `handle` to the Lambda runtime.
 
 use crate::config_api::{QueueSink, app};
 use crate::dispatcher::Dispatcher;
 use crate::evaluate::{DeliveryQueue, Evaluator};
 use crate::init::{Clients, clients};
+use crate::mlflow_poller::{PollerConfig, poll_all};
 use crate::settings::Settings;
 use crate::sqs_batch::{DeadLetters, process};
 use crate::sweeper::{SqsRelay, sweep};
@@ -83,6 +84,31 @@ impl Sweep {
         // out by default inside the runtime's.
         let r = Box::pin(sweep(&self.evaluator, &self.relay, self.stall, now())).await?;
         Ok(json!({"crashed": r.crashed, "relayed": r.relayed, "purged": r.purged}))
+    }
+}
+
+/// `mlflow-poller`, every minute: the MLflow tracking integrations of every entity.
+pub struct MlflowPoll {
+    evaluator: Evaluator<SdkDynamo>,
+    config: PollerConfig,
+}
+
+impl MlflowPoll {
+    pub async fn start() -> Result<MlflowPoll, Error> {
+        let c = clients().await?;
+        let config = PollerConfig {
+            timeout: c.settings.mlflow_timeout,
+            window: c.settings.mlflow_window,
+            allow_private: c.settings.allow_private_targets,
+        };
+        Ok(MlflowPoll { evaluator: evaluator(&c, true)?, config })
+    }
+
+    /// The schedule's event says nothing the poller needs.
+    pub async fn handle(&self, _event: Value) -> Result<Value, Error> {
+        let r = Box::pin(poll_all(&self.evaluator, self.config, now)).await?;
+        Ok(json!({"integrations": r.integrations, "polls": r.polls, "failed": r.failed,
+                  "requests": r.requests, "envelopes": r.envelopes}))
     }
 }
 
