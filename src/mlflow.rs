@@ -3,14 +3,12 @@
 //! [`LocalSink`], like the sweeper's envelopes), keeps each poll's outcome for
 //! `GET /v1/integrations/{name}`, and backs off while a server fails.
 
-use automations_api::{BoxFuture, LocalSink, TrackingHooks};
-use automations_core::model::Integration;
+use automations_api::LocalSink;
 use automations_core::store::TrackingStore;
 use automations_core::time::{Clock, Millis, SECOND};
 use automations_delivery::SystemClock;
 use automations_mlflow::{backoff, interval, poll_integration};
 use automations_sqlite::SqliteStore;
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,31 +26,6 @@ pub struct TrackingArgs {
 
 fn duration(ms: Millis) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-/// The API's side: check a new integration's server, show its last poll.
-pub struct Hooks {
-    pub store: Arc<SqliteStore>,
-    pub timeout: Duration,
-    pub allow_private: bool,
-}
-
-impl TrackingHooks for Hooks {
-    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let c = automations_mlflow::client(integration, self.timeout, self.allow_private)?;
-            c.check().await.map_err(|e| format!("{e}; nothing was stored"))
-        })
-    }
-
-    fn status<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<Option<Map<String, Value>>, String>> {
-        Box::pin(async move {
-            let record = self.store.poll_record(&integration.id).await.map_err(|e| e.to_string())?;
-            let mut out = Map::new();
-            out.insert("last_poll".into(), record.map_or(Value::Null, |r| r.to_json()));
-            Ok(Some(out))
-        })
-    }
 }
 
 /// Start the poller on the current runtime.

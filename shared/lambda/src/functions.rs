@@ -151,6 +151,11 @@ pub async fn config_api() -> Result<axum::Router, Error> {
         sqs: c.sqs.clone(),
         artifact_queue: Settings::required(&c.settings.artifact_queue, "ARTIFACT_QUEUE_URL")?,
         run_queue: Settings::required(&c.settings.run_queue, "RUN_QUEUE_URL")?,
+        tracking: Some(Arc::new(automations_mlflow::Hooks {
+            store: c.store.clone(),
+            timeout: Duration::from_millis(u64::try_from(c.settings.mlflow_timeout).unwrap_or(10_000)),
+            allow_private: c.settings.allow_private_targets,
+        })),
     };
     let delivery = Arc::new(delivery(&c)?);
     Ok(app(c.store.clone(), sink, delivery, c.settings.max_automations))

@@ -4,10 +4,13 @@
 
 use crate::client::TrackingClient;
 use crate::poll::{PollOutcome, poll_once};
+use automations_api::{BoxFuture, TrackingHooks};
 use automations_core::model::Integration;
 use automations_core::store::{PollRecord, TrackingStore};
 use automations_core::time::{Millis, SECOND, Timestamp};
 use automations_delivery::EnvelopeFeed;
+use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest wait between two polls of a failing server.
@@ -38,6 +41,32 @@ pub fn due(last: Option<&PollRecord>, interval: Millis, now: Timestamp, slack: M
 pub fn client(integration: &Integration, timeout: Duration, allow_private: bool) -> Result<TrackingClient, String> {
     let tracking = integration.tracking().ok_or_else(|| "the integration has no tracking_uri".to_string())?;
     TrackingClient::new(tracking, timeout, allow_private).map_err(|e| e.to_string())
+}
+
+/// The API's side of tracking integrations, for either deployment's sink: check that a new (or
+/// moved) integration's server answers, and show its last poll on `GET /v1/integrations/{name}`.
+pub struct Hooks<S> {
+    pub store: Arc<S>,
+    pub timeout: Duration,
+    pub allow_private: bool,
+}
+
+impl<S: TrackingStore + 'static> TrackingHooks for Hooks<S> {
+    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let c = client(integration, self.timeout, self.allow_private)?;
+            c.check().await.map_err(|e| format!("{e}; nothing was stored"))
+        })
+    }
+
+    fn status<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<Option<Map<String, Value>>, String>> {
+        Box::pin(async move {
+            let record = self.store.poll_record(&integration.id).await.map_err(|e| e.to_string())?;
+            let mut out = Map::new();
+            out.insert("last_poll".into(), record.map_or(Value::Null, |r| r.to_json()));
+            Ok(Some(out))
+        })
+    }
 }
 
 /// Poll `integration` once at `now` (with a client made with `timeout` and `allow_private`),
