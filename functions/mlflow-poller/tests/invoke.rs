@@ -100,4 +100,31 @@ async fn polls_fire_once_each_and_catch_up_after_the_server_was_down() {
     let log = function.output();
     assert!(log.contains("mlflow polled"), "{log}");
     assert!(!log.contains("tok-mlflow-poller-secret"), "{log}");
+
+    // Its metrics, as CloudWatch Embedded Metric Format lines with the Prometheus names: the
+    // two fires by trigger kind, the metric values evaluated, once each (deltas per invocation).
+    let emf: Vec<Value> = log
+        .lines()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("an EMF line is JSON ({e}): {l}")))
+        .collect();
+    assert!(!emf.is_empty(), "{log}");
+    for doc in &emf {
+        let cw = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!((cw["Namespace"].clone(), doc["function"].clone()), (json!("automations"), json!("mlflow-poller")));
+        assert!(doc["_aws"]["Timestamp"].as_i64().is_some_and(|t| t >= now.0), "{doc}");
+        for m in cw["Metrics"].as_array().unwrap() {
+            let name = m["Name"].as_str().unwrap();
+            assert!(name.starts_with("automations_") && doc[name].is_number(), "{doc}");
+        }
+        for d in cw["Dimensions"][0].as_array().unwrap() {
+            assert!(doc[d.as_str().unwrap()].is_string(), "every dimension is in the document: {doc}");
+        }
+    }
+    let sum = |name: &str, trigger: Option<&str>| -> f64 {
+        emf.iter().filter(|d| trigger.is_none_or(|t| d["trigger"] == t)).filter_map(|d| d[name].as_f64()).sum()
+    };
+    assert_eq!(sum("automations_fires_total", Some("RUN_METRIC_CHANGE")), 1.0, "{emf:?}");
+    assert_eq!(sum("automations_fires_total", Some("RUN_STATE")), 1.0, "{emf:?}");
+    assert_eq!(sum("automations_metric_values_evaluated_total", None), 13.0, "9 loss and 3 acc values, then 1 loss");
 }

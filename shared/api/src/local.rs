@@ -79,7 +79,7 @@ where
                 e @ IngestError::Contention(_) => ApiError::Unavailable(e.to_string()),
             }
         })?;
-        record(envelopes, &out.fires, out.duplicates, started.elapsed());
+        record_ingest(envelopes, &out.fires, out.duplicates, started.elapsed());
         if !out.fires.is_empty()
             && let Some(hook) = &self.on_fires
         {
@@ -111,10 +111,10 @@ where
     }
 }
 
-/// Metrics and a log line per fire of one evaluated batch. Here rather than in the core's
-/// `Ingest`, which does no I/O (and has no logger); the AWS functions log their fires in
-/// `automations_lambda::evaluate`.
-fn record(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, took: std::time::Duration) {
+/// Metrics and a log line per fire of one evaluated batch, on both deployments (the AWS
+/// functions' evaluator calls it too). Here rather than in the core's `Ingest`, which does no
+/// I/O (and has no logger).
+pub fn record_ingest(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, took: std::time::Duration) {
     let metrics = automations_telemetry::metrics();
     metrics.ingest_seconds.observe(took.as_secs_f64());
     let values: usize = envelopes

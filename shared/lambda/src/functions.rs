@@ -4,7 +4,7 @@
 use crate::config_api::{QueueSink, app};
 use crate::dispatcher::Dispatcher;
 use crate::evaluate::{DeliveryQueue, Evaluator};
-use crate::init::{Clients, clients};
+use crate::init::{Clients, clients, emit_metrics};
 use crate::mlflow_poller::{PollerConfig, poll_all};
 use crate::settings::Settings;
 use crate::sqs_batch::{DeadLetters, process};
@@ -59,7 +59,9 @@ impl Ingest {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
-        Ok(process(&self.evaluator, &self.dead, event, self.ordered, now()).await)
+        let out = process(&self.evaluator, &self.dead, event, self.ordered, now()).await;
+        emit_metrics(if self.ordered { "metric-ingest" } else { "artifact-events" });
+        Ok(out)
     }
 }
 
@@ -82,7 +84,9 @@ impl Sweep {
     pub async fn handle(&self, _event: Value) -> Result<Value, Error> {
         // Boxed: the sweep's future nests the whole evaluation, deeper than the compiler lays
         // out by default inside the runtime's.
-        let r = Box::pin(sweep(&self.evaluator, &self.relay, self.stall, now())).await?;
+        let r = Box::pin(sweep(&self.evaluator, &self.relay, self.stall, now())).await;
+        emit_metrics("sweeper");
+        let r = r?;
         Ok(json!({"crashed": r.crashed, "relayed": r.relayed, "purged": r.purged}))
     }
 }
@@ -106,7 +110,9 @@ impl MlflowPoll {
 
     /// The schedule's event says nothing the poller needs.
     pub async fn handle(&self, _event: Value) -> Result<Value, Error> {
-        let r = Box::pin(poll_all(&self.evaluator, self.config, now)).await?;
+        let r = Box::pin(poll_all(&self.evaluator, self.config, now)).await;
+        emit_metrics("mlflow-poller");
+        let r = r?;
         Ok(json!({"integrations": r.integrations, "polls": r.polls, "failed": r.failed,
                   "requests": r.requests, "envelopes": r.envelopes}))
     }
@@ -134,7 +140,9 @@ impl Dispatch {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
-        Ok(self.0.handle(event).await)
+        let out = self.0.handle(event).await;
+        emit_metrics("dispatcher");
+        Ok(out)
     }
 }
 
@@ -158,5 +166,11 @@ pub async fn config_api() -> Result<axum::Router, Error> {
         })),
     };
     let delivery = Arc::new(delivery(&c)?);
-    Ok(app(c.store.clone(), sink, delivery, c.settings.max_automations))
+    // Each request's metrics, after its response is made.
+    Ok(app(c.store.clone(), sink, delivery, c.settings.max_automations).layer(axum::middleware::map_response(
+        |response: axum::response::Response| async {
+            emit_metrics("config-api");
+            response
+        },
+    )))
 }
