@@ -87,6 +87,20 @@ impl Server {
     }
 }
 
+/// Keep a copy of a test process's log in `$AUTOMATIONS_TEST_LOGS` (when set: `scripts/test`
+/// sets it), so that every log the suite writes can be searched for the tests' secrets
+/// (`scripts/check_test_logs.py`).
+pub fn keep_log(name: &str, log: &std::path::Path) {
+    let Some(dir) = std::env::var_os("AUTOMATIONS_TEST_LOGS") else { return };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let to = std::path::Path::new(&dir).join(format!("{safe}-{}-{n}.log", std::process::id()));
+    // A copy that fails only makes the search miss one log; the check counts the logs it read.
+    std::fs::create_dir_all(&dir).ok();
+    std::fs::copy(log, to).ok();
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if self.group
@@ -100,6 +114,7 @@ impl Drop for Server {
         // Already exited is fine; either way it is reaped below.
         self.child.kill().ok();
         self.child.wait().ok();
+        keep_log(&self.name, self.log.path());
     }
 }
 
