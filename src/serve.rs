@@ -93,7 +93,7 @@ pub fn serve(
         // Delivery: the outbox's deliverer and the sweeper run beside the API, and the sink
         // wakes the deliverer when a batch records fires.
         let allow_private = !delivery.deny_private_targets;
-        let hooks = crate::mlflow::Hooks {
+        let hooks = automations_mlflow::Hooks {
             store: store.clone(),
             timeout: Duration::from_millis(u64::try_from(tracking.mlflow_timeout).unwrap_or(10_000)),
             allow_private,

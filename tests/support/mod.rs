@@ -97,7 +97,20 @@ impl Drop for Process {
         }
         self.child.kill().ok();
         self.child.wait().ok();
+        keep_log(&self.name, self.log.path());
     }
+}
+
+/// Keep a copy of a process's log in `$AUTOMATIONS_TEST_LOGS` when set (`scripts/test` sets it
+/// and then searches every log for the tests' secrets: `scripts/check_test_logs.py`).
+fn keep_log(name: &str, log: &std::path::Path) {
+    let Some(dir) = std::env::var_os("AUTOMATIONS_TEST_LOGS") else { return };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    // A copy that fails only makes the search miss one log.
+    std::fs::create_dir_all(&dir).ok();
+    std::fs::copy(log, std::path::Path::new(&dir).join(format!("{safe}-{}-{n}.log", std::process::id()))).ok();
 }
 
 /// Send one HTTP/1.0 request to 127.0.0.1:`port`; the status and body, or `None` if nothing answered.

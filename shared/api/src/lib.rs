@@ -25,9 +25,9 @@ mod sink;
 
 pub use deliver::{Deliverer, NoDelivery};
 pub use error::ApiError;
-pub use local::LocalSink;
+pub use local::{LocalSink, record_ingest};
 pub use routes::ROUTES;
-pub use sink::{Accepted, BoxFuture, EventSink, TrackingHooks};
+pub use sink::{Accepted, BoxFuture, EventSink, TrackingHooks, check_tracking, tracking_status};
 
 use automations_core::store::{ConfigStore, RejectStore};
 use automations_core::time::{Clock, Timestamp};

@@ -7,7 +7,7 @@
 //! ([`EnvelopeFeed`]).
 
 use crate::error::ApiError;
-use crate::sink::{Accepted, EventSink, TrackingHooks};
+use crate::sink::{Accepted, EventSink, TrackingHooks, check_tracking, tracking_status};
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, EventData};
 use automations_core::fire::{Fire, Subject};
@@ -15,7 +15,6 @@ use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError, In
 use automations_core::model::Integration;
 use automations_core::store::{AutomationStore, StoreError};
 use automations_core::time::Timestamp;
-use automations_core::{FieldError, Invalid};
 use automations_delivery::EnvelopeFeed;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -73,7 +72,7 @@ where
                 e @ IngestError::Contention(_) => ApiError::Unavailable(e.to_string()),
             }
         })?;
-        record(envelopes, &out.fires, out.duplicates, started.elapsed());
+        record_ingest(envelopes, &out.fires, out.duplicates, started.elapsed());
         if !out.fires.is_empty()
             && let Some(hook) = &self.on_fires
         {
@@ -98,27 +97,18 @@ where
     }
 
     async fn check_integration(&self, integration: &Integration) -> Result<(), ApiError> {
-        match (&self.tracking, integration.tracking()) {
-            (Some(hooks), Some(_)) => hooks
-                .check(integration)
-                .await
-                .map_err(|why| ApiError::Invalid(Invalid { errors: vec![FieldError::new("tracking_uri", why)] })),
-            _ => Ok(()),
-        }
+        check_tracking(self.tracking.as_deref(), integration).await
     }
 
     async fn integration_status(&self, integration: &Integration) -> Result<Option<Map<String, Value>>, ApiError> {
-        match (&self.tracking, integration.tracking()) {
-            (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(ApiError::Unavailable),
-            _ => Ok(None),
-        }
+        tracking_status(self.tracking.as_deref(), integration).await
     }
 }
 
-/// Metrics and a log line per fire of one evaluated batch. Here rather than in the core's
-/// `Ingest`, which does no I/O (and has no logger); the AWS functions log their fires in
-/// `automations_lambda::evaluate`.
-fn record(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, took: std::time::Duration) {
+/// Metrics and a log line per fire of one evaluated batch, on both deployments (the AWS
+/// functions' evaluator calls it too). Here rather than in the core's `Ingest`, which does no
+/// I/O (and has no logger).
+pub fn record_ingest(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, took: std::time::Duration) {
     let metrics = automations_telemetry::metrics();
     metrics.ingest_seconds.observe(took.as_secs_f64());
     let values: usize = envelopes

@@ -65,3 +65,28 @@ pub trait TrackingHooks: Send + Sync {
         integration: &'a Integration,
     ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, String>>;
 }
+
+/// [`EventSink::check_integration`] for a sink whose deployment polls tracking servers through
+/// `hooks`: a tracking integration's server must answer, or the request fails naming
+/// `tracking_uri`. (Every sink that polls calls this, so the refusal reads the same everywhere.)
+pub async fn check_tracking(hooks: Option<&dyn TrackingHooks>, integration: &Integration) -> Result<(), ApiError> {
+    match (hooks, integration.tracking()) {
+        (Some(hooks), Some(_)) => hooks.check(integration).await.map_err(|why| {
+            ApiError::Invalid(automations_core::Invalid {
+                errors: vec![automations_core::FieldError::new("tracking_uri", why)],
+            })
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// [`EventSink::integration_status`] through `hooks` (the last poll of a tracking integration).
+pub async fn tracking_status(
+    hooks: Option<&dyn TrackingHooks>,
+    integration: &Integration,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+    match (hooks, integration.tracking()) {
+        (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(ApiError::Unavailable),
+        _ => Ok(None),
+    }
+}

@@ -3,7 +3,9 @@
 
 use crate::api::{Delete, DynamoApi, DynamoError, Item, Params, Put, Query, TransactItem, Update};
 use crate::automations::{WriteMode, decode as decode_automation};
-use crate::keys::{self, AUTOS_PK, CREATED_AT, DOCUMENT, ENTITY, ID, NAME, PK, SK, TOKEN, get_i64, get_s, n, s};
+use crate::keys::{
+    self, AUTOS_PK, CREATED_AT, DOCUMENT, ENTITY, ID, NAME, PK, SK, TOKEN, TRACKED, TRACKING_PK, get_i64, get_s, n, s,
+};
 use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, unavailable};
 use automations_core::model::{Automation, Integration};
@@ -19,7 +21,7 @@ fn record(item: &Item) -> Result<AutomationRecord, StoreError> {
     Ok(AutomationRecord { automation, created_at, updated_at })
 }
 
-fn integration_of(item: &Item) -> Result<Integration, StoreError> {
+pub(crate) fn integration_of(item: &Item) -> Result<Integration, StoreError> {
     let name = get_s(item, NAME).unwrap_or("?");
     let bad = |why: String| corrupt(format!("integration {name:?}: {why}"));
     let doc: serde_json::Value = serde_json::from_str(get_s(item, DOCUMENT).ok_or_else(|| bad("no document".into()))?)
@@ -35,7 +37,7 @@ fn integration_of(item: &Item) -> Result<Integration, StoreError> {
 }
 
 impl<D: DynamoApi> DynamoStore<D> {
-    async fn get(&self, key: Item, what: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get(&self, key: Item, what: &str) -> Result<Option<Item>, StoreError> {
         retrying(&self.backoff, "GetItem", || self.api.get_item(&self.table, key.clone(), true))
             .await
             .map_err(|e| unavailable(what, e))
@@ -149,6 +151,9 @@ impl<D: DynamoApi> ConfigStore for DynamoStore<D> {
         if let Some(why) = &integration.disabled {
             item.insert(DISABLED.into(), s(why.clone()));
         }
+        if integration.tracking().is_some() {
+            item.insert(TRACKED.into(), s(TRACKING_PK));
+        }
         let put = Put {
             item,
             condition: Some("attribute_not_exists(#pk)".into()),
@@ -200,7 +205,12 @@ impl<D: DynamoApi> ConfigStore for DynamoStore<D> {
         Ok(Page { items, next })
     }
 
+    /// The integration, then its tracking cursors and last poll (if it had a tracking side).
     async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool, StoreError> {
+        let id = self
+            .get(keys::integration_key(entity, name), "read integration")
+            .await?
+            .and_then(|i| (get_s(&i, TRACKED).is_some()).then(|| get_s(&i, ID).unwrap_or_default().to_string()));
         let delete = Delete {
             key: keys::integration_key(entity, name),
             condition: Some("attribute_exists(#pk)".into()),
@@ -209,7 +219,12 @@ impl<D: DynamoApi> ConfigStore for DynamoStore<D> {
         match retrying(&self.backoff, "DeleteItem (integration)", || self.api.delete_item(&self.table, delete.clone()))
             .await
         {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                if let Some(id) = id {
+                    self.forget_tracking(&id).await?;
+                }
+                Ok(true)
+            }
             Err(DynamoError::ConditionFailed(_)) => Ok(false),
             Err(e) => Err(unavailable("delete integration", e)),
         }
@@ -220,17 +235,27 @@ impl<D: DynamoApi> ConfigStore for DynamoStore<D> {
             .name("#pk", PK)
             .name("#doc", DOCUMENT)
             .name("#d", DISABLED)
+            .name("#trk", TRACKED)
             .value(":doc", s(integration.to_stored_json().to_string()));
-        let expr = match &integration.disabled {
+        let (mut set, mut remove) = (vec!["#doc = :doc"], vec![]);
+        match &integration.disabled {
             Some(why) => {
                 params = params.value(":d", s(why.clone()));
-                "SET #doc = :doc, #d = :d"
+                set.push("#d = :d");
             }
-            None => "SET #doc = :doc REMOVE #d",
-        };
+            None => remove.push("#d"),
+        }
+        // A patch may add or remove the tracking side: the `tracking` index follows.
+        if integration.tracking().is_some() {
+            params = params.value(":trk", s(TRACKING_PK));
+            set.push("#trk = :trk");
+        } else {
+            remove.push("#trk");
+        }
+        let expr = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         let update = Update {
             key: keys::integration_key(&integration.entity, &integration.name),
-            update: expr.into(),
+            update: expr,
             condition: Some("attribute_exists(#pk)".into()),
             params,
             return_new: false,

@@ -10,14 +10,17 @@
 //! | integration (with its credentials) | `INTEG#{entity}` | `N#{name}` | never |
 //! | API key (its SHA-256) | `KEY#{hash}` | `KEY` | never |
 //! | rejected envelope | `REJECTS` | `{received_at_ms:013}#{token}` | 30 days after it came |
+//! | MLflow tracking cursor of one run | `MLFLOW#{integration_id}` | `RUN#{run_id}` | never (deleted with the integration) |
+//! | MLflow tracking integration's last poll | `MLFLOW#{integration_id}` | `POLL` | never (deleted with the integration) |
 //!
-//! Three global secondary indexes, all sparse (only the items that carry their keys are in them):
+//! Four global secondary indexes, all sparse (only the items that carry their keys are in them):
 //!
 //! | index | partition key | sort key | projection | lists |
 //! |---|---|---|---|---|
 //! | `by_automation` | `aid` | `at_id` (`{created_ms:013}#{fire_id}`) | keys | an automation's executions, newest first |
 //! | `due` | `due_shard` (`DUE#0`..`DUE#3`) | `due_at` (ms) | `v`, `expires_at` | pending executions, soonest due first (the sweeper's relay) |
 //! | `stalled` | `stall_shard` (`RUN#0`..`RUN#3`) | `seen` (ms) | `act`, `act_exp` | running runs, longest silent first (stalled-run detection) |
+//! | `tracking` | `trk` (`MLFLOW`) | `id` | keys | the `mlflow` integrations with a tracking side, of every entity (the poller's list) |
 //!
 //! Key parts that come from users are escaped (`%` as `%25`, `#` as `%23`), so no two different
 //! tuples give the same key. The `due` and `stalled` partition keys are spread over 4 shards (by a
@@ -85,6 +88,11 @@ pub const FIRE_SK: &str = "FIRE";
 pub const BY_AUTOMATION: &str = "by_automation";
 pub const DUE: &str = "due";
 pub const STALLED: &str = "stalled";
+pub const TRACKING: &str = "tracking";
+/// The `tracking` index's partition key attribute, set (to [`TRACKING_PK`]) only on the items of
+/// integrations with a tracking side.
+pub const TRACKED: &str = "trk";
+pub const TRACKING_PK: &str = "MLFLOW";
 /// Shards of the `due` and `stalled` indexes.
 pub const SHARDS: u64 = 4;
 
@@ -162,6 +170,21 @@ pub fn integration_key(entity: &str, name: &str) -> Item {
 /// The partition holding an entity's integrations.
 pub fn integrations_pk(entity: &str) -> String {
     format!("INTEG#{}", enc(entity))
+}
+
+/// The partition of an MLflow tracking integration's cursors and poll record.
+pub fn tracking_pk(integration_id: &str) -> String {
+    format!("MLFLOW#{}", enc(integration_id))
+}
+
+/// The primary key of one run's tracking cursor.
+pub fn cursor_key(integration_id: &str, run_id: &str) -> Item {
+    key(tracking_pk(integration_id), format!("RUN#{}", enc(run_id)))
+}
+
+/// The primary key of an integration's last poll.
+pub fn poll_key(integration_id: &str) -> Item {
+    key(tracking_pk(integration_id), "POLL")
 }
 
 /// The primary key of an API key's item.

@@ -29,6 +29,7 @@ mod rejects;
 pub mod retry;
 mod runs;
 pub mod schema;
+mod tracking;
 
 pub use api::{DynamoApi, DynamoError, Item, SdkDynamo};
 pub use batch_session::{ACTIVITY_GRANULARITY, RunBatch};

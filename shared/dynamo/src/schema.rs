@@ -3,8 +3,8 @@
 
 use crate::api::DynamoError;
 use crate::keys::{
-    ACTIVITY, ACTIVITY_EXPIRES, AUTOMATION_ID, BY_AUTOMATION, CREATED_ID, DUE, DUE_AT, DUE_SHARD, EXPIRES_AT, PK, SEEN,
-    SK, STALL_SHARD, STALLED, VERSION,
+    ACTIVITY, ACTIVITY_EXPIRES, AUTOMATION_ID, BY_AUTOMATION, CREATED_ID, DUE, DUE_AT, DUE_SHARD, EXPIRES_AT, ID, PK,
+    SEEN, SK, STALL_SHARD, STALLED, TRACKED, TRACKING, VERSION,
 };
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -22,7 +22,7 @@ pub struct IndexSpec {
 }
 
 /// The table's indexes (see [`crate::keys`] for what each lists).
-pub const INDEXES: [IndexSpec; 3] = [
+pub const INDEXES: [IndexSpec; 4] = [
     IndexSpec {
         name: BY_AUTOMATION,
         partition: AUTOMATION_ID,
@@ -44,6 +44,7 @@ pub const INDEXES: [IndexSpec; 3] = [
         sort_is_number: true,
         projects: Some(&[ACTIVITY, ACTIVITY_EXPIRES]),
     },
+    IndexSpec { name: TRACKING, partition: TRACKED, sort: ID, sort_is_number: false, projects: None },
 ];
 
 fn build_error(e: impl std::fmt::Display) -> DynamoError {

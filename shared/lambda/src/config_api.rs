@@ -4,18 +4,21 @@
 //! DynamoDB outbox.
 
 use automations_api::outbox::OutboxDeliverer;
-use automations_api::{Accepted, Api, ApiError, EventSink, router};
+use automations_api::{Accepted, Api, ApiError, EventSink, TrackingHooks, check_tracking, router, tracking_status};
+use automations_core::model::Integration;
 use automations_core::time::Timestamp;
 use automations_delivery::Delivery;
 use automations_dynamo::{DynamoApi, DynamoStore};
 use automations_sqs::{InputQueue, Sqs, envelope_message};
 use std::sync::Arc;
 
-/// The intake on AWS: accepted envelopes go to the input queues.
+/// The intake on AWS: accepted envelopes go to the input queues. MLflow tracking integrations
+/// are checked and shown through `tracking` (the `mlflow-poller` function polls them).
 pub struct QueueSink {
     pub sqs: Sqs,
     pub artifact_queue: String,
     pub run_queue: String,
+    pub tracking: Option<Arc<dyn TrackingHooks>>,
 }
 
 impl EventSink for QueueSink {
@@ -33,6 +36,17 @@ impl EventSink for QueueSink {
             }
         }
         Ok(())
+    }
+
+    async fn check_integration(&self, integration: &Integration) -> Result<(), ApiError> {
+        check_tracking(self.tracking.as_deref(), integration).await
+    }
+
+    async fn integration_status(
+        &self,
+        integration: &Integration,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+        tracking_status(self.tracking.as_deref(), integration).await
     }
 }
 

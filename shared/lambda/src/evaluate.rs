@@ -55,7 +55,9 @@ impl<D: DynamoApi> Evaluator<D> {
     /// fires' deliveries.
     pub async fn evaluate(&self, envelopes: &[Envelope], now: Timestamp) -> Result<Evaluated, EvalError> {
         let engine = self.automations.engine(&*self.store, now).await?;
+        let started = std::time::Instant::now();
         let out = Ingest { engine: &engine, store: &*self.store }.process(envelopes, IngestClock::Arrival(now)).await?;
+        automations_api::record_ingest(envelopes, &out.fires, out.duplicates, started.elapsed());
         let messages: Vec<_> =
             out.to_deliver.iter().map(|id| DeliveryMessage { fire_id: id.clone(), version: 0 }.to_message()).collect();
         let queued = messages.len();
@@ -63,9 +65,6 @@ impl<D: DynamoApi> Evaluator<D> {
             && !messages.is_empty()
         {
             q.sqs.send(&q.url, messages).await?;
-        }
-        for f in &out.fires {
-            tracing::info!(fire_id = %f.id, automation = %f.automation_name, event_id = %f.event_id, trigger = f.trigger.as_str(), "fired");
         }
         Ok(Evaluated {
             fires: out.fires.len(),

@@ -1,10 +1,11 @@
-//! The five functions, each built once per cold start from its environment. A function's
+//! The six functions, each built once per cold start from its environment. A function's
 //! `main` starts the logs, calls `start`, and hands `handle` to the Lambda runtime.
 
 use crate::config_api::{QueueSink, app};
 use crate::dispatcher::Dispatcher;
 use crate::evaluate::{DeliveryQueue, Evaluator};
-use crate::init::{Clients, clients};
+use crate::init::{Clients, clients, emit_metrics};
+use crate::mlflow_poller::{PollerConfig, poll_all};
 use crate::settings::Settings;
 use crate::sqs_batch::{DeadLetters, process};
 use crate::sweeper::{SqsRelay, sweep};
@@ -58,7 +59,9 @@ impl Ingest {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
-        Ok(process(&self.evaluator, &self.dead, event, self.ordered, now()).await)
+        let out = process(&self.evaluator, &self.dead, event, self.ordered, now()).await;
+        emit_metrics(if self.ordered { "metric-ingest" } else { "artifact-events" });
+        Ok(out)
     }
 }
 
@@ -81,8 +84,37 @@ impl Sweep {
     pub async fn handle(&self, _event: Value) -> Result<Value, Error> {
         // Boxed: the sweep's future nests the whole evaluation, deeper than the compiler lays
         // out by default inside the runtime's.
-        let r = Box::pin(sweep(&self.evaluator, &self.relay, self.stall, now())).await?;
+        let r = Box::pin(sweep(&self.evaluator, &self.relay, self.stall, now())).await;
+        emit_metrics("sweeper");
+        let r = r?;
         Ok(json!({"crashed": r.crashed, "relayed": r.relayed, "purged": r.purged}))
+    }
+}
+
+/// `mlflow-poller`, every minute: the MLflow tracking integrations of every entity.
+pub struct MlflowPoll {
+    evaluator: Evaluator<SdkDynamo>,
+    config: PollerConfig,
+}
+
+impl MlflowPoll {
+    pub async fn start() -> Result<MlflowPoll, Error> {
+        let c = clients().await?;
+        let config = PollerConfig {
+            timeout: c.settings.mlflow_timeout,
+            window: c.settings.mlflow_window,
+            allow_private: c.settings.allow_private_targets,
+        };
+        Ok(MlflowPoll { evaluator: evaluator(&c, true)?, config })
+    }
+
+    /// The schedule's event says nothing the poller needs.
+    pub async fn handle(&self, _event: Value) -> Result<Value, Error> {
+        let r = Box::pin(poll_all(&self.evaluator, self.config, now)).await;
+        emit_metrics("mlflow-poller");
+        let r = r?;
+        Ok(json!({"integrations": r.integrations, "polls": r.polls, "failed": r.failed,
+                  "requests": r.requests, "envelopes": r.envelopes}))
     }
 }
 
@@ -108,7 +140,9 @@ impl Dispatch {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
-        Ok(self.0.handle(event).await)
+        let out = self.0.handle(event).await;
+        emit_metrics("dispatcher");
+        Ok(out)
     }
 }
 
@@ -125,7 +159,18 @@ pub async fn config_api() -> Result<axum::Router, Error> {
         sqs: c.sqs.clone(),
         artifact_queue: Settings::required(&c.settings.artifact_queue, "ARTIFACT_QUEUE_URL")?,
         run_queue: Settings::required(&c.settings.run_queue, "RUN_QUEUE_URL")?,
+        tracking: Some(Arc::new(automations_mlflow::Hooks {
+            store: c.store.clone(),
+            timeout: Duration::from_millis(u64::try_from(c.settings.mlflow_timeout).unwrap_or(10_000)),
+            allow_private: c.settings.allow_private_targets,
+        })),
     };
     let delivery = Arc::new(delivery(&c)?);
-    Ok(app(c.store.clone(), sink, delivery, c.settings.max_automations))
+    // Each request's metrics, after its response is made.
+    Ok(app(c.store.clone(), sink, delivery, c.settings.max_automations).layer(axum::middleware::map_response(
+        |response: axum::response::Response| async {
+            emit_metrics("config-api");
+            response
+        },
+    )))
 }

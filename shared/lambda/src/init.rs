@@ -51,3 +51,18 @@ pub async fn clients() -> Result<Clients, crate::Error> {
     let sqs = Sqs::new(aws_sdk_sqs::Client::new(&config));
     Ok(Clients { settings, store, sqs })
 }
+
+/// Print what the process's metrics did since the last call as CloudWatch Embedded Metric
+/// Format lines (namespace `automations`, the Prometheus names, dimension `function` = `name`)
+/// on standard output, which CloudWatch Logs keeps and turns into metrics. Called at the end of
+/// every invocation.
+pub fn emit_metrics(name: &str) {
+    use std::io::Write;
+    let lines = automations_telemetry::emf::flush(name, crate::now().0);
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        // A metric line that cannot be written is lost like a log line would be.
+        writeln!(out, "{line}").ok();
+    }
+    out.flush().ok();
+}

@@ -7,6 +7,7 @@
 //!   the run activity with it, and the new fires' deliveries onto the delivery queue;
 //! - [`sqs_batch`]: an SQS batch with partial failures: invalid envelopes to the dead-letter
 //!   queue at once, a failing message never failing its neighbours, FIFO order kept per group;
+//! - [`mlflow_poller`]: the scheduled MLflow tracking poller, through the same use case as `serve`;
 //! - [`dispatcher`], [`sweeper`], [`config_api`]: the other three functions.
 
 pub mod config_api;
@@ -14,6 +15,7 @@ pub mod dispatcher;
 pub mod evaluate;
 pub mod functions;
 pub mod init;
+pub mod mlflow_poller;
 pub mod settings;
 pub mod sqs_batch;
 pub mod sweeper;

@@ -38,6 +38,13 @@ pub struct Settings {
     pub first_api_key: Option<(String, String)>,
     /// `MAX_AUTOMATIONS_PER_ENTITY` (default 1000): automations one entity may have.
     pub max_automations: usize,
+    /// `MLFLOW_TIMEOUT_SECONDS` (default 10): how long one request to an MLflow tracking server
+    /// may take.
+    pub mlflow_timeout: Millis,
+    /// `MLFLOW_POLL_WINDOW_SECONDS` (default 0): how long one invocation of the MLflow poller
+    /// keeps polling (each integration at its `poll_seconds`) before it returns. 0: one pass per
+    /// invocation, so an integration is polled at most once per schedule tick.
+    pub mlflow_window: Millis,
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -106,6 +113,8 @@ impl Settings {
             first_api_key,
             max_automations: number("MAX_AUTOMATIONS_PER_ENTITY", automations_api::DEFAULT_MAX_AUTOMATIONS as i64)?
                 .max(1) as usize,
+            mlflow_timeout: number("MLFLOW_TIMEOUT_SECONDS", 10)?.max(1) * SECOND,
+            mlflow_window: number("MLFLOW_POLL_WINDOW_SECONDS", 0)? * SECOND,
         })
     }
 

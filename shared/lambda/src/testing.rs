@@ -29,7 +29,7 @@ impl Stack {
         let sqs = moto.sqs();
         let queues = create_queues(&sqs).await;
         let store = DynamoStore::new(SdkDynamo::new(moto.dynamodb()), TABLE).with_backoff(Backoff::fast());
-        let functions = ["artifact-events", "metric-ingest", "sweeper", "config-api", "dispatcher"];
+        let functions = ["artifact-events", "metric-ingest", "sweeper", "config-api", "dispatcher", "mlflow-poller"];
         Stack { store, sqs, queues, emulator: Emulator::start(&functions), moto }
     }
 

@@ -26,7 +26,12 @@ async fn deployed() -> (Moto, impl AsyncFn(&str, &str, String) -> (u16, Value)) 
     let store =
         Arc::new(DynamoStore::new(SdkDynamo::new(moto.dynamodb()), "automations").with_backoff(Backoff::fast()));
     let queues = create_queues(&moto.sqs()).await;
-    let sink = QueueSink { sqs: Sqs::new(moto.sqs()), artifact_queue: queues.artifacts, run_queue: queues.runs };
+    let sink = QueueSink {
+        sqs: Sqs::new(moto.sqs()),
+        artifact_queue: queues.artifacts,
+        run_queue: queues.runs,
+        tracking: None,
+    };
     let policy = RetryPolicy::default();
     let sender = HttpSender::new(Duration::from_millis(policy.timeout as u64), false).unwrap();
     let delivery = Arc::new(Delivery::new(store.clone(), sender, policy, Arc::new(SystemClock)));

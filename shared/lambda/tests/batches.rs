@@ -83,53 +83,10 @@ async fn last_step(f: &Fixture, id: &str) -> Option<i64> {
     loaded.value.windows.get("loss").and_then(|w| w.last_step)
 }
 
-#[tokio::test]
-async fn a_failing_message_never_fails_its_neighbours() {
-    let f = fixture().await;
-    let batch = [
-        ("m1", "acme/mnist/r1", metrics("e1", "r1", 1)),
-        ("m2", "acme/mnist/r9", metrics("e2", "r9", 1)),
-        ("m3", "acme/mnist/r1", metrics("e3", "r1", 2)),
-        ("m4", "acme/mnist/r9", metrics("e4", "r9", 2)),
-        ("m5", "acme/mnist/r2", metrics("e5", "r2", 1)),
-        ("m6", "acme/mnist/r2", "{\"specversion\": \"1.0\"}".to_string()),
-    ];
-    let now = automations_lambda::now();
-    // FIFO: r9's first message fails, and its second is held back behind it; r1 and r2 go on.
-    let r = process(&f.evaluator, &f.dead, event(&batch), true, now).await;
-    assert_eq!(failures(&r), ["m2", "m4"]);
-    assert_eq!(last_step(&f, "r1").await, Some(2));
-    assert_eq!(last_step(&f, "r2").await, Some(1));
-    let dead = drain(&f.sqs, &f.queues.runs_dlq).await;
-    assert_eq!(dead.len(), 1, "the invalid envelope, at once");
-    let reason = dead[0].message_attributes().unwrap()["reason"].string_value().unwrap().to_string();
-    assert!(reason.contains("type") && reason.contains("id"), "names the missing fields: {reason}");
-    // A standard queue keeps no order: only the failing message itself is reported.
-    let r = process(
-        &f.evaluator,
-        &f.dead,
-        event(&batch[1..2].iter().chain(&batch[4..5]).cloned().collect::<Vec<_>>()),
-        false,
-        now,
-    )
-    .await;
-    assert_eq!(failures(&r), ["m2"]);
-}
-
-#[tokio::test]
-async fn a_message_that_keeps_failing_lands_in_the_dead_letter_queue() {
-    let f = fixture().await;
-    let sqs = Sqs::new(f.sqs.clone());
-    let messages = [metrics("e1", "r1", 1), metrics("e2", "r9", 1), metrics("e3", "r1", 2)]
-        .into_iter()
-        .map(|body| {
-            let env = automations_core::event::parse_envelope(&body).unwrap();
-            automations_sqs::envelope_message(&env, &body).1
-        })
-        .collect();
-    sqs.send(&f.queues.runs, messages).await.unwrap();
-    // What Lambda's event source mapping does: receive, invoke, delete what succeeded; what
-    // failed comes back (here at once), until the redrive policy (5 receives) moves it.
+/// What Lambda's event source mapping does with the run queue until it is empty: receive,
+/// invoke, delete what succeeded; what failed comes back (here at once), until the redrive policy
+/// (5 receives) moves it. The invocations it took.
+async fn consume(f: &Fixture) -> usize {
     let mut invocations = 0;
     loop {
         let got = f
@@ -175,6 +132,55 @@ async fn a_message_that_keeps_failing_lands_in_the_dead_letter_queue() {
             }
         }
     }
+    invocations
+}
+
+#[tokio::test]
+async fn a_failing_message_never_fails_its_neighbours() {
+    let f = fixture().await;
+    let batch = [
+        ("m1", "acme/mnist/r1", metrics("e1", "r1", 1)),
+        ("m2", "acme/mnist/r9", metrics("e2", "r9", 1)),
+        ("m3", "acme/mnist/r1", metrics("e3", "r1", 2)),
+        ("m4", "acme/mnist/r9", metrics("e4", "r9", 2)),
+        ("m5", "acme/mnist/r2", metrics("e5", "r2", 1)),
+        ("m6", "acme/mnist/r2", "{\"specversion\": \"1.0\"}".to_string()),
+    ];
+    let now = automations_lambda::now();
+    // FIFO: r9's first message fails, and its second is held back behind it; r1 and r2 go on.
+    let r = process(&f.evaluator, &f.dead, event(&batch), true, now).await;
+    assert_eq!(failures(&r), ["m2", "m4"]);
+    assert_eq!(last_step(&f, "r1").await, Some(2));
+    assert_eq!(last_step(&f, "r2").await, Some(1));
+    let dead = drain(&f.sqs, &f.queues.runs_dlq).await;
+    assert_eq!(dead.len(), 1, "the invalid envelope, at once");
+    let reason = dead[0].message_attributes().unwrap()["reason"].string_value().unwrap().to_string();
+    assert!(reason.contains("type") && reason.contains("id"), "names the missing fields: {reason}");
+    // A standard queue keeps no order: only the failing message itself is reported.
+    let r = process(
+        &f.evaluator,
+        &f.dead,
+        event(&batch[1..2].iter().chain(&batch[4..5]).cloned().collect::<Vec<_>>()),
+        false,
+        now,
+    )
+    .await;
+    assert_eq!(failures(&r), ["m2"]);
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_failing_lands_in_the_dead_letter_queue() {
+    let f = fixture().await;
+    let sqs = Sqs::new(f.sqs.clone());
+    let messages = [metrics("e1", "r1", 1), metrics("e2", "r9", 1), metrics("e3", "r1", 2)]
+        .into_iter()
+        .map(|body| {
+            let env = automations_core::event::parse_envelope(&body).unwrap();
+            automations_sqs::envelope_message(&env, &body).1
+        })
+        .collect();
+    sqs.send(&f.queues.runs, messages).await.unwrap();
+    let invocations = consume(&f).await;
     assert_eq!(last_step(&f, "r1").await, Some(2), "r1's messages were processed");
     let dead = drain(&f.sqs, &f.queues.runs_dlq).await;
     assert_eq!(dead.len(), 1);
@@ -275,4 +281,33 @@ async fn an_unreachable_receiver_is_retried_through_the_visibility_timeout() {
     let r = dispatcher.handle(ev).await;
     assert!(failures(&r).is_empty());
     assert_eq!(store.get_execution("fire_x", now).await.unwrap().unwrap().attempts, 1);
+}
+
+/// The runbook's redrive (docs/dead-letters.md): a message dead-lettered after 5 failed
+/// receives, its cause fixed, moved back to its queue and processed like any other, once; the
+/// dead-letter queue is empty after.
+#[tokio::test]
+async fn a_dead_letter_is_redriven_and_processed_once_its_cause_is_fixed() {
+    let f = fixture().await;
+    let sqs = Sqs::new(f.sqs.clone());
+    let body = metrics("e2", "r9", 7);
+    let env = automations_core::event::parse_envelope(&body).unwrap();
+    sqs.send(&f.queues.runs, vec![automations_sqs::envelope_message(&env, &body).1]).await.unwrap();
+    consume(&f).await;
+    // Fixed: the corrupt record removed (what an operator does after reading the logs).
+    f.moto
+        .dynamodb()
+        .delete_item()
+        .table_name("automations")
+        .set_key(Some(keys::run_key(&run("r9"))))
+        .send()
+        .await
+        .unwrap();
+
+    let moved = sqs.redrive(&f.queues.runs_dlq, &f.queues.runs, 100).await.unwrap();
+    assert_eq!(moved.moved, 1);
+    assert_eq!(consume(&f).await, 1, "processed at the first receive");
+    assert_eq!(last_step(&f, "r9").await, Some(7));
+    assert!(drain(&f.sqs, &f.queues.runs_dlq).await.is_empty());
+    assert_eq!(sqs.redrive(&f.queues.runs_dlq, &f.queues.runs, 100).await.unwrap().moved, 0, "nothing left to move");
 }

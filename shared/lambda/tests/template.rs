@@ -76,15 +76,15 @@ fn every_function_crate_is_deployed_with_partial_batch_failures() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["artifact-events", "config-api", "dispatcher", "metric-ingest", "sweeper"]);
+    assert_eq!(names, ["artifact-events", "config-api", "dispatcher", "metric-ingest", "mlflow-poller", "sweeper"]);
     for name in &names {
         assert!(t.contains(&format!("Binary: {name}\n")), "template.yaml does not build {name}");
     }
     assert_eq!(t.matches("BuildMethod: rust-cargolambda").count(), names.len());
     assert_eq!(t.matches("FunctionResponseTypes: [ReportBatchItemFailures]").count(), 3, "every SQS event source");
     // One per dead-letter queue, delivery failure rate, oldest pending delivery, two queue ages,
-    // errors of each of the five functions, throttles.
-    assert_eq!(t.matches("Type: AWS::CloudWatch::Alarm").count(), 3 + 1 + 1 + 2 + 5 + 1);
+    // errors of each of the six functions, throttles, MLflow polls failing.
+    assert_eq!(t.matches("Type: AWS::CloudWatch::Alarm").count(), 3 + 1 + 1 + 2 + 6 + 1 + 1);
     for var in [
         "TABLE_NAME",
         "DELIVERY_QUEUE_URL",
@@ -94,23 +94,26 @@ fn every_function_crate_is_deployed_with_partial_batch_failures() {
         "STALL_MINUTES",
         "FIRST_API_KEY_HASH",
         "FIRST_API_KEY_ENTITY",
+        "MLFLOW_POLL_WINDOW_SECONDS",
     ] {
         assert!(t.contains(&format!("{var}:")), "template.yaml never sets {var}");
     }
 }
 
-/// The delivery metrics on AWS come from the dispatcher's log lines through metric filters: each
-/// filter must match a message the dispatcher actually writes, or its alarm never sees a thing.
+/// The delivery metrics on AWS come from the dispatcher's log lines through metric filters, and
+/// failed MLflow polls from the poller's: each filter must match a message the code actually
+/// writes, or its alarm never sees a thing.
 #[test]
-fn the_delivery_metric_filters_match_the_dispatchers_log_lines() {
+fn the_metric_filters_match_the_functions_log_lines() {
     let t = template();
-    let dispatcher = std::fs::read_to_string(workspace_root().join("shared/lambda/src/dispatcher.rs")).unwrap();
+    let read = |path: &str| std::fs::read_to_string(workspace_root().join(path)).unwrap();
+    let logged = read("shared/lambda/src/dispatcher.rs") + &read("shared/mlflow/src/integration.rs");
     let patterns: Vec<&str> =
         t.lines().filter_map(|l| l.trim().strip_prefix("FilterPattern: '{ $.fields.message = \"")).collect();
-    assert_eq!(patterns.len(), 3, "delivered, retried, failed");
+    assert_eq!(patterns.len(), 4, "delivered, retried, failed; mlflow poll failed");
     for p in patterns {
         let message = p.strip_suffix("\" }'").expect("a filter on one message");
-        assert!(dispatcher.contains(&format!("\"{message}\")")), "the dispatcher never logs {message:?}");
+        assert!(logged.contains(&format!("\"{message}\"")), "no function logs {message:?}");
     }
     // The Lambda log is JSON with the event's fields under `fields` (shared/lambda/src/init.rs).
     let init = std::fs::read_to_string(workspace_root().join("shared/lambda/src/init.rs")).unwrap();
@@ -149,7 +152,7 @@ fn the_dashboard_is_json_over_the_templates_resources() {
 #[test]
 fn every_function_builds_from_its_own_crate() {
     let t = template();
-    for name in ["artifact-events", "config-api", "dispatcher", "metric-ingest", "sweeper"] {
+    for name in ["artifact-events", "config-api", "dispatcher", "metric-ingest", "mlflow-poller", "sweeper"] {
         let declared = format!("        Binary: {name}\n    Properties:\n      CodeUri: functions/{name}\n");
         assert!(t.contains(&declared), "template.yaml: {name} is not built from functions/{name}");
         let manifest = std::fs::read_to_string(workspace_root().join("functions").join(name).join("Cargo.toml"))

@@ -9,8 +9,10 @@
 //! or timestamp moved since it was last forwarded (per 25000 points).
 
 mod client;
+mod integration;
 mod poll;
 
 pub use automations_delivery::EnvelopeFeed;
 pub use client::{TrackingClient, TrackingError};
+pub use integration::{Hooks, MAX_BACKOFF, backoff, client, due, interval, poll_integration};
 pub use poll::{PollError, PollOutcome, poll_once};

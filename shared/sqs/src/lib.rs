@@ -171,6 +171,79 @@ fn jitter(max: u64) -> u64 {
     if max == 0 { 0 } else { r % max }
 }
 
+/// What a redrive moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Redriven {
+    pub moved: usize,
+}
+
+impl Sqs {
+    /// Move up to `max` messages from dead-letter queue `from` back to `to` (the queue they
+    /// dead-lettered from), ten at a time: each batch is sent, then deleted from `from`. A crash
+    /// in between leaves a message in both, and it is processed twice: every consumer is
+    /// idempotent (envelope ids, fire ids, execution versions), so that fires nothing twice. A
+    /// FIFO message keeps its group (its run's order) and gets a deduplication id of its own, so
+    /// SQS does not drop it as a repeat of the message that failed.
+    ///
+    /// For what SQS's own `StartMessageMoveTask` does on AWS (the emulator here has none); the
+    /// runbook (docs/dead-letters.md) says when to use which.
+    pub async fn redrive(&self, from: &str, to: &str, max: usize) -> Result<Redriven, SqsError> {
+        let fifo = to.ends_with(".fifo");
+        let mut out = Redriven::default();
+        while out.moved < max {
+            let want = i32::try_from((max - out.moved).min(MAX_BATCH_MESSAGES)).unwrap_or(10);
+            let got = self
+                .client
+                .receive_message()
+                .queue_url(from)
+                .max_number_of_messages(want)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                // Long enough to send and delete the batch; a message left unmoved comes back.
+                .visibility_timeout(60)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .map_err(|e| call_error("ReceiveMessage", e))?
+                .messages
+                .unwrap_or_default();
+            if got.is_empty() {
+                break;
+            }
+            let messages = got
+                .iter()
+                .map(|m| {
+                    let mut o = OutMessage::new(m.body().unwrap_or_default());
+                    if fifo {
+                        let group = m
+                            .attributes()
+                            .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
+                            .cloned()
+                            .unwrap_or_else(|| "redriven".into());
+                        o.group_id = Some(group);
+                        o.dedup_id = Some(dedup_id("redrive", m.message_id().unwrap_or_default()));
+                    }
+                    o
+                })
+                .collect();
+            self.send(to, messages).await?;
+            for m in &got {
+                if let Some(handle) = m.receipt_handle() {
+                    self.client
+                        .delete_message()
+                        .queue_url(from)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .map_err(|e| call_error("DeleteMessage", e))?;
+                }
+            }
+            out.moved += got.len();
+            tracing::info!(moved = out.moved, "redriven");
+        }
+        Ok(out)
+    }
+}
+
 fn entry(i: usize, m: &OutMessage) -> Result<SendMessageBatchRequestEntry, aws_sdk_sqs::error::BuildError> {
     let mut e = SendMessageBatchRequestEntry::builder()
         .id(i.to_string())

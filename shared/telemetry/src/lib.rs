@@ -4,11 +4,14 @@
 //!
 //! Process-wide rather than passed around: a process is one deployment, Prometheus scrapes a
 //! process, and recording a counter must not change the signature of every service on the way.
-//! The AWS functions record into it too (it costs an atomic add) but expose nothing yet.
+//! The AWS functions record into it too and print it as CloudWatch Embedded Metric Format lines
+//! after each invocation ([`emf`]), under the same names.
 //!
 //! Labels are bounded sets only (an event type from the known list, a trigger kind, an outcome,
 //! a field path with its indices removed): a label taken from user input would let one client
 //! grow the registry without bound.
+
+pub mod emf;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

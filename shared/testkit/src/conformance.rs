@@ -11,10 +11,12 @@ use automations_core::engine::{Engine, RunRecord};
 use automations_core::event::{Envelope, RunInfo, RunKey, parse_envelope};
 use automations_core::fire::{Fire, Subject};
 use automations_core::ingest::{Ingest, IngestClock, IngestStore};
+use automations_core::mlflow::tracking::{MetricCursor, RunCursor};
 use automations_core::model::{Action, Automation, Integration, RunState, ScopeKind, TriggerKind};
 use automations_core::store::{
     ApiKeyRecord, AutomationQuery, AutomationRecord, AutomationStore, ConfigStore, ExecutionStore, FIRE_TTL, FireStore,
-    PurgeExpired, RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, StoreError,
+    PollRecord, PurgeExpired, RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, StoreError,
+    TrackingStore,
 };
 use automations_core::time::{DAY, MINUTE, SECOND, Timestamp};
 use serde_json::{Value, json};
@@ -34,6 +36,7 @@ pub trait Fixture: Send + Sync {
         + ConfigStore
         + ExecutionStore
         + RunActivityStore
+        + TrackingStore
         + PurgeExpired;
 
     fn store(&self) -> &Self::Store;
@@ -60,6 +63,7 @@ macro_rules! store_conformance {
             config_automations_are_unique_per_entity_filtered_and_paged,
             config_updates_and_deletes_stay_in_their_entity,
             config_integrations_and_keys,
+            tracking_cursors_and_polls_per_integration,
             outbox_records_the_execution_with_the_fire,
             outbox_claims_lease_and_compare_and_swap,
             outbox_lists_newest_first,
@@ -562,6 +566,77 @@ pub async fn config_integrations_and_keys<F: Fixture>(f: &F) {
     s.put_api_key(&key).await.unwrap();
     assert_eq!(s.find_api_key(&key.hash).await.unwrap(), Some(key));
     assert_eq!(s.find_api_key(&"cd".repeat(32)).await.unwrap(), None);
+}
+
+/// The MLflow poller's port: the tracking integrations of every entity (and only those), a
+/// cursor per (integration, run) and a poll record per integration, forgotten with the
+/// integration; a patch that removes the tracking side takes it off the list.
+pub async fn tracking_cursors_and_polls_per_integration<F: Fixture>(f: &F) {
+    let s = f.store();
+    let tracked = |id: &str, entity: &str, name: &str| {
+        integration(
+            id,
+            entity,
+            json!({"name": name, "type": "mlflow", "tracking_uri": "http://127.0.0.1:9", "token": "tk"}),
+        )
+    };
+    s.create_integration(&tracked("in_t1", "acme", "ml")).await.unwrap();
+    s.create_integration(&tracked("in_t2", "other", "ml")).await.unwrap();
+    let hook_only = json!({"name": "reg", "type": "mlflow", "secret": "s", "registry": "r"});
+    s.create_integration(&integration("in_t3", "acme", hook_only)).await.unwrap();
+    let listed = s.tracking_integrations().await.unwrap();
+    assert_eq!(listed.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["in_t1", "in_t2"]);
+    assert_eq!(listed[0], tracked("in_t1", "acme", "ml"), "credentials come back for polling");
+
+    let runs = vec!["r1".to_string(), "r#2".to_string(), "r3".to_string()];
+    assert_eq!(s.load_cursors("in_t1", &runs).await.unwrap(), vec![RunCursor::default(); 3]);
+    let mut c = RunCursor {
+        status: Some("RUNNING".into()),
+        metrics: [("loss".to_string(), MetricCursor { step: 3, timestamp: 30 })].into_iter().collect(),
+    };
+    s.save_cursor("in_t1", "r#2", &c).await.unwrap();
+    c.status = Some("FINISHED".into());
+    c.metrics.insert("system/cpu".into(), MetricCursor { step: 0, timestamp: 9 });
+    c.metrics.insert("loss".into(), MetricCursor { step: 4, timestamp: 40 });
+    s.save_cursor("in_t1", "r#2", &c).await.unwrap();
+    let empty = RunCursor::default();
+    assert_eq!(s.load_cursors("in_t1", &runs).await.unwrap(), vec![empty.clone(), c.clone(), empty.clone()]);
+    assert_eq!(s.load_cursors("in_t2", &runs).await.unwrap(), vec![empty.clone(); 3], "cursors are per integration");
+
+    assert_eq!(s.poll_record("in_t1").await.unwrap(), None);
+    let failed = PollRecord {
+        at: T0,
+        error: Some("401 Unauthorized".into()),
+        requests: 3,
+        envelopes: 0,
+        last_success: Some(T0.plus(-MINUTE)),
+        failures: 2,
+    };
+    s.save_poll_record("in_t1", &failed).await.unwrap();
+    assert_eq!(s.poll_record("in_t1").await.unwrap(), Some(failed));
+    let ok = PollRecord {
+        at: T0.plus(SECOND),
+        requests: 7,
+        envelopes: 2,
+        last_success: Some(T0.plus(SECOND)),
+        ..PollRecord::default()
+    };
+    s.save_poll_record("in_t1", &ok).await.unwrap();
+    assert_eq!(s.poll_record("in_t1").await.unwrap(), Some(ok), "an error is cleared by a later success");
+    assert_eq!(s.poll_record("in_t2").await.unwrap(), None);
+
+    // The tracking side patched away: off the list; patched back: on it again.
+    let plain = integration("in_t2", "other", json!({"name": "ml", "type": "mlflow", "secret": "s", "registry": "r"}));
+    assert!(s.update_integration(&plain).await.unwrap());
+    let ids = |l: Vec<Integration>| l.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.tracking_integrations().await.unwrap()), ["in_t1"]);
+    assert!(s.update_integration(&tracked("in_t2", "other", "ml")).await.unwrap());
+    assert_eq!(ids(s.tracking_integrations().await.unwrap()), ["in_t1", "in_t2"]);
+
+    assert!(s.delete_integration("acme", "ml").await.unwrap());
+    assert_eq!(ids(s.tracking_integrations().await.unwrap()), ["in_t2"]);
+    assert_eq!(s.poll_record("in_t1").await.unwrap(), None, "a deleted integration's poll is forgotten");
+    assert_eq!(s.load_cursors("in_t1", &runs).await.unwrap(), vec![empty; 3], "and its cursors");
 }
 
 fn hook_fire(id: &str, automation_id: &str) -> Fire {

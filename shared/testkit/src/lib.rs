@@ -6,11 +6,13 @@
 //!   messages;
 //! - [`moto`]: a moto server (DynamoDB and SQS) on a free loopback port, and SDK clients for it;
 //! - [`lambda`]: the `cargo lambda watch` runtime emulator and `cargo lambda invoke`;
+//! - [`mlflow`]: a real MLflow tracking server, and a training-like script logging into it;
 //! - [`queues`]: the deployment's queues with their dead-letter queues, on moto;
 //! - [`conformance`]: the store conformance suite, written once and run against every adapter.
 
 pub mod conformance;
 pub mod lambda;
+pub mod mlflow;
 pub mod moto;
 pub mod process;
 pub mod queues;

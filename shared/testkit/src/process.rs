@@ -12,13 +12,26 @@ pub struct Server {
     name: String,
     child: Child,
     log: tempfile::NamedTempFile,
+    /// The child leads a process group of its own, killed whole on drop.
+    group: bool,
 }
 
 impl Server {
     /// Start `cmd` with its standard output and error going to a temporary log file. The child
     /// also dies with the thread that started it (`PR_SET_PDEATHSIG`), so a test process that is
     /// killed outright leaves no server behind.
-    pub fn spawn(name: &str, mut cmd: Command) -> Server {
+    pub fn spawn(name: &str, cmd: Command) -> Server {
+        Server::start(name, cmd, false)
+    }
+
+    /// [`Server::spawn`] for a server that forks workers (`mlflow server`): the child leads a
+    /// process group, and dropping the guard kills the whole group.
+    pub fn spawn_group(name: &str, mut cmd: Command) -> Server {
+        cmd.process_group(0);
+        Server::start(name, cmd, true)
+    }
+
+    fn start(name: &str, mut cmd: Command, group: bool) -> Server {
         let log = tempfile::NamedTempFile::new().expect("create a log file for a test server");
         let out = log.reopen().expect("reopen the log file");
         let err = log.reopen().expect("reopen the log file");
@@ -33,7 +46,7 @@ impl Server {
             });
         }
         let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name} ({cmd:?}): {e}"));
-        Server { name: name.to_string(), child, log }
+        Server { name: name.to_string(), child, log, group }
     }
 
     /// What the process wrote so far (standard output and error, interleaved).
@@ -74,11 +87,34 @@ impl Server {
     }
 }
 
+/// Keep a copy of a test process's log in `$AUTOMATIONS_TEST_LOGS` (when set: `scripts/test`
+/// sets it), so that every log the suite writes can be searched for the tests' secrets
+/// (`scripts/check_test_logs.py`).
+pub fn keep_log(name: &str, log: &std::path::Path) {
+    let Some(dir) = std::env::var_os("AUTOMATIONS_TEST_LOGS") else { return };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let to = std::path::Path::new(&dir).join(format!("{safe}-{}-{n}.log", std::process::id()));
+    // A copy that fails only makes the search miss one log; the check counts the logs it read.
+    std::fs::create_dir_all(&dir).ok();
+    std::fs::copy(log, to).ok();
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.group
+            && let Ok(pid) = libc::pid_t::try_from(self.child.id())
+        {
+            // SAFETY: a plain syscall; the group id is the child's pid (process_group(0)).
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
+            }
+        }
         // Already exited is fine; either way it is reaped below.
         self.child.kill().ok();
         self.child.wait().ok();
+        keep_log(&self.name, self.log.path());
     }
 }
 

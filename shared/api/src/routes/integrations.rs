@@ -141,6 +141,14 @@ pub async fn patch<S: ApiStore, K: EventSink, D: Deliverer>(
         existing.disabled.clone(),
         existing.created_at,
     )?;
+    // A tracking server moved (or its credentials changed) is checked as a new one is: a patch
+    // that points the poller somewhere that does not answer is refused, and nothing changes.
+    let tracking_moved = updated
+        .tracking()
+        .is_some_and(|t| existing.tracking().is_none_or(|was| was.uri != t.uri || was.auth != t.auth));
+    if tracking_moved {
+        api.sink.check_integration(&updated).await?;
+    }
     if !api.store.update_integration(&updated).await? {
         return Err(not_found(&name));
     }

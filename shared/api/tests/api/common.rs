@@ -65,8 +65,20 @@ impl TestApi {
     }
 
     pub async fn with_limits(limits: automations_api::Limits) -> TestApi {
+        TestApi::build(limits, None).await
+    }
+
+    /// An API whose MLflow tracking integrations are checked by `hooks`.
+    pub async fn with_tracking(hooks: Arc<dyn automations_api::TrackingHooks>) -> TestApi {
+        TestApi::build(automations_api::Limits::default(), Some(hooks)).await
+    }
+
+    async fn build(limits: automations_api::Limits, hooks: Option<Arc<dyn automations_api::TrackingHooks>>) -> TestApi {
         let store = Arc::new(MemoryStore::new());
-        let sink = LocalSink::new(store.clone()).await.unwrap();
+        let mut sink = LocalSink::new(store.clone()).await.unwrap();
+        if let Some(hooks) = hooks {
+            sink = sink.tracking(hooks);
+        }
         let mut api = Api::new(store.clone(), Arc::new(sink), Arc::new(NoDelivery));
         api.clock = Arc::new(FixedClock(NOW));
         api.limits = limits;

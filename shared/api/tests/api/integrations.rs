@@ -1,7 +1,7 @@
 //! `/v1/integrations`: create, list, get, delete; credentials are write-only.
 
 use crate::common::{TestApi, loss_doc};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn secrets_and_tokens_are_never_returned() {
@@ -140,5 +140,61 @@ async fn a_disabled_integration_is_enabled_and_changed_in_place() {
     assert_eq!(
         t.store.get_integration("acme", "hook").await.unwrap().unwrap().to_stored_json()["url"],
         "http://127.0.0.1:9/moved"
+    );
+}
+
+/// Tracking servers checked as `serve` checks them: every URI asked is kept; one containing
+/// `nowhere` does not answer.
+#[derive(Default)]
+struct Checks(std::sync::Mutex<Vec<String>>);
+
+impl automations_api::TrackingHooks for Checks {
+    fn check<'a>(
+        &'a self,
+        integration: &'a automations_core::model::Integration,
+    ) -> automations_api::BoxFuture<'a, Result<(), String>> {
+        let uri = integration.tracking().map(|t| t.uri.clone()).unwrap_or_default();
+        self.0.lock().unwrap().push(uri.clone());
+        Box::pin(async move { if uri.contains("nowhere") { Err(format!("cannot reach {uri}")) } else { Ok(()) } })
+    }
+
+    fn status<'a>(
+        &'a self,
+        _integration: &'a automations_core::model::Integration,
+    ) -> automations_api::BoxFuture<'a, Result<Option<serde_json::Map<String, Value>>, String>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// PATCH of an MLflow integration's tracking_uri (or its credentials) re-checks the server as a
+/// create does: a server that does not answer is refused naming tracking_uri and nothing
+/// changes; a patch that leaves the server alone asks it nothing.
+#[tokio::test]
+async fn patching_the_tracking_server_checks_it_again() {
+    let checks = std::sync::Arc::new(Checks::default());
+    let t = TestApi::with_tracking(checks.clone()).await;
+    let doc = json!({"name": "ml", "type": "mlflow", "tracking_uri": "http://mlflow.test:5000", "token": "tk-1"});
+    t.call("POST", "/v1/integrations", &t.a, Some(doc)).await.expect(201);
+    let asked = || checks.0.lock().unwrap().clone();
+    assert_eq!(asked(), ["http://mlflow.test:5000"]);
+
+    let refused = t
+        .call("PATCH", "/v1/integrations/ml", &t.a, Some(json!({"tracking_uri": "http://nowhere.test:5000"})))
+        .await
+        .expect(400);
+    assert_eq!(refused.paths(), ["tracking_uri"], "{}", refused.text);
+    assert!(refused.text.contains("cannot reach"), "{}", refused.text);
+    let shown = t.call("GET", "/v1/integrations/ml", &t.a, None).await.expect(200).json();
+    assert_eq!(shown["tracking_uri"], "http://mlflow.test:5000", "the refused patch changed nothing");
+
+    t.call("PATCH", "/v1/integrations/ml", &t.a, Some(json!({"poll_seconds": 30}))).await.expect(200);
+    assert_eq!(asked().len(), 2, "the server is not asked again when it did not change");
+    t.call("PATCH", "/v1/integrations/ml", &t.a, Some(json!({"token": "tk-2"}))).await.expect(200);
+    t.call("PATCH", "/v1/integrations/ml", &t.a, Some(json!({"tracking_uri": "http://moved.test:5000"})))
+        .await
+        .expect(200);
+    assert_eq!(
+        asked(),
+        ["http://mlflow.test:5000", "http://nowhere.test:5000", "http://mlflow.test:5000", "http://moved.test:5000"]
     );
 }

@@ -1,0 +1,83 @@
+//! A real MLflow tracking server (`mlflow server` from `.venv`) on 127.0.0.1 with a SQLite backend
+//! in a temporary directory, and `scripts/mlflow_tracking.py` logging into it with MLflow's
+//! fluent API, for the AWS poller's tests (the root crate's tests have their own, with the
+//! model-registry webhooks as well).
+
+use crate::process::{Server, http_answers};
+use crate::tools::{free_port, tool, workspace_root};
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+/// A running `mlflow server`; dropping it stops the server and its workers.
+pub struct MlflowServer {
+    server: Option<Server>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl MlflowServer {
+    /// Start the server and wait until it answers `/health` (it migrates its database first,
+    /// which takes seconds).
+    pub fn start() -> MlflowServer {
+        let dir = tempfile::tempdir().expect("temp dir for the MLflow server");
+        let port = free_port();
+        let server = Some(spawn(&dir, port));
+        MlflowServer { server, port, dir }
+    }
+
+    /// Stop the server (workers included); its database stays.
+    pub fn stop(&mut self) {
+        self.server = None;
+    }
+
+    /// Start it again (after [`MlflowServer::stop`]) on the same port and database.
+    pub fn restart(&mut self) {
+        self.server = Some(spawn(&self.dir, self.port));
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn output(&self) -> String {
+        self.server.as_ref().map(Server::output).unwrap_or_default()
+    }
+
+    /// Run `scripts/mlflow_tracking.py` (see its docstring for the steps) logging into
+    /// `experiment`, to its end; its result lines.
+    pub fn log(&self, experiment: &str, steps: &Value) -> Vec<Value> {
+        let script = workspace_root().join("scripts/mlflow_tracking.py");
+        let out = Command::new(tool("python"))
+            .arg(&script)
+            .arg(self.uri())
+            .arg(experiment)
+            .arg(steps.to_string())
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run scripts/mlflow_tracking.py");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "mlflow_tracking.py failed ({}):\n{stdout}\n{}\nserver output:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.output()
+        );
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    }
+}
+
+fn spawn(dir: &tempfile::TempDir, port: u16) -> Server {
+    let db = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+    let mut cmd = Command::new(tool("mlflow"));
+    cmd.args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+        .arg("--backend-store-uri")
+        .arg(&db)
+        .arg("--default-artifact-root")
+        .arg(dir.path().join("artifacts"))
+        .current_dir(dir.path());
+    let mut server = Server::spawn_group("mlflow server", cmd);
+    server.wait_until(Duration::from_secs(180), |_| http_answers(port, "/health"));
+    server
+}
