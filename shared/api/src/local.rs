@@ -4,16 +4,19 @@
 //! Holds the engine cache, invalidated whenever the API changes an automation, so the next
 //! envelope sees the change. After a batch records new fires, it calls the `on_fires` hook (the
 //! local deliverer's wake-up). The sweeper's `crashed` envelopes come in through the same door
-//! ([`EnvelopeFeed`]).
+//! ([`EnvelopeFeed`]). Every batch's metric values are kept as history too
+//! ([`automations_core::history`]), for the console's run chart and backtests over a stored run.
 
 use crate::error::ApiError;
 use crate::sink::{Accepted, EventSink, TrackingHooks};
 use automations_core::engine::Engine;
+use automations_core::event::RunKey;
 use automations_core::event::{Envelope, EventData};
 use automations_core::fire::{Fire, Subject};
+use automations_core::history::{Point, RunHistory};
 use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError, IngestStore, Refresh};
 use automations_core::model::Integration;
-use automations_core::store::{AutomationStore, StoreError};
+use automations_core::store::{AutomationStore, HistoryStore, StoreError};
 use automations_core::time::Timestamp;
 use automations_core::{FieldError, Invalid};
 use automations_delivery::EnvelopeFeed;
@@ -32,7 +35,7 @@ pub struct LocalSink<S> {
 
 impl<S> LocalSink<S>
 where
-    S: IngestStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
     /// A sink over `store`, with an engine of the automations stored now (so a store that
     /// cannot be read fails here, at start-up).
@@ -81,6 +84,13 @@ where
             }
         })?;
         record(envelopes, &out.fires, out.duplicates, started.elapsed());
+        // After the fires: a history that failed to store fails the request, and the client's
+        // retry fires nothing twice and appends only what is missing.
+        let series = automations_core::history::points(envelopes);
+        self.store.append_history(&series, now).await.map_err(|e| {
+            tracing::error!(series = series.len(), error = %e, "cannot store metric history");
+            ApiError::from(e)
+        })?;
         if !out.fires.is_empty()
             && let Some(hook) = &self.on_fires
         {
@@ -92,7 +102,7 @@ where
 
 impl<S> EventSink for LocalSink<S>
 where
-    S: IngestStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
     async fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> Result<(), ApiError> {
         let envelopes: Vec<_> = batch.into_iter().map(|a| a.envelope).collect();
@@ -118,6 +128,19 @@ where
             (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(ApiError::Unavailable),
             _ => Ok(None),
         }
+    }
+
+    async fn history_runs(
+        &self,
+        entity: &str,
+        project: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<RunHistory>>, ApiError> {
+        Ok(Some(self.store.history_runs(entity, project, limit).await?))
+    }
+
+    async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Option<Vec<Point>>, ApiError> {
+        Ok(Some(self.store.metric_history(run, metric).await?))
     }
 }
 
@@ -160,7 +183,7 @@ fn record(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, took: std::
 /// The sweeper's envelopes are evaluated like any other.
 impl<S> EnvelopeFeed for LocalSink<S>
 where
-    S: IngestStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
     async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
         self.process(&envelopes, now).await.map(drop).map_err(|e| e.to_string())

@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod executions;
 mod fires;
+mod history;
 mod rejects;
 mod runs;
 mod schema;

@@ -5,6 +5,7 @@ mod backtest;
 mod events;
 mod integrations;
 mod mlflow;
+mod runs;
 mod view;
 
 use crate::error::ApiError;
@@ -38,6 +39,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/import/wandb"),
     ("POST", "/v1/events"),
     ("POST", "/v1/mlflow/{entity}/{integration}/events"),
+    ("GET", "/v1/runs"),
+    ("GET", "/v1/runs/{entity}/{project}/{run_id}/metrics/{name}"),
 ];
 
 pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -> Router {
@@ -64,6 +67,8 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
         .route("/v1/import/wandb", post(a::import_wandb::<S, K, D>))
         .route("/v1/events", post(events::intake::<S, K, D>))
         .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake::<S, K, D>))
+        .route("/v1/runs", get(runs::list::<S, K, D>))
+        .route("/v1/runs/{entity}/{project}/{run_id}/metrics/{name}", get(runs::metric::<S, K, D>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)

@@ -363,6 +363,13 @@ async fn responses_conform_to_the_document() {
     check("POST", events, t.call("POST", events, &t.a, Some(json!([{"id": 5}]))).await.expect(400));
     check("POST", events, t.raw("POST", events, Some(&t.a), "").await.expect(400));
     check("GET", "/v1/health", t.raw("GET", "/v1/health", None, "").await.expect(200));
+    let logged = crate::common::metrics("acme", "hist-1", 1, &[0.5, 0.7]);
+    check("POST", events, t.call("POST", events, &t.a, Some(json!([logged]))).await.expect(202));
+    check("GET", "/v1/runs", t.call("GET", "/v1/runs?project=mnist", &t.a, None).await.expect(200));
+    check("GET", "/v1/runs", t.call("GET", "/v1/runs", &t.a, None).await.expect(400));
+    let m = "/v1/runs/{entity}/{project}/{run_id}/metrics/{name}";
+    check("GET", m, t.call("GET", "/v1/runs/acme/mnist/r1/metrics/loss", &t.a, None).await.expect(200));
+    check("GET", m, t.call("GET", "/v1/runs/acme/mnist/r1/metrics/nope", &t.a, None).await.expect(404));
 
     for (method, path) in ROUTES {
         if path.starts_with("/v1/mlflow/") {

@@ -1,0 +1,64 @@
+//! Stored metric history: `GET /v1/runs`, `GET /v1/runs/.../metrics/{name}`, and backtests over a
+//! stored run, all fed by `/v1/events` through the one ingest path.
+
+use crate::common::{TestApi, loss_doc, metrics};
+use serde_json::{Value, json};
+
+fn steps(points: &Value) -> Vec<(i64, f64)> {
+    points.as_array().unwrap().iter().map(|p| (p["step"].as_i64().unwrap(), p["value"].as_f64().unwrap())).collect()
+}
+
+#[tokio::test]
+async fn intake_stores_each_runs_values_once_and_lists_its_runs() {
+    let t = TestApi::new().await;
+    let batch = json!([metrics("acme", "e1", 1, &[0.5, 0.7, 0.9])]);
+    t.call("POST", "/v1/events", &t.a, Some(batch.clone())).await.expect(202);
+    // The same batch again, and a step 3 again: nothing new is stored (the engine skips them too).
+    t.call("POST", "/v1/events", &t.a, Some(batch)).await.expect(202);
+    t.call("POST", "/v1/events", &t.a, Some(json!([metrics("acme", "e2", 3, &[5.0, 1.1])]))).await.expect(202);
+    let h = t.call("GET", "/v1/runs/acme/mnist/r1/metrics/loss", &t.a, None).await.expect(200).json();
+    assert_eq!(steps(&h["points"]), vec![(1, 0.5), (2, 0.7), (3, 0.9), (4, 1.1)]);
+    assert_eq!(h["max_points"], 10_000);
+    assert_eq!(h["points"][0]["time"], "2026-11-01T12:00:00Z");
+    let runs = t.call("GET", "/v1/runs?project=mnist", &t.a, None).await.expect(200).json();
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs["items"][0]["run_id"], "r1");
+    assert_eq!(runs["items"][0]["metrics"], json!(["loss"]));
+    // Another project has none; another entity's run is not found, even by its path.
+    let none = t.call("GET", "/v1/runs?project=cifar", &t.a, None).await.expect(200).json();
+    assert_eq!(none["items"], json!([]));
+    t.call("GET", "/v1/runs/acme/mnist/r1/metrics/loss", &t.b, None).await.expect(404);
+    t.call("GET", "/v1/runs/other/mnist/r1/metrics/loss", &t.b, None).await.expect(404);
+    assert!(t.call("GET", "/v1/runs?project=mnist", &t.b, None).await.expect(200).json()["items"] == json!([]));
+}
+
+#[tokio::test]
+async fn metric_names_with_a_slash_are_one_path_segment() {
+    let t = TestApi::new().await;
+    let env = json!({"specversion": "1.0", "id": "s1", "source": "test", "type": "run.metrics.logged",
+        "time": "2026-11-01T12:00:00Z",
+        "data": {"entity": "acme", "project": "mnist", "run_id": "r9", "rows": [{"step": 0, "values": {"system/cpu": 42.0}}]}});
+    t.call("POST", "/v1/events", &t.a, Some(json!([env]))).await.expect(202);
+    let h = t.call("GET", "/v1/runs/acme/mnist/r9/metrics/system%2Fcpu", &t.a, None).await.expect(200).json();
+    assert_eq!(steps(&h["points"]), vec![(0, 42.0)]);
+    assert_eq!(h["metric"], "system/cpu");
+}
+
+#[tokio::test]
+async fn a_backtest_over_the_stored_run_fires_where_the_engine_fired() {
+    let t = TestApi::new().await;
+    let id = t.automation(&t.a, loss_doc("loss-high")).await["id"].as_str().unwrap().to_string();
+    // loss > 1 first holds at step 4; the 24 h cooldown keeps step 5 quiet.
+    let batch = json!([metrics("acme", "e1", 1, &[0.5, 0.8, 0.9, 1.5, 2.0])]);
+    t.call("POST", "/v1/events", &t.a, Some(batch)).await.expect(202);
+    let fired: Vec<i64> = t.store.fires().iter().map(|f| f.to_json()["step"].as_i64().unwrap()).collect();
+    assert_eq!(fired, vec![4]);
+    let path = format!("/v1/automations/{id}/backtest");
+    let res = t.call("POST", &path, &t.a, Some(json!({"run": {"run_id": "r1"}}))).await.expect(200).json();
+    let steps: Vec<i64> = res["fires"].as_array().unwrap().iter().map(|f| f["step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, fired, "{res}");
+    assert_eq!(res["values"], 5);
+    // A run with no stored history is named at the field.
+    let res = t.call("POST", &path, &t.a, Some(json!({"run": {"run_id": "nope"}}))).await.expect(400);
+    assert_eq!(res.paths(), vec!["run.run_id"]);
+}
