@@ -12,7 +12,8 @@
 //! `"max_fires"` (default 100, at most 1000) bounds the fires listed (`fires_total` counts them
 //! all, `fires_omitted` the rest), and `"metric_values": true` adds each fire's window: the
 //! answer stays small whatever the history. Without `history`, a `run` with a `run_id` is
-//! backtested over that run's stored history (`GET /v1/runs/...`). The evaluation runs on the blocking pool, a chunk of
+//! backtested over that run's stored history (`GET /v1/runs/...`); `"patch"` (a JSON merge patch
+//! over the automation's document) backtests a changed condition without saving it. The evaluation runs on the blocking pool, a chunk of
 //! rows at a time, so a large history neither stalls the async workers nor holds every fire.
 
 use super::automations::find;
@@ -59,8 +60,8 @@ pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
     let doc: Value = serde_json::from_str(&sanitize_non_finite(text))
         .map_err(|e| ApiError::field("", format!("malformed JSON: {e}")))?;
     let record = find(&api, &caller, &id).await?;
-    let doc = with_stored_history(&*api.sink, &caller, &record.automation, doc).await?;
-    let mut automation = record.automation;
+    let (doc, mut automation) = with_patch(doc, record.automation)?;
+    let doc = with_stored_history(&*api.sink, &caller, &automation, doc).await?;
     let Trigger::Metric { run_filter, condition, cooldown } = &mut automation.trigger else {
         return Err(ApiError::field(
             "",
@@ -137,6 +138,25 @@ pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
         "fires": fires,
     }))
     .into_response())
+}
+
+/// `"patch"`: a JSON merge patch over the automation's document, backtested in its place (and
+/// not stored), so a condition can be tried before it is saved. Its errors are at `patch.PATH`.
+fn with_patch(
+    mut doc: Value,
+    automation: automations_core::model::Automation,
+) -> Result<(Value, automations_core::model::Automation), ApiError> {
+    let Some(patch) = doc.as_object_mut().and_then(|o| o.remove("patch")) else { return Ok((doc, automation)) };
+    if !patch.is_object() {
+        return Err(ApiError::field("patch", "must be a JSON object (a JSON merge patch, RFC 7396)"));
+    }
+    let mut document = automation.to_document();
+    super::automations::merge_patch(&mut document, &patch);
+    let patched = automations_core::model::Automation::from_create(automation.id.as_str(), &document).map_err(|e| {
+        let errors = e.errors.into_iter().map(|f| FieldError::new(format!("patch.{}", f.path), f.message)).collect();
+        ApiError::Invalid(Invalid { errors })
+    })?;
+    Ok((doc, patched))
 }
 
 /// A request without `history` that names a run (`run.run_id`, and `run.project` unless the

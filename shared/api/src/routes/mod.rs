@@ -22,6 +22,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/health"),
     ("POST", "/v1/automations"),
     ("GET", "/v1/automations"),
+    ("POST", "/v1/automations/preview"),
     ("GET", "/v1/automations/{id}"),
     ("PATCH", "/v1/automations/{id}"),
     ("DELETE", "/v1/automations/{id}"),
@@ -49,6 +50,7 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/automations", post(a::create::<S, K, D>).get(a::list::<S, K, D>))
+        .route("/v1/automations/preview", post(a::preview::<S, K, D>))
         .route(
             "/v1/automations/{id}",
             get(a::get_one::<S, K, D>).patch(a::patch::<S, K, D>).delete(a::delete::<S, K, D>),

@@ -62,3 +62,34 @@ async fn a_backtest_over_the_stored_run_fires_where_the_engine_fired() {
     let res = t.call("POST", &path, &t.a, Some(json!({"run": {"run_id": "nope"}}))).await.expect(400);
     assert_eq!(res.paths(), vec!["run.run_id"]);
 }
+
+#[tokio::test]
+async fn a_patched_condition_is_backtested_without_being_saved() {
+    let t = TestApi::new().await;
+    let id = t.automation(&t.a, loss_doc("loss-high")).await["id"].as_str().unwrap().to_string();
+    t.call("POST", "/v1/events", &t.a, Some(json!([metrics("acme", "e1", 1, &[0.5, 0.8, 0.9, 1.5, 2.0])])))
+        .await
+        .expect(202);
+    let path = format!("/v1/automations/{id}/backtest");
+    let patch = json!({"event": {"metric": {"threshold": 0.7}}});
+    let res =
+        t.call("POST", &path, &t.a, Some(json!({"run": {"run_id": "r1"}, "patch": patch}))).await.expect(200).json();
+    assert_eq!(res["fires"][0]["step"], 2, "{res}");
+    let stored = t.call("GET", &format!("/v1/automations/{id}"), &t.a, None).await.expect(200).json();
+    assert_eq!(stored["event"]["metric"]["threshold"], 1.0);
+    // A bad patch is named under `patch.`.
+    let bad = json!({"run": {"run_id": "r1"}, "patch": {"event": {"metric": {"window": 0}}}});
+    let res = t.call("POST", &path, &t.a, Some(bad)).await.expect(400);
+    assert_eq!(res.paths(), vec!["patch.event.metric.window"]);
+}
+
+#[tokio::test]
+async fn preview_names_errors_at_the_same_paths_as_a_create() {
+    let t = TestApi::new().await;
+    let mut doc = loss_doc("w0");
+    doc["event"]["metric"]["window"] = json!(0);
+    let preview = t.call("POST", "/v1/automations/preview", &t.a, Some(doc.clone())).await.expect(400).paths();
+    let create = t.call("POST", "/v1/automations", &t.a, Some(doc)).await.expect(400).paths();
+    assert_eq!(preview, create);
+    assert_eq!(preview, vec!["event.metric.window"]);
+}
