@@ -71,6 +71,7 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
         .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake::<S, K, D>))
         .route("/v1/runs", get(runs::list::<S, K, D>))
         .route("/v1/runs/{entity}/{project}/{run_id}/metrics/{name}", get(runs::metric::<S, K, D>))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
