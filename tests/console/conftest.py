@@ -187,9 +187,17 @@ SHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", REPO / "target" / "console-sc
 
 
 def screenshot(driver, name: str, docs: bool = False) -> Path:
+    """Save the whole page (the window grown to its height for the shot) as NAME.png."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    assert driver.save_screenshot(str(path)), f"no screenshot {path}"
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(size["width"], min(max(height + 140, size["height"]), 4000))
+    driver.execute_script("window.scrollTo(0, 0)")
+    try:
+        assert driver.save_screenshot(str(path)), f"no screenshot {path}"
+    finally:
+        driver.set_window_size(size["width"], size["height"])
     if docs:
         shutil.copyfile(path, REPO / "docs" / f"{name}.png")
     return path

@@ -6,6 +6,7 @@ import time
 import urllib.parse
 from typing import Callable, TypeVar
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -16,7 +17,10 @@ T = TypeVar("T")
 
 
 def wait(driver, until: Callable, timeout: float = 15, what: str = "") -> T:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: until(d), message=what)
+    """Wait for `until` to be truthy; a page re-rendered meanwhile (stale elements) is looked at again."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda d: until(d), message=what)
 
 
 def heading(driver) -> str:
@@ -77,8 +81,9 @@ def test_create_a_threshold_automation_through_the_form(page, server, receiver):
     sign_in(page, server)
     page.find_element(By.LINK_TEXT, "New automation").click()
     wait(page, lambda d: heading(d) == "New automation")
-    # The seed's default window is already there.
+    # The seed's default window is already there (averaged: with no aggregation it would be 1).
     assert by_label(page, "Window (values)").get_attribute("value") == "5"
+    assert Select(by_label(page, "Aggregation")).first_selected_option.get_attribute("value") == "AVERAGE"
     by_label(page, "Name").send_keys("loss-too-high")
     by_label(page, "Project").send_keys("mnist")
     by_label(page, "Metric name").send_keys("loss")
@@ -100,7 +105,7 @@ def test_create_a_threshold_automation_through_the_form(page, server, receiver):
     assert len(items) == 1
     a = items[0]
     assert a["event"] == {"type": "RUN_METRIC_THRESHOLD", "cooldown": 86400,
-                          "metric": {"name": "loss", "agg": None, "window": 5, "cmp": "$gt", "threshold": 2.5}}
+                          "metric": {"name": "loss", "agg": "AVERAGE", "window": 5, "cmp": "$gt", "threshold": 2.5}}, a["event"]
     assert a["action"]["integration"] == "ci-hook"
     assert a["scope"] == {"type": "project", "entity": ENTITY, "project": "mnist"}
     # The link is the automation's: opened afresh, the same form shows it.
@@ -189,7 +194,7 @@ def test_the_run_chart_marks_the_step_the_engine_fired_at(page, server):
     assert params.get("project") == ["mnist"]
     screenshot(page, "console-run-chart", docs=True)
     # Lower the threshold: the backtest marks move (the engine's stay), nothing is saved.
-    t = by_label(page, "threshold")
+    t = by_label(page, "Threshold")
     t.clear()
     t.send_keys("0.85")
     page.find_element(By.XPATH, "//label[contains(., 'Apply the cooldown')]/input").click()
@@ -198,11 +203,13 @@ def test_the_run_chart_marks_the_step_the_engine_fired_at(page, server):
          what="the moved marks")
     assert page.find_element(By.ID, "chart").get_attribute("data-engine-fires") == "41"
     assert server.api("GET", f"/v1/automations/{a['id']}", expect=200)["event"]["metric"]["threshold"] == 1.0
-    # The URL of the page is a link to the same chart.
-    url = f"{server.url}/#/runs?project=mnist&run=r7&metric=loss&automation={a['id']}"
+    # The URL is a link to the same chart: loaded afresh (the key still in this tab's session).
+    url = page.current_url
+    assert f"automation={a['id']}" in url and "run=r7" in url and "metric=loss" in url, url
+    page.get("about:blank")
     page.get(url)
-    chart = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "#chart[data-engine-fires]"))
-    assert chart.get_attribute("data-engine-fires") == "41"
+    wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "#chart[data-engine-fires]").get_attribute("data-engine-fires") == "41",
+         what="the chart from its link")
 
 
 def test_switch_an_automation_off_and_on_from_the_list(page, server):

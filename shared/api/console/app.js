@@ -25,11 +25,13 @@ const CMPS = { $gt: ">", $gte: "≥", $lt: "<", $lte: "≤", $eq: "=", $ne: "≠
 const OPS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex", "$contains", "$exists"];
 const ARTIFACT_FIELDS = ["alias", "tag", "collection", "collection_type", "author", "metadata."];
 const RUN_FIELDS = ["display_name", "run_id", "username", "state", "tags", "config."];
+const COND_LABELS = { window: "Window", cmp: "Comparison", threshold: "Threshold", current_window: "Current window", prior_window: "Prior window", amount: "Amount" };
 const STATES = ["pending", "running", "finished", "failed", "crashed"];
-// The seed's defaults, pre-filled in a new automation (SPEC section 5).
+// The seed's defaults, pre-filled in a new automation (SPEC section 5). The aggregation starts
+// at AVERAGE: with none the condition reads the last value alone and the windows are 1.
 const DEFAULTS = {
-  RUN_METRIC_THRESHOLD: { window: 5, cmp: "$gt", threshold: "" },
-  RUN_METRIC_CHANGE: { current_window: 10, prior_window: 50, change_type: "RELATIVE", change_dir: "ANY", amount: "" },
+  RUN_METRIC_THRESHOLD: { agg: "AVERAGE", window: 5, cmp: "$gt", threshold: "" },
+  RUN_METRIC_CHANGE: { agg: "AVERAGE", current_window: 10, prior_window: 50, change_type: "RELATIVE", change_dir: "ANY", amount: "" },
   RUN_METRIC_ZSCORE: { window: 30, threshold: 3, change_dir: "ANY" },
 };
 
@@ -170,7 +172,7 @@ const main = () => document.getElementById("main");
 function page(title, ...content) {
   document.title = `${title} · Automations`;
   const heading = h("h1", { tabindex: "-1" }, title);
-  main().replaceChildren(heading, ...content);
+  main().replaceChildren(heading, ...content.filter((c) => c !== null && c !== undefined && c !== false));
   heading.focus();
 }
 
@@ -461,8 +463,8 @@ async function editor(id, params) {
   const amount = num(m.amount);
   const cooldown = text(doc.event.cooldown ?? "", { placeholder: "24h" });
   const metricFields = {
+    agg: field("Aggregation", agg, { path: "event.metric.agg", hint: "None: the last value alone." }),
     window: field("Window (values)", window_, { path: "event.metric.window" }),
-    agg: field("Aggregation", agg, { path: "event.metric.agg" }),
     cmp: field("Comparison", cmp, { path: "event.metric.cmp" }),
     threshold: field("Threshold", threshold, { path: "event.metric.threshold" }),
     current_window: field("Current window", currentWindow, { path: "event.metric.current_window" }),
@@ -541,6 +543,7 @@ async function editor(id, params) {
       if (d.change_type) changeType.value = d.change_type;
       if (d.change_dir) changeDir.value = d.change_dir;
       if (d.cmp) cmp.value = d.cmp;
+      agg.value = d.agg || "";
       amount.value = d.amount ?? "";
     }
     lastKind = k;
@@ -613,7 +616,7 @@ async function editor(id, params) {
       const res = await api("POST", "/v1/automations/preview", build());
       varsEl.replaceChildren(h("p", { class: "note" }, "Variables (click to insert; values from a sample event):"),
         ...Object.entries(res.variables).map(([k, v]) => h("button", {
-          type: "button", title: v === null ? "does not apply to this event" : `sample: ${v}`,
+          type: "button", class: v === null ? "na" : null, title: v === null ? "does not apply to this event" : `sample: ${v}`,
           onclick: () => { insertAt(payload, `\${${k}}`); },
         }, `\${${k}}`)));
       previewOut.append(h("h2", {}, "Preview: what a sample event sends"),
@@ -821,10 +824,15 @@ async function runChart(params) {
   pick.addEventListener("submit", (e) => { e.preventDefault(); go("/runs", { project: projectIn.value.trim() }); });
   if (!project) return page("Run chart", h("p", {}, "Pick a project to see its runs' logged metrics."), pick);
 
-  const [runs, autos] = await Promise.all([
-    api("GET", `/v1/runs?${new URLSearchParams({ project, limit: "200" })}`),
-    api("GET", "/v1/automations?limit=200"),
-  ]);
+  let runs;
+  try {
+    runs = await api("GET", `/v1/runs?${new URLSearchParams({ project, limit: "200" })}`);
+  } catch (e) {
+    // A deployment that keeps no history (AWS) says so; backtests there take the history sent.
+    if (e instanceof ApiError && e.res.status === 501) return page("Run chart", pick, banner("bad", e.message));
+    throw e;
+  }
+  const autos = await api("GET", "/v1/automations?limit=200");
   const items = runs.items || [];
   const run = items.find((r) => r.run_id === runId) || items[0];
   if (!run) return page("Run chart", pick, h("p", {}, `No stored metric history for project ${project} yet.`));
@@ -833,6 +841,9 @@ async function runChart(params) {
     && (a.scope.type === "entity" || a.scope.project === project));
   const automation = metricAutos.find((a) => a.id === automationId) || metricAutos[0] || null;
   const state = { project, run: run.run_id, metric: metricName, automation: automation?.id || "" };
+  // What is shown is in the URL (without a re-render), so the address is a link to this chart.
+  const shown = `#/runs?${new URLSearchParams(Object.entries(state).filter(([, v]) => v))}`;
+  if (location.hash !== shown) history.replaceState(null, "", shown);
 
   const runSel = select(items.map((r) => [r.run_id, r.run_name ? `${r.run_name} (${r.run_id})` : r.run_id]), run.run_id);
   const metricSel = select(run.metrics, metricName);
@@ -920,7 +931,7 @@ async function runChart(params) {
   }
   if (automation) {
     condForm.append(h("div", { class: "row" },
-      Object.entries(condInputs).map(([k, el]) => field(k.replace("_", " "), el, { path: `patch.event.metric.${k}` })),
+      Object.entries(condInputs).map(([k, el]) => field(COND_LABELS[k], el, { path: `patch.event.metric.${k}` })),
       h("div", { class: "field" }, h("label", {}, cooldownBox, " Apply the cooldown")),
       h("button", { type: "submit", class: "primary" }, "Backtest")),
       h("p", { class: "note" }, "Change the condition and backtest: the marks move; nothing is saved until you edit the automation."));
