@@ -17,7 +17,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
     ("/", "text/html; charset=utf-8", include_str!("../console/index.html")),
     ("/console/app.js", "text/javascript; charset=utf-8", include_str!("../console/app.js")),
     ("/console/app.css", "text/css; charset=utf-8", include_str!("../console/app.css")),
-    ("/console/uPlot.iife.min.js", "text/javascript; charset=utf-8", include_str!("../console/vendor/uPlot.iife.min.js")),
+    (
+        "/console/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/vendor/uPlot.iife.min.js"),
+    ),
     ("/console/uPlot.min.css", "text/css; charset=utf-8", include_str!("../console/vendor/uPlot.min.css")),
 ];
 
