@@ -6,7 +6,8 @@
 //! greater than the last step stored for its (run, metric), and non-finite values are left out.
 //! Each (run, metric) keeps at most [`MAX_POINTS`]; past that the older half is thinned (every
 //! second point of it dropped, [`thin`]), so recent values stay at full resolution and old ones
-//! grow sparser each time the bound is reached again.
+//! grow sparser each time the bound is reached again. A (run, metric) that logs nothing for
+//! [`HISTORY_TTL`] is removed by the sweeper.
 //!
 //! This module is pure: [`points`] reads them out of envelopes and [`thin`] chooses what to drop;
 //! the [`crate::store::HistoryStore`] port keeps them.
@@ -17,6 +18,9 @@ use serde_json::{Value, json};
 
 /// The most points kept per (run, metric).
 pub const MAX_POINTS: usize = 10_000;
+
+/// How long a (run, metric) that logs nothing more is kept (as executions are).
+pub const HISTORY_TTL: i64 = 30 * crate::time::DAY;
 
 /// One logged value.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,7 +5,7 @@
 use crate::SqliteStore;
 use crate::error::Result;
 use automations_core::event::RunKey;
-use automations_core::history::{MAX_POINTS, Point, RunHistory, Series, thin};
+use automations_core::history::{HISTORY_TTL, MAX_POINTS, Point, RunHistory, Series, thin};
 use automations_core::store::{HistoryStore, StoreError};
 use automations_core::time::Timestamp;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -65,6 +65,19 @@ fn append(tx: &Transaction<'_>, series: &[Series], max: usize, now: Timestamp) -
         .execute(params![k.entity, k.project, k.run_id, s.metric, s.run_name, count, last, now.0])?;
     }
     Ok(())
+}
+
+/// Remove the (run, metric)s that logged nothing for [`HISTORY_TTL`]; returns the rows deleted.
+pub(crate) fn delete_expired(conn: &rusqlite::Connection, now: Timestamp) -> rusqlite::Result<usize> {
+    let cutoff = now.0 - HISTORY_TTL;
+    let points = conn
+        .prepare_cached(
+            "DELETE FROM history_points WHERE (entity, project, run_id, metric) IN (
+               SELECT entity, project, run_id, metric FROM history_series WHERE updated_at <= ?1)",
+        )?
+        .execute([cutoff])?;
+    let series = conn.prepare_cached("DELETE FROM history_series WHERE updated_at <= ?1")?.execute([cutoff])?;
+    Ok(points + series)
 }
 
 impl SqliteStore {

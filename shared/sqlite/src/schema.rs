@@ -140,6 +140,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (entity, project, run_id, metric)
     );
     CREATE INDEX history_series_updated ON history_series (entity, project, updated_at);
+    CREATE INDEX history_series_expiry ON history_series (updated_at);
     CREATE TABLE history_points (
         entity TEXT NOT NULL,
         project TEXT NOT NULL,

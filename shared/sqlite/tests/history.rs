@@ -56,3 +56,16 @@ fn lists_runs_with_their_metrics_most_recent_first() {
     assert!(block_on(store.history_runs("acme", "other", 10)).unwrap().is_empty());
     assert!(block_on(store.metric_history(&run("r3"), "loss")).unwrap().is_empty());
 }
+
+#[test]
+fn history_that_logs_nothing_for_30_days_is_swept() {
+    let store = SqliteStore::in_memory().unwrap();
+    let day = automations_core::time::DAY;
+    block_on(store.append_history(&[series("old", "loss", 0..3)], Timestamp(0))).unwrap();
+    block_on(store.append_history(&[series("new", "loss", 0..3)], Timestamp(20 * day))).unwrap();
+    assert_eq!(store.delete_expired(Timestamp(30 * day)).unwrap(), 4, "3 points and the series of run old");
+    assert!(block_on(store.metric_history(&run("old"), "loss")).unwrap().is_empty());
+    assert_eq!(block_on(store.metric_history(&run("new"), "loss")).unwrap().len(), 3);
+    let runs = block_on(store.history_runs("acme", "mnist", 10)).unwrap();
+    assert_eq!(runs.iter().map(|r| r.run.run_id.as_str()).collect::<Vec<_>>(), vec!["new"]);
+}

@@ -22,8 +22,16 @@ pub(super) struct Inner {
     pub(super) config: super::memory_config::ConfigData,
     /// Executions and run activity (see `memory_outbox`).
     pub(super) outbox: super::memory_outbox::OutboxData,
-    /// Stored metric history per (run, metric): the run's name, when last updated, the points.
-    history: std::collections::BTreeMap<(RunKey, String), (Option<String>, Timestamp, Vec<crate::history::Point>)>,
+    /// Stored metric history per (run, metric).
+    history: std::collections::BTreeMap<(RunKey, String), StoredSeries>,
+}
+
+/// One (run, metric)'s stored history.
+#[derive(Debug)]
+struct StoredSeries {
+    run_name: Option<String>,
+    updated_at: Timestamp,
+    points: Vec<crate::history::Point>,
 }
 
 /// Everything in one mutex-guarded map set; expiry is checked on read.
@@ -210,12 +218,16 @@ impl super::HistoryStore for MemoryStore {
     async fn append_history(&self, series: &[crate::history::Series], now: Timestamp) -> Result<(), StoreError> {
         let mut inner = self.lock();
         for s in series {
-            let entry = inner.history.entry((s.run.clone(), s.metric.clone())).or_insert((None, now, Vec::new()));
-            if crate::history::append(&mut entry.2, &s.points, crate::history::MAX_POINTS) > 0 {
-                entry.1 = now;
+            let entry = inner.history.entry((s.run.clone(), s.metric.clone())).or_insert(StoredSeries {
+                run_name: None,
+                updated_at: now,
+                points: Vec::new(),
+            });
+            if crate::history::append(&mut entry.points, &s.points, crate::history::MAX_POINTS) > 0 {
+                entry.updated_at = now;
             }
             if s.run_name.is_some() {
-                entry.0.clone_from(&s.run_name);
+                entry.run_name.clone_from(&s.run_name);
             }
         }
         Ok(())
@@ -229,7 +241,7 @@ impl super::HistoryStore for MemoryStore {
     ) -> Result<Vec<crate::history::RunHistory>, StoreError> {
         let inner = self.lock();
         let mut runs: Vec<crate::history::RunHistory> = Vec::new();
-        for ((run, metric), (name, at, _)) in &inner.history {
+        for ((run, metric), StoredSeries { run_name: name, updated_at: at, .. }) in &inner.history {
             if run.entity != entity || run.project != project {
                 continue;
             }
@@ -255,6 +267,6 @@ impl super::HistoryStore for MemoryStore {
     }
 
     async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Vec<crate::history::Point>, StoreError> {
-        Ok(self.lock().history.get(&(run.clone(), metric.to_string())).map(|e| e.2.clone()).unwrap_or_default())
+        Ok(self.lock().history.get(&(run.clone(), metric.to_string())).map(|e| e.points.clone()).unwrap_or_default())
     }
 }
