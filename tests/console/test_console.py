@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from typing import Callable, TypeVar
@@ -229,3 +230,60 @@ def test_switch_an_automation_off_and_on_from_the_list(page, server):
     switch.click()
     wait(page, lambda d: server.api("GET", f"/v1/automations/{a['id']}")["enabled"] is True, what="enabled again")
     assert switch.is_selected()
+
+
+def test_the_filter_builder_writes_the_filter_json_and_reads_it_back(page, server):
+    sign_in(page, server)
+    page.get(server.url + "/#/automations/new")
+    wait(page, lambda d: heading(d) == "New automation")
+    by_label(page, "Name").send_keys("prod-alias")
+    Select(by_label(page, "Scope type")).select_by_value("registry")
+    by_label(page, "Registry").send_keys("model")
+    Select(by_label(page, "Event type")).select_by_value("ADD_ARTIFACT_ALIAS")
+    page.find_element(By.XPATH, "//fieldset[legend='Artifact filter']//button[text()='Add condition']").click()
+    by_label(page, "Condition 1 field").send_keys("alias")
+    by_label(page, "Condition 1 value").send_keys("production")
+    page.find_element(By.XPATH, "//fieldset[legend='Artifact filter']//button[text()='Add condition']").click()
+    by_label(page, "Condition 2 field").send_keys("collection")
+    Select(by_label(page, "Condition 2 operator")).select_by_value("$regex")
+    by_label(page, "Condition 2 value").send_keys("^clf-")
+    Select(page.find_element(By.XPATH, "//fieldset[legend='Artifact filter']//select")).select_by_value("$or")
+    raw = by_label(page, "Artifact filter JSON")
+    assert json.loads(raw.get_attribute("value")) == {"$or": [{"alias": {"$eq": "production"}}, {"collection": {"$regex": "^clf-"}}]}
+    page.find_element(By.XPATH, "//button[text()='Create automation']").click()
+    wait(page, lambda d: heading(d) == "Edit prod-alias")
+    a = server.api("GET", "/v1/automations", expect=200)["items"][0]
+    assert a["event"]["filter"] == {"$or": [{"alias": {"$eq": "production"}}, {"collection": {"$regex": "^clf-"}}]}
+    assert a["scope"] == {"type": "registry", "entity": ENTITY, "registry": "model"}
+    # Read back into the builder when the page is opened again.
+    assert by_label(page, "Condition 2 value").get_attribute("value") == "^clf-"
+    # A filter the builder cannot show stays editable as JSON, and is what is saved.
+    raw = by_label(page, "Artifact filter JSON")
+    raw.clear()
+    raw.send_keys('{"$nor": [{"tag": {"$in": ["wip"]}}]}')
+    assert "cannot show this filter" in page.find_element(By.XPATH, "//fieldset[legend='Artifact filter']").text
+    page.find_element(By.XPATH, "//button[text()='Save changes']").click()
+    wait(page, lambda d: server.api("GET", f"/v1/automations/{a['id']}")["event"]["filter"] == {"$nor": [{"tag": {"$in": ["wip"]}}]},
+         what="the JSON filter saved: " + page.find_element(By.ID, "main").text[:300] + str(server.api("GET", f"/v1/automations/{a['id']}")["event"]))
+
+
+def test_integrations_are_created_with_write_only_secrets(page, server):
+    sign_in(page, server)
+    page.find_element(By.LINK_TEXT, "Integrations").click()
+    wait(page, lambda d: heading(d) == "Integrations")
+    by_label(page, "Name").send_keys("deploy-hook")
+    by_label(page, "URL").send_keys("http://127.0.0.1:9/deploy")
+    secret = by_label(page, "Signing secret (write-only)")
+    assert secret.get_attribute("type") == "password"
+    secret.send_keys("whsec-TOPSECRET")
+    page.find_element(By.XPATH, "//button[text()='Create integration']").click()
+    row = wait(page, lambda d: d.find_element(By.XPATH, "//table[@aria-label='Integrations']//tr[td='deploy-hook']"))
+    assert "secret" in row.text
+    assert "TOPSECRET" not in page.page_source
+    assert server.api("GET", "/v1/integrations/deploy-hook", expect=200)["has_secret"] is True
+    # The API's refusal shows at the field: a bad URL.
+    by_label(page, "Name").send_keys("bad")
+    by_label(page, "URL").send_keys("ftp://nope")
+    page.find_element(By.XPATH, "//button[text()='Create integration']").click()
+    wait(page, lambda d: d.find_element(By.CSS_SELECTOR, '[data-error-for="url"]'), what="the URL error")
+    screenshot(page, "console-integrations")

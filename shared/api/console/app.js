@@ -602,8 +602,8 @@ async function editor(id, params) {
     for (const [k, v] of Object.entries(to)) {
       const old = from[k];
       if (v && typeof v === "object" && !Array.isArray(v) && old && typeof old === "object" && !Array.isArray(old)) {
-        // Filters are replaced whole: a merge would keep clauses the user removed.
-        patch[k] = k === "filter" || k === "run_filter" ? v : diff(old, v);
+        // Recursively, so clauses the user removed from a filter are nulled, not kept.
+        patch[k] = diff(old, v);
       } else patch[k] = v;
     }
     return patch;
