@@ -262,6 +262,7 @@ def test_the_filter_builder_writes_the_filter_json_and_reads_it_back(page, serve
     raw.clear()
     raw.send_keys('{"$nor": [{"tag": {"$in": ["wip"]}}]}')
     assert "cannot show this filter" in page.find_element(By.XPATH, "//fieldset[legend='Artifact filter']").text
+    screenshot(page, "console-filter-json")
     page.find_element(By.XPATH, "//button[text()='Save changes']").click()
     wait(page, lambda d: server.api("GET", f"/v1/automations/{a['id']}")["event"]["filter"] == {"$nor": [{"tag": {"$in": ["wip"]}}]},
          what="the JSON filter saved: " + page.find_element(By.ID, "main").text[:300] + str(server.api("GET", f"/v1/automations/{a['id']}")["event"]))
