@@ -31,6 +31,8 @@ pub struct LocalSink<S> {
     engines: EngineCache,
     on_fires: Option<FiresHook>,
     tracking: Option<Arc<dyn TrackingHooks>>,
+    /// Keep each batch's metric values as history (the default).
+    history: bool,
 }
 
 impl<S> LocalSink<S>
@@ -42,7 +44,7 @@ where
     pub async fn new(store: Arc<S>) -> Result<LocalSink<S>, StoreError> {
         let engines = EngineCache::new(Refresh::OnChange);
         engines.engine(&*store, Timestamp(0)).await?;
-        Ok(LocalSink { store, engines, on_fires: None, tracking: None })
+        Ok(LocalSink { store, engines, on_fires: None, tracking: None, history: true })
     }
 
     /// Call `hook` with the new fires of every batch that recorded some (after they are recorded).
@@ -54,6 +56,12 @@ where
     /// Check new MLflow tracking integrations and show their polls through `hooks`.
     pub fn tracking(mut self, hooks: Arc<dyn TrackingHooks>) -> LocalSink<S> {
         self.tracking = Some(hooks);
+        self
+    }
+
+    /// Keep no metric history: `GET /v1/runs...` then answers 501, as on AWS.
+    pub fn without_history(mut self) -> LocalSink<S> {
+        self.history = false;
         self
     }
 
@@ -86,11 +94,13 @@ where
         record(envelopes, &out.fires, out.duplicates, started.elapsed());
         // After the fires: a history that failed to store fails the request, and the client's
         // retry fires nothing twice and appends only what is missing.
-        let series = automations_core::history::points(envelopes);
-        self.store.append_history(&series, now).await.map_err(|e| {
-            tracing::error!(series = series.len(), error = %e, "cannot store metric history");
-            ApiError::from(e)
-        })?;
+        if self.history {
+            let series = automations_core::history::points(envelopes);
+            self.store.append_history(&series, now).await.map_err(|e| {
+                tracing::error!(series = series.len(), error = %e, "cannot store metric history");
+                ApiError::from(e)
+            })?;
+        }
         if !out.fires.is_empty()
             && let Some(hook) = &self.on_fires
         {
@@ -136,10 +146,16 @@ where
         project: &str,
         limit: usize,
     ) -> Result<Option<Vec<RunHistory>>, ApiError> {
+        if !self.history {
+            return Ok(None);
+        }
         Ok(Some(self.store.history_runs(entity, project, limit).await?))
     }
 
     async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Option<Vec<Point>>, ApiError> {
+        if !self.history {
+            return Ok(None);
+        }
         Ok(Some(self.store.metric_history(run, metric).await?))
     }
 }

@@ -74,7 +74,8 @@ pub trait EventSink: Send + Sync + 'static {
 }
 
 /// What a deployment that keeps no metric history answers `GET /v1/runs...` with.
-pub const NO_HISTORY: &str = "this deployment keeps no metric history (automations serve does; on AWS it is off)";
+pub const NO_HISTORY: &str =
+    "this deployment keeps no metric history (automations serve does unless --no-metric-history; on AWS it is off)";
 
 /// A boxed future, for [`TrackingHooks`].
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;

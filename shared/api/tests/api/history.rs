@@ -93,3 +93,23 @@ async fn preview_names_errors_at_the_same_paths_as_a_create() {
     assert_eq!(preview, create);
     assert_eq!(preview, vec!["event.metric.window"]);
 }
+
+#[tokio::test]
+async fn a_sink_without_history_stores_none_and_answers_501() {
+    use automations_api::{Api, LocalSink, NoDelivery, auth};
+    use automations_core::store::{ConfigStore, MemoryStore};
+    use std::sync::Arc;
+    let store = Arc::new(MemoryStore::new());
+    let sink = LocalSink::new(store.clone()).await.unwrap().without_history();
+    let router = automations_api::router(Api::new(store.clone(), Arc::new(sink), Arc::new(NoDelivery)));
+    let (a, rec) = auth::issue_key("acme", crate::common::NOW).unwrap();
+    store.put_api_key(&rec).await.unwrap();
+    let t = TestApi { router, store, a: a.clone(), b: a };
+    t.call("POST", "/v1/events", &t.a, Some(json!([metrics("acme", "e1", 1, &[0.5])]))).await.expect(202);
+    let res = t.call("GET", "/v1/runs?project=mnist", &t.a, None).await.expect(501);
+    assert!(res.json()["detail"].as_str().unwrap().contains("--no-metric-history"), "{}", res.text);
+    t.call("GET", "/v1/runs/acme/mnist/r1/metrics/loss", &t.a, None).await.expect(501);
+    use automations_core::store::HistoryStore;
+    let run = automations_core::event::RunKey { entity: "acme".into(), project: "mnist".into(), run_id: "r1".into() };
+    assert!(t.store.metric_history(&run, "loss").await.unwrap().is_empty(), "nothing was stored");
+}
