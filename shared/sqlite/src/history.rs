@@ -13,24 +13,33 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 fn append(tx: &Transaction<'_>, series: &[Series], max: usize, now: Timestamp) -> Result<()> {
     for s in series {
         let k = &s.run;
-        let found: Option<(i64, i64)> = tx
+        let found: Option<(i64, i64, Option<i64>)> = tx
             .prepare_cached(
-                "SELECT points, last_step FROM history_series
+                "SELECT id, points, last_step FROM history_series
                  WHERE entity = ?1 AND project = ?2 AND run_id = ?3 AND metric = ?4",
             )?
-            .query_row(params![k.entity, k.project, k.run_id, s.metric], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![k.entity, k.project, k.run_id, s.metric], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let (mut count, mut last) = found.map_or((0, None), |(c, l)| (c, Some(l)));
+        let (id, mut count, mut last) = match found {
+            Some(f) => f,
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO history_series (entity, project, run_id, metric, run_name, points, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+                )?
+                .execute(params![k.entity, k.project, k.run_id, s.metric, s.run_name, now.0])?;
+                (tx.last_insert_rowid(), 0, None)
+            }
+        };
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO history_points (entity, project, run_id, metric, step, time, value)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR IGNORE INTO history_points (series_id, step, time, value) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut appended = 0;
         for p in &s.points {
             if last.is_some_and(|l| p.step <= l) {
                 continue;
             }
-            appended += insert.execute(params![k.entity, k.project, k.run_id, s.metric, p.step, p.time.0, p.value])?;
+            appended += insert.execute(params![id, p.step, p.time.0, p.value])?;
             last = Some(p.step);
         }
         if appended == 0 {
@@ -39,30 +48,21 @@ fn append(tx: &Transaction<'_>, series: &[Series], max: usize, now: Timestamp) -
         count += appended as i64;
         if usize::try_from(count).unwrap_or(usize::MAX) > max {
             let steps: Vec<i64> = tx
-                .prepare_cached(
-                    "SELECT step FROM history_points
-                     WHERE entity = ?1 AND project = ?2 AND run_id = ?3 AND metric = ?4 ORDER BY step",
-                )?
-                .query_map(params![k.entity, k.project, k.run_id, s.metric], |r| r.get(0))?
+                .prepare_cached("SELECT step FROM history_points WHERE series_id = ?1 ORDER BY step")?
+                .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM history_points
-                 WHERE entity = ?1 AND project = ?2 AND run_id = ?3 AND metric = ?4 AND step = ?5",
-            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM history_points WHERE series_id = ?1 AND step = ?2")?;
             let dropped = thin(&steps, max);
             for step in &dropped {
-                delete.execute(params![k.entity, k.project, k.run_id, s.metric, step])?;
+                delete.execute(params![id, step])?;
             }
             count = (steps.len() - dropped.len()) as i64;
         }
         tx.prepare_cached(
-            "INSERT INTO history_series (entity, project, run_id, metric, run_name, points, last_step, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (entity, project, run_id, metric) DO UPDATE SET
-               run_name = COALESCE(excluded.run_name, run_name), points = excluded.points,
-               last_step = excluded.last_step, updated_at = excluded.updated_at",
+            "UPDATE history_series SET run_name = COALESCE(?2, run_name), points = ?3, last_step = ?4, updated_at = ?5
+             WHERE id = ?1",
         )?
-        .execute(params![k.entity, k.project, k.run_id, s.metric, s.run_name, count, last, now.0])?;
+        .execute(params![id, s.run_name, count, last, now.0])?;
     }
     Ok(())
 }
@@ -72,8 +72,7 @@ pub(crate) fn delete_expired(conn: &rusqlite::Connection, now: Timestamp) -> rus
     let cutoff = now.0 - HISTORY_TTL;
     let points = conn
         .prepare_cached(
-            "DELETE FROM history_points WHERE (entity, project, run_id, metric) IN (
-               SELECT entity, project, run_id, metric FROM history_series WHERE updated_at <= ?1)",
+            "DELETE FROM history_points WHERE series_id IN (SELECT id FROM history_series WHERE updated_at <= ?1)",
         )?
         .execute([cutoff])?;
     let series = conn.prepare_cached("DELETE FROM history_series WHERE updated_at <= ?1")?.execute([cutoff])?;
@@ -105,7 +104,7 @@ impl HistoryStore for SqliteStore {
             .prepare_cached(
                 "SELECT run_id, MAX(run_name), group_concat(metric, char(10)), MAX(updated_at) FROM (
                    SELECT run_id, run_name, metric, updated_at FROM history_series
-                   WHERE entity = ?1 AND project = ?2 ORDER BY metric)
+                   WHERE entity = ?1 AND project = ?2 AND points > 0 ORDER BY metric)
                  GROUP BY run_id ORDER BY MAX(updated_at) DESC, run_id LIMIT ?3",
             )
             .map_err(crate::SqliteError::from)?;
@@ -127,8 +126,8 @@ impl HistoryStore for SqliteStore {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT step, time, value FROM history_points
-                 WHERE entity = ?1 AND project = ?2 AND run_id = ?3 AND metric = ?4 ORDER BY step",
+                "SELECT p.step, p.time, p.value FROM history_series s JOIN history_points p ON p.series_id = s.id
+                 WHERE s.entity = ?1 AND s.project = ?2 AND s.run_id = ?3 AND s.metric = ?4 ORDER BY p.step",
             )
             .map_err(crate::SqliteError::from)?;
         let rows = stmt

@@ -126,30 +126,28 @@ const MIGRATIONS: &[&str] = &[
         failures INTEGER NOT NULL
     );",
     // 5: stored metric history (the console's run chart, backtests over a stored run): one row
-    // per (run, metric) with its count and last step, and its points, at most
-    // `automations_core::history::MAX_POINTS` each.
+    // per (run, metric) with its count and last step, and its points by the series' integer id
+    // (a point is then about 25 bytes), at most `automations_core::history::MAX_POINTS` each.
     "CREATE TABLE history_series (
+        id INTEGER PRIMARY KEY,
         entity TEXT NOT NULL,
         project TEXT NOT NULL,
         run_id TEXT NOT NULL,
         metric TEXT NOT NULL,
         run_name TEXT,
         points INTEGER NOT NULL,
-        last_step INTEGER NOT NULL,
+        last_step INTEGER,
         updated_at INTEGER NOT NULL,
-        PRIMARY KEY (entity, project, run_id, metric)
+        UNIQUE (entity, project, run_id, metric)
     );
     CREATE INDEX history_series_updated ON history_series (entity, project, updated_at);
     CREATE INDEX history_series_expiry ON history_series (updated_at);
     CREATE TABLE history_points (
-        entity TEXT NOT NULL,
-        project TEXT NOT NULL,
-        run_id TEXT NOT NULL,
-        metric TEXT NOT NULL,
+        series_id INTEGER NOT NULL,
         step INTEGER NOT NULL,
         time INTEGER NOT NULL,
         value REAL NOT NULL,
-        PRIMARY KEY (entity, project, run_id, metric, step)
+        PRIMARY KEY (series_id, step)
     ) WITHOUT ROWID;",
 ];
 
