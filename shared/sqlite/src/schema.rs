@@ -126,8 +126,10 @@ const MIGRATIONS: &[&str] = &[
         failures INTEGER NOT NULL
     );",
     // 5: stored metric history (the console's run chart, backtests over a stored run): one row
-    // per (run, metric) with its count and last step, and its points by the series' integer id
-    // (a point is then about 25 bytes), at most `automations_core::history::MAX_POINTS` each.
+    // per (run, metric) with its count, last step and number of chunks, and its points in
+    // chunks of up to 128 (`history.rs`: 24 bytes a point, a chunk within one page), at most
+    // `automations_core::history::MAX_POINTS` a series. A batch rewrites a series' last chunk
+    // rather than inserting a row per value.
     "CREATE TABLE history_series (
         id INTEGER PRIMARY KEY,
         entity TEXT NOT NULL,
@@ -137,18 +139,18 @@ const MIGRATIONS: &[&str] = &[
         run_name TEXT,
         points INTEGER NOT NULL,
         last_step INTEGER,
+        chunks INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         UNIQUE (entity, project, run_id, metric)
     );
     CREATE INDEX history_series_updated ON history_series (entity, project, updated_at);
     CREATE INDEX history_series_expiry ON history_series (updated_at);
-    CREATE TABLE history_points (
+    CREATE TABLE history_chunks (
         series_id INTEGER NOT NULL,
-        step INTEGER NOT NULL,
-        time INTEGER NOT NULL,
-        value REAL NOT NULL,
-        PRIMARY KEY (series_id, step)
-    ) WITHOUT ROWID;",
+        chunk INTEGER NOT NULL,
+        points BLOB NOT NULL,
+        PRIMARY KEY (series_id, chunk)
+    );",
 ];
 
 /// The schema version this build writes.

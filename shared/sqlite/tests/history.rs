@@ -63,9 +63,34 @@ fn history_that_logs_nothing_for_30_days_is_swept() {
     let day = automations_core::time::DAY;
     block_on(store.append_history(&[series("old", "loss", 0..3)], Timestamp(0))).unwrap();
     block_on(store.append_history(&[series("new", "loss", 0..3)], Timestamp(20 * day))).unwrap();
-    assert_eq!(store.delete_expired(Timestamp(30 * day)).unwrap(), 4, "3 points and the series of run old");
+    assert_eq!(store.delete_expired(Timestamp(30 * day)).unwrap(), 2, "the chunk and the series of run old");
     assert!(block_on(store.metric_history(&run("old"), "loss")).unwrap().is_empty());
     assert_eq!(block_on(store.metric_history(&run("new"), "loss")).unwrap().len(), 3);
     let runs = block_on(store.history_runs("acme", "mnist", 10)).unwrap();
     assert_eq!(runs.iter().map(|r| r.run.run_id.as_str()).collect::<Vec<_>>(), vec!["new"]);
+}
+
+#[test]
+fn points_across_many_chunks_and_batches_read_back_in_order() {
+    let store = SqliteStore::in_memory().unwrap();
+    // Batches of odd sizes, so chunks are refilled part-way again and again; 1000 < the bound.
+    let mut step = 0;
+    for size in [1, 127, 1, 130, 300, 7, 434] {
+        block_on(store.append_history(&[series("r1", "loss", step..step + size)], Timestamp(step))).unwrap();
+        step += size;
+    }
+    let points = block_on(store.metric_history(&run("r1"), "loss")).unwrap();
+    assert_eq!(points.len(), 1000);
+    assert!(points.iter().enumerate().all(|(i, p)| p.step == i as i64 && p.value == i as f64 / 2.0));
+    // Past a bound of 600 (in chunks too): thinned, still ordered, the newest kept.
+    store.append_history_bounded(&[series("r1", "loss", 1000..1100)], 600, Timestamp(2)).unwrap();
+    let points = block_on(store.metric_history(&run("r1"), "loss")).unwrap();
+    assert!(points.len() <= 600, "{}", points.len());
+    assert!(points.windows(2).all(|w| w[0].step < w[1].step));
+    assert_eq!(points.last().map(|p| p.step), Some(1099));
+    // And appends after the rewrite carry on from its last chunk.
+    store.append_history_bounded(&[series("r1", "loss", 1100..1105)], 600, Timestamp(3)).unwrap();
+    let again = block_on(store.metric_history(&run("r1"), "loss")).unwrap();
+    assert_eq!(again.len(), points.len() + 5);
+    assert_eq!(&again[..points.len()], &points[..]);
 }
