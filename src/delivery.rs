@@ -39,6 +39,10 @@ pub struct DeliveryArgs {
     /// Delivery attempts in flight at most.
     #[arg(long, default_value_t = 64)]
     pub delivery_concurrency: usize,
+    /// Keep no metric history (the console's run chart and backtests over a stored run then
+    /// answer 501); it is kept by default, at most 10,000 points per (run, metric).
+    #[arg(long)]
+    pub no_metric_history: bool,
 }
 
 /// `500ms`, `10s`, `5m`, `1h`, `1d`.
@@ -118,6 +122,9 @@ pub async fn start(
     });
     if let Some(hooks) = tracking {
         local = local.tracking(hooks);
+    }
+    if args.no_metric_history {
+        local = local.without_history();
     }
     let sink = Arc::new(local);
     let mut sweeper = Sweeper::new(store);

@@ -345,12 +345,19 @@ async fn the_lambda_adapter_answers_as_serve_does() {
         ("POST", "/v1/events".into(), metrics("p1", 1, "0.5")),
         ("POST", "/v1/events".into(), bad_event.into()),
         ("POST", "/v1/events".into(), "x".repeat(1024 * 1024 + 1)),
+        // The web console is served by both: the page and its assets.
+        ("GET", "/".into(), String::new()),
+        ("GET", "/console/app.js".into(), String::new()),
+        ("GET", "/console/uPlot.iife.min.js".into(), String::new()),
     ];
     for (method, path, body) in &requests {
         let lambda = via_lambda(method, path, body).await;
         let http = via_http(method, path, body);
         assert_eq!(lambda, http, "{method} {path}: the Lambda adapter and serve differ");
     }
+    let (status, content_type, page) = via_lambda("GET", "/", "").await;
+    assert_eq!((status, content_type.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(page.contains("console/app.js"), "{page}");
     // Writes: each side creates its own, and the answers differ only in ids and times.
     let doc = |name: &str| {
         let mut d = loss_automation(name);

@@ -63,6 +63,8 @@ impl Served {
         let child = Command::new(binary())
             .args(["serve", "--addr", "127.0.0.1:0", "--db"])
             .arg(&db)
+            // Extra flags for benchmarks that compare configurations (e.g. `--no-metric-history`).
+            .args(std::env::var("AUTOMATIONS_SERVE_FLAGS").unwrap_or_default().split_whitespace())
             .stdin(Stdio::null())
             .stdout(Stdio::from(out.try_clone().expect("log")))
             .stderr(Stdio::from(out))

@@ -15,6 +15,7 @@
 
 mod access_log;
 pub mod auth;
+pub mod console;
 mod deliver;
 pub mod error;
 pub mod input;

@@ -4,16 +4,19 @@
 //! Holds the engine cache, invalidated whenever the API changes an automation, so the next
 //! envelope sees the change. After a batch records new fires, it calls the `on_fires` hook (the
 //! local deliverer's wake-up). The sweeper's `crashed` envelopes come in through the same door
-//! ([`EnvelopeFeed`]).
+//! ([`EnvelopeFeed`]). Every batch's metric values are kept as history too
+//! ([`automations_core::history`]), for the console's run chart and backtests over a stored run.
 
 use crate::error::ApiError;
 use crate::sink::{Accepted, EventSink, TrackingHooks, check_tracking, tracking_status};
 use automations_core::engine::Engine;
+use automations_core::event::RunKey;
 use automations_core::event::{Envelope, EventData};
 use automations_core::fire::{Fire, Subject};
+use automations_core::history::{Point, RunHistory};
 use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError, IngestStore, Refresh};
 use automations_core::model::Integration;
-use automations_core::store::{AutomationStore, StoreError};
+use automations_core::store::{AutomationStore, HistoryStore, StoreError};
 use automations_core::time::Timestamp;
 use automations_delivery::EnvelopeFeed;
 use serde_json::{Map, Value};
@@ -27,18 +30,20 @@ pub struct LocalSink<S> {
     engines: EngineCache,
     on_fires: Option<FiresHook>,
     tracking: Option<Arc<dyn TrackingHooks>>,
+    /// Keep each batch's metric values as history (the default).
+    history: bool,
 }
 
 impl<S> LocalSink<S>
 where
-    S: IngestStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
     /// A sink over `store`, with an engine of the automations stored now (so a store that
     /// cannot be read fails here, at start-up).
     pub async fn new(store: Arc<S>) -> Result<LocalSink<S>, StoreError> {
         let engines = EngineCache::new(Refresh::OnChange);
         engines.engine(&*store, Timestamp(0)).await?;
-        Ok(LocalSink { store, engines, on_fires: None, tracking: None })
+        Ok(LocalSink { store, engines, on_fires: None, tracking: None, history: true })
     }
 
     /// Call `hook` with the new fires of every batch that recorded some (after they are recorded).
@@ -50,6 +55,12 @@ where
     /// Check new MLflow tracking integrations and show their polls through `hooks`.
     pub fn tracking(mut self, hooks: Arc<dyn TrackingHooks>) -> LocalSink<S> {
         self.tracking = Some(hooks);
+        self
+    }
+
+    /// Keep no metric history: `GET /v1/runs...` then answers 501, as on AWS.
+    pub fn without_history(mut self) -> LocalSink<S> {
+        self.history = false;
         self
     }
 
@@ -73,6 +84,15 @@ where
             }
         })?;
         record_ingest(envelopes, &out.fires, out.duplicates, started.elapsed());
+        // After the fires: a history that failed to store fails the request, and the client's
+        // retry fires nothing twice and appends only what is missing.
+        if self.history {
+            let series = automations_core::history::points(envelopes);
+            self.store.append_history(&series, now).await.map_err(|e| {
+                tracing::error!(series = series.len(), error = %e, "cannot store metric history");
+                ApiError::from(e)
+            })?;
+        }
         if !out.fires.is_empty()
             && let Some(hook) = &self.on_fires
         {
@@ -84,7 +104,7 @@ where
 
 impl<S> EventSink for LocalSink<S>
 where
-    S: IngestStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
     async fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> Result<(), ApiError> {
         let envelopes: Vec<_> = batch.into_iter().map(|a| a.envelope).collect();
@@ -102,6 +122,25 @@ where
 
     async fn integration_status(&self, integration: &Integration) -> Result<Option<Map<String, Value>>, ApiError> {
         tracking_status(self.tracking.as_deref(), integration).await
+    }
+
+    async fn history_runs(
+        &self,
+        entity: &str,
+        project: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<RunHistory>>, ApiError> {
+        if !self.history {
+            return Ok(None);
+        }
+        Ok(Some(self.store.history_runs(entity, project, limit).await?))
+    }
+
+    async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Option<Vec<Point>>, ApiError> {
+        if !self.history {
+            return Ok(None);
+        }
+        Ok(Some(self.store.metric_history(run, metric).await?))
     }
 }
 
@@ -144,7 +183,7 @@ pub fn record_ingest(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, 
 /// The sweeper's envelopes are evaluated like any other.
 impl<S> EnvelopeFeed for LocalSink<S>
 where
-    S: IngestStore + AutomationStore + 'static,
+    S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
     async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
         self.process(&envelopes, now).await.map(drop).map_err(|e| e.to_string())

@@ -6,7 +6,8 @@
 //! embedded store; the AWS `config-api` function's sink sends them to the input queue instead.
 
 use crate::error::ApiError;
-use automations_core::event::Envelope;
+use automations_core::event::{Envelope, RunKey};
+use automations_core::history::{Point, RunHistory};
 use automations_core::model::Integration;
 use automations_core::time::Timestamp;
 use std::future::Future;
@@ -49,7 +50,32 @@ pub trait EventSink: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError>> + Send {
         async { Ok(None) }
     }
+
+    /// Up to `limit` runs of (entity, project) with stored metric history, most recent first;
+    /// `None`: this deployment keeps no history.
+    fn history_runs(
+        &self,
+        _entity: &str,
+        _project: &str,
+        _limit: usize,
+    ) -> impl Future<Output = Result<Option<Vec<RunHistory>>, ApiError>> + Send {
+        async { Ok(None) }
+    }
+
+    /// The stored values of one (run, metric) in step order; `None`: this deployment keeps no
+    /// history.
+    fn metric_history(
+        &self,
+        _run: &RunKey,
+        _metric: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Point>>, ApiError>> + Send {
+        async { Ok(None) }
+    }
 }
+
+/// What a deployment that keeps no metric history answers `GET /v1/runs...` with.
+pub const NO_HISTORY: &str =
+    "this deployment keeps no metric history (automations serve does unless --no-metric-history; on AWS it is off)";
 
 /// A boxed future, for [`TrackingHooks`].
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;

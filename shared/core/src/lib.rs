@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod filter;
 pub mod fire;
+pub mod history;
 pub mod ingest;
 pub mod json;
 pub mod mlflow;

@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod executions;
 mod fires;
+mod history;
 mod rejects;
 mod runs;
 mod schema;
@@ -82,9 +83,9 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Delete run records, fires, executions and run activity that expired at `now`; returns how
+    /// Delete run records, fires, executions, run activity and metric history that expired at `now`; returns how
     /// many rows went. The sweeper's cleanup: reads already treat these rows as absent, this only
-    /// reclaims space.
+    /// reclaims space (metric history has no expiry to read, and is shown until removed here).
     pub fn delete_expired(&self, now: Timestamp) -> Result<usize> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -92,6 +93,7 @@ impl SqliteStore {
             + fires::delete_expired(&tx, now)?
             + executions::delete_expired(&tx, now)?
             + activity::delete_expired(&tx, now)?
+            + history::delete_expired(&tx, now)?
             + rejects::delete_expired(&tx, now)?;
         tx.commit()?;
         Ok(n)

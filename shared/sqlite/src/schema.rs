@@ -125,6 +125,32 @@ const MIGRATIONS: &[&str] = &[
         last_success INTEGER,
         failures INTEGER NOT NULL
     );",
+    // 5: stored metric history (the console's run chart, backtests over a stored run): one row
+    // per (run, metric) with its count, last step and number of chunks, and its points in
+    // chunks of up to 128 (`history.rs`: 24 bytes a point, a chunk within one page), at most
+    // `automations_core::history::MAX_POINTS` a series. A batch rewrites a series' last chunk
+    // rather than inserting a row per value.
+    "CREATE TABLE history_series (
+        id INTEGER PRIMARY KEY,
+        entity TEXT NOT NULL,
+        project TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        run_name TEXT,
+        points INTEGER NOT NULL,
+        last_step INTEGER,
+        chunks INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (entity, project, run_id, metric)
+    );
+    CREATE INDEX history_series_updated ON history_series (entity, project, updated_at);
+    CREATE INDEX history_series_expiry ON history_series (updated_at);
+    CREATE TABLE history_chunks (
+        series_id INTEGER NOT NULL,
+        chunk INTEGER NOT NULL,
+        points BLOB NOT NULL,
+        PRIMARY KEY (series_id, chunk)
+    );",
 ];
 
 /// The schema version this build writes.

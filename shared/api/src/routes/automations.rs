@@ -345,6 +345,32 @@ pub async fn test<S: ApiStore, K: EventSink, D: Deliverer>(
     Ok(axum::Json(outcome).into_response())
 }
 
+/// `POST /v1/automations/preview`: an automation document checked as a create checks it (the
+/// same errors at the same paths), nothing stored; the answer is what a sample fire of it would
+/// send (`body`, as the Test button's) and the value of every template variable for that fire.
+pub async fn preview<S: ApiStore, K: EventSink, D: Deliverer>(
+    State(api): St<S, K, D>,
+    caller: Caller,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let mut doc = parse_json(&body)?;
+    default_entity(&mut doc, &caller.entity);
+    let now = api.now();
+    let automation = Automation::from_create("au_preview", &doc)?;
+    check_entity(&caller, &automation)?;
+    check_action(&*api.store, &caller.entity, &automation).await?;
+    let fire = automations_core::delivery::sample::fire(&automation, now);
+    let mut variables = Map::new();
+    for name in automations_core::model::action::TEMPLATE_VARIABLES {
+        variables.insert(name.into(), automations_core::delivery::template::variable(&fire, name).into());
+    }
+    Ok(axum::Json(serde_json::json!({
+        "body": automations_core::delivery::payload::body(&fire),
+        "variables": variables,
+    }))
+    .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

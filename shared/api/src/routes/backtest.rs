@@ -11,7 +11,9 @@
 //! every step at which the condition holds is listed, not only those outside the cooldown.
 //! `"max_fires"` (default 100, at most 1000) bounds the fires listed (`fires_total` counts them
 //! all, `fires_omitted` the rest), and `"metric_values": true` adds each fire's window: the
-//! answer stays small whatever the history. The evaluation runs on the blocking pool, a chunk of
+//! answer stays small whatever the history. Without `history`, a `run` with a `run_id` is
+//! backtested over that run's stored history (`GET /v1/runs/...`); `"patch"` (a JSON merge patch
+//! over the automation's document) backtests a changed condition without saving it. The evaluation runs on the blocking pool, a chunk of
 //! rows at a time, so a large history neither stalls the async workers nor holds every fire.
 
 use super::automations::find;
@@ -58,7 +60,8 @@ pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
     let doc: Value = serde_json::from_str(&sanitize_non_finite(text))
         .map_err(|e| ApiError::field("", format!("malformed JSON: {e}")))?;
     let record = find(&api, &caller, &id).await?;
-    let mut automation = record.automation;
+    let (doc, mut automation) = with_patch(doc, record.automation)?;
+    let doc = with_stored_history(&*api.sink, &caller, &automation, doc).await?;
     let Trigger::Metric { run_filter, condition, cooldown } = &mut automation.trigger else {
         return Err(ApiError::field(
             "",
@@ -135,6 +138,61 @@ pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
         "fires": fires,
     }))
     .into_response())
+}
+
+/// `"patch"`: a JSON merge patch over the automation's document, backtested in its place (and
+/// not stored), so a condition can be tried before it is saved. Its errors are at `patch.PATH`.
+fn with_patch(
+    mut doc: Value,
+    automation: automations_core::model::Automation,
+) -> Result<(Value, automations_core::model::Automation), ApiError> {
+    let Some(patch) = doc.as_object_mut().and_then(|o| o.remove("patch")) else { return Ok((doc, automation)) };
+    if !patch.is_object() {
+        return Err(ApiError::field("patch", "must be a JSON object (a JSON merge patch, RFC 7396)"));
+    }
+    let mut document = automation.to_document();
+    super::automations::merge_patch(&mut document, &patch);
+    let patched = automations_core::model::Automation::from_create(automation.id.as_str(), &document).map_err(|e| {
+        let errors = e.errors.into_iter().map(|f| FieldError::new(format!("patch.{}", f.path), f.message)).collect();
+        ApiError::Invalid(Invalid { errors })
+    })?;
+    Ok((doc, patched))
+}
+
+/// A request without `history` that names a run (`run.run_id`, and `run.project` unless the
+/// automation watches one project) is backtested over that run's stored history of the
+/// automation's metric.
+async fn with_stored_history<K: EventSink>(
+    sink: &K,
+    caller: &Caller,
+    automation: &automations_core::model::Automation,
+    mut doc: Value,
+) -> Result<Value, ApiError> {
+    let Trigger::Metric { condition, .. } = &automation.trigger else { return Ok(doc) };
+    let Some(obj) = doc.as_object() else { return Ok(doc) };
+    if obj.contains_key("history") {
+        return Ok(doc);
+    }
+    let Some(Value::String(run_id)) = obj.get("run").and_then(|r| r.get("run_id")) else { return Ok(doc) };
+    let project = match (obj.get("run").and_then(|r| r.get("project")), &automation.scope) {
+        (Some(Value::String(p)), _) => p.clone(),
+        (None, Scope::Project { project, .. }) => project.clone(),
+        _ => return Err(ApiError::field("run.project", "names the project of the stored run to backtest over")),
+    };
+    let run = automations_core::event::RunKey { entity: caller.entity.clone(), project, run_id: run_id.clone() };
+    let metric = condition.metric();
+    let points = super::runs::stored(sink, caller, &run, metric).await.map_err(|e| match e {
+        ApiError::NotFound(why) => ApiError::field("run.run_id", why),
+        e => e,
+    })?;
+    let rows: Vec<Value> = points
+        .iter()
+        .map(|p| json!({"step": p.step, "time": p.time.to_string(), "values": {metric: p.value}}))
+        .collect();
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("history".into(), rows.into());
+    }
+    Ok(doc)
 }
 
 /// What the answer shows of a fire: when and why; the values read only when asked.

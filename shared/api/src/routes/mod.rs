@@ -6,6 +6,7 @@ mod events;
 mod graphql;
 mod integrations;
 mod mlflow;
+mod runs;
 mod view;
 
 use crate::error::ApiError;
@@ -22,6 +23,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/health"),
     ("POST", "/v1/automations"),
     ("GET", "/v1/automations"),
+    ("POST", "/v1/automations/preview"),
     ("GET", "/v1/automations/{id}"),
     ("PATCH", "/v1/automations/{id}"),
     ("DELETE", "/v1/automations/{id}"),
@@ -40,6 +42,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/events"),
     ("POST", "/v1/mlflow/{entity}/{integration}/events"),
     ("POST", "/graphql"),
+    ("GET", "/v1/runs"),
+    ("GET", "/v1/runs/{entity}/{project}/{run_id}/metrics/{name}"),
 ];
 
 pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -> Router {
@@ -48,6 +52,7 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/automations", post(a::create::<S, K, D>).get(a::list::<S, K, D>))
+        .route("/v1/automations/preview", post(a::preview::<S, K, D>))
         .route(
             "/v1/automations/{id}",
             get(a::get_one::<S, K, D>).patch(a::patch::<S, K, D>).delete(a::delete::<S, K, D>),
@@ -67,6 +72,9 @@ pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -
         .route("/v1/events", post(events::intake::<S, K, D>))
         .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake::<S, K, D>))
         .route("/graphql", post(graphql::graphql::<S, K, D>))
+        .route("/v1/runs", get(runs::list::<S, K, D>))
+        .route("/v1/runs/{entity}/{project}/{run_id}/metrics/{name}", get(runs::metric::<S, K, D>))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)

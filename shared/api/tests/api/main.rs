@@ -4,6 +4,7 @@ mod automations;
 mod common;
 mod corpus;
 mod events;
+mod history;
 mod integrations;
 mod isolation;
 mod openapi;

@@ -205,6 +205,7 @@ async fn request_examples_validate_and_are_accepted() {
     for (method, path) in [
         ("POST", "/v1/integrations"),
         ("POST", "/v1/automations"),
+        ("POST", "/v1/automations/preview"),
         ("PATCH", "/v1/automations/{id}"),
         ("POST", "/v1/automations/{id}/backtest"),
         ("POST", "/v1/import/wandb"),
@@ -308,6 +309,14 @@ async fn responses_conform_to_the_document() {
         t.raw("POST", "/v1/automations", Some(&t.a), "x".repeat(1 << 21)).await.expect(413),
     );
     check("POST", "/v1/automations", t.raw("POST", "/v1/automations", None, "{}").await.expect(401));
+    let pv = "/v1/automations/preview";
+    let preview = json!({"name": "p", "scope": {"type": "project", "project": "mnist"},
+        "event": {"type": "RUN_METRIC_THRESHOLD", "metric": {"name": "loss", "cmp": "$gt", "threshold": 1}},
+        "action": {"type": "webhook", "integration": "hook", "payload": "{\"run\": \"${run_name}\"}"}});
+    let res = check("POST", pv, t.call("POST", pv, &t.a, Some(preview)).await.expect(200));
+    assert_eq!(res.json()["body"], "{\"run\": \"example-run-name\"}", "{}", res.text);
+    assert_eq!(res.json()["variables"]["alias"], Value::Null);
+    check("POST", pv, t.call("POST", pv, &t.a, Some(json!({"name": ""}))).await.expect(400));
     check("GET", "/v1/automations", t.call("GET", "/v1/automations?limit=2", &t.a, None).await.expect(200));
     check("GET", "/v1/automations", t.call("GET", "/v1/automations?scope=x", &t.a, None).await.expect(400));
 
@@ -374,6 +383,13 @@ async fn responses_conform_to_the_document() {
     check("POST", events, t.call("POST", events, &t.a, Some(json!([{"id": 5}]))).await.expect(400));
     check("POST", events, t.raw("POST", events, Some(&t.a), "").await.expect(400));
     check("GET", "/v1/health", t.raw("GET", "/v1/health", None, "").await.expect(200));
+    let logged = crate::common::metrics("acme", "hist-1", 1, &[0.5, 0.7]);
+    check("POST", events, t.call("POST", events, &t.a, Some(json!([logged]))).await.expect(202));
+    check("GET", "/v1/runs", t.call("GET", "/v1/runs?project=mnist", &t.a, None).await.expect(200));
+    check("GET", "/v1/runs", t.call("GET", "/v1/runs", &t.a, None).await.expect(400));
+    let m = "/v1/runs/{entity}/{project}/{run_id}/metrics/{name}";
+    check("GET", m, t.call("GET", "/v1/runs/acme/mnist/r1/metrics/loss", &t.a, None).await.expect(200));
+    check("GET", m, t.call("GET", "/v1/runs/acme/mnist/r1/metrics/nope", &t.a, None).await.expect(404));
 
     for (method, path) in ROUTES {
         if path.starts_with("/v1/mlflow/") {

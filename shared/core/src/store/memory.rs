@@ -22,6 +22,16 @@ pub(super) struct Inner {
     pub(super) config: super::memory_config::ConfigData,
     /// Executions and run activity (see `memory_outbox`).
     pub(super) outbox: super::memory_outbox::OutboxData,
+    /// Stored metric history per (run, metric).
+    history: std::collections::BTreeMap<(RunKey, String), StoredSeries>,
+}
+
+/// One (run, metric)'s stored history.
+#[derive(Debug)]
+struct StoredSeries {
+    run_name: Option<String>,
+    updated_at: Timestamp,
+    points: Vec<crate::history::Point>,
 }
 
 /// Everything in one mutex-guarded map set; expiry is checked on read.
@@ -201,5 +211,62 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
             return v;
         }
         std::thread::yield_now();
+    }
+}
+
+impl super::HistoryStore for MemoryStore {
+    async fn append_history(&self, series: &[crate::history::Series], now: Timestamp) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for s in series {
+            let entry = inner.history.entry((s.run.clone(), s.metric.clone())).or_insert(StoredSeries {
+                run_name: None,
+                updated_at: now,
+                points: Vec::new(),
+            });
+            if crate::history::append(&mut entry.points, &s.points, crate::history::MAX_POINTS) > 0 {
+                entry.updated_at = now;
+            }
+            if s.run_name.is_some() {
+                entry.run_name.clone_from(&s.run_name);
+            }
+        }
+        Ok(())
+    }
+
+    async fn history_runs(
+        &self,
+        entity: &str,
+        project: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::history::RunHistory>, StoreError> {
+        let inner = self.lock();
+        let mut runs: Vec<crate::history::RunHistory> = Vec::new();
+        for ((run, metric), StoredSeries { run_name: name, updated_at: at, .. }) in &inner.history {
+            if run.entity != entity || run.project != project {
+                continue;
+            }
+            match runs.iter_mut().find(|r| r.run == *run) {
+                Some(r) => {
+                    r.metrics.push(metric.clone());
+                    r.updated_at = r.updated_at.max(*at);
+                    if name.is_some() {
+                        r.run_name.clone_from(name);
+                    }
+                }
+                None => runs.push(crate::history::RunHistory {
+                    run: run.clone(),
+                    run_name: name.clone(),
+                    metrics: vec![metric.clone()],
+                    updated_at: *at,
+                }),
+            }
+        }
+        runs.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.run.cmp(&b.run)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Vec<crate::history::Point>, StoreError> {
+        Ok(self.lock().history.get(&(run.clone(), metric.to_string())).map(|e| e.points.clone()).unwrap_or_default())
     }
 }

@@ -8,6 +8,7 @@
 
 mod activity;
 mod config;
+mod history;
 mod memory;
 mod memory_config;
 mod memory_outbox;
@@ -16,6 +17,7 @@ mod tracking;
 
 pub use activity::{PurgeExpired, RunActivityStore};
 pub use config::*;
+pub use history::HistoryStore;
 pub use memory::{MemoryStore, block_on};
 pub use outbox::{ExecutionStore, execution_cursor, parse_execution_cursor};
 pub use tracking::{PollRecord, TrackingStore};
