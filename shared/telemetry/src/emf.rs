@@ -6,8 +6,11 @@
 //! Read from the registry's own text exposition (the registry offers no other way to iterate its
 //! families), so every metric registered is also a CloudWatch metric without a second list.
 //! CloudWatch adds up the values of a period, so counters (`_total`) and histograms (`_sum`,
-//! `_count`) are sent as what they grew by since the last flush (nothing when they did not);
-//! gauges as they are.
+//! `_count`) are sent as what they grew by since the last flush (nothing when they did not).
+//! Gauges are left out: the two there are (the outbox's depth and oldest age) are read from the
+//! database by `serve`'s scrape and never set in a function, where the queues' own CloudWatch
+//! metrics (`ApproximateAgeOfOldestMessage`) stand for them; a 0 sent by every function would
+//! only mislead.
 
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -109,17 +112,15 @@ fn unit(name: &str) -> &'static str {
 fn lines(text: &str, function: &str, timestamp_ms: i64, previous: &mut HashMap<String, f64>) -> Vec<String> {
     let mut groups: BTreeMap<BTreeMap<String, String>, Vec<(String, f64)>> = BTreeMap::new();
     for (s, kind) in samples(text) {
-        let value = if kind == "gauge" {
-            s.value
-        } else {
-            let key = format!("{}{:?}", s.name, s.labels);
-            let last = previous.insert(key, s.value).unwrap_or(0.0);
-            let delta = s.value - last;
-            if delta <= 0.0 {
-                continue;
-            }
-            delta
-        };
+        if kind == "gauge" {
+            continue;
+        }
+        let key = format!("{}{:?}", s.name, s.labels);
+        let last = previous.insert(key, s.value).unwrap_or(0.0);
+        let value = s.value - last;
+        if value <= 0.0 {
+            continue;
+        }
         groups.entry(s.labels).or_default().push((s.name, value));
     }
     groups
@@ -177,8 +178,8 @@ mod tests {
         let mut previous = HashMap::new();
         let docs = parsed(&lines(TEXT, "dispatcher", 1_000, &mut previous));
         assert_eq!(docs.len(), 4, "{docs:?}");
-        let plain = docs.iter().find(|d| d.get("automations_outbox_pending").is_some()).unwrap();
-        assert_eq!(plain["automations_outbox_pending"], 4.0);
+        assert!(docs.iter().all(|d| d.get("automations_outbox_pending").is_none()), "no gauges");
+        let plain = docs.iter().find(|d| d.get("automations_delivery_duration_seconds_sum").is_some()).unwrap();
         assert_eq!(plain["automations_delivery_duration_seconds_sum"], 0.5);
         assert_eq!(plain["automations_delivery_duration_seconds_count"], 2.0);
         let cw = &plain["_aws"]["CloudWatchMetrics"][0];
@@ -199,12 +200,8 @@ mod tests {
         let rejected = docs.iter().find(|d| d.get("automations_envelopes_rejected_total").is_some()).unwrap();
         assert_eq!(rejected["field"], "a \"b\",c", "escaped label values are read whole");
 
-        // Nothing grew: only the gauge again. One counter grew by 2: its delta.
-        let again = parsed(&lines(TEXT, "dispatcher", 2_000, &mut previous));
-        assert_eq!(again.len(), 1);
-        assert!(
-            again[0].get("automations_fires_total").is_none() && again[0].get("automations_outbox_pending").is_some()
-        );
+        // Nothing grew: nothing to send. One counter grew by 2: its delta.
+        assert!(lines(TEXT, "dispatcher", 2_000, &mut previous).is_empty());
         let grown = TEXT.replace("trigger=\"RUN_STATE\"} 3", "trigger=\"RUN_STATE\"} 5");
         let third = parsed(&lines(&grown, "dispatcher", 3_000, &mut previous));
         let state = third.iter().find(|d| d["trigger"] == "RUN_STATE").unwrap();
