@@ -26,7 +26,7 @@ fn encode(points: &[Point], out: &mut Vec<u8>) {
 }
 
 fn decode(blob: &[u8], out: &mut Vec<Point>) -> Result<()> {
-    if blob.len() % POINT_BYTES != 0 {
+    if !blob.len().is_multiple_of(POINT_BYTES) {
         return Err(SqliteError::Corrupt(format!("a history chunk of {} bytes", blob.len())));
     }
     for p in blob.chunks_exact(POINT_BYTES) {
