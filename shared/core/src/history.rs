@@ -15,6 +15,7 @@
 use crate::event::{Envelope, EventData, RunKey};
 use crate::time::Timestamp;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// The most points kept per (run, metric).
 pub const MAX_POINTS: usize = 10_000;
@@ -75,6 +76,8 @@ impl RunHistory {
 /// its last stored step.
 pub fn points(envelopes: &[Envelope]) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
+    // Where each (run, metric) is in `out`, borrowed from the envelopes.
+    let mut at: HashMap<(&RunKey, &str), usize> = HashMap::new();
     for env in envelopes {
         let EventData::Metrics(m) = &env.data else { continue };
         for row in &m.rows {
@@ -84,15 +87,16 @@ pub fn points(envelopes: &[Envelope]) -> Vec<Series> {
                 }
                 let Some(name) = m.names.get(i as usize) else { continue };
                 let point = Point { step: row.step, time: row.time.unwrap_or(env.time), value };
-                match out.iter_mut().find(|s| s.run == m.run.key && s.metric == *name) {
-                    Some(s) => s.points.push(point),
-                    None => out.push(Series {
+                let slot = *at.entry((&m.run.key, name.as_str())).or_insert_with(|| {
+                    out.push(Series {
                         run: m.run.key.clone(),
                         run_name: m.run.run_name.clone(),
                         metric: name.clone(),
-                        points: vec![point],
-                    }),
-                }
+                        points: Vec::new(),
+                    });
+                    out.len() - 1
+                });
+                out[slot].points.push(point);
             }
         }
     }
