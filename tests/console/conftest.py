@@ -2,7 +2,7 @@
 chromedriver, against a real `automations serve` (its database in a temp dir) and a real webhook
 receiver on loopback.
 
-The server binary is $AUTOMATIONS_BIN, else the repository's target/debug/automations. Each test
+The server is the Python client suite's harness (clients/python/tests/harness.py). Each test
 saves a screenshot into $CONSOLE_SCREENSHOTS (default: target/console-screenshots); the two the
 README shows are saved into docs/ as well.
 """
@@ -13,13 +13,10 @@ import http.server
 import json
 import os
 import shutil
-import signal
-import subprocess
+import sys
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List
 
 import pytest
 from selenium import webdriver
@@ -27,83 +24,8 @@ from selenium.webdriver.chrome.service import Service
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-ENTITY = "acme"
-
-
-def server_binary() -> str:
-    env = os.environ.get("AUTOMATIONS_BIN")
-    if env:
-        return env
-    for target in (os.environ.get("CARGO_TARGET_DIR"), str(REPO / "target")):
-        if target and (Path(target) / "debug" / "automations").exists():
-            return str(Path(target) / "debug" / "automations")
-    raise RuntimeError("no automations binary: set AUTOMATIONS_BIN (cargo build first)")
-
-
-class Server:
-    """`automations serve` on 127.0.0.1 with a key of entity acme."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.bin = server_binary()
-        self.workdir = workdir
-        self.db = str(workdir / "automations.db")
-        self.log = open(workdir / "serve.log", "ab")
-        self.key = subprocess.run(
-            [self.bin, "keys", "create", "--entity", ENTITY, "--db", self.db],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()
-        self.proc = subprocess.Popen(
-            [self.bin, "serve", "--addr", "127.0.0.1:0", "--db", self.db, "--retry-base", "1s"],
-            stdout=self.log, stderr=subprocess.PIPE,
-        )
-        self.addr = ""
-        while True:
-            line = self.proc.stderr.readline()
-            if not line:
-                raise RuntimeError(f"automations serve did not start; see {workdir / 'serve.log'}")
-            self.log.write(line)
-            text = line.decode("utf-8", "replace")
-            if "listening on http://" in text:
-                self.addr = text.split("http://", 1)[1].split()[0]
-                break
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        for line in self.proc.stderr:
-            try:
-                self.log.write(line)
-                self.log.flush()
-            except ValueError:
-                return
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.addr}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-
-    def api(self, method: str, path: str, body: Any = None, expect: Optional[int] = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {self.key}",
-                                              "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                status, text = r.status, r.read()
-        except urllib.error.HTTPError as e:
-            status, text = e.code, e.read()
-        doc = json.loads(text) if text else None
-        if expect is not None:
-            assert status == expect, f"{method} {path}: HTTP {status}: {doc}"
-        return doc
+sys.path.insert(0, str(REPO / "clients" / "python" / "tests"))
+from harness import ENTITY, Server  # noqa: E402
 
 
 class Receiver:
@@ -140,9 +62,10 @@ class Receiver:
 
 @pytest.fixture
 def server(tmp_path: Path):
-    s = Server(tmp_path)
+    s = Server(tmp_path, "--retry-base", "1s").start()
     yield s
     s.stop()
+    s.log.close()
 
 
 @pytest.fixture
