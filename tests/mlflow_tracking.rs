@@ -92,16 +92,7 @@ fn loss_turning_up_and_a_failed_run_fire_once_each() {
     );
     automation(&served, "run-failed", json!({"type": "RUN_STATE", "states": ["failed"]}));
 
-    let out = server.log(
-        "mnist",
-        &json!([
-            {"op": "start", "run_name": "lr-sweep-3", "tags": {"team": "ml"}, "params": {"lr": "0.01"}},
-            {"op": "log", "key": "loss", "values": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5], "first_step": 0},
-            {"op": "log_metrics", "metrics": {"loss": 1.5, "acc": 0.4}, "step": 6},
-            {"op": "log_metrics", "metrics": {"loss": 1.6, "acc": 0.4}, "step": 7},
-            {"op": "log_metrics", "metrics": {"loss": 1.7, "acc": 0.3}, "step": 8},
-        ]),
-    );
+    let out = server.log("mnist", &automations_testkit::mlflow::loss_turning_up());
     let logged = Instant::now();
     let run_id = out[0]["run_id"].as_str().expect("run id").to_string();
     let fired = receiver.wait_for(1, POLL * 2 + Duration::from_secs(3));

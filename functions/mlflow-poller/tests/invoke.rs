@@ -43,16 +43,7 @@ async fn polls_fire_once_each_and_catch_up_after_the_server_was_down() {
         .await
         .unwrap();
 
-    let out = mlflow.log(
-        "mnist",
-        &json!([
-            {"op": "start", "run_name": "lr-sweep-3", "tags": {"team": "ml"}, "params": {"lr": "0.01"}},
-            {"op": "log", "key": "loss", "values": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5], "first_step": 0},
-            {"op": "log_metrics", "metrics": {"loss": 1.5, "acc": 0.4}, "step": 6},
-            {"op": "log_metrics", "metrics": {"loss": 1.6, "acc": 0.4}, "step": 7},
-            {"op": "log_metrics", "metrics": {"loss": 1.7, "acc": 0.3}, "step": 8},
-        ]),
-    );
+    let out = mlflow.log("mnist", &automations_testkit::mlflow::loss_turning_up());
     let run = out[0]["run_id"].as_str().expect("run id").to_string();
     let function =
         stack.run("mlflow-poller", env!("CARGO_BIN_EXE_mlflow-poller"), &stack.env(&stack.queues.deliveries_dlq));

@@ -14,6 +14,18 @@ use std::time::Duration;
 /// restarted server) can read secrets the others stored.
 const SECRET_ENCRYPTION_KEY: &str = "2Ud1dU40rO0malZwbr1DluPEJsjCGxJBLOw4CfbdFas=";
 
+/// The run both deployments' tracking tests log (`scripts/mlflow_tracking.py` steps): a loss
+/// that falls for six steps, then turns up for three, with a tag and a param.
+pub fn loss_turning_up() -> Value {
+    serde_json::json!([
+        {"op": "start", "run_name": "lr-sweep-3", "tags": {"team": "ml"}, "params": {"lr": "0.01"}},
+        {"op": "log", "key": "loss", "values": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5], "first_step": 0},
+        {"op": "log_metrics", "metrics": {"loss": 1.5, "acc": 0.4}, "step": 6},
+        {"op": "log_metrics", "metrics": {"loss": 1.6, "acc": 0.4}, "step": 7},
+        {"op": "log_metrics", "metrics": {"loss": 1.7, "acc": 0.3}, "step": 8},
+    ])
+}
+
 /// A running `mlflow server`; dropping it stops the server and its workers.
 pub struct MlflowServer {
     server: Option<Server>,
