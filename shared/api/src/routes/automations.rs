@@ -80,16 +80,7 @@ pub(super) async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
 /// at the same instant may both pass: the cap bounds a runaway client, not an exact count.)
 async fn check_room<S: ApiStore, K: EventSink, D: Deliverer>(api: &Api<S, K, D>, entity: &str) -> Result<(), ApiError> {
     let max = api.limits.max_automations;
-    let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
-    let mut count = 0;
-    loop {
-        let page = api.store.find_automations(&query).await?;
-        count += page.items.len();
-        match page.next {
-            Some(next) if count < max => query.cursor = Some(next),
-            _ => break,
-        }
-    }
+    let count = entity_automations(&*api.store, entity, max).await?.len();
     if count >= max {
         return Err(ApiError::Conflict(format!(
             "entity {entity:?} has {max} automations, the most allowed (automations serve \
@@ -97,6 +88,24 @@ async fn check_room<S: ApiStore, K: EventSink, D: Deliverer>(api: &Api<S, K, D>,
         )));
     }
     Ok(())
+}
+
+/// `entity`'s automations, page by page, until there are none left or at least `at_most`.
+pub(super) async fn entity_automations<S: ApiStore>(
+    store: &S,
+    entity: &str,
+    at_most: usize,
+) -> Result<Vec<AutomationRecord>, ApiError> {
+    let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
+    let mut out = Vec::new();
+    loop {
+        let page = store.find_automations(&query).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(next) if out.len() < at_most => query.cursor = Some(next),
+            _ => return Ok(out),
+        }
+    }
 }
 
 /// A scope without an entity is in the caller's entity (the key grants only that one).

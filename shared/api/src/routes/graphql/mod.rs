@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::input::RawBody;
 use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::model::{Location, Scope};
-use automations_core::store::{AutomationQuery, AutomationRecord};
+use automations_core::store::AutomationRecord;
 use automations_core::wandb;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -151,15 +151,7 @@ async fn load<S: ApiStore, K, D>(api: &Api<S, K, D>, caller: &Caller, listing: b
     let mut automations = Vec::new();
     let mut integrations = Vec::new();
     if listing {
-        let mut query = AutomationQuery { entity: caller.entity.clone(), limit: 200, ..Default::default() };
-        loop {
-            let page = api.store.find_automations(&query).await?;
-            automations.extend(page.items);
-            match page.next {
-                Some(next) => query.cursor = Some(next),
-                None => break,
-            }
-        }
+        automations = rest::entity_automations(&*api.store, &caller.entity, usize::MAX).await?;
         let mut cursor = None;
         loop {
             let page = api.store.list_integrations(&caller.entity, cursor.as_deref(), 200).await?;
