@@ -166,7 +166,7 @@ impl<D: DynamoApi> IngestSession for RunBatch<'_, D> {
 
     /// Fires first, then each run save with its run's activity when the batch has some not yet
     /// written, then the rest of the activity.
-    async fn commit(&self, work: &UnitOfWork) -> Result<Committed, StoreError> {
+    async fn commit(&self, work: UnitOfWork) -> Result<Committed, StoreError> {
         self.expect(&work.activity);
         let fresh = self.store.record_new_fires(&work.fires).await?;
         let saved = self.save_runs(&work.runs, work.now).await?;

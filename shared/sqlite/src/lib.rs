@@ -182,8 +182,8 @@ impl IngestSession for &SqliteStore {
         Ok(runs::load(&self.lock(), keys, now)?)
     }
 
-    async fn commit(&self, work: &UnitOfWork) -> std::result::Result<Committed, StoreError> {
-        SqliteStore::commit(self, work)
+    async fn commit(&self, work: UnitOfWork) -> std::result::Result<Committed, StoreError> {
+        SqliteStore::commit(self, &work)
     }
 }
 

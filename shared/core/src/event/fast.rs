@@ -106,12 +106,20 @@ impl<'de> Visitor<'de> for RowsVisitor {
         let mut names = Vec::new();
         let mut index = HashMap::new();
         let mut order = Vec::new();
+        let mut scratch = Vec::new();
         let mut stamps = Vec::new();
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let mut n = 0u32;
         loop {
             n = n.checked_add(1).ok_or_else(|| de::Error::custom("too many rows"))?;
-            let seed = RowSeed { names: &mut names, index: &mut index, order: &mut order, stamps: &mut stamps, row: n };
+            let seed = RowSeed {
+                names: &mut names,
+                index: &mut index,
+                order: &mut order,
+                scratch: &mut scratch,
+                stamps: &mut stamps,
+                row: n,
+            };
             let Some(row) = seq.next_element_seed(seed)? else { break };
             rows.push(row);
         }
@@ -147,6 +155,8 @@ struct RowSeed<'x> {
     /// The name indexes of the previous row, in its order: rows logged by one loop name their
     /// metrics in the same order, so the name at each position is checked against it first.
     order: &'x mut Vec<u32>,
+    /// Where the next row's order is gathered: the previous one's buffer, so rows allocate none.
+    scratch: &'x mut Vec<u32>,
     /// Per name index, the number (from 1) of the last row that named it.
     stamps: &'x mut Vec<u32>,
     row: u32,
@@ -190,6 +200,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                         names: &mut *self.names,
                         index: &mut *self.index,
                         order: &mut *self.order,
+                        scratch: &mut *self.scratch,
                         stamps: &mut *self.stamps,
                         row: self.row,
                     };
@@ -233,6 +244,7 @@ struct ValuesSeed<'x> {
     names: &'x mut Vec<String>,
     index: &'x mut HashMap<String, u32>,
     order: &'x mut Vec<u32>,
+    scratch: &'x mut Vec<u32>,
     stamps: &'x mut Vec<u32>,
     row: u32,
 }
@@ -256,7 +268,8 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
         let mut out: Vec<(u32, f64)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
         // Every name of this row, so that one given twice is left to the reader: interned ones by
         // index, and those that were only ever null (the reader does not intern them) by name.
-        let mut seen: Vec<u32> = Vec::with_capacity(out.capacity());
+        let mut seen: Vec<u32> = std::mem::take(self.scratch);
+        seen.clear();
         let mut nulls: Vec<Cow<'de, str>> = Vec::new();
         let twice = || de::Error::custom("a metric given twice");
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
@@ -265,7 +278,7 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
                 return Err(twice());
             }
             let guess = self.order.get(seen.len()).copied().filter(|&i| self.names[i as usize] == name.as_ref());
-            let idx = match (guess.or_else(|| self.index.get(name.as_ref()).copied()), value) {
+            let idx = match (guess.or_else(|| find(self.names, self.index, &name)), value) {
                 (Some(i), _) => i,
                 (None, None) => {
                     nulls.push(name);
@@ -273,8 +286,8 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
                 }
                 (None, Some(_)) => {
                     let i = u32::try_from(self.names.len()).map_err(|_| de::Error::custom("too many names"))?;
-                    self.names.push(name.clone().into_owned());
-                    self.index.insert(name.into_owned(), i);
+                    self.names.push(name.into_owned());
+                    index_names(self.names, self.index);
                     self.stamps.push(0);
                     i
                 }
@@ -289,8 +302,33 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
                 out.push((idx, v));
             }
         }
-        *self.order = seen;
+        *self.scratch = std::mem::replace(self.order, seen);
         Ok(out)
+    }
+}
+
+/// Names up to this many are looked up by a scan: an envelope logs a handful of metrics, and
+/// a map of them would cost an allocation per name per envelope.
+const SCANNED_NAMES: usize = 16;
+
+/// The index of `name` among `names`.
+fn find(names: &[String], index: &HashMap<String, u32>, name: &str) -> Option<u32> {
+    if names.len() <= SCANNED_NAMES {
+        names.iter().position(|n| n == name).map(|i| i as u32)
+    } else {
+        index.get(name).copied()
+    }
+}
+
+/// Keep `index` over `names` once they are past scanning (`names` just grew by one).
+fn index_names(names: &[String], index: &mut HashMap<String, u32>) {
+    if names.len() <= SCANNED_NAMES {
+        return;
+    }
+    if index.is_empty() {
+        index.extend(names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)));
+    } else if let Some(last) = names.last() {
+        index.insert(last.clone(), names.len() as u32 - 1);
     }
 }
 

@@ -23,7 +23,7 @@ use crate::event::{Envelope, EventData, RunKey};
 use crate::fire::Fire;
 use crate::store::{RunSave, StoreError};
 use crate::time::Timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How many times a run whose record was saved concurrently is evaluated again.
 const MAX_ATTEMPTS: usize = 5;
@@ -91,11 +91,15 @@ impl<S: IngestStore> Ingest<'_, S> {
         let now = clock.after(envelopes);
         let start = clocks.first().copied().unwrap_or(now);
         let mut activity = liveness::updates(self.engine, envelopes, now);
+        // The watched runs, each once, in order of first appearance. A set beside the list: a
+        // batch of a thousand runs would otherwise compare keys half a million times.
         let mut keys: Vec<RunKey> = Vec::new();
+        let mut seen: HashSet<&RunKey> = HashSet::new();
         for env in envelopes {
             if let EventData::Metrics(m) = &env.data {
                 let k = &m.run.key;
-                if self.engine.watches_project(&k.entity, &k.project) && !keys.contains(k) {
+                if !seen.contains(k) && self.engine.watches_project(&k.entity, &k.project) {
+                    seen.insert(k);
                     keys.push(k.clone());
                 }
             }
@@ -150,8 +154,12 @@ impl<S: IngestStore> Ingest<'_, S> {
                 return Ok(out);
             }
             first = false;
-            let committed = session.commit(&work).await?;
-            for (new, fresh) in work.fires.into_iter().zip(committed.fresh) {
+            // What the answer needs of the work once the store has it: fires are few, and keys
+            // are small next to the records, which move into the store uncopied.
+            let fires = work.fires.clone();
+            let saved: Vec<RunKey> = work.runs.iter().map(|s| s.key.clone()).collect();
+            let committed = session.commit(work).await?;
+            for (new, fresh) in fires.into_iter().zip(committed.fresh) {
                 if fresh {
                     if new.to_deliver() {
                         out.to_deliver.push(new.fire.id.clone());
@@ -161,7 +169,7 @@ impl<S: IngestStore> Ingest<'_, S> {
                     out.duplicates += 1;
                 }
             }
-            pending = work.runs.into_iter().zip(committed.saved).filter(|(_, ok)| !ok).map(|(s, _)| s.key).collect();
+            pending = saved.into_iter().zip(committed.saved).filter(|(_, ok)| !ok).map(|(k, _)| k).collect();
             if pending.is_empty() {
                 return Ok(out);
             }

@@ -31,6 +31,7 @@ pub trait IngestSession: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> + Send;
 
-    /// Commit `work` as one unit (see [`UnitOfWork`] for the order without transactions).
-    fn commit(&self, work: &UnitOfWork) -> impl Future<Output = Result<Committed, StoreError>> + Send;
+    /// Commit `work` as one unit (see [`UnitOfWork`] for the order without transactions). By
+    /// value: a store that keeps records in memory takes them as they are, with no copy.
+    fn commit(&self, work: UnitOfWork) -> impl Future<Output = Result<Committed, StoreError>> + Send;
 }

@@ -84,14 +84,15 @@ impl RunStore for MemoryStore {
     }
 
     async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        Ok(self.lock().save_runs(saves, now))
+        Ok(self.lock().save_runs(saves.to_vec(), now))
     }
 }
 
 impl Inner {
-    fn save_runs(&mut self, saves: &[RunSave], now: Timestamp) -> Vec<bool> {
+    /// Saves by value: replay's records move in as they are (a record is tens of KB).
+    fn save_runs(&mut self, saves: Vec<RunSave>, now: Timestamp) -> Vec<bool> {
         saves
-            .iter()
+            .into_iter()
             .map(|s| {
                 let current = self.runs.get(&s.key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.version);
                 if current != s.expected {
@@ -100,8 +101,8 @@ impl Inner {
                 // Versions carry on past an expired record (as every adapter's do), so a writer
                 // holding a load from before the expiry can never match the new record.
                 let version = self.runs.get(&s.key).map_or(1, |(v, _)| v.version + 1);
-                let stored = Versioned { version, value: s.record.clone(), expires_at: s.expires_at };
-                self.runs.insert(s.key.clone(), (stored, s.expires_at));
+                let stored = Versioned { version, value: s.record, expires_at: s.expires_at };
+                self.runs.insert(s.key, (stored, s.expires_at));
                 true
             })
             .collect()
@@ -159,10 +160,10 @@ impl IngestSession for &MemoryStore {
         RunStore::load_runs(*self, keys, now).await
     }
 
-    async fn commit(&self, work: &UnitOfWork) -> Result<Committed, StoreError> {
+    async fn commit(&self, work: UnitOfWork) -> Result<Committed, StoreError> {
         let mut inner = self.lock();
         let fresh = inner.record_fires(&work.fires);
-        let saved = inner.save_runs(&work.runs, work.now);
+        let saved = inner.save_runs(work.runs, work.now);
         inner.record_activity(&work.activity, work.now);
         Ok(Committed { fresh, saved })
     }
