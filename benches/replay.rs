@@ -16,6 +16,10 @@ use std::io::{BufRead, BufWriter, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+/// The binary's allocator, so the parse bound is measured on the same footing as the replay.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What a typed parse of one metrics envelope reads: the parse bound of replay.
 #[derive(Deserialize)]
 #[allow(dead_code)] // read, not used: the point is the parse
