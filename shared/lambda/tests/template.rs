@@ -211,7 +211,8 @@ fn the_functions_release_build_is_small_and_serve_unwinds() {
     let section = |name: &str| {
         let start = manifest.find(&format!("\n[{name}]\n")).unwrap_or_else(|| panic!("Cargo.toml has no [{name}]"));
         let body = &manifest[start + name.len() + 4..];
-        body[..body.find("\n[").unwrap_or(body.len())].to_string()
+        // A section ends at the first blank line (the comments before the next one are not its).
+        body[..body.find("\n\n").unwrap_or(body.len())].to_string()
     };
     let release = section("profile.release");
     assert!(!release.contains("panic"), "[profile.release] must unwind (automations serve): {release}");
