@@ -5,8 +5,11 @@ binary runs against a stub Runtime API on 127.0.0.1 with the environment templat
 (dummy queue URLs and credentials: init makes no AWS calls). Also reports the resident memory
 at that moment.
 
-    cargo lambda build --release -p artifact-events -p metric-ingest -p sweeper -p config-api -p dispatcher
+    cargo lambda build --release -p artifact-events -p metric-ingest -p sweeper -p config-api -p dispatcher -p mlflow-poller
     python3 scripts/lambda_init_time.py target/lambda
+
+(`--release` takes the functions' settings of the workspace's `[workspace.metadata.lambda.build]`,
+as `sam build` does.)
 """
 import http.server
 import os
@@ -17,7 +20,7 @@ import sys
 import threading
 import time
 
-FUNCTIONS = ["artifact-events", "metric-ingest", "sweeper", "config-api", "dispatcher"]
+FUNCTIONS = ["artifact-events", "metric-ingest", "sweeper", "config-api", "dispatcher", "mlflow-poller"]
 RUNS = 15
 
 

@@ -183,10 +183,11 @@ fn sam_build_builds_a_function() {
         .env("PATH", path)
         .env("SAM_CLI_TELEMETRY", "0")
         .env("CARGO_TARGET_DIR", target.join("sam-build"))
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
-        .env("CARGO_PROFILE_RELEASE_LTO", "false")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        // SAM's debug mode: `cargo lambda build` without `--release` (the dev profile), which
+        // still reads and passes on the workspace's cargo-lambda settings (a malformed one fails
+        // here) but compiles in a fraction of the release build's time. The release settings
+        // themselves are checked by `the_functions_release_build_is_small_and_serve_unwinds`.
+        .env("SAM_BUILD_MODE", "debug")
         .output()
         .expect("run sam build");
     assert!(
@@ -198,4 +199,30 @@ fn sam_build_builds_a_function() {
     );
     let bootstrap = out_dir.path().join("build/ConfigApiFunction/bootstrap");
     assert!(bootstrap.is_file(), "sam build made no {}", bootstrap.display());
+}
+
+/// Issue 14, item 5: `cargo lambda build --release` (what `sam build` runs) builds the functions
+/// with whole-program LTO, one codegen unit, `panic = "abort"` and no symbols, from the
+/// workspace's cargo-lambda metadata; the workspace's own `[profile.release]`, which `automations
+/// serve` is built with, keeps unwinding so that a handler's panic does not end the server.
+#[test]
+fn the_functions_release_build_is_small_and_serve_unwinds() {
+    let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("read Cargo.toml");
+    let section = |name: &str| {
+        let start = manifest.find(&format!("\n[{name}]\n")).unwrap_or_else(|| panic!("Cargo.toml has no [{name}]"));
+        let body = &manifest[start + name.len() + 4..];
+        // A section ends at the first blank line (the comments before the next one are not its).
+        body[..body.find("\n\n").unwrap_or(body.len())].to_string()
+    };
+    let release = section("profile.release");
+    assert!(!release.contains("panic"), "[profile.release] must unwind (automations serve): {release}");
+    let lambda = section("workspace.metadata.lambda.build");
+    for setting in [
+        r#"'profile.release.lto="fat"'"#,
+        "'profile.release.codegen-units=1'",
+        r#"'profile.release.panic="abort"'"#,
+        r#"'profile.release.strip="symbols"'"#,
+    ] {
+        assert!(lambda.contains(setting), "[workspace.metadata.lambda.build] lacks {setting}: {lambda}");
+    }
 }

@@ -64,6 +64,10 @@ impl Emulator {
         panic!("cargo lambda watch did not start on three ports; its last output:\n{last}")
     }
 
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

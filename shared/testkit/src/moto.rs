@@ -39,6 +39,10 @@ impl Moto {
         panic!("moto_server did not start on three ports; its last output:\n{last}")
     }
 
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -49,6 +49,11 @@ impl Server {
         Server { name: name.to_string(), child, log, group }
     }
 
+    /// The process id (a load test reads the CPU time each process used from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the process wrote so far (standard output and error, interleaved).
     pub fn output(&self) -> String {
         let mut text = String::new();
