@@ -5,7 +5,7 @@
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
 use automations_core::model::{Action, Integration, RunState, TriggerKind};
-use automations_core::store::{ConfigStore, ExecutionStore, FireStore};
+use automations_core::store::{ExecutionStore, FireStore, IntegrationStore};
 use automations_lambda::testing::Stack;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -195,7 +195,7 @@ async fn an_unreachable_receiver_is_retried_through_the_visibility_timeout() {
     use automations_core::delivery::RetryPolicy;
     use automations_core::fire::{Fire, Subject};
     use automations_core::model::{Action, Integration, RunState, TriggerKind};
-    use automations_core::store::{ConfigStore, FireStore};
+    use automations_core::store::{FireStore, IntegrationStore};
     use automations_delivery::{Delivery, HttpSender};
     use automations_lambda::dispatcher::Dispatcher;
 

@@ -14,9 +14,9 @@ use automations_core::ingest::{Ingest, IngestClock, IngestStore};
 use automations_core::mlflow::tracking::{MetricCursor, RunCursor};
 use automations_core::model::{Action, Automation, Integration, RunState, ScopeKind, TriggerKind};
 use automations_core::store::{
-    ApiKeyRecord, AutomationQuery, AutomationRecord, AutomationStore, ConfigStore, ExecutionStore, FIRE_TTL, FireStore,
-    PollRecord, PurgeExpired, RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, StoreError,
-    TrackingStore,
+    ApiKeyRecord, ApiKeyStore, AutomationCatalog, AutomationLookup, AutomationQuery, AutomationRecord, AutomationStore,
+    ConfigStore, ExecutionStore, FIRE_TTL, FireStore, IntegrationLookup, IntegrationStore, PollRecord, PurgeExpired,
+    RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, StoreError, TrackingStore,
 };
 use automations_core::time::{DAY, MINUTE, SECOND, Timestamp};
 use serde_json::{Value, json};

@@ -9,11 +9,11 @@
 //! The answer is 202 with the count accepted and one rejection per bad envelope; when nothing at
 //! all was accepted it is 400, with the same rejections.
 
+use crate::Api;
 use crate::auth::Caller;
 use crate::error::{ApiError, field_errors, json_response};
 use crate::input::RawBody;
 use crate::sink::Accepted;
-use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::error::{FieldError, Invalid};
 use automations_core::event::{EVENT_TYPES, Envelope, EventData, parse_envelope_at};
 use automations_core::json::{Position, RawItem, sanitize_non_finite, split_batch};
@@ -54,8 +54,8 @@ impl Rejection {
     }
 }
 
-pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): State<Arc<Api<S, K, D>>>,
+pub async fn intake(
+    State(api): State<Arc<Api>>,
     caller: Caller,
     headers: HeaderMap,
     RawBody(body): RawBody,

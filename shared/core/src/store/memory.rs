@@ -2,6 +2,7 @@
 //! conformance tests compare against.
 
 use super::*;
+use crate::BoxFuture;
 use crate::activity::ActivityUpdate;
 use crate::ingest::{Committed, IngestSession, IngestStore, NewFire, UnitOfWork};
 use std::collections::HashMap;
@@ -74,17 +75,19 @@ impl MemoryStore {
 }
 
 impl RunStore for MemoryStore {
-    async fn load_runs(
-        &self,
-        keys: &[RunKey],
+    fn load_runs<'a>(
+        &'a self,
+        keys: &'a [RunKey],
         now: Timestamp,
-    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
-        let inner = self.lock();
-        Ok(keys.iter().map(|k| inner.runs.get(k).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())).collect())
+    ) -> BoxFuture<'a, Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            Ok(keys.iter().map(|k| inner.runs.get(k).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())).collect())
+        })
     }
 
-    async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        Ok(self.lock().save_runs(saves, now))
+    fn save_runs<'a>(&'a self, saves: &'a [RunSave], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().save_runs(saves, now)) })
     }
 }
 
@@ -134,70 +137,80 @@ impl Inner {
 }
 
 impl FireStore for MemoryStore {
-    async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        let fires: Vec<NewFire> = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
-        Ok(self.lock().record_fires(&fires))
+    fn record_fires<'a>(&'a self, fires: &'a [Fire], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let fires: Vec<NewFire> = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
+            Ok(self.lock().record_fires(&fires))
+        })
     }
 }
 
 impl IngestStore for MemoryStore {
-    type Session<'a> = &'a MemoryStore;
-
-    fn session(&self) -> &MemoryStore {
-        self
+    fn session(&self) -> Box<dyn IngestSession + '_> {
+        Box::new(self)
     }
 }
 
 /// A batch on the memory store: the unit of work commits under one lock.
 impl IngestSession for &MemoryStore {
-    async fn load_runs(
-        &self,
-        keys: &[RunKey],
-        _activity: &[ActivityUpdate],
+    fn load_runs<'a>(
+        &'a self,
+        keys: &'a [RunKey],
+        _activity: &'a [ActivityUpdate],
         now: Timestamp,
-    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
-        RunStore::load_runs(*self, keys, now).await
+    ) -> BoxFuture<'a, Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> {
+        Box::pin(async move { RunStore::load_runs(*self, keys, now).await })
     }
 
-    async fn commit(&self, work: &UnitOfWork) -> Result<Committed, StoreError> {
-        let mut inner = self.lock();
-        let fresh = inner.record_fires(&work.fires);
-        let saved = inner.save_runs(&work.runs, work.now);
-        inner.record_activity(&work.activity, work.now);
-        Ok(Committed { fresh, saved })
+    fn commit<'a>(&'a self, work: &'a UnitOfWork) -> BoxFuture<'a, Result<Committed, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let fresh = inner.record_fires(&work.fires);
+            let saved = inner.save_runs(&work.runs, work.now);
+            inner.record_activity(&work.activity, work.now);
+            Ok(Committed { fresh, saved })
+        })
     }
 }
 
 impl RejectStore for MemoryStore {
-    async fn record_reject(&self, reject: &RejectRecord) -> Result<(), StoreError> {
-        self.lock().rejects.push(reject.clone());
-        Ok(())
+    fn record_reject<'a>(&'a self, reject: &'a RejectRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.lock().rejects.push(reject.clone());
+            Ok(())
+        })
     }
 }
 
 impl AutomationStore for MemoryStore {
-    async fn list_automations(&self) -> Result<Vec<Automation>, StoreError> {
-        Ok(self.lock().automations.clone())
+    fn list_automations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().automations.clone()) })
     }
 
-    async fn list_entity_automations(&self, entity: &str) -> Result<Vec<Automation>, StoreError> {
-        Ok(self.lock().automations.iter().filter(|a| a.entity() == entity).cloned().collect())
+    fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().automations.iter().filter(|a| a.entity() == entity).cloned().collect()) })
     }
 
-    async fn put_automation(&self, automation: &Automation, _now: Timestamp) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if inner
-            .automations
-            .iter()
-            .any(|a| a.id != automation.id && a.entity() == automation.entity() && a.name == automation.name)
-        {
-            return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
-        }
-        match inner.automations.iter_mut().find(|a| a.id == automation.id) {
-            Some(a) => *a = automation.clone(),
-            None => inner.automations.push(automation.clone()),
-        }
-        Ok(())
+    fn put_automation<'a>(
+        &'a self,
+        automation: &'a Automation,
+        _now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            if inner
+                .automations
+                .iter()
+                .any(|a| a.id != automation.id && a.entity() == automation.entity() && a.name == automation.name)
+            {
+                return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
+            }
+            match inner.automations.iter_mut().find(|a| a.id == automation.id) {
+                Some(a) => *a = automation.clone(),
+                None => inner.automations.push(automation.clone()),
+            }
+            Ok(())
+        })
     }
 }
 
@@ -215,58 +228,77 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 impl super::HistoryStore for MemoryStore {
-    async fn append_history(&self, series: &[crate::history::Series], now: Timestamp) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        for s in series {
-            let entry = inner.history.entry((s.run.clone(), s.metric.clone())).or_insert(StoredSeries {
-                run_name: None,
-                updated_at: now,
-                points: Vec::new(),
-            });
-            if crate::history::append(&mut entry.points, &s.points, crate::history::MAX_POINTS) > 0 {
-                entry.updated_at = now;
-            }
-            if s.run_name.is_some() {
-                entry.run_name.clone_from(&s.run_name);
-            }
-        }
-        Ok(())
-    }
-
-    async fn history_runs(
-        &self,
-        entity: &str,
-        project: &str,
-        limit: usize,
-    ) -> Result<Vec<crate::history::RunHistory>, StoreError> {
-        let inner = self.lock();
-        let mut runs: Vec<crate::history::RunHistory> = Vec::new();
-        for ((run, metric), StoredSeries { run_name: name, updated_at: at, .. }) in &inner.history {
-            if run.entity != entity || run.project != project {
-                continue;
-            }
-            match runs.iter_mut().find(|r| r.run == *run) {
-                Some(r) => {
-                    r.metrics.push(metric.clone());
-                    r.updated_at = r.updated_at.max(*at);
-                    if name.is_some() {
-                        r.run_name.clone_from(name);
-                    }
+    fn append_history<'a>(
+        &'a self,
+        series: &'a [crate::history::Series],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            for s in series {
+                let entry = inner.history.entry((s.run.clone(), s.metric.clone())).or_insert(StoredSeries {
+                    run_name: None,
+                    updated_at: now,
+                    points: Vec::new(),
+                });
+                if crate::history::append(&mut entry.points, &s.points, crate::history::MAX_POINTS) > 0 {
+                    entry.updated_at = now;
                 }
-                None => runs.push(crate::history::RunHistory {
-                    run: run.clone(),
-                    run_name: name.clone(),
-                    metrics: vec![metric.clone()],
-                    updated_at: *at,
-                }),
+                if s.run_name.is_some() {
+                    entry.run_name.clone_from(&s.run_name);
+                }
             }
-        }
-        runs.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.run.cmp(&b.run)));
-        runs.truncate(limit);
-        Ok(runs)
+            Ok(())
+        })
     }
 
-    async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Vec<crate::history::Point>, StoreError> {
-        Ok(self.lock().history.get(&(run.clone(), metric.to_string())).map(|e| e.points.clone()).unwrap_or_default())
+    fn history_runs<'a>(
+        &'a self,
+        entity: &'a str,
+        project: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<crate::history::RunHistory>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            let mut runs: Vec<crate::history::RunHistory> = Vec::new();
+            for ((run, metric), StoredSeries { run_name: name, updated_at: at, .. }) in &inner.history {
+                if run.entity != entity || run.project != project {
+                    continue;
+                }
+                match runs.iter_mut().find(|r| r.run == *run) {
+                    Some(r) => {
+                        r.metrics.push(metric.clone());
+                        r.updated_at = r.updated_at.max(*at);
+                        if name.is_some() {
+                            r.run_name.clone_from(name);
+                        }
+                    }
+                    None => runs.push(crate::history::RunHistory {
+                        run: run.clone(),
+                        run_name: name.clone(),
+                        metrics: vec![metric.clone()],
+                        updated_at: *at,
+                    }),
+                }
+            }
+            runs.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.run.cmp(&b.run)));
+            runs.truncate(limit);
+            Ok(runs)
+        })
+    }
+
+    fn metric_history<'a>(
+        &'a self,
+        run: &'a RunKey,
+        metric: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::history::Point>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .history
+                .get(&(run.clone(), metric.to_string()))
+                .map(|e| e.points.clone())
+                .unwrap_or_default())
+        })
     }
 }

@@ -3,6 +3,7 @@
 
 use super::memory::Inner;
 use super::*;
+use crate::BoxFuture;
 use crate::mlflow::tracking::RunCursor;
 use crate::model::Integration;
 use std::collections::HashMap;
@@ -36,164 +37,242 @@ fn page<T: Clone>(mut items: Vec<&T>, id: impl Fn(&T) -> &str, cursor: Option<&s
     Page { items, next }
 }
 
-impl ConfigStore for MemoryStore {
-    async fn create_automation(&self, automation: &Automation, now: Timestamp) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if inner.automations.iter().any(|a| a.id == automation.id) {
-            return Err(StoreError::Conflict(format!("an automation with id {:?} exists", automation.id)));
-        }
-        if inner.automations.iter().any(|a| a.entity() == automation.entity() && a.name == automation.name) {
-            return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
-        }
-        inner.automations.push(automation.clone());
-        inner.config.times.insert(automation.id.clone(), (now, now));
-        Ok(())
+impl AutomationLookup for MemoryStore {
+    fn get_automation<'a>(
+        &'a self,
+        entity: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<AutomationRecord>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            Ok(inner.automations.iter().find(|a| a.id == id && a.entity() == entity).map(|a| record(&inner, a)))
+        })
+    }
+}
+
+impl AutomationCatalog for MemoryStore {
+    fn create_automation<'a>(
+        &'a self,
+        automation: &'a Automation,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            if inner.automations.iter().any(|a| a.id == automation.id) {
+                return Err(StoreError::Conflict(format!("an automation with id {:?} exists", automation.id)));
+            }
+            if inner.automations.iter().any(|a| a.entity() == automation.entity() && a.name == automation.name) {
+                return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
+            }
+            inner.automations.push(automation.clone());
+            inner.config.times.insert(automation.id.clone(), (now, now));
+            Ok(())
+        })
     }
 
-    async fn get_automation(&self, entity: &str, id: &str) -> Result<Option<AutomationRecord>, StoreError> {
-        let inner = self.lock();
-        Ok(inner.automations.iter().find(|a| a.id == id && a.entity() == entity).map(|a| record(&inner, a)))
+    fn find_automations<'a>(
+        &'a self,
+        query: &'a AutomationQuery,
+    ) -> BoxFuture<'a, Result<Page<AutomationRecord>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            let matching: Vec<AutomationRecord> =
+                inner.automations.iter().filter(|a| query_matches(query, a)).map(|a| record(&inner, a)).collect();
+            Ok(page(matching.iter().collect(), |r| r.automation.id.as_str(), query.cursor.as_deref(), query.limit))
+        })
     }
 
-    async fn find_automations(&self, query: &AutomationQuery) -> Result<Page<AutomationRecord>, StoreError> {
-        let inner = self.lock();
-        let matching: Vec<AutomationRecord> =
-            inner.automations.iter().filter(|a| query_matches(query, a)).map(|a| record(&inner, a)).collect();
-        Ok(page(matching.iter().collect(), |r| r.automation.id.as_str(), query.cursor.as_deref(), query.limit))
+    fn update_automation<'a>(
+        &'a self,
+        automation: &'a Automation,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let entity = automation.entity();
+            if inner
+                .automations
+                .iter()
+                .any(|a| a.entity() == entity && a.name == automation.name && a.id != automation.id)
+            {
+                return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
+            }
+            let Some(slot) = inner.automations.iter_mut().find(|a| a.id == automation.id && a.entity() == entity)
+            else {
+                return Ok(false);
+            };
+            *slot = automation.clone();
+            let times = inner.config.times.entry(automation.id.clone()).or_insert((now, now));
+            times.1 = now;
+            Ok(true)
+        })
     }
 
-    async fn update_automation(&self, automation: &Automation, now: Timestamp) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let entity = automation.entity();
-        if inner.automations.iter().any(|a| a.entity() == entity && a.name == automation.name && a.id != automation.id)
-        {
-            return Err(StoreError::automation_name_taken(automation.entity(), &automation.name));
-        }
-        let Some(slot) = inner.automations.iter_mut().find(|a| a.id == automation.id && a.entity() == entity) else {
-            return Ok(false);
-        };
-        *slot = automation.clone();
-        let times = inner.config.times.entry(automation.id.clone()).or_insert((now, now));
-        times.1 = now;
-        Ok(true)
+    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let before = inner.automations.len();
+            inner.automations.retain(|a| !(a.id == id && a.entity() == entity));
+            let deleted = inner.automations.len() < before;
+            if deleted {
+                inner.config.times.remove(id);
+            }
+            Ok(deleted)
+        })
+    }
+}
+
+impl IntegrationLookup for MemoryStore {
+    fn get_integration<'a>(
+        &'a self,
+        entity: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Integration>, StoreError>> {
+        Box::pin(async move {
+            Ok(self.lock().config.integrations.iter().find(|i| i.entity == entity && i.name == name).cloned())
+        })
     }
 
-    async fn delete_automation(&self, entity: &str, id: &str) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let before = inner.automations.len();
-        inner.automations.retain(|a| !(a.id == id && a.entity() == entity));
-        let deleted = inner.automations.len() < before;
-        if deleted {
-            inner.config.times.remove(id);
-        }
-        Ok(deleted)
+    fn set_integration_disabled<'a>(
+        &'a self,
+        entity: &'a str,
+        name: &'a str,
+        reason: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            match inner.config.integrations.iter_mut().find(|i| i.entity == entity && i.name == name) {
+                Some(i) => {
+                    i.disabled = reason.map(str::to_string);
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+    }
+}
+
+impl IntegrationStore for MemoryStore {
+    fn create_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let list = &mut inner.config.integrations;
+            if list.iter().any(|i| i.entity == integration.entity && i.name == integration.name) {
+                return Err(StoreError::integration_name_taken(&integration.entity, &integration.name));
+            }
+            if list.iter().any(|i| i.id == integration.id) {
+                return Err(StoreError::Conflict(format!("an integration with id {:?} exists", integration.id)));
+            }
+            list.push(integration.clone());
+            Ok(())
+        })
     }
 
-    async fn create_integration(&self, integration: &Integration) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let list = &mut inner.config.integrations;
-        if list.iter().any(|i| i.entity == integration.entity && i.name == integration.name) {
-            return Err(StoreError::integration_name_taken(&integration.entity, &integration.name));
-        }
-        if list.iter().any(|i| i.id == integration.id) {
-            return Err(StoreError::Conflict(format!("an integration with id {:?} exists", integration.id)));
-        }
-        list.push(integration.clone());
-        Ok(())
-    }
-
-    async fn get_integration(&self, entity: &str, name: &str) -> Result<Option<Integration>, StoreError> {
-        Ok(self.lock().config.integrations.iter().find(|i| i.entity == entity && i.name == name).cloned())
-    }
-
-    async fn list_integrations(
-        &self,
-        entity: &str,
-        cursor: Option<&str>,
+    fn list_integrations<'a>(
+        &'a self,
+        entity: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
-    ) -> Result<Page<Integration>, StoreError> {
-        let inner = self.lock();
-        let mine: Vec<&Integration> = inner.config.integrations.iter().filter(|i| i.entity == entity).collect();
-        Ok(page(mine, |i| i.id.as_str(), cursor, limit))
+    ) -> BoxFuture<'a, Result<Page<Integration>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            let mine: Vec<&Integration> = inner.config.integrations.iter().filter(|i| i.entity == entity).collect();
+            Ok(page(mine, |i| i.id.as_str(), cursor, limit))
+        })
     }
 
-    async fn update_integration(&self, integration: &Integration) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let list = &mut inner.config.integrations;
-        match list.iter_mut().find(|i| i.entity == integration.entity && i.name == integration.name) {
-            Some(i) => {
-                let (id, created_at) = (i.id.clone(), i.created_at);
-                *i = Integration { id, created_at, ..integration.clone() };
-                Ok(true)
+    fn update_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let list = &mut inner.config.integrations;
+            match list.iter_mut().find(|i| i.entity == integration.entity && i.name == integration.name) {
+                Some(i) => {
+                    let (id, created_at) = (i.id.clone(), i.created_at);
+                    *i = Integration { id, created_at, ..integration.clone() };
+                    Ok(true)
+                }
+                None => Ok(false),
             }
-            None => Ok(false),
-        }
+        })
     }
 
-    async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        let config = &mut inner.config;
-        let Some(at) = config.integrations.iter().position(|i| i.entity == entity && i.name == name) else {
-            return Ok(false);
-        };
-        // A deleted tracking integration forgets its cursors and polls.
-        let id = config.integrations.remove(at).id;
-        config.cursors.retain(|(i, _), _| *i != id);
-        config.polls.remove(&id);
-        Ok(true)
+    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let config = &mut inner.config;
+            let Some(at) = config.integrations.iter().position(|i| i.entity == entity && i.name == name) else {
+                return Ok(false);
+            };
+            // A deleted tracking integration forgets its cursors and polls.
+            let id = config.integrations.remove(at).id;
+            config.cursors.retain(|(i, _), _| *i != id);
+            config.polls.remove(&id);
+            Ok(true)
+        })
+    }
+}
+
+impl ApiKeyStore for MemoryStore {
+    fn put_api_key<'a>(&'a self, key: &'a ApiKeyRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.lock().config.api_keys.insert(key.hash.clone(), key.clone());
+            Ok(())
+        })
     }
 
-    async fn set_integration_disabled(
-        &self,
-        entity: &str,
-        name: &str,
-        reason: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        match inner.config.integrations.iter_mut().find(|i| i.entity == entity && i.name == name) {
-            Some(i) => {
-                i.disabled = reason.map(str::to_string);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.lock().config.api_keys.insert(key.hash.clone(), key.clone());
-        Ok(())
-    }
-
-    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        Ok(self.lock().config.api_keys.get(hash).cloned())
+    fn find_api_key<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<ApiKeyRecord>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().config.api_keys.get(hash).cloned()) })
     }
 }
 
 impl TrackingStore for MemoryStore {
-    async fn tracking_integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        Ok(self.lock().config.integrations.iter().filter(|i| i.tracking().is_some()).cloned().collect())
+    fn tracking_integrations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Integration>, StoreError>> {
+        Box::pin(async move {
+            Ok(self.lock().config.integrations.iter().filter(|i| i.tracking().is_some()).cloned().collect())
+        })
     }
 
-    async fn load_cursors(&self, integration_id: &str, run_ids: &[String]) -> Result<Vec<RunCursor>, StoreError> {
-        let inner = self.lock();
-        Ok(run_ids
-            .iter()
-            .map(|r| inner.config.cursors.get(&(integration_id.to_string(), r.clone())).cloned().unwrap_or_default())
-            .collect())
+    fn load_cursors<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<RunCursor>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            Ok(run_ids
+                .iter()
+                .map(|r| {
+                    inner.config.cursors.get(&(integration_id.to_string(), r.clone())).cloned().unwrap_or_default()
+                })
+                .collect())
+        })
     }
 
-    async fn save_cursor(&self, integration_id: &str, run_id: &str, cursor: &RunCursor) -> Result<(), StoreError> {
-        self.lock().config.cursors.insert((integration_id.to_string(), run_id.to_string()), cursor.clone());
-        Ok(())
+    fn save_cursor<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_id: &'a str,
+        cursor: &'a RunCursor,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.lock().config.cursors.insert((integration_id.to_string(), run_id.to_string()), cursor.clone());
+            Ok(())
+        })
     }
 
-    async fn poll_record(&self, integration_id: &str) -> Result<Option<PollRecord>, StoreError> {
-        Ok(self.lock().config.polls.get(integration_id).cloned())
+    fn poll_record<'a>(&'a self, integration_id: &'a str) -> BoxFuture<'a, Result<Option<PollRecord>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().config.polls.get(integration_id).cloned()) })
     }
 
-    async fn save_poll_record(&self, integration_id: &str, record: &PollRecord) -> Result<(), StoreError> {
-        self.lock().config.polls.insert(integration_id.to_string(), record.clone());
-        Ok(())
+    fn save_poll_record<'a>(
+        &'a self,
+        integration_id: &'a str,
+        record: &'a PollRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.lock().config.polls.insert(integration_id.to_string(), record.clone());
+            Ok(())
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! DynamoDB adapters are compared against.
 
 use super::*;
+use crate::BoxFuture;
 use crate::activity::{self, ActivityUpdate, RunActivity};
 use crate::delivery::{Execution, ExecutionState};
 use crate::model::RunState;
@@ -32,104 +33,122 @@ fn take_claim(e: &mut Execution, lease_until: Timestamp) -> Execution {
 }
 
 impl ExecutionStore for MemoryStore {
-    async fn claim_due(
-        &self,
+    fn claim_due<'a>(
+        &'a self,
         due_by: Timestamp,
         limit: usize,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> Result<Vec<Execution>, StoreError> {
-        let mut inner = self.lock();
-        let mut due: Vec<(Timestamp, String)> = inner
-            .outbox
-            .executions
-            .values()
-            .filter(|e| e.expires_at > now && e.is_due(due_by))
-            .map(|e| (e.next_attempt_at.unwrap_or(due_by), e.fire_id.clone()))
-            .collect();
-        due.sort();
-        due.truncate(limit);
-        Ok(due
-            .into_iter()
-            .filter_map(|(_, id)| inner.outbox.executions.get_mut(&id).map(|e| take_claim(e, lease_until)))
-            .collect())
+    ) -> BoxFuture<'a, Result<Vec<Execution>, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let mut due: Vec<(Timestamp, String)> = inner
+                .outbox
+                .executions
+                .values()
+                .filter(|e| e.expires_at > now && e.is_due(due_by))
+                .map(|e| (e.next_attempt_at.unwrap_or(due_by), e.fire_id.clone()))
+                .collect();
+            due.sort();
+            due.truncate(limit);
+            Ok(due
+                .into_iter()
+                .filter_map(|(_, id)| inner.outbox.executions.get_mut(&id).map(|e| take_claim(e, lease_until)))
+                .collect())
+        })
     }
 
-    async fn claim(
-        &self,
-        fire_id: &str,
+    fn claim<'a>(
+        &'a self,
+        fire_id: &'a str,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> Result<Option<Execution>, StoreError> {
-        let mut inner = self.lock();
-        let Some(e) = inner.outbox.executions.get_mut(fire_id).filter(|e| e.expires_at > now) else {
-            return Ok(None);
-        };
-        let ok = e.state == ExecutionState::Pending
-            && match version {
-                Some(v) => e.version == v,
-                None => e.is_due(now),
+    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let Some(e) = inner.outbox.executions.get_mut(fire_id).filter(|e| e.expires_at > now) else {
+                return Ok(None);
             };
-        Ok(ok.then(|| take_claim(e, lease_until)))
+            let ok = e.state == ExecutionState::Pending
+                && match version {
+                    Some(v) => e.version == v,
+                    None => e.is_due(now),
+                };
+            Ok(ok.then(|| take_claim(e, lease_until)))
+        })
     }
 
-    async fn save_execution(&self, execution: &Execution, now: Timestamp) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        match inner.outbox.executions.get_mut(&execution.fire_id) {
-            Some(e) if e.version == execution.version && e.expires_at > now => {
-                *e = execution.clone();
-                e.version += 1;
-                Ok(true)
+    fn save_execution<'a>(
+        &'a self,
+        execution: &'a Execution,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            match inner.outbox.executions.get_mut(&execution.fire_id) {
+                Some(e) if e.version == execution.version && e.expires_at > now => {
+                    *e = execution.clone();
+                    e.version += 1;
+                    Ok(true)
+                }
+                _ => Ok(false),
             }
-            _ => Ok(false),
-        }
+        })
     }
 
-    async fn get_execution(&self, fire_id: &str, now: Timestamp) -> Result<Option<Execution>, StoreError> {
-        Ok(self.lock().outbox.live(fire_id, now).cloned())
+    fn get_execution<'a>(
+        &'a self,
+        fire_id: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().outbox.live(fire_id, now).cloned()) })
     }
 
-    async fn list_executions(
-        &self,
-        automation_id: &str,
-        cursor: Option<&str>,
+    fn list_executions<'a>(
+        &'a self,
+        automation_id: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Page<Execution>, StoreError> {
-        let after = match cursor {
-            None => None,
-            Some(c) => match parse_execution_cursor(c) {
-                Some(k) => Some(k),
-                None => return Ok(Page { items: Vec::new(), next: None }),
-            },
-        };
-        let inner = self.lock();
-        let mut items: Vec<&Execution> = inner
-            .outbox
-            .executions
-            .values()
-            .filter(|e| e.automation_id == automation_id && e.expires_at > now)
-            .filter(|e| after.as_ref().is_none_or(|(t, id)| (e.created_at, &e.fire_id) < (*t, id)))
-            .collect();
-        // Newest first; the fire id breaks ties so the order is total and pages never overlap.
-        items.sort_by(|a, b| (b.created_at, &b.fire_id).cmp(&(a.created_at, &a.fire_id)));
-        let limit = limit.max(1);
-        let more = items.len() > limit;
-        let items: Vec<Execution> = items.into_iter().take(limit).cloned().collect();
-        let next = if more { items.last().map(execution_cursor) } else { None };
-        Ok(Page { items, next })
+    ) -> BoxFuture<'a, Result<Page<Execution>, StoreError>> {
+        Box::pin(async move {
+            let after = match cursor {
+                None => None,
+                Some(c) => match parse_execution_cursor(c) {
+                    Some(k) => Some(k),
+                    None => return Ok(Page { items: Vec::new(), next: None }),
+                },
+            };
+            let inner = self.lock();
+            let mut items: Vec<&Execution> = inner
+                .outbox
+                .executions
+                .values()
+                .filter(|e| e.automation_id == automation_id && e.expires_at > now)
+                .filter(|e| after.as_ref().is_none_or(|(t, id)| (e.created_at, &e.fire_id) < (*t, id)))
+                .collect();
+            // Newest first; the fire id breaks ties so the order is total and pages never overlap.
+            items.sort_by(|a, b| (b.created_at, &b.fire_id).cmp(&(a.created_at, &a.fire_id)));
+            let limit = limit.max(1);
+            let more = items.len() > limit;
+            let items: Vec<Execution> = items.into_iter().take(limit).cloned().collect();
+            let next = if more { items.last().map(execution_cursor) } else { None };
+            Ok(Page { items, next })
+        })
     }
 
-    async fn next_due(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let inner = self.lock();
-        Ok(inner
-            .outbox
-            .executions
-            .values()
-            .filter(|e| e.expires_at > now && e.state == ExecutionState::Pending)
-            .filter_map(|e| e.next_attempt_at)
-            .min())
+    fn next_due<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<Option<Timestamp>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            Ok(inner
+                .outbox
+                .executions
+                .values()
+                .filter(|e| e.expires_at > now && e.state == ExecutionState::Pending)
+                .filter_map(|e| e.next_attempt_at)
+                .min())
+        })
     }
 }
 
@@ -144,53 +163,63 @@ impl super::memory::Inner {
 }
 
 impl RunActivityStore for MemoryStore {
-    async fn record_activity(&self, updates: &[ActivityUpdate], now: Timestamp) -> Result<(), StoreError> {
-        self.lock().record_activity(updates, now);
-        Ok(())
+    fn record_activity<'a>(
+        &'a self,
+        updates: &'a [ActivityUpdate],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.lock().record_activity(updates, now);
+            Ok(())
+        })
     }
 
-    async fn stalled_runs(
-        &self,
+    fn stalled_runs<'a>(
+        &'a self,
         silent_since: Timestamp,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Vec<RunActivity>, StoreError> {
-        let inner = self.lock();
-        let mut out: Vec<RunActivity> = inner
-            .outbox
-            .activity
-            .values()
-            .filter(|a| a.state == RunState::Running && a.last_seen <= silent_since && a.expires_at > now)
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| (a.last_seen, &a.key).cmp(&(b.last_seen, &b.key)));
-        out.truncate(limit);
-        Ok(out)
+    ) -> BoxFuture<'a, Result<Vec<RunActivity>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock();
+            let mut out: Vec<RunActivity> = inner
+                .outbox
+                .activity
+                .values()
+                .filter(|a| a.state == RunState::Running && a.last_seen <= silent_since && a.expires_at > now)
+                .cloned()
+                .collect();
+            out.sort_by(|a, b| (a.last_seen, &a.key).cmp(&(b.last_seen, &b.key)));
+            out.truncate(limit);
+            Ok(out)
+        })
     }
 }
 
 impl PurgeExpired for MemoryStore {
-    async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
-        let mut inner = self.lock();
-        let before = inner.outbox.executions.len()
-            + inner.outbox.activity.len()
-            + inner.fires.len()
-            + inner.fire_ids.len()
-            + inner.runs.len();
-        inner.outbox.executions.retain(|_, e| e.expires_at > now);
-        inner.fire_ids.retain(|_, exp| *exp > now);
-        inner.outbox.activity.retain(|_, a| a.expires_at > now);
-        inner.fires.retain(|_, (_, exp)| *exp > now);
-        let fires = &inner.fires;
-        let order: Vec<String> = inner.fire_order.iter().filter(|id| fires.contains_key(*id)).cloned().collect();
-        inner.fire_order = order;
-        inner.runs.retain(|_, (_, exp)| *exp > now);
-        let after = inner.outbox.executions.len()
-            + inner.outbox.activity.len()
-            + inner.fires.len()
-            + inner.fire_ids.len()
-            + inner.runs.len();
-        Ok(before - after)
+    fn purge_expired<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock();
+            let before = inner.outbox.executions.len()
+                + inner.outbox.activity.len()
+                + inner.fires.len()
+                + inner.fire_ids.len()
+                + inner.runs.len();
+            inner.outbox.executions.retain(|_, e| e.expires_at > now);
+            inner.fire_ids.retain(|_, exp| *exp > now);
+            inner.outbox.activity.retain(|_, a| a.expires_at > now);
+            inner.fires.retain(|_, (_, exp)| *exp > now);
+            let fires = &inner.fires;
+            let order: Vec<String> = inner.fire_order.iter().filter(|id| fires.contains_key(*id)).cloned().collect();
+            inner.fire_order = order;
+            inner.runs.retain(|_, (_, exp)| *exp > now);
+            let after = inner.outbox.executions.len()
+                + inner.outbox.activity.len()
+                + inner.fires.len()
+                + inner.fire_ids.len()
+                + inner.runs.len();
+            Ok(before - after)
+        })
     }
 }
 
