@@ -9,6 +9,7 @@ use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
+use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, FIRE_TTL, RunActivityStore};
 use automations_core::time::{MINUTE, SECOND, Timestamp};
 use automations_delivery::{EnvelopeFeed, Relay, StallPolicy, Sweeper};

@@ -9,6 +9,7 @@ use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, unavailable};
 use automations_core::BoxFuture;
 use automations_core::model::Automation;
+use automations_core::store::SeedAutomations;
 use automations_core::store::{AutomationStore, StoreError};
 use automations_core::time::Timestamp;
 
@@ -173,7 +174,9 @@ impl<D: DynamoApi> AutomationStore for DynamoStore<D> {
             async move { self.automation_items("A#").await?.iter().map(|i| decode(i).map(|(a, _, _)| a)).collect() },
         )
     }
+}
 
+impl<D: DynamoApi> SeedAutomations for DynamoStore<D> {
     fn put_automation<'a>(
         &'a self,
         automation: &'a Automation,

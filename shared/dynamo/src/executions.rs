@@ -13,6 +13,7 @@ use automations_core::BoxFuture;
 use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::fire::Fire;
 use automations_core::ingest::NewFire;
+use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, FireStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
 use futures_util::{StreamExt, stream};
@@ -272,21 +273,6 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
         })
     }
 
-    fn get_execution<'a>(
-        &'a self,
-        fire_id: &'a str,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
-        Box::pin(async move {
-            let item = retrying(&self.backoff, "GetItem (execution)", || {
-                self.api.get_item(&self.table, keys::fire_key(fire_id), true)
-            })
-            .await
-            .map_err(|e| unavailable("read execution", e))?;
-            item.filter(|i| keys::is_live(i, now)).map(|i| decode(&i)).transpose()
-        })
-    }
-
     /// The `by_automation` index newest first (keys only), then one BatchGetItem for the page.
     fn list_executions<'a>(
         &'a self,
@@ -366,6 +352,23 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
                 }
             }
             Ok(soonest.map(Timestamp))
+        })
+    }
+}
+
+impl<D: DynamoApi> ReadExecution for DynamoStore<D> {
+    fn get_execution<'a>(
+        &'a self,
+        fire_id: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
+        Box::pin(async move {
+            let item = retrying(&self.backoff, "GetItem (execution)", || {
+                self.api.get_item(&self.table, keys::fire_key(fire_id), true)
+            })
+            .await
+            .map_err(|e| unavailable("read execution", e))?;
+            item.filter(|i| keys::is_live(i, now)).map(|i| decode(&i)).transpose()
         })
     }
 }

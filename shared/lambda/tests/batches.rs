@@ -5,7 +5,9 @@
 
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;
-use automations_core::store::{AutomationStore, ExecutionStore, RunStore};
+use automations_core::store::ReadExecution;
+use automations_core::store::RunStore;
+use automations_core::store::SeedAutomations;
 use automations_core::time::Timestamp;
 use automations_dynamo::keys::{self, n, s};
 use automations_dynamo::{Backoff, DynamoStore, SdkDynamo, create_table};

@@ -10,6 +10,7 @@ use crate::SqliteStore;
 use crate::error::SqliteError;
 use automations_core::BoxFuture;
 use automations_core::delivery::{Execution, ExecutionState};
+use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -262,10 +263,6 @@ impl ExecutionStore for SqliteStore {
         Box::pin(async move { save(&self.lock(), execution, now) })
     }
 
-    fn get_execution<'a>(&'a self, fire_id: &'a str, now: Timestamp) -> BoxFuture<'a, Result<Option<Execution>>> {
-        Box::pin(async move { get(&self.lock(), fire_id, now) })
-    }
-
     fn list_executions<'a>(
         &'a self,
         automation_id: &'a str,
@@ -278,6 +275,12 @@ impl ExecutionStore for SqliteStore {
 
     fn next_due<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<Option<Timestamp>>> {
         Box::pin(async move { next_due(&self.lock(), now) })
+    }
+}
+
+impl ReadExecution for SqliteStore {
+    fn get_execution<'a>(&'a self, fire_id: &'a str, now: Timestamp) -> BoxFuture<'a, Result<Option<Execution>>> {
+        Box::pin(async move { get(&self.lock(), fire_id, now) })
     }
 }
 

@@ -33,6 +33,7 @@ use automations_core::event::RunKey;
 use automations_core::fire::Fire;
 use automations_core::ingest::{Committed, IngestSession, IngestStore, NewFire, UnitOfWork};
 use automations_core::model::Automation;
+use automations_core::store::SeedAutomations;
 use automations_core::store::{
     AutomationStore, FireStore, RejectRecord, RejectStore, RunSave, RunStore, StoreError, Versioned,
 };
@@ -204,7 +205,9 @@ impl AutomationStore for SqliteStore {
     fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
         Box::pin(async move { Ok(automations::list_entity(&self.lock(), entity)?) })
     }
+}
 
+impl SeedAutomations for SqliteStore {
     fn put_automation<'a>(
         &'a self,
         automation: &'a Automation,

@@ -16,7 +16,8 @@ use automations_core::model::{Action, Automation, Integration, RunState, ScopeKi
 use automations_core::store::{
     ApiKeyRecord, ApiKeyStore, AutomationCatalog, AutomationLookup, AutomationQuery, AutomationRecord, AutomationStore,
     ConfigStore, ExecutionStore, FIRE_TTL, FireStore, IntegrationLookup, IntegrationStore, PollRecord, PurgeExpired,
-    RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, StoreError, TrackingStore,
+    ReadExecution, RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, SeedAutomations, StoreError,
+    TrackingStore,
 };
 use automations_core::time::{DAY, MINUTE, SECOND, Timestamp};
 use serde_json::{Value, json};
@@ -37,7 +38,9 @@ pub trait Fixture: Send + Sync {
         + ExecutionStore
         + RunActivityStore
         + TrackingStore
-        + PurgeExpired;
+        + PurgeExpired
+        + SeedAutomations
+        + ReadExecution;
 
     fn store(&self) -> &Self::Store;
 

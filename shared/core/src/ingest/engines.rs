@@ -161,6 +161,7 @@ enum Read {
 mod tests {
     use super::*;
     use crate::BoxFuture;
+    use crate::store::SeedAutomations;
     use crate::store::{MemoryStore, block_on};
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -188,6 +189,9 @@ mod tests {
                 self.inner.list_entity_automations(entity).await
             })
         }
+    }
+
+    impl SeedAutomations for Counting {
         fn put_automation<'a>(&'a self, a: &'a Automation, now: Timestamp) -> BoxFuture<'a, Result<(), StoreError>> {
             Box::pin(async move { self.inner.put_automation(a, now).await })
         }

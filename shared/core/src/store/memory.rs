@@ -190,7 +190,9 @@ impl AutomationStore for MemoryStore {
     fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
         Box::pin(async move { Ok(self.lock().automations.iter().filter(|a| a.entity() == entity).cloned().collect()) })
     }
+}
 
+impl SeedAutomations for MemoryStore {
     fn put_automation<'a>(
         &'a self,
         automation: &'a Automation,

@@ -97,14 +97,6 @@ impl ExecutionStore for MemoryStore {
         })
     }
 
-    fn get_execution<'a>(
-        &'a self,
-        fire_id: &'a str,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
-        Box::pin(async move { Ok(self.lock().outbox.live(fire_id, now).cloned()) })
-    }
-
     fn list_executions<'a>(
         &'a self,
         automation_id: &'a str,
@@ -149,6 +141,16 @@ impl ExecutionStore for MemoryStore {
                 .filter_map(|e| e.next_attempt_at)
                 .min())
         })
+    }
+}
+
+impl ReadExecution for MemoryStore {
+    fn get_execution<'a>(
+        &'a self,
+        fire_id: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
+        Box::pin(async move { Ok(self.lock().outbox.live(fire_id, now).cloned()) })
     }
 }
 

@@ -13,6 +13,7 @@ mod memory;
 mod memory_config;
 mod memory_outbox;
 mod outbox;
+mod seed;
 mod tracking;
 
 pub use activity::{PurgeExpired, RunActivityStore};
@@ -20,6 +21,7 @@ pub use config::*;
 pub use history::HistoryStore;
 pub use memory::{MemoryStore, block_on};
 pub use outbox::{ExecutionStore, execution_cursor, parse_execution_cursor};
+pub use seed::{ReadExecution, SeedAutomations};
 pub use tracking::{PollRecord, TrackingStore};
 
 use crate::BoxFuture;
@@ -144,10 +146,4 @@ pub trait AutomationStore: Send + Sync {
             async move { Ok(self.list_automations().await?.into_iter().filter(|a| a.entity() == entity).collect()) },
         )
     }
-    /// Insert or replace an automation (by id).
-    fn put_automation<'a>(
-        &'a self,
-        automation: &'a Automation,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }

@@ -76,13 +76,6 @@ pub trait ExecutionStore: Send + Sync {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
-    /// The execution of a fire, if it exists and has not expired.
-    fn get_execution<'a>(
-        &'a self,
-        fire_id: &'a str,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>>;
-
     /// One page of an automation's live executions, newest first. `cursor` is a previous page's
     /// `next`; `limit` is at least 1.
     fn list_executions<'a>(
