@@ -837,3 +837,23 @@ pub async fn activity_expires_and_follows_event_time<F: Fixture>(f: &F) {
     // The record written alongside is untouched by activity writes, and vice versa.
     assert_eq!(load_one(s, "r1", T0).await.map(|(_, t)| t), Some(Some(Timestamp(1))));
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every `pub async fn name<F: Fixture>` of this module is in [`store_conformance!`]'s list:
+    /// a conformance function left out of it would silently run on no adapter.
+    #[test]
+    fn the_macro_lists_every_conformance_function() {
+        let source = include_str!("conformance.rs");
+        let defined: std::collections::BTreeSet<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn ")?.split_once("<F: Fixture>").map(|(name, _)| name))
+            .collect();
+        let start = source.find("$crate::store_conformance!(@tests $make;").expect("the macro's list");
+        let list = &source[start..start + source[start..].find(");").expect("the list's end")];
+        let listed: std::collections::BTreeSet<&str> =
+            list.lines().skip(1).map(|l| l.trim().trim_end_matches(',')).filter(|l| !l.is_empty()).collect();
+        assert!(!defined.is_empty());
+        assert_eq!(defined, listed, "store_conformance! and the conformance functions differ");
+    }
+}

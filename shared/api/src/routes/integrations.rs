@@ -23,7 +23,7 @@ pub async fn create(State(api): St, caller: Caller, RawBody(body): RawBody) -> R
         api.sink.check_integration(&integration).await?;
     }
     api.store.create_integration(&integration).await?;
-    let mut res = (StatusCode::CREATED, axum::Json(integration.to_public_json())).into_response();
+    let mut res = (StatusCode::CREATED, axum::Json(integration.view())).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/integrations/{}", path_segment(&integration.name))) {
         res.headers_mut().insert(header::LOCATION, loc);
     }
@@ -47,7 +47,7 @@ pub async fn list(State(api): St, caller: Caller, RawQuery(raw): RawQuery) -> Re
     let q = Query::parse(raw.as_deref(), &["limit", "cursor"])?;
     let limit = q.limit(api.limits.default_list, api.limits.max_list)?;
     let page = api.store.list_integrations(&caller.entity, q.cursor()?.as_deref(), limit).await?;
-    let items = page.items.iter().map(Integration::to_public_json).collect();
+    let items: Vec<_> = page.items.iter().map(Integration::view).collect();
     Ok(axum::Json(view::page(items, page.next)).into_response())
 }
 
@@ -136,7 +136,7 @@ pub async fn patch(
     if !api.store.update_integration(&updated).await? {
         return Err(not_found(&name));
     }
-    Ok(axum::Json(updated.to_public_json()).into_response())
+    Ok(axum::Json(updated.view()).into_response())
 }
 
 /// `POST .../enable`: deliver to it again after it was disabled (by a 410 Gone answer).
@@ -145,7 +145,7 @@ pub async fn enable(State(api): St, caller: Caller, Path(name): Path<String>) ->
         return Err(not_found(&name));
     }
     match api.store.get_integration(&caller.entity, &name).await? {
-        Some(i) => Ok(axum::Json(i.to_public_json()).into_response()),
+        Some(i) => Ok(axum::Json(i.view()).into_response()),
         None => Err(not_found(&name)),
     }
 }

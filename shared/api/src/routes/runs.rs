@@ -8,10 +8,10 @@ use crate::input::Query;
 use crate::sink::NO_HISTORY;
 use crate::{Api, EventSink};
 use automations_core::event::RunKey;
-use automations_core::history::{MAX_POINTS, Point};
+use automations_core::history::{MAX_POINTS, Point, RunHistory};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 pub async fn list(State(api): State<Arc<Api>>, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
@@ -26,7 +26,7 @@ pub async fn list(State(api): State<Arc<Api>>, caller: Caller, RawQuery(raw): Ra
         .history_runs(&caller.entity, project, limit)
         .await?
         .ok_or_else(|| ApiError::NotImplemented(NO_HISTORY.into()))?;
-    let items: Vec<Value> = runs.iter().map(|r| r.to_json()).collect();
+    let items: Vec<_> = runs.iter().map(RunHistory::view).collect();
     Ok(axum::Json(json!({"items": items})).into_response())
 }
 
@@ -43,7 +43,7 @@ pub async fn metric(
         "run_id": run.run_id,
         "metric": name,
         "max_points": MAX_POINTS,
-        "points": points.iter().map(Point::to_json).collect::<Vec<_>>(),
+        "points": points,
     }))
     .into_response())
 }

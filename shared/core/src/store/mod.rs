@@ -10,8 +10,6 @@ mod activity;
 mod config;
 mod history;
 mod memory;
-mod memory_config;
-mod memory_outbox;
 mod outbox;
 mod seed;
 mod tracking;
@@ -22,7 +20,7 @@ pub use history::HistoryStore;
 pub use memory::{MemoryStore, block_on};
 pub use outbox::{ExecutionStore, execution_cursor, parse_execution_cursor};
 pub use seed::{ReadExecution, SeedAutomations};
-pub use tracking::{PollRecord, TrackingStore};
+pub use tracking::{PollRecord, PollView, TrackingStore};
 
 use crate::BoxFuture;
 use crate::engine::RunRecord;
@@ -31,8 +29,7 @@ use crate::fire::Fire;
 use crate::model::Automation;
 use crate::time::Timestamp;
 
-/// How long fire records (and so executions) are kept.
-pub const FIRE_TTL: i64 = 30 * crate::time::DAY;
+pub use crate::fire::FIRE_TTL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -10,7 +10,6 @@ use crate::BoxFuture;
 use crate::mlflow::tracking::RunCursor;
 use crate::model::Integration;
 use crate::time::Timestamp;
-use serde_json::{Value, json};
 
 /// The last poll of one integration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -32,17 +31,31 @@ pub struct PollRecord {
 
 impl PollRecord {
     /// As `GET /v1/integrations/{name}` shows it, under `last_poll`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "at": self.at.to_string(),
-            "outcome": if self.error.is_none() { "ok" } else { "error" },
-            "error": self.error,
-            "requests": self.requests,
-            "envelopes": self.envelopes,
-            "last_success": self.last_success.map(|t| t.to_string()),
-            "consecutive_failures": self.failures,
-        })
+    pub fn view(&self) -> PollView<'_> {
+        PollView {
+            at: self.at,
+            outcome: if self.error.is_none() { "ok" } else { "error" },
+            error: self.error.as_deref(),
+            requests: self.requests,
+            envelopes: self.envelopes,
+            last_success: self.last_success,
+            consecutive_failures: self.failures,
+        }
     }
+}
+
+/// A [`PollRecord`] as `GET /v1/integrations/{name}` shows it, under `last_poll`.
+#[derive(Debug, serde::Serialize)]
+pub struct PollView<'a> {
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    at: Timestamp,
+    outcome: &'static str,
+    error: Option<&'a str>,
+    requests: u64,
+    envelopes: u64,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    last_success: Option<Timestamp>,
+    consecutive_failures: u32,
 }
 
 pub trait TrackingStore: Send + Sync {

@@ -1,23 +1,23 @@
 //! The outbox and run activity on the in-memory store: the reference behaviour the SQLite and
 //! DynamoDB adapters are compared against.
 
-use super::*;
 use crate::BoxFuture;
 use crate::activity::{self, ActivityUpdate, RunActivity};
 use crate::delivery::{Execution, ExecutionState};
 use crate::model::RunState;
+use crate::store::*;
 use std::collections::HashMap;
 
 /// Executions by fire id, and run activity by run.
 #[derive(Debug, Default)]
-pub(super) struct OutboxData {
+pub(in crate::store) struct OutboxData {
     executions: HashMap<String, Execution>,
     activity: HashMap<RunKey, RunActivity>,
 }
 
 impl OutboxData {
     /// Store a new fire's execution (replacing an expired one with the same id).
-    pub(super) fn insert(&mut self, execution: Execution) {
+    pub(in crate::store) fn insert(&mut self, execution: Execution) {
         self.executions.insert(execution.fire_id.clone(), execution);
     }
 
@@ -154,8 +154,8 @@ impl ReadExecution for MemoryStore {
     }
 }
 
-impl super::memory::Inner {
-    pub(super) fn record_activity(&mut self, updates: &[ActivityUpdate], now: Timestamp) {
+impl super::Inner {
+    pub(in crate::store) fn record_activity(&mut self, updates: &[ActivityUpdate], now: Timestamp) {
         for u in updates {
             let old = self.outbox.activity.get(&u.key).filter(|a| a.expires_at > now);
             let new = activity::apply(old, u);

@@ -1,17 +1,17 @@
 //! The configuration port on the in-memory store: the reference behaviour the SQLite and
 //! DynamoDB adapters are compared against.
 
-use super::memory::Inner;
-use super::*;
+use super::Inner;
 use crate::BoxFuture;
 use crate::mlflow::tracking::RunCursor;
 use crate::model::Integration;
+use crate::store::*;
 use std::collections::HashMap;
 
 /// The configuration data the engine's ports do not need. Automations themselves stay in
 /// `Inner::automations`, shared with [`AutomationStore`].
 #[derive(Debug, Default)]
-pub(super) struct ConfigData {
+pub(in crate::store) struct ConfigData {
     /// (created_at, updated_at) per automation id.
     times: HashMap<String, (Timestamp, Timestamp)>,
     integrations: Vec<Integration>,

@@ -1,6 +1,9 @@
 //! An in-memory store: what `automations replay` runs on, and the reference the adapters'
 //! conformance tests compare against.
 
+mod config;
+mod outbox;
+
 use super::*;
 use crate::BoxFuture;
 use crate::activity::ActivityUpdate;
@@ -20,9 +23,9 @@ pub(super) struct Inner {
     rejects: Vec<RejectRecord>,
     pub(super) automations: Vec<Automation>,
     /// What only the configuration port keeps (see `memory_config`).
-    pub(super) config: super::memory_config::ConfigData,
+    pub(super) config: config::ConfigData,
     /// Executions and run activity (see `memory_outbox`).
-    pub(super) outbox: super::memory_outbox::OutboxData,
+    pub(super) outbox: outbox::OutboxData,
     /// Stored metric history per (run, metric).
     history: std::collections::BTreeMap<(RunKey, String), StoredSeries>,
 }
