@@ -43,14 +43,23 @@ struct Rejection {
     text: String,
 }
 
+/// A [`Rejection`] as the intake answer lists it, under `rejected`.
+#[derive(serde::Serialize)]
+struct RejectionView<'a> {
+    index: usize,
+    position: String,
+    id: Option<&'a str>,
+    errors: Value,
+}
+
 impl Rejection {
-    fn to_json(&self) -> Value {
-        json!({
-            "index": self.index,
-            "position": self.position.to_string(),
-            "id": self.id,
-            "errors": field_errors(&self.errors.errors),
-        })
+    fn view(&self) -> RejectionView<'_> {
+        RejectionView {
+            index: self.index,
+            position: self.position.to_string(),
+            id: self.id.as_deref(),
+            errors: field_errors(&self.errors.errors),
+        }
     }
 }
 
@@ -104,12 +113,12 @@ pub async fn intake(
     if count > 0 {
         api.sink.accept(accepted, now).await?;
     }
-    let rejections: Vec<Value> = rejected.iter().map(Rejection::to_json).collect();
+    let rejections: Vec<RejectionView> = rejected.iter().map(Rejection::view).collect();
     if count == 0 && !rejections.is_empty() {
         let problem = ApiError::Invalid(Invalid::one("", "every envelope was rejected")).to_problem();
         let mut problem = problem;
         problem["detail"] = format!("all {} envelopes were rejected; see rejected", rejections.len()).into();
-        problem["rejected"] = rejections.into();
+        problem["rejected"] = json!(rejections);
         return Ok(json_response(StatusCode::BAD_REQUEST, crate::error::PROBLEM_JSON, &problem));
     }
     let body = json!({"accepted": count, "rejected": rejections});

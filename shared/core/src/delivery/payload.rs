@@ -154,11 +154,11 @@ fn cut(s: &str, max: usize) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::event::RunKey;
-    use crate::window::Observed;
-    use serde_json::Map;
     use crate::model::condition::{Agg, Cmp, MetricCondition, Threshold};
     use crate::model::{RunState, TriggerKind};
     use crate::time::Timestamp;
+    use crate::window::Observed;
+    use serde_json::Map;
 
     pub(crate) fn artifact_fire() -> Fire {
         let mut metadata = Map::new();
