@@ -78,7 +78,7 @@ impl DeliveryArgs {
 /// background tasks (stopped by [`Background::stop`]).
 pub struct Wiring {
     pub sink: Arc<LocalSink<SqliteStore>>,
-    pub api: Arc<OutboxDeliverer<SqliteStore>>,
+    pub api: Arc<OutboxDeliverer>,
     pub background: Background,
 }
 

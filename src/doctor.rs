@@ -5,7 +5,7 @@
 use anyhow::Result;
 use automations_api::auth;
 use automations_core::model::IntegrationKind;
-use automations_core::store::{ConfigStore, ExecutionStore, block_on};
+use automations_core::store::{ApiKeyStore, ExecutionStore, IntegrationStore, block_on};
 use automations_core::time::{Clock, Timestamp};
 use automations_delivery::SystemClock;
 use automations_sqlite::SqliteStore;

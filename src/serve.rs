@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use automations_api::{Api, SystemClock, auth};
-use automations_core::store::ConfigStore;
+use automations_core::store::ApiKeyStore;
 use automations_core::time::Clock;
 use automations_sqlite::secrets::SecretKeys;
 use automations_sqlite::{Checkpointer, SqliteStore};

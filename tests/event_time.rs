@@ -14,7 +14,7 @@ use automations_core::event::{Envelope, parse_envelope};
 use automations_core::fire::Fire;
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::store::{ConfigStore, MemoryStore, block_on};
+use automations_core::store::{ApiKeyStore, MemoryStore, block_on};
 use automations_core::time::{DAY, FixedClock, HOUR, MINUTE, SECOND, Timestamp};
 use automations_sqlite::SqliteStore;
 use axum::body::Body;

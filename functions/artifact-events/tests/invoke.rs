@@ -2,7 +2,8 @@
 //! watch` emulator, invoked with `events/artifact-events.json`, against DynamoDB and SQS on moto.
 
 use automations_core::model::Automation;
-use automations_core::store::{AutomationStore, ExecutionStore};
+use automations_core::store::ExecutionStore;
+use automations_core::store::SeedAutomations;
 use automations_lambda::testing::Stack;
 use serde_json::{Value, json};
 

@@ -5,7 +5,8 @@
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
 use automations_core::model::{Action, Integration, RunState, TriggerKind};
-use automations_core::store::{ConfigStore, ExecutionStore, FireStore};
+use automations_core::store::ReadExecution;
+use automations_core::store::{FireStore, IntegrationStore};
 use automations_lambda::testing::Stack;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -70,7 +71,7 @@ async fn delivers_once_signed_and_dead_letters_the_invalid_message() {
     let automation = serde_json::json!({"name": "deploy", "scope": {"type": "project", "entity": "acme", "project": "mnist"},
                         "event": {"type": "RUN_STATE", "states": ["finished"]},
                         "action": {"type": "webhook", "integration": "deploy-hook"}});
-    automations_core::store::AutomationStore::put_automation(
+    automations_core::store::SeedAutomations::put_automation(
         &stack.store,
         &automations_core::model::Automation::from_create("deploy", &automation).unwrap(),
         now,

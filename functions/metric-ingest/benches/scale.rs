@@ -34,7 +34,7 @@
 //! every envelope was committed, some fired, and the request counts keep the model's shape.
 
 use automations_core::model::Automation;
-use automations_core::store::{AutomationStore, ExecutionStore};
+use automations_core::store::{ExecutionStore, SeedAutomations};
 use automations_core::time::Timestamp;
 use automations_dynamo::metrics::item_size;
 use automations_dynamo::{DynamoStore, SdkDynamo, create_table};

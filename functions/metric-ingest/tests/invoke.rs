@@ -3,7 +3,8 @@
 
 use automations_core::event::RunKey;
 use automations_core::model::Automation;
-use automations_core::store::{AutomationStore, ExecutionStore, RunActivityStore, RunStore};
+use automations_core::store::SeedAutomations;
+use automations_core::store::{ExecutionStore, RunActivityStore, RunStore};
 use automations_core::time::MINUTE;
 use automations_lambda::testing::Stack;
 use serde_json::{Value, json};

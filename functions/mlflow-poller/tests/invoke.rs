@@ -6,7 +6,8 @@
 //! tracking server that was down is caught up with when it is back.
 
 use automations_core::model::{Automation, Integration};
-use automations_core::store::{AutomationStore, ConfigStore, ExecutionStore, TrackingStore};
+use automations_core::store::SeedAutomations;
+use automations_core::store::{ExecutionStore, IntegrationStore, TrackingStore};
 use automations_lambda::testing::Stack;
 use automations_testkit::mlflow::MlflowServer;
 use serde_json::{Value, json};

@@ -9,8 +9,8 @@
 //! 40 or more word characters, and base64url (the first keys' alphabet) puts a `-` early in
 //! about 44% of keys. Those earlier keys keep working here; only the SDK refuses some of them.
 
+use crate::Api;
 use crate::error::ApiError;
-use crate::{Api, ApiStore};
 use automations_core::store::ApiKeyRecord;
 use automations_core::time::Timestamp;
 use axum::extract::FromRequestParts;
@@ -81,14 +81,10 @@ pub struct Caller {
     pub entity: String,
 }
 
-impl<S: ApiStore, K, D> FromRequestParts<Arc<Api<S, K, D>>> for Caller
-where
-    K: Send + Sync + 'static,
-    D: Send + Sync + 'static,
-{
+impl FromRequestParts<Arc<Api>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api<S, K, D>>) -> Result<Caller, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Caller, ApiError> {
         let header = parts
             .headers
             .get(AUTHORIZATION)

@@ -6,34 +6,34 @@
 //! with 501 until a deployment provides delivery.
 
 use crate::error::ApiError;
+use automations_core::BoxFuture;
 use automations_core::model::{Automation, Integration};
 use automations_core::store::Page;
 use automations_core::time::Timestamp;
 use serde_json::Value;
-use std::future::Future;
 
 /// Executions and test deliveries, as the API serves them.
 pub trait Deliverer: Send + Sync + 'static {
     /// One page of the executions of automation `automation_id` of `entity`, newest first, each
     /// a JSON object (its shape is the delivery's; see openapi.yaml `Execution`). `cursor` is a
     /// `next` of a previous page; `limit` is at least 1 and bounded by the API.
-    fn executions(
-        &self,
-        entity: &str,
-        automation_id: &str,
-        cursor: Option<&str>,
+    fn executions<'a>(
+        &'a self,
+        entity: &'a str,
+        automation_id: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
-    ) -> impl Future<Output = Result<Page<Value>, ApiError>> + Send;
+    ) -> BoxFuture<'a, Result<Page<Value>, ApiError>>;
 
     /// Send a test delivery of `automation` now through `integration` (`None` for an action
     /// without one) and describe it as JSON: the request sent (credentials left out) and the
     /// response received.
-    fn test(
-        &self,
-        automation: &Automation,
-        integration: Option<&Integration>,
+    fn test<'a>(
+        &'a self,
+        automation: &'a Automation,
+        integration: Option<&'a Integration>,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Value, ApiError>> + Send;
+    ) -> BoxFuture<'a, Result<Value, ApiError>>;
 }
 
 /// No delivery in this deployment: both routes answer 501 Not Implemented.
@@ -41,22 +41,26 @@ pub trait Deliverer: Send + Sync + 'static {
 pub struct NoDelivery;
 
 impl Deliverer for NoDelivery {
-    async fn executions(
-        &self,
-        _entity: &str,
-        _automation_id: &str,
-        _cursor: Option<&str>,
+    fn executions<'a>(
+        &'a self,
+        _entity: &'a str,
+        _automation_id: &'a str,
+        _cursor: Option<&'a str>,
         _limit: usize,
-    ) -> Result<Page<Value>, ApiError> {
-        Err(ApiError::NotImplemented("executions are not available: this deployment has no delivery".into()))
+    ) -> BoxFuture<'a, Result<Page<Value>, ApiError>> {
+        Box::pin(async move {
+            Err(ApiError::NotImplemented("executions are not available: this deployment has no delivery".into()))
+        })
     }
 
-    async fn test(
-        &self,
-        _automation: &Automation,
-        _integration: Option<&Integration>,
+    fn test<'a>(
+        &'a self,
+        _automation: &'a Automation,
+        _integration: Option<&'a Integration>,
         _now: Timestamp,
-    ) -> Result<Value, ApiError> {
-        Err(ApiError::NotImplemented("test deliveries are not available: this deployment has no delivery".into()))
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            Err(ApiError::NotImplemented("test deliveries are not available: this deployment has no delivery".into()))
+        })
     }
 }

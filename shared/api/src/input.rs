@@ -3,8 +3,8 @@
 //! axum's own extractors answer errors in plain text; these answer `application/problem+json`
 //! naming the field, like every other refusal of the API.
 
+use crate::Api;
 use crate::error::ApiError;
-use crate::{Api, ApiStore};
 use automations_core::time::Timestamp;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -19,14 +19,10 @@ use std::sync::atomic::{AtomicU16, Ordering};
 #[derive(Debug)]
 pub struct RawBody(pub Bytes);
 
-impl<S: ApiStore, K, D> FromRequest<Arc<Api<S, K, D>>> for RawBody
-where
-    K: Send + Sync + 'static,
-    D: Send + Sync + 'static,
-{
+impl FromRequest<Arc<Api>> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, api: &Arc<Api<S, K, D>>) -> Result<RawBody, ApiError> {
+    async fn from_request(req: Request, api: &Arc<Api>) -> Result<RawBody, ApiError> {
         let limit = api.limits.max_body;
         let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {

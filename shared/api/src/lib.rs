@@ -2,12 +2,12 @@
 //! `automations serve` over the embedded SQLite store and by the AWS `config-api` Lambda through
 //! `lambda_http`. Same code, same responses.
 //!
-//! The router is generic over three seams:
-//! - the store `S` ([`ConfigStore`] for automations, integrations and keys, [`RejectStore`] for
-//!   refused envelopes);
-//! - the [`EventSink`] `K` that takes accepted envelopes ([`LocalSink`] evaluates them inline;
+//! The router holds three seams, each a trait object:
+//! - the store ([`ApiStore`]: [`ConfigStore`] for automations, integrations and keys,
+//!   [`RejectStore`] for refused envelopes);
+//! - the [`EventSink`] that takes accepted envelopes ([`LocalSink`] evaluates them inline;
 //!   the Lambda queues them);
-//! - the [`Deliverer`] `D` behind executions and test deliveries ([`NoDelivery`] answers 501).
+//! - the [`Deliverer`] behind executions and test deliveries ([`NoDelivery`] answers 501).
 //!
 //! Every request but `GET /v1/health` carries `Authorization: Bearer KEY` ([`auth`]); every
 //! error is `application/problem+json` ([`error`]); the routes are described by `openapi.yaml`
@@ -36,8 +36,8 @@ use axum::Router;
 use std::sync::Arc;
 
 /// What the router needs of a store.
-pub trait ApiStore: ConfigStore + RejectStore + 'static {}
-impl<T: ConfigStore + RejectStore + 'static> ApiStore for T {}
+pub trait ApiStore: ConfigStore + RejectStore {}
+impl<T: ConfigStore + RejectStore + ?Sized> ApiStore for T {}
 
 /// [`Limits::max_automations`] unless configured (`automations serve --max-automations-per-entity`,
 /// `MAX_AUTOMATIONS_PER_ENTITY` on AWS).
@@ -67,17 +67,17 @@ impl Default for Limits {
 pub use automations_delivery::SystemClock;
 
 /// Everything the routes use.
-pub struct Api<S, K, D> {
-    pub store: Arc<S>,
-    pub sink: Arc<K>,
-    pub deliverer: Arc<D>,
+pub struct Api {
+    pub store: Arc<dyn ApiStore>,
+    pub sink: Arc<dyn EventSink>,
+    pub deliverer: Arc<dyn Deliverer>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
 }
 
-impl<S, K, D> Api<S, K, D> {
+impl Api {
     /// An API with the system clock and the default limits.
-    pub fn new(store: Arc<S>, sink: Arc<K>, deliverer: Arc<D>) -> Api<S, K, D> {
+    pub fn new(store: Arc<dyn ApiStore>, sink: Arc<dyn EventSink>, deliverer: Arc<dyn Deliverer>) -> Api {
         Api { store, sink, deliverer, clock: Arc::new(SystemClock), limits: Limits::default() }
     }
 
@@ -88,6 +88,6 @@ impl<S, K, D> Api<S, K, D> {
 
 /// The whole API as one router (every route of [`ROUTES`], plus problem+json answers for
 /// unknown routes and methods).
-pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Api<S, K, D>) -> Router {
+pub fn router(api: Api) -> Router {
     routes::router(Arc::new(api))
 }

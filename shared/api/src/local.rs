@@ -9,6 +9,7 @@
 
 use crate::error::ApiError;
 use crate::sink::{Accepted, EventSink, TrackingHooks, check_tracking, tracking_status};
+use automations_core::BoxFuture;
 use automations_core::engine::Engine;
 use automations_core::event::RunKey;
 use automations_core::event::{Envelope, EventData};
@@ -106,41 +107,56 @@ impl<S> EventSink for LocalSink<S>
 where
     S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
-    async fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> Result<(), ApiError> {
-        let envelopes: Vec<_> = batch.into_iter().map(|a| a.envelope).collect();
-        self.process(&envelopes, now).await.map(drop)
+    fn accept<'a>(&'a self, batch: Vec<Accepted>, now: Timestamp) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            let envelopes: Vec<_> = batch.into_iter().map(|a| a.envelope).collect();
+            self.process(&envelopes, now).await.map(drop)
+        })
     }
 
-    async fn automations_changed(&self, entity: &str) -> Result<(), ApiError> {
-        self.engines.invalidate_entity(entity);
-        Ok(self.engine().await.map(drop)?)
+    fn automations_changed<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            self.engines.invalidate_entity(entity);
+            Ok(self.engine().await.map(drop)?)
+        })
     }
 
-    async fn check_integration(&self, integration: &Integration) -> Result<(), ApiError> {
-        check_tracking(self.tracking.as_deref(), integration).await
+    fn check_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move { check_tracking(self.tracking.as_deref(), integration).await })
     }
 
-    async fn integration_status(&self, integration: &Integration) -> Result<Option<Map<String, Value>>, ApiError> {
-        tracking_status(self.tracking.as_deref(), integration).await
+    fn integration_status<'a>(
+        &'a self,
+        integration: &'a Integration,
+    ) -> BoxFuture<'a, Result<Option<Map<String, Value>>, ApiError>> {
+        Box::pin(async move { tracking_status(self.tracking.as_deref(), integration).await })
     }
 
-    async fn history_runs(
-        &self,
-        entity: &str,
-        project: &str,
+    fn history_runs<'a>(
+        &'a self,
+        entity: &'a str,
+        project: &'a str,
         limit: usize,
-    ) -> Result<Option<Vec<RunHistory>>, ApiError> {
-        if !self.history {
-            return Ok(None);
-        }
-        Ok(Some(self.store.history_runs(entity, project, limit).await?))
+    ) -> BoxFuture<'a, Result<Option<Vec<RunHistory>>, ApiError>> {
+        Box::pin(async move {
+            if !self.history {
+                return Ok(None);
+            }
+            Ok(Some(self.store.history_runs(entity, project, limit).await?))
+        })
     }
 
-    async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Option<Vec<Point>>, ApiError> {
-        if !self.history {
-            return Ok(None);
-        }
-        Ok(Some(self.store.metric_history(run, metric).await?))
+    fn metric_history<'a>(
+        &'a self,
+        run: &'a RunKey,
+        metric: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<Point>>, ApiError>> {
+        Box::pin(async move {
+            if !self.history {
+                return Ok(None);
+            }
+            Ok(Some(self.store.metric_history(run, metric).await?))
+        })
     }
 }
 
@@ -185,7 +201,7 @@ impl<S> EnvelopeFeed for LocalSink<S>
 where
     S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
-    async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
-        self.process(&envelopes, now).await.map(drop).map_err(|e| e.to_string())
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.process(&envelopes, now).await.map(drop).map_err(|e| e.to_string()) })
     }
 }

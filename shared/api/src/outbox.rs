@@ -3,58 +3,55 @@
 //! locally, DynamoDB on AWS).
 
 use crate::{ApiError, Deliverer};
+use automations_core::BoxFuture;
 use automations_core::error::{FieldError, Invalid};
 use automations_core::model::{Automation, Integration};
-use automations_core::store::{ConfigStore, ExecutionStore, Page, parse_execution_cursor};
+use automations_core::store::{Page, parse_execution_cursor};
 use automations_core::time::Timestamp;
 use automations_delivery::Delivery;
 use serde_json::Value;
 use std::sync::Arc;
 
 /// Executions and test deliveries over an outbox store.
-pub struct OutboxDeliverer<S> {
-    pub delivery: Arc<Delivery<S>>,
+pub struct OutboxDeliverer {
+    pub delivery: Arc<Delivery>,
 }
 
-impl<S: ExecutionStore + ConfigStore + 'static> Deliverer for OutboxDeliverer<S> {
-    async fn executions(
-        &self,
-        _entity: &str,
-        automation_id: &str,
-        cursor: Option<&str>,
+impl Deliverer for OutboxDeliverer {
+    fn executions<'a>(
+        &'a self,
+        _entity: &'a str,
+        automation_id: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
-    ) -> Result<Page<Value>, ApiError> {
-        if let Some(c) = cursor
-            && parse_execution_cursor(c).is_none()
-        {
-            return Err(ApiError::Invalid(Invalid::from(FieldError::new(
-                "cursor",
-                "is not a cursor this listing returned (pass the `next` of the previous page)",
-            ))));
-        }
-        let now = self.delivery.clock.now();
-        let page = self.delivery.store.list_executions(automation_id, cursor, limit, now).await?;
-        let items = page
-            .items
-            .iter()
-            .map(|e| {
-                let mut doc = e.to_json();
-                // The claim version is the store's bookkeeping, not the user's.
-                if let Some(o) = doc.as_object_mut() {
-                    o.remove("version");
-                }
-                doc
-            })
-            .collect();
-        Ok(Page { items, next: page.next })
+    ) -> BoxFuture<'a, Result<Page<Value>, ApiError>> {
+        Box::pin(async move {
+            if let Some(c) = cursor
+                && parse_execution_cursor(c).is_none()
+            {
+                return Err(ApiError::Invalid(Invalid::from(FieldError::new(
+                    "cursor",
+                    "is not a cursor this listing returned (pass the `next` of the previous page)",
+                ))));
+            }
+            let now = self.delivery.clock.now();
+            let page = self.delivery.store.list_executions(automation_id, cursor, limit, now).await?;
+            let items = page
+                .items
+                .iter()
+                // A view of strings, numbers and JSON values always serializes.
+                .map(|e| serde_json::to_value(e.view()).unwrap_or(Value::Null))
+                .collect();
+            Ok(Page { items, next: page.next })
+        })
     }
 
-    async fn test(
-        &self,
-        automation: &Automation,
-        integration: Option<&Integration>,
+    fn test<'a>(
+        &'a self,
+        automation: &'a Automation,
+        integration: Option<&'a Integration>,
         now: Timestamp,
-    ) -> Result<Value, ApiError> {
-        Ok(self.delivery.test(automation, integration, now).await)
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(async move { Ok(self.delivery.test(automation, integration, now).await) })
     }
 }

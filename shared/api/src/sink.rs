@@ -6,11 +6,11 @@
 //! embedded store; the AWS `config-api` function's sink sends them to the input queue instead.
 
 use crate::error::ApiError;
+pub use automations_core::BoxFuture;
 use automations_core::event::{Envelope, RunKey};
 use automations_core::history::{Point, RunHistory};
 use automations_core::model::Integration;
 use automations_core::time::Timestamp;
-use std::future::Future;
 
 /// An envelope accepted at intake.
 #[derive(Debug, Clone)]
@@ -27,58 +27,55 @@ pub trait EventSink: Send + Sync + 'static {
     /// Take one request's valid envelopes, in request order. `Ok` means they are durably taken
     /// (evaluated and their fires recorded, or queued): the API then answers 202. An error
     /// fails the whole request, so the client sends it again (evaluation is idempotent).
-    fn accept(&self, batch: Vec<Accepted>, now: Timestamp) -> impl Future<Output = Result<(), ApiError>> + Send;
+    fn accept<'a>(&'a self, batch: Vec<Accepted>, now: Timestamp) -> BoxFuture<'a, Result<(), ApiError>>;
 
     /// `entity`'s automations changed (created, updated, enabled, disabled or deleted). A sink
     /// that evaluates must make the next envelope see the change; a sink that only forwards has
     /// nothing to do.
-    fn automations_changed(&self, _entity: &str) -> impl Future<Output = Result<(), ApiError>> + Send {
-        async { Ok(()) }
+    fn automations_changed<'a>(&'a self, _entity: &'a str) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async { Ok(()) })
     }
 
     /// A new integration is about to be stored: a deployment that polls its source (an MLflow
     /// tracking server) checks that it answers, and refuses it with the reason when not.
-    fn check_integration(&self, _integration: &Integration) -> impl Future<Output = Result<(), ApiError>> + Send {
-        async { Ok(()) }
+    fn check_integration<'a>(&'a self, _integration: &'a Integration) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async { Ok(()) })
     }
 
     /// What the deployment knows of an integration beyond its document (the last poll of an
     /// MLflow tracking server), as fields to add to `GET /v1/integrations/{name}`.
-    fn integration_status(
-        &self,
-        _integration: &Integration,
-    ) -> impl Future<Output = Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError>> + Send {
-        async { Ok(None) }
+    fn integration_status<'a>(
+        &'a self,
+        _integration: &'a Integration,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError>> {
+        Box::pin(async { Ok(None) })
     }
 
     /// Up to `limit` runs of (entity, project) with stored metric history, most recent first;
     /// `None`: this deployment keeps no history.
-    fn history_runs(
-        &self,
-        _entity: &str,
-        _project: &str,
+    fn history_runs<'a>(
+        &'a self,
+        _entity: &'a str,
+        _project: &'a str,
         _limit: usize,
-    ) -> impl Future<Output = Result<Option<Vec<RunHistory>>, ApiError>> + Send {
-        async { Ok(None) }
+    ) -> BoxFuture<'a, Result<Option<Vec<RunHistory>>, ApiError>> {
+        Box::pin(async { Ok(None) })
     }
 
     /// The stored values of one (run, metric) in step order; `None`: this deployment keeps no
     /// history.
-    fn metric_history(
-        &self,
-        _run: &RunKey,
-        _metric: &str,
-    ) -> impl Future<Output = Result<Option<Vec<Point>>, ApiError>> + Send {
-        async { Ok(None) }
+    fn metric_history<'a>(
+        &'a self,
+        _run: &'a RunKey,
+        _metric: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<Point>>, ApiError>> {
+        Box::pin(async { Ok(None) })
     }
 }
 
 /// What a deployment that keeps no metric history answers `GET /v1/runs...` with.
 pub const NO_HISTORY: &str =
     "this deployment keeps no metric history (automations serve does unless --no-metric-history; on AWS it is off)";
-
-/// A boxed future, for [`TrackingHooks`].
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What [`crate::LocalSink`] asks of the deployment's MLflow tracking poller (the binary
 /// provides it: the HTTP client lives there, not in the API).

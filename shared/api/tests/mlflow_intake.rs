@@ -4,7 +4,7 @@
 
 use automations_api::{Api, Limits, LocalSink, NoDelivery, auth, router};
 use automations_core::mlflow::sign;
-use automations_core::store::{ConfigStore, MemoryStore};
+use automations_core::store::{ApiKeyStore, MemoryStore};
 use automations_core::time::{FixedClock, Timestamp};
 use axum::Router;
 use axum::body::Body;
@@ -218,7 +218,7 @@ async fn refusals_name_the_reason_and_change_nothing() {
     let (status, ctype, body) = call(&w.app, req).await;
     problem(status, &ctype, &body, StatusCode::UNAUTHORIZED, "does not match");
     // A disabled integration: the same 401, its reason not echoed.
-    use automations_core::store::ConfigStore;
+    use automations_core::store::IntegrationLookup;
     assert!(w.store.set_integration_disabled("acme", "mlflow-prod", Some("gone-410-REASON")).await.unwrap());
     let (status, ctype, body) = call(&w.app, delivery(PATH, "d-1", TS, SECRET, ALIAS_CREATED)).await;
     problem(status, &ctype, &body, StatusCode::UNAUTHORIZED, "gone-410-REASON");

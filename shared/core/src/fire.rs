@@ -65,6 +65,9 @@ pub enum Subject {
     },
 }
 
+/// How long fire records (and so executions) are kept.
+pub const FIRE_TTL: i64 = 30 * crate::time::DAY;
+
 /// An automation fired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fire {

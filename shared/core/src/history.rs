@@ -14,7 +14,7 @@
 
 use crate::event::{Envelope, EventData, RunKey};
 use crate::time::Timestamp;
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// The most points kept per (run, metric).
@@ -23,19 +23,14 @@ pub const MAX_POINTS: usize = 10_000;
 /// How long a (run, metric) that logs nothing more is kept (as executions are).
 pub const HISTORY_TTL: i64 = 30 * crate::time::DAY;
 
-/// One logged value.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One logged value (serialized as `GET /v1/runs/.../metrics/{name}` lists it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Point {
     pub step: i64,
     /// The row's time, else its envelope's.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub time: Timestamp,
     pub value: f64,
-}
-
-impl Point {
-    pub fn to_json(&self) -> Value {
-        json!({"step": self.step, "time": self.time.to_string(), "value": self.value})
-    }
 }
 
 /// The points of one (run, metric) that one batch logged, in the order logged.
@@ -59,16 +54,29 @@ pub struct RunHistory {
 }
 
 impl RunHistory {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "entity": self.run.entity,
-            "project": self.run.project,
-            "run_id": self.run.run_id,
-            "run_name": self.run_name,
-            "metrics": self.metrics,
-            "updated_at": self.updated_at.to_string(),
-        })
+    /// As `GET /v1/runs` lists it.
+    pub fn view(&self) -> RunHistoryView<'_> {
+        RunHistoryView {
+            entity: &self.run.entity,
+            project: &self.run.project,
+            run_id: &self.run.run_id,
+            run_name: self.run_name.as_deref(),
+            metrics: &self.metrics,
+            updated_at: self.updated_at,
+        }
     }
+}
+
+/// A [`RunHistory`] as `GET /v1/runs` lists it.
+#[derive(Debug, Serialize)]
+pub struct RunHistoryView<'a> {
+    entity: &'a str,
+    project: &'a str,
+    run_id: &'a str,
+    run_name: Option<&'a str>,
+    metrics: &'a [String],
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    updated_at: Timestamp,
 }
 
 /// The finite values of the metrics envelopes in `envelopes`, one [`Series`] per (run, metric)
@@ -151,6 +159,7 @@ pub fn thin(steps: &[i64], max: usize) -> Vec<i64> {
 mod tests {
     use super::*;
     use crate::event::parse_value;
+    use serde_json::json;
 
     #[test]
     fn points_keep_finite_values_with_the_row_time_or_the_envelope_time() {

@@ -22,3 +22,7 @@ pub mod wandb;
 pub mod window;
 
 pub use error::{FieldError, Invalid};
+
+/// What every port returns: a boxed future, so that a port can be a trait object
+/// (`Arc<dyn ConfigStore>`) and a caller need not be generic over the adapter behind it.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

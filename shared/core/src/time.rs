@@ -111,6 +111,19 @@ impl Timestamp {
     }
 }
 
+/// Serialize a [`Timestamp`] as its RFC 3339 text (`#[serde(serialize_with = "rfc3339")]`).
+pub fn rfc3339<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
+}
+
+/// [`rfc3339`] for an optional timestamp (`None` as `null`).
+pub fn rfc3339_opt<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC, with milliseconds only when there are some.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

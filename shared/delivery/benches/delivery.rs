@@ -7,7 +7,7 @@
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
 use automations_core::model::{Action, Integration, RunState, TriggerKind};
-use automations_core::store::{ConfigStore, FireStore};
+use automations_core::store::{AutomationCatalog, FireStore, IntegrationStore};
 use automations_core::time::{Clock, Timestamp};
 use automations_delivery::{DelivererConfig, Delivery, HttpSender, LocalDeliverer, SystemClock};
 use automations_sqlite::SqliteStore;

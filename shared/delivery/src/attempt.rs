@@ -4,15 +4,21 @@
 use crate::sender::{HttpSender, Sent};
 use automations_core::delivery::{Attempt, Execution, LastResponse, RetryPolicy, Target, TargetKind, Verdict, request};
 use automations_core::model::{Integration, IntegrationKind};
-use automations_core::store::{ConfigStore, ExecutionStore, StoreError};
+use automations_core::store::{AutomationLookup, ExecutionStore, IntegrationLookup, StoreError};
 use automations_core::time::Clock;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-/// Delivers executions of store `S` (which also holds the integrations).
-pub struct Delivery<S> {
-    pub store: Arc<S>,
+/// What delivery reads and writes: the outbox, and the little of the configuration it needs
+/// (is the fire's automation still there, which integration to send through, disable one whose
+/// receiver is gone).
+pub trait DeliveryStore: ExecutionStore + AutomationLookup + IntegrationLookup {}
+impl<T: ExecutionStore + AutomationLookup + IntegrationLookup + ?Sized> DeliveryStore for T {}
+
+/// Delivers the executions of a store (which also holds the integrations).
+pub struct Delivery {
+    pub store: Arc<dyn DeliveryStore>,
     pub sender: HttpSender,
     pub policy: RetryPolicy,
     pub clock: Arc<dyn Clock>,
@@ -59,8 +65,13 @@ pub fn target_of(integration: &Integration) -> Option<Target> {
     }
 }
 
-impl<S: ExecutionStore + ConfigStore> Delivery<S> {
-    pub fn new(store: Arc<S>, sender: HttpSender, policy: RetryPolicy, clock: Arc<dyn Clock>) -> Delivery<S> {
+impl Delivery {
+    pub fn new(
+        store: Arc<dyn DeliveryStore>,
+        sender: HttpSender,
+        policy: RetryPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Delivery {
         Delivery { store, sender, policy, clock, jitter: RandomState::new() }
     }
 

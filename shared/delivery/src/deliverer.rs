@@ -9,7 +9,6 @@
 
 use crate::attempt::Delivery;
 use automations_core::delivery::{ExecutionState, Verdict};
-use automations_core::store::{ConfigStore, ExecutionStore};
 use automations_core::time::{Millis, SECOND};
 use std::future::Future;
 use std::sync::Arc;
@@ -33,15 +32,15 @@ impl Default for DelivererConfig {
     }
 }
 
-/// Delivers the outbox of store `S`.
-pub struct LocalDeliverer<S> {
-    delivery: Arc<Delivery<S>>,
+/// Delivers the outbox of a store.
+pub struct LocalDeliverer {
+    delivery: Arc<Delivery>,
     config: DelivererConfig,
     wake: Arc<Notify>,
 }
 
-impl<S: ExecutionStore + ConfigStore + 'static> LocalDeliverer<S> {
-    pub fn new(delivery: Arc<Delivery<S>>, config: DelivererConfig) -> LocalDeliverer<S> {
+impl LocalDeliverer {
+    pub fn new(delivery: Arc<Delivery>, config: DelivererConfig) -> LocalDeliverer {
         LocalDeliverer { delivery, config, wake: Arc::new(Notify::new()) }
     }
 

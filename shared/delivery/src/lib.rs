@@ -17,7 +17,7 @@ mod sender;
 mod sweeper;
 mod test_send;
 
-pub use attempt::{Attempted, Delivery, target_of};
+pub use attempt::{Attempted, Delivery, DeliveryStore, target_of};
 pub use clock::SystemClock;
 pub use deliverer::{DelivererConfig, LocalDeliverer};
 pub use sender::{HttpSender, Sent};

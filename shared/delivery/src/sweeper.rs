@@ -7,13 +7,13 @@
 //! a relay claims each execution before sending it on, so only one sweep relays it; purging twice
 //! deletes nothing the second time.
 
+use automations_core::BoxFuture;
 use automations_core::activity::{self, RunActivity};
 use automations_core::delivery::Execution;
 use automations_core::event::Envelope;
 use automations_core::store::{ExecutionStore, PurgeExpired, RunActivityStore, StoreError};
 use automations_core::time::{MINUTE, Millis, Timestamp};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
 /// How long a running run may stay silent before it is marked `crashed`: a default (10 minutes,
@@ -44,19 +44,19 @@ impl StallPolicy {
 /// Where the sweeper's envelopes go: the same evaluation as intake (and the same run-activity
 /// update), so a `crashed` run fires `RUN_STATE` automations like any other.
 pub trait EnvelopeFeed: Send + Sync {
-    fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> impl Future<Output = Result<(), String>> + Send;
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// Sends claimed executions to the delivery queue (AWS). Locally there is none: the deliverer
 /// reads the outbox itself.
 pub trait Relay: Send + Sync {
-    fn relay(&self, executions: &[Execution]) -> impl Future<Output = Result<(), String>> + Send;
+    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// Nothing to relay to (the local mode).
 impl Relay for () {
-    async fn relay(&self, _executions: &[Execution]) -> Result<(), String> {
-        Ok(())
+    fn relay<'a>(&'a self, _executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { Ok(()) })
     }
 }
 

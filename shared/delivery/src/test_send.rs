@@ -5,11 +5,10 @@
 use crate::attempt::{Delivery, target_of};
 use automations_core::delivery::{payload, request, sample};
 use automations_core::model::{Automation, Integration};
-use automations_core::store::{ConfigStore, ExecutionStore};
 use automations_core::time::Timestamp;
 use serde_json::{Value, json};
 
-impl<S: ExecutionStore + ConfigStore> Delivery<S> {
+impl Delivery {
     /// Send a test delivery of `automation` through `integration` now. `None` with an action that
     /// delivers nothing answers that nothing was sent.
     pub async fn test(&self, automation: &Automation, integration: Option<&Integration>, now: Timestamp) -> Value {

@@ -6,7 +6,7 @@ mod support;
 
 use automations_core::delivery::{ExecutionState, RetryPolicy};
 use automations_core::model::Integration;
-use automations_core::store::ConfigStore;
+use automations_core::store::{AutomationCatalog, IntegrationLookup};
 use automations_testkit::process::Server;
 use automations_testkit::tools::{tool, workspace_root};
 use serde_json::{Value, json};

@@ -2,12 +2,14 @@
 //! sweeps overlap), heartbeats keep runs alive, the relay hands each stale execution on once,
 //! and expired state goes.
 
+use automations_core::BoxFuture;
 use automations_core::activity;
 use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
+use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, FIRE_TTL, RunActivityStore};
 use automations_core::time::{MINUTE, SECOND, Timestamp};
 use automations_delivery::{EnvelopeFeed, Relay, StallPolicy, Sweeper};
@@ -36,9 +38,11 @@ impl Intake {
 }
 
 impl EnvelopeFeed for Intake {
-    async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
-        self.take(&envelopes, now).await;
-        Ok(())
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.take(&envelopes, now).await;
+            Ok(())
+        })
     }
 }
 
@@ -123,9 +127,11 @@ async fn a_project_may_set_its_own_stall_period() {
 struct Queue(Mutex<Vec<(String, u64)>>);
 
 impl Relay for Queue {
-    async fn relay(&self, executions: &[Execution]) -> Result<(), String> {
-        self.0.lock().unwrap().extend(executions.iter().map(|e| (e.fire_id.clone(), e.version)));
-        Ok(())
+    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.0.lock().unwrap().extend(executions.iter().map(|e| (e.fire_id.clone(), e.version)));
+            Ok(())
+        })
     }
 }
 

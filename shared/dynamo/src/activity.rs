@@ -9,6 +9,7 @@ use crate::keys::{
 use crate::retry::retrying;
 use crate::runs::item_version;
 use crate::{DynamoStore, corrupt, own_write, unavailable};
+use automations_core::BoxFuture;
 use automations_core::activity::{self, ActivityUpdate, RunActivity};
 use automations_core::event::RunKey;
 use automations_core::model::RunState;
@@ -169,78 +170,86 @@ impl<D: DynamoApi> DynamoStore<D> {
 
 impl<D: DynamoApi> RunActivityStore for DynamoStore<D> {
     /// A BatchGetItem of the runs, then one conditional UpdateItem each.
-    async fn record_activity(&self, updates: &[ActivityUpdate], now: Timestamp) -> Result<(), StoreError> {
-        // Several updates of one run in one call apply in order: fold them round by round.
-        let mut rounds: Vec<Vec<&ActivityUpdate>> = Vec::new();
-        let mut seen: HashMap<&RunKey, usize> = HashMap::new();
-        for u in updates {
-            let round = seen.entry(&u.key).and_modify(|r| *r += 1).or_insert(0);
-            if rounds.len() <= *round {
-                rounds.push(Vec::new());
+    fn record_activity<'a>(
+        &'a self,
+        updates: &'a [ActivityUpdate],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            // Several updates of one run in one call apply in order: fold them round by round.
+            let mut rounds: Vec<Vec<&ActivityUpdate>> = Vec::new();
+            let mut seen: HashMap<&RunKey, usize> = HashMap::new();
+            for u in updates {
+                let round = seen.entry(&u.key).and_modify(|r| *r += 1).or_insert(0);
+                if rounds.len() <= *round {
+                    rounds.push(Vec::new());
+                }
+                rounds[*round].push(u);
             }
-            rounds[*round].push(u);
-        }
-        for round in rounds {
-            let keys: Vec<RunKey> = round.iter().map(|u| u.key.clone()).collect();
-            let items = self.run_items(&keys).await?;
-            self.write_activities(&round, items, now).await?;
-        }
-        Ok(())
+            for round in rounds {
+                let keys: Vec<RunKey> = round.iter().map(|u| u.key.clone()).collect();
+                let items = self.run_items(&keys).await?;
+                self.write_activities(&round, items, now).await?;
+            }
+            Ok(())
+        })
     }
 
     /// A Query of the `stalled` index per shard, merged, longest silent first.
-    async fn stalled_runs(
-        &self,
+    fn stalled_runs<'a>(
+        &'a self,
         silent_since: Timestamp,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Vec<RunActivity>, StoreError> {
-        let mut out = Vec::new();
-        for shard in 0..keys::SHARDS {
-            let mut start = None;
-            let mut found = 0;
-            // Expired entries are skipped on read, so a shard is read until it gives `limit` live
-            // ones or ends.
-            loop {
-                let q = Query {
-                    index: Some(STALLED.into()),
-                    key_condition: "#shard = :shard AND #seen <= :since".into(),
-                    params: Params::default()
-                        .name("#shard", STALL_SHARD)
-                        .name("#seen", SEEN)
-                        .value(":shard", s(format!("RUN#{shard}")))
-                        .value(":since", n(silent_since.0)),
-                    start: start.take(),
-                    limit: Some(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000)),
-                    consistent: false,
-                    forward: true,
-                    ..Query::default()
-                };
-                let page = retrying(&self.backoff, "Query (stalled)", || self.api.query(&self.table, q.clone()))
-                    .await
-                    .map_err(|e| unavailable("list stalled runs", e))?;
-                for item in &page.items {
-                    if let Some(a) = activity_of(item, now)?.filter(|a| a.state == RunState::Running) {
-                        out.push(a);
-                        found += 1;
+    ) -> BoxFuture<'a, Result<Vec<RunActivity>, StoreError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for shard in 0..keys::SHARDS {
+                let mut start = None;
+                let mut found = 0;
+                // Expired entries are skipped on read, so a shard is read until it gives `limit` live
+                // ones or ends.
+                loop {
+                    let q = Query {
+                        index: Some(STALLED.into()),
+                        key_condition: "#shard = :shard AND #seen <= :since".into(),
+                        params: Params::default()
+                            .name("#shard", STALL_SHARD)
+                            .name("#seen", SEEN)
+                            .value(":shard", s(format!("RUN#{shard}")))
+                            .value(":since", n(silent_since.0)),
+                        start: start.take(),
+                        limit: Some(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000)),
+                        consistent: false,
+                        forward: true,
+                        ..Query::default()
+                    };
+                    let page = retrying(&self.backoff, "Query (stalled)", || self.api.query(&self.table, q.clone()))
+                        .await
+                        .map_err(|e| unavailable("list stalled runs", e))?;
+                    for item in &page.items {
+                        if let Some(a) = activity_of(item, now)?.filter(|a| a.state == RunState::Running) {
+                            out.push(a);
+                            found += 1;
+                        }
+                    }
+                    match page.last_key {
+                        Some(k) if found < limit => start = Some(k),
+                        _ => break,
                     }
                 }
-                match page.last_key {
-                    Some(k) if found < limit => start = Some(k),
-                    _ => break,
-                }
             }
-        }
-        out.sort_by(|a, b| (a.last_seen, &a.key).cmp(&(b.last_seen, &b.key)));
-        out.truncate(limit);
-        Ok(out)
+            out.sort_by(|a, b| (a.last_seen, &a.key).cmp(&(b.last_seen, &b.key)));
+            out.truncate(limit);
+            Ok(out)
+        })
     }
 }
 
 impl<D: DynamoApi> PurgeExpired for DynamoStore<D> {
     /// Nothing to do: DynamoDB's TTL deletes expired items (lazily; every read already treats
     /// them as absent), without the read and write capacity a sweep would spend.
-    async fn purge_expired(&self, _now: Timestamp) -> Result<usize, StoreError> {
-        Ok(0)
+    fn purge_expired<'a>(&'a self, _now: Timestamp) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move { Ok(0) })
     }
 }

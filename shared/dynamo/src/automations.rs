@@ -7,7 +7,9 @@ use crate::keys::{
 };
 use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, unavailable};
+use automations_core::BoxFuture;
 use automations_core::model::Automation;
+use automations_core::store::SeedAutomations;
 use automations_core::store::{AutomationStore, StoreError};
 use automations_core::time::Timestamp;
 
@@ -167,11 +169,19 @@ pub(crate) fn decode(item: &Item) -> Result<(Automation, Timestamp, Timestamp), 
 
 impl<D: DynamoApi> AutomationStore for DynamoStore<D> {
     /// Every automation of every entity: one strongly consistent Query (paged past 1 MB).
-    async fn list_automations(&self) -> Result<Vec<Automation>, StoreError> {
-        self.automation_items("A#").await?.iter().map(|i| decode(i).map(|(a, _, _)| a)).collect()
+    fn list_automations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+        Box::pin(
+            async move { self.automation_items("A#").await?.iter().map(|i| decode(i).map(|(a, _, _)| a)).collect() },
+        )
     }
+}
 
-    async fn put_automation(&self, automation: &Automation, now: Timestamp) -> Result<(), StoreError> {
-        self.write_automation(automation, now, WriteMode::Upsert).await.map(|_| ())
+impl<D: DynamoApi> SeedAutomations for DynamoStore<D> {
+    fn put_automation<'a>(
+        &'a self,
+        automation: &'a Automation,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.write_automation(automation, now, WriteMode::Upsert).await.map(|_| ()) })
     }
 }

@@ -15,6 +15,7 @@ use crate::activity::{activity_of, activity_write};
 use crate::api::{DynamoApi, Item};
 use crate::keys;
 use crate::runs::{Also, item_version, record_of};
+use automations_core::BoxFuture;
 use automations_core::activity::{self, ActivityUpdate, RunActivity};
 use automations_core::engine::RunRecord;
 use automations_core::event::RunKey;
@@ -45,13 +46,8 @@ pub struct RunBatch<'a, D> {
 }
 
 impl<D: DynamoApi> IngestStore for DynamoStore<D> {
-    type Session<'a>
-        = RunBatch<'a, D>
-    where
-        D: 'a;
-
-    fn session(&self) -> RunBatch<'_, D> {
-        RunBatch { store: self, seen: Mutex::new(Seen::default()) }
+    fn session(&self) -> Box<dyn IngestSession + '_> {
+        Box::new(RunBatch { store: self, seen: Mutex::new(Seen::default()) })
     }
 }
 
@@ -145,37 +141,41 @@ fn worth_writing(old: Option<&RunActivity>, new: &RunActivity) -> bool {
 }
 
 impl<D: DynamoApi> IngestSession for RunBatch<'_, D> {
-    async fn load_runs(
-        &self,
-        keys: &[RunKey],
-        activity: &[ActivityUpdate],
+    fn load_runs<'a>(
+        &'a self,
+        keys: &'a [RunKey],
+        activity: &'a [ActivityUpdate],
         now: Timestamp,
-    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
-        self.expect(activity);
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let read = self.read(keys).await?;
-        keys.iter()
-            .map(|k| match read.get(&keys::run_pk(k)) {
-                Some(Some(item)) => record_of(item, now),
-                _ => Ok(None),
-            })
-            .collect()
+    ) -> BoxFuture<'a, Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> {
+        Box::pin(async move {
+            self.expect(activity);
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let read = self.read(keys).await?;
+            keys.iter()
+                .map(|k| match read.get(&keys::run_pk(k)) {
+                    Some(Some(item)) => record_of(item, now),
+                    _ => Ok(None),
+                })
+                .collect()
+        })
     }
 
     /// Fires first, then each run save with its run's activity when the batch has some not yet
     /// written, then the rest of the activity.
-    async fn commit(&self, work: UnitOfWork) -> Result<Committed, StoreError> {
-        self.expect(&work.activity);
-        let fresh = self.store.record_new_fires(&work.fires).await?;
-        let saved = self.save_runs(&work.runs, work.now).await?;
-        // A run whose save lost is evaluated again, and its activity goes with that save (or
-        // with the next commit's rest): writing it now would cost a read of the changed item.
-        let retried: HashSet<String> =
-            work.runs.iter().zip(&saved).filter(|(_, ok)| !**ok).map(|(r, _)| keys::run_pk(&r.key)).collect();
-        self.write_rest(work.now, &retried).await?;
-        Ok(Committed { fresh, saved })
+    fn commit(&self, work: UnitOfWork) -> BoxFuture<'_, Result<Committed, StoreError>> {
+        Box::pin(async move {
+            self.expect(&work.activity);
+            let fresh = self.store.record_new_fires(&work.fires).await?;
+            let saved = self.save_runs(&work.runs, work.now).await?;
+            // A run whose save lost is evaluated again, and its activity goes with that save (or
+            // with the next commit's rest): writing it now would cost a read of the changed item.
+            let retried: HashSet<String> =
+                work.runs.iter().zip(&saved).filter(|(_, ok)| !**ok).map(|(r, _)| keys::run_pk(&r.key)).collect();
+            self.write_rest(work.now, &retried).await?;
+            Ok(Committed { fresh, saved })
+        })
     }
 }
 

@@ -9,9 +9,11 @@ use crate::keys::{
 };
 use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, own_write, unavailable};
+use automations_core::BoxFuture;
 use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::fire::Fire;
 use automations_core::ingest::NewFire;
+use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, FireStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
 use futures_util::{StreamExt, stream};
@@ -56,9 +58,11 @@ fn decode(item: &Item) -> Result<Execution, StoreError> {
 }
 
 impl<D: DynamoApi> FireStore for DynamoStore<D> {
-    async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        let fires: Vec<NewFire> = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
-        self.record_new_fires(&fires).await
+    fn record_fires<'a>(&'a self, fires: &'a [Fire], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let fires: Vec<NewFire> = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
+            self.record_new_fires(&fires).await
+        })
     }
 }
 
@@ -194,154 +198,177 @@ fn unescape(part: &str) -> String {
 impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
     /// The `due` index, shard by shard, merged soonest due first; then a conditional claim of
     /// each (another worker may win some: those are skipped).
-    async fn claim_due(
-        &self,
+    fn claim_due<'a>(
+        &'a self,
         due_by: Timestamp,
         limit: usize,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> Result<Vec<Execution>, StoreError> {
-        let mut due = Vec::new();
-        for shard in 0..keys::SHARDS {
-            due.extend(self.due_page(shard, due_by, limit, now).await?);
-        }
-        due.sort();
-        due.truncate(limit);
-        let mut claimed = Vec::with_capacity(due.len());
-        for (_, fire_id, seen) in due {
-            let extra = Params::default().value(":seen", n(seen)).value(":due_by", n(due_by.0));
-            if let Some(e) =
-                self.claim_with(&fire_id, "#v = :seen AND #due <= :due_by", extra, lease_until, now).await?
-            {
-                claimed.push(e);
+    ) -> BoxFuture<'a, Result<Vec<Execution>, StoreError>> {
+        Box::pin(async move {
+            let mut due = Vec::new();
+            for shard in 0..keys::SHARDS {
+                due.extend(self.due_page(shard, due_by, limit, now).await?);
             }
-        }
-        Ok(claimed)
+            due.sort();
+            due.truncate(limit);
+            let mut claimed = Vec::with_capacity(due.len());
+            for (_, fire_id, seen) in due {
+                let extra = Params::default().value(":seen", n(seen)).value(":due_by", n(due_by.0));
+                if let Some(e) =
+                    self.claim_with(&fire_id, "#v = :seen AND #due <= :due_by", extra, lease_until, now).await?
+                {
+                    claimed.push(e);
+                }
+            }
+            Ok(claimed)
+        })
     }
 
-    async fn claim(
-        &self,
-        fire_id: &str,
+    fn claim<'a>(
+        &'a self,
+        fire_id: &'a str,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> Result<Option<Execution>, StoreError> {
-        match version {
-            Some(v) => {
-                self.claim_with(fire_id, "#v = :seen", Params::default().value(":seen", n(v)), lease_until, now).await
+    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
+        Box::pin(async move {
+            match version {
+                Some(v) => {
+                    self.claim_with(fire_id, "#v = :seen", Params::default().value(":seen", n(v)), lease_until, now)
+                        .await
+                }
+                None => {
+                    let extra = Params::default().value(":now_ms", n(now.0));
+                    self.claim_with(fire_id, "#due <= :now_ms", extra, lease_until, now).await
+                }
             }
-            None => {
-                let extra = Params::default().value(":now_ms", n(now.0));
-                self.claim_with(fire_id, "#due <= :now_ms", extra, lease_until, now).await
-            }
-        }
+        })
     }
 
     /// A PutItem of the whole execution at `version + 1`, if the stored version is still the
     /// claimed one.
-    async fn save_execution(&self, execution: &Execution, now: Timestamp) -> Result<bool, StoreError> {
-        let token = self.tokens.next();
-        let put = Put {
-            item: execution_item(execution, execution.version + 1, &token),
-            condition: Some("#v = :claimed AND #exp > :now".into()),
-            params: Params::default()
-                .name("#v", VERSION)
-                .name("#exp", EXPIRES_AT)
-                .value(":claimed", n(execution.version))
-                .value(":now", n(keys::now_seconds(now))),
-        };
-        match retrying(&self.backoff, "PutItem (execution)", || self.api.put_item(&self.table, put.clone())).await {
-            Ok(()) => Ok(true),
-            Err(e) if own_write(&e, &token) => Ok(true),
-            Err(DynamoError::ConditionFailed(_)) => Ok(false),
-            Err(e) => Err(unavailable("save execution", e)),
-        }
-    }
-
-    async fn get_execution(&self, fire_id: &str, now: Timestamp) -> Result<Option<Execution>, StoreError> {
-        let item = retrying(&self.backoff, "GetItem (execution)", || {
-            self.api.get_item(&self.table, keys::fire_key(fire_id), true)
+    fn save_execution<'a>(
+        &'a self,
+        execution: &'a Execution,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let token = self.tokens.next();
+            let put = Put {
+                item: execution_item(execution, execution.version + 1, &token),
+                condition: Some("#v = :claimed AND #exp > :now".into()),
+                params: Params::default()
+                    .name("#v", VERSION)
+                    .name("#exp", EXPIRES_AT)
+                    .value(":claimed", n(execution.version))
+                    .value(":now", n(keys::now_seconds(now))),
+            };
+            match retrying(&self.backoff, "PutItem (execution)", || self.api.put_item(&self.table, put.clone())).await {
+                Ok(()) => Ok(true),
+                Err(e) if own_write(&e, &token) => Ok(true),
+                Err(DynamoError::ConditionFailed(_)) => Ok(false),
+                Err(e) => Err(unavailable("save execution", e)),
+            }
         })
-        .await
-        .map_err(|e| unavailable("read execution", e))?;
-        item.filter(|i| keys::is_live(i, now)).map(|i| decode(&i)).transpose()
     }
 
     /// The `by_automation` index newest first (keys only), then one BatchGetItem for the page.
-    async fn list_executions(
-        &self,
-        automation_id: &str,
-        cursor: Option<&str>,
+    fn list_executions<'a>(
+        &'a self,
+        automation_id: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Page<Execution>, StoreError> {
-        let mut before = match cursor {
-            None => None,
-            Some(c) => match parse_execution_cursor(c) {
-                Some((t, id)) => Some(created_id(t, &id)),
-                None => return Ok(Page { items: Vec::new(), next: None }),
-            },
-        };
-        let limit = limit.max(1);
-        let mut items: Vec<Execution> = Vec::new();
-        // Expired executions are dropped on read, so a page may take more than one round.
-        loop {
-            let mut params = Params::default().name("#aid", AUTOMATION_ID).value(":aid", s(automation_id));
-            let key_condition = match &before {
-                Some(b) => {
-                    params = params.name("#at", CREATED_ID).value(":before", s(b.clone()));
-                    "#aid = :aid AND #at < :before"
+    ) -> BoxFuture<'a, Result<Page<Execution>, StoreError>> {
+        Box::pin(async move {
+            let mut before = match cursor {
+                None => None,
+                Some(c) => match parse_execution_cursor(c) {
+                    Some((t, id)) => Some(created_id(t, &id)),
+                    None => return Ok(Page { items: Vec::new(), next: None }),
+                },
+            };
+            let limit = limit.max(1);
+            let mut items: Vec<Execution> = Vec::new();
+            // Expired executions are dropped on read, so a page may take more than one round.
+            loop {
+                let mut params = Params::default().name("#aid", AUTOMATION_ID).value(":aid", s(automation_id));
+                let key_condition = match &before {
+                    Some(b) => {
+                        params = params.name("#at", CREATED_ID).value(":before", s(b.clone()));
+                        "#aid = :aid AND #at < :before"
+                    }
+                    None => "#aid = :aid",
+                };
+                let want = limit + 1 - items.len();
+                let q = Query {
+                    index: Some(BY_AUTOMATION.into()),
+                    key_condition: key_condition.into(),
+                    params,
+                    limit: Some(i32::try_from(want.min(100)).unwrap_or(100)),
+                    consistent: false,
+                    forward: false,
+                    ..Query::default()
+                };
+                let page = retrying(&self.backoff, "Query (executions)", || self.api.query(&self.table, q.clone()))
+                    .await
+                    .map_err(|e| unavailable("list executions", e))?;
+                let keys: Vec<Item> =
+                    page.items.iter().map(|i| keys::key(get_s(i, PK).unwrap_or_default(), keys::FIRE_SK)).collect();
+                let order: Vec<String> = page.items.iter().filter_map(|i| get_s(i, PK).map(str::to_string)).collect();
+                let mut got: HashMap<String, Item> = self
+                    .batch_get(keys, false)
+                    .await
+                    .map_err(|e| unavailable("read executions", e))?
+                    .into_iter()
+                    .map(|i| (get_s(&i, PK).unwrap_or_default().to_string(), i))
+                    .collect();
+                for pk in order {
+                    if let Some(item) = got.remove(&pk).filter(|i| keys::is_live(i, now)) {
+                        items.push(decode(&item)?);
+                    }
                 }
-                None => "#aid = :aid",
-            };
-            let want = limit + 1 - items.len();
-            let q = Query {
-                index: Some(BY_AUTOMATION.into()),
-                key_condition: key_condition.into(),
-                params,
-                limit: Some(i32::try_from(want.min(100)).unwrap_or(100)),
-                consistent: false,
-                forward: false,
-                ..Query::default()
-            };
-            let page = retrying(&self.backoff, "Query (executions)", || self.api.query(&self.table, q.clone()))
-                .await
-                .map_err(|e| unavailable("list executions", e))?;
-            let keys: Vec<Item> =
-                page.items.iter().map(|i| keys::key(get_s(i, PK).unwrap_or_default(), keys::FIRE_SK)).collect();
-            let order: Vec<String> = page.items.iter().filter_map(|i| get_s(i, PK).map(str::to_string)).collect();
-            let mut got: HashMap<String, Item> = self
-                .batch_get(keys, false)
-                .await
-                .map_err(|e| unavailable("read executions", e))?
-                .into_iter()
-                .map(|i| (get_s(&i, PK).unwrap_or_default().to_string(), i))
-                .collect();
-            for pk in order {
-                if let Some(item) = got.remove(&pk).filter(|i| keys::is_live(i, now)) {
-                    items.push(decode(&item)?);
+                before = page.items.last().and_then(|i| get_s(i, CREATED_ID)).map(str::to_string);
+                if items.len() > limit || page.last_key.is_none() {
+                    break;
                 }
             }
-            before = page.items.last().and_then(|i| get_s(i, CREATED_ID)).map(str::to_string);
-            if items.len() > limit || page.last_key.is_none() {
-                break;
-            }
-        }
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more { items.last().map(execution_cursor) } else { None };
-        Ok(Page { items, next })
+            let more = items.len() > limit;
+            items.truncate(limit);
+            let next = if more { items.last().map(execution_cursor) } else { None };
+            Ok(Page { items, next })
+        })
     }
 
     /// The soonest `due_at` of each shard of the `due` index.
-    async fn next_due(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let mut soonest = None;
-        for shard in 0..keys::SHARDS {
-            let first = self.due_page(shard, Timestamp(i64::MAX), 1, now).await?;
-            if let Some((due, _, _)) = first.first() {
-                soonest = Some(soonest.map_or(*due, |s: i64| s.min(*due)));
+    fn next_due<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<Option<Timestamp>, StoreError>> {
+        Box::pin(async move {
+            let mut soonest = None;
+            for shard in 0..keys::SHARDS {
+                let first = self.due_page(shard, Timestamp(i64::MAX), 1, now).await?;
+                if let Some((due, _, _)) = first.first() {
+                    soonest = Some(soonest.map_or(*due, |s: i64| s.min(*due)));
+                }
             }
-        }
-        Ok(soonest.map(Timestamp))
+            Ok(soonest.map(Timestamp))
+        })
+    }
+}
+
+impl<D: DynamoApi> ReadExecution for DynamoStore<D> {
+    fn get_execution<'a>(
+        &'a self,
+        fire_id: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
+        Box::pin(async move {
+            let item = retrying(&self.backoff, "GetItem (execution)", || {
+                self.api.get_item(&self.table, keys::fire_key(fire_id), true)
+            })
+            .await
+            .map_err(|e| unavailable("read execution", e))?;
+            item.filter(|i| keys::is_live(i, now)).map(|i| decode(&i)).transpose()
+        })
     }
 }

@@ -5,6 +5,7 @@ use crate::api::{DynamoApi, Params, Put, Query};
 use crate::keys::{self, EXPIRES_AT, PK, REJECTS_PK, get_i64, get_s, n, s};
 use crate::retry::retrying;
 use crate::{DynamoStore, unavailable};
+use automations_core::BoxFuture;
 use automations_core::store::{RejectRecord, RejectStore, StoreError};
 use automations_core::time::{DAY, Timestamp};
 
@@ -12,22 +13,25 @@ use automations_core::time::{DAY, Timestamp};
 pub const REJECT_TTL: i64 = 30 * DAY;
 
 impl<D: DynamoApi> RejectStore for DynamoStore<D> {
-    async fn record_reject(&self, reject: &RejectRecord) -> Result<(), StoreError> {
-        let mut item = keys::key(REJECTS_PK, format!("{:013}#{}", reject.received_at.0.max(0), self.tokens.next()));
-        item.insert("received_at".into(), n(reject.received_at.0));
-        for (name, value) in [("event_id", &reject.id), ("source", &reject.source), ("event_type", &reject.event_type)]
-        {
-            if let Some(v) = value {
-                item.insert(name.into(), s(v.clone()));
+    fn record_reject<'a>(&'a self, reject: &'a RejectRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut item = keys::key(REJECTS_PK, format!("{:013}#{}", reject.received_at.0.max(0), self.tokens.next()));
+            item.insert("received_at".into(), n(reject.received_at.0));
+            for (name, value) in
+                [("event_id", &reject.id), ("source", &reject.source), ("event_type", &reject.event_type)]
+            {
+                if let Some(v) = value {
+                    item.insert(name.into(), s(v.clone()));
+                }
             }
-        }
-        item.insert("reason".into(), s(reject.reason.clone()));
-        item.insert("body".into(), s(reject.body.clone()));
-        item.insert(EXPIRES_AT.into(), n(keys::ttl_seconds(reject.received_at.plus(REJECT_TTL))));
-        let put = Put { item, condition: None, params: Params::default() };
-        retrying(&self.backoff, "PutItem (reject)", || self.api.put_item(&self.table, put.clone()))
-            .await
-            .map_err(|e| unavailable("record reject", e))
+            item.insert("reason".into(), s(reject.reason.clone()));
+            item.insert("body".into(), s(reject.body.clone()));
+            item.insert(EXPIRES_AT.into(), n(keys::ttl_seconds(reject.received_at.plus(REJECT_TTL))));
+            let put = Put { item, condition: None, params: Params::default() };
+            retrying(&self.backoff, "PutItem (reject)", || self.api.put_item(&self.table, put.clone()))
+                .await
+                .map_err(|e| unavailable("record reject", e))
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use crate::api::{DynamoApi, DynamoError, Item, Params, Update};
 use crate::keys::{self, EXPIRES_AT, PK, RECORD, RECORD_EXPIRES, TOKEN, TOKEN_VALUE, VERSION, get_i64, get_s, n, s};
 use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, own_write, unavailable};
+use automations_core::BoxFuture;
 use automations_core::engine::RunRecord;
 use automations_core::event::RunKey;
 use automations_core::store::{RunSave, RunStore, StoreError, Versioned};
@@ -15,33 +16,37 @@ use std::collections::{HashMap, HashSet};
 impl<D: DynamoApi> RunStore for DynamoStore<D> {
     /// One strongly consistent BatchGetItem per 100 runs. Consistent, because a stale read would
     /// only lose its conditional save and be evaluated again.
-    async fn load_runs(
-        &self,
-        keys: &[RunKey],
+    fn load_runs<'a>(
+        &'a self,
+        keys: &'a [RunKey],
         now: Timestamp,
-    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let items = self.run_items(keys).await?;
-        keys.iter().map(|k| items.get(&keys::run_pk(k)).map_or(Ok(None), |item| record_of(item, now))).collect()
+    ) -> BoxFuture<'a, Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let items = self.run_items(keys).await?;
+            keys.iter().map(|k| items.get(&keys::run_pk(k)).map_or(Ok(None), |item| record_of(item, now))).collect()
+        })
     }
 
     /// One conditional UpdateItem per run, up to 16 at once; saves of the same run in one call
     /// go in order.
-    async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        let mut distinct = HashSet::new();
-        if !saves.iter().all(|s| distinct.insert(&s.key)) {
-            let mut out = Vec::with_capacity(saves.len());
-            for save in saves {
-                out.push(self.save_run(save, None, now).await?);
+    fn save_runs<'a>(&'a self, saves: &'a [RunSave], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let mut distinct = HashSet::new();
+            if !saves.iter().all(|s| distinct.insert(&s.key)) {
+                let mut out = Vec::with_capacity(saves.len());
+                for save in saves {
+                    out.push(self.save_run(save, None, now).await?);
+                }
+                return Ok(out);
             }
-            return Ok(out);
-        }
-        // The futures are made up front: a stream that maps borrowed items to futures trips the
-        // compiler's proof that the whole future is `Send`.
-        let writes: Vec<_> = saves.iter().map(|save| self.save_run(save, None, now)).collect();
-        stream::iter(writes).buffered(self.concurrency).collect::<Vec<_>>().await.into_iter().collect()
+            // The futures are made up front: a stream that maps borrowed items to futures trips the
+            // compiler's proof that the whole future is `Send`.
+            let writes: Vec<_> = saves.iter().map(|save| self.save_run(save, None, now)).collect();
+            stream::iter(writes).buffered(self.concurrency).collect::<Vec<_>>().await.into_iter().collect()
+        })
     }
 }
 

@@ -7,6 +7,7 @@ use crate::config::integration_of;
 use crate::keys::{self, PK, SK, TRACKED, TRACKING, TRACKING_PK, get_i64, get_s, n, s};
 use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, unavailable};
+use automations_core::BoxFuture;
 use automations_core::mlflow::tracking::{MetricCursor, RunCursor};
 use automations_core::model::Integration;
 use automations_core::store::{PollRecord, StoreError, TrackingStore};
@@ -77,84 +78,107 @@ impl<D: DynamoApi> TrackingStore for DynamoStore<D> {
     /// One Query of the sparse `tracking` index (keys only), then the integrations' items by
     /// key: the index is eventually consistent, so an integration deleted a moment ago may be
     /// listed and is then not found, and is skipped.
-    async fn tracking_integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        let listed = self
-            .query_all(Query {
-                index: Some(TRACKING.into()),
-                key_condition: "#trk = :trk".into(),
-                params: Params::default().name("#trk", TRACKED).value(":trk", s(TRACKING_PK)),
-                consistent: false,
-                forward: true,
-                ..Query::default()
-            })
-            .await
-            .map_err(|e| unavailable("list tracking integrations", e))?;
-        let keys = listed.iter().filter_map(|i| Some(keys::key(get_s(i, PK)?, get_s(i, SK)?))).collect();
-        let items = self.batch_get(keys, true).await.map_err(|e| unavailable("read tracking integrations", e))?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items.iter().filter(|i| get_s(i, TRACKED).is_some()) {
-            let i = integration_of(item)?;
-            if i.tracking().is_some() {
-                out.push(i);
+    fn tracking_integrations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Integration>, StoreError>> {
+        Box::pin(async move {
+            let listed = self
+                .query_all(Query {
+                    index: Some(TRACKING.into()),
+                    key_condition: "#trk = :trk".into(),
+                    params: Params::default().name("#trk", TRACKED).value(":trk", s(TRACKING_PK)),
+                    consistent: false,
+                    forward: true,
+                    ..Query::default()
+                })
+                .await
+                .map_err(|e| unavailable("list tracking integrations", e))?;
+            let keys = listed.iter().filter_map(|i| Some(keys::key(get_s(i, PK)?, get_s(i, SK)?))).collect();
+            let items = self.batch_get(keys, true).await.map_err(|e| unavailable("read tracking integrations", e))?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items.iter().filter(|i| get_s(i, TRACKED).is_some()) {
+                let i = integration_of(item)?;
+                if i.tracking().is_some() {
+                    out.push(i);
+                }
             }
-        }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(out)
+        })
     }
 
     /// One BatchGetItem per 100 runs.
-    async fn load_cursors(&self, integration_id: &str, run_ids: &[String]) -> Result<Vec<RunCursor>, StoreError> {
-        let keys = run_ids.iter().map(|r| keys::cursor_key(integration_id, r)).collect();
-        let items = self.batch_get(keys, true).await.map_err(|e| unavailable("read tracking cursors", e))?;
-        let mut found: HashMap<String, RunCursor> = HashMap::with_capacity(items.len());
-        for item in &items {
-            found.insert(get_s(item, SK).unwrap_or_default().to_string(), decode_cursor(item)?);
-        }
-        Ok(run_ids
-            .iter()
-            .map(|r| {
-                let sk = get_s(&keys::cursor_key(integration_id, r), SK).unwrap_or_default().to_string();
-                found.remove(&sk).unwrap_or_default()
-            })
-            .collect())
+    fn load_cursors<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<RunCursor>, StoreError>> {
+        Box::pin(async move {
+            let keys = run_ids.iter().map(|r| keys::cursor_key(integration_id, r)).collect();
+            let items = self.batch_get(keys, true).await.map_err(|e| unavailable("read tracking cursors", e))?;
+            let mut found: HashMap<String, RunCursor> = HashMap::with_capacity(items.len());
+            for item in &items {
+                found.insert(get_s(item, SK).unwrap_or_default().to_string(), decode_cursor(item)?);
+            }
+            Ok(run_ids
+                .iter()
+                .map(|r| {
+                    let sk = get_s(&keys::cursor_key(integration_id, r), SK).unwrap_or_default().to_string();
+                    found.remove(&sk).unwrap_or_default()
+                })
+                .collect())
+        })
     }
 
     /// One PutItem: the whole cursor (a run's cursor only ever moves forward, and one poller
     /// writes it).
-    async fn save_cursor(&self, integration_id: &str, run_id: &str, cursor: &RunCursor) -> Result<(), StoreError> {
-        let mut item = keys::cursor_key(integration_id, run_id);
-        if let Some(status) = &cursor.status {
-            item.insert(STATUS.into(), s(status.clone()));
-        }
-        item.insert(METRICS.into(), s(encode_metrics(cursor)));
-        self.put(item, "save tracking cursor").await
+    fn save_cursor<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_id: &'a str,
+        cursor: &'a RunCursor,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut item = keys::cursor_key(integration_id, run_id);
+            if let Some(status) = &cursor.status {
+                item.insert(STATUS.into(), s(status.clone()));
+            }
+            item.insert(METRICS.into(), s(encode_metrics(cursor)));
+            self.put(item, "save tracking cursor").await
+        })
     }
 
-    async fn poll_record(&self, integration_id: &str) -> Result<Option<PollRecord>, StoreError> {
-        let Some(item) = self.get(keys::poll_key(integration_id), "read last poll").await? else { return Ok(None) };
-        let count = |name: &str| get_i64(&item, name).unwrap_or_default().max(0);
-        Ok(Some(PollRecord {
-            at: Timestamp(get_i64(&item, AT).unwrap_or_default()),
-            error: get_s(&item, ERROR).map(str::to_string),
-            requests: count(REQUESTS) as u64,
-            envelopes: count(ENVELOPES) as u64,
-            last_success: get_i64(&item, LAST_SUCCESS).map(Timestamp),
-            failures: u32::try_from(count(FAILURES)).unwrap_or(u32::MAX),
-        }))
+    fn poll_record<'a>(&'a self, integration_id: &'a str) -> BoxFuture<'a, Result<Option<PollRecord>, StoreError>> {
+        Box::pin(async move {
+            let Some(item) = self.get(keys::poll_key(integration_id), "read last poll").await? else { return Ok(None) };
+            let count = |name: &str| get_i64(&item, name).unwrap_or_default().max(0);
+            Ok(Some(PollRecord {
+                at: Timestamp(get_i64(&item, AT).unwrap_or_default()),
+                error: get_s(&item, ERROR).map(str::to_string),
+                requests: count(REQUESTS) as u64,
+                envelopes: count(ENVELOPES) as u64,
+                last_success: get_i64(&item, LAST_SUCCESS).map(Timestamp),
+                failures: u32::try_from(count(FAILURES)).unwrap_or(u32::MAX),
+            }))
+        })
     }
 
-    async fn save_poll_record(&self, integration_id: &str, r: &PollRecord) -> Result<(), StoreError> {
-        let mut item = keys::poll_key(integration_id);
-        item.insert(AT.into(), n(r.at.0));
-        if let Some(e) = &r.error {
-            item.insert(ERROR.into(), s(e.clone()));
-        }
-        item.insert(REQUESTS.into(), n(r.requests));
-        item.insert(ENVELOPES.into(), n(r.envelopes));
-        if let Some(t) = r.last_success {
-            item.insert(LAST_SUCCESS.into(), n(t.0));
-        }
-        item.insert(FAILURES.into(), n(r.failures));
-        self.put(item, "save last poll").await
+    fn save_poll_record<'a>(
+        &'a self,
+        integration_id: &'a str,
+        r: &'a PollRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut item = keys::poll_key(integration_id);
+            item.insert(AT.into(), n(r.at.0));
+            if let Some(e) = &r.error {
+                item.insert(ERROR.into(), s(e.clone()));
+            }
+            item.insert(REQUESTS.into(), n(r.requests));
+            item.insert(ENVELOPES.into(), n(r.envelopes));
+            if let Some(t) = r.last_success {
+                item.insert(LAST_SUCCESS.into(), n(t.0));
+            }
+            item.insert(FAILURES.into(), n(r.failures));
+            self.put(item, "save last poll").await
+        })
     }
 }

@@ -15,7 +15,7 @@
 
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;
-use automations_core::store::AutomationStore;
+use automations_core::store::SeedAutomations;
 use automations_core::time::Timestamp;
 use automations_dynamo::{DynamoStore, Metered, Metrics, SdkDynamo, create_table};
 use automations_lambda::evaluate::Evaluator;

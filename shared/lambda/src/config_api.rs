@@ -5,6 +5,7 @@
 
 use automations_api::outbox::OutboxDeliverer;
 use automations_api::{Accepted, Api, ApiError, EventSink, TrackingHooks, check_tracking, router, tracking_status};
+use automations_core::BoxFuture;
 use automations_core::model::Integration;
 use automations_core::time::Timestamp;
 use automations_delivery::Delivery;
@@ -22,31 +23,33 @@ pub struct QueueSink {
 }
 
 impl EventSink for QueueSink {
-    async fn accept(&self, batch: Vec<Accepted>, _now: Timestamp) -> Result<(), ApiError> {
-        let (mut artifacts, mut runs) = (Vec::new(), Vec::new());
-        for a in &batch {
-            match envelope_message(&a.envelope, &a.text) {
-                (InputQueue::Artifacts, m) => artifacts.push(m),
-                (InputQueue::Runs, m) => runs.push(m),
+    fn accept<'a>(&'a self, batch: Vec<Accepted>, _now: Timestamp) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            let (mut artifacts, mut runs) = (Vec::new(), Vec::new());
+            for a in &batch {
+                match envelope_message(&a.envelope, &a.text) {
+                    (InputQueue::Artifacts, m) => artifacts.push(m),
+                    (InputQueue::Runs, m) => runs.push(m),
+                }
             }
-        }
-        for (url, messages) in [(&self.artifact_queue, artifacts), (&self.run_queue, runs)] {
-            if !messages.is_empty() {
-                self.sqs.send(url, messages).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            for (url, messages) in [(&self.artifact_queue, artifacts), (&self.run_queue, runs)] {
+                if !messages.is_empty() {
+                    self.sqs.send(url, messages).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    async fn check_integration(&self, integration: &Integration) -> Result<(), ApiError> {
-        check_tracking(self.tracking.as_deref(), integration).await
+    fn check_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move { check_tracking(self.tracking.as_deref(), integration).await })
     }
 
-    async fn integration_status(
-        &self,
-        integration: &Integration,
-    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
-        tracking_status(self.tracking.as_deref(), integration).await
+    fn integration_status<'a>(
+        &'a self,
+        integration: &'a Integration,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError>> {
+        Box::pin(async move { tracking_status(self.tracking.as_deref(), integration).await })
     }
 }
 
@@ -54,7 +57,7 @@ impl EventSink for QueueSink {
 pub fn app<D: DynamoApi + 'static>(
     store: Arc<DynamoStore<D>>,
     sink: QueueSink,
-    delivery: Arc<Delivery<DynamoStore<D>>>,
+    delivery: Arc<Delivery>,
     max_automations: usize,
 ) -> axum::Router {
     let mut api = Api::new(store, Arc::new(sink), Arc::new(OutboxDeliverer { delivery }));

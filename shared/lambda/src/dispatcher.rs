@@ -11,16 +11,15 @@
 
 use crate::sqs_batch::DeadLetters;
 use automations_core::delivery::Verdict;
-use automations_core::store::{ExecutionStore, StoreError};
+use automations_core::store::StoreError;
 use automations_core::time::{Millis, Timestamp};
 use automations_delivery::Delivery;
-use automations_dynamo::{DynamoApi, DynamoStore};
 use automations_sqs::{DeliveryMessage, Sqs};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 /// The dispatcher's parts.
-pub struct Dispatcher<D> {
-    pub delivery: Delivery<DynamoStore<D>>,
+pub struct Dispatcher {
+    pub delivery: Delivery,
     pub sqs: Sqs,
     /// The delivery queue (for visibility changes).
     pub queue_url: String,
@@ -38,7 +37,7 @@ enum Outcome {
     Dead(String),
 }
 
-impl<D: DynamoApi> Dispatcher<D> {
+impl Dispatcher {
     /// One batch of delivery messages, each on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let now = crate::now();

@@ -6,6 +6,7 @@
 //! what makes it happen: if the send fails, the batch fails and is delivered again, its fires
 //! are duplicates then, and the sweeper relays their executions after its grace period.
 
+use automations_core::BoxFuture;
 use automations_core::event::Envelope;
 use automations_core::ingest::{EngineCache, Ingest, IngestClock, IngestError};
 use automations_core::store::StoreError;
@@ -76,7 +77,7 @@ impl<D: DynamoApi> Evaluator<D> {
 
 /// The sweeper's `crashed` envelopes are evaluated like any other.
 impl<D: DynamoApi> EnvelopeFeed for Evaluator<D> {
-    async fn feed(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Result<(), String> {
-        self.evaluate(&envelopes, now).await.map(|_| ()).map_err(|e| e.to_string())
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.evaluate(&envelopes, now).await.map(|_| ()).map_err(|e| e.to_string()) })
     }
 }

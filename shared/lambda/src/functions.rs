@@ -13,7 +13,7 @@ use crate::{Error, now};
 use automations_api::SystemClock;
 use automations_core::delivery::RetryPolicy;
 use automations_core::ingest::{EngineCache, Refresh};
-use automations_core::store::ConfigStore;
+use automations_core::store::ApiKeyStore;
 use automations_delivery::{Delivery, HttpSender};
 use automations_dynamo::SdkDynamo;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -118,14 +118,14 @@ impl MlflowPoll {
     }
 }
 
-fn delivery(c: &Clients) -> Result<Delivery<automations_dynamo::DynamoStore>, Error> {
+fn delivery(c: &Clients) -> Result<Delivery, Error> {
     let policy = RetryPolicy::default();
     let sender = HttpSender::new(Duration::from_millis(policy.timeout as u64), c.settings.allow_private_targets)?;
     Ok(Delivery::new(c.store.clone(), sender, policy, Arc::new(SystemClock)))
 }
 
 /// `dispatcher`: the delivery queue's consumer.
-pub struct Dispatch(Dispatcher<SdkDynamo>);
+pub struct Dispatch(Dispatcher);
 
 impl Dispatch {
     pub async fn start() -> Result<Dispatch, Error> {

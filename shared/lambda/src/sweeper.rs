@@ -3,6 +3,7 @@
 //! state is left to DynamoDB's TTL.
 
 use crate::evaluate::Evaluator;
+use automations_core::BoxFuture;
 use automations_core::delivery::Execution;
 use automations_core::time::Timestamp;
 use automations_delivery::{Relay, StallPolicy, SweepReport, Sweeper};
@@ -16,12 +17,14 @@ pub struct SqsRelay {
 }
 
 impl Relay for SqsRelay {
-    async fn relay(&self, executions: &[Execution]) -> Result<(), String> {
-        let messages = executions
-            .iter()
-            .map(|e| DeliveryMessage { fire_id: e.fire_id.clone(), version: e.version }.to_message())
-            .collect();
-        self.sqs.send(&self.url, messages).await.map_err(|e| e.to_string())
+    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let messages = executions
+                .iter()
+                .map(|e| DeliveryMessage { fire_id: e.fire_id.clone(), version: e.version }.to_message())
+                .collect();
+            self.sqs.send(&self.url, messages).await.map_err(|e| e.to_string())
+        })
     }
 }
 

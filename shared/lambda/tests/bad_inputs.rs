@@ -4,7 +4,7 @@
 
 use automations_api::auth;
 use automations_core::delivery::RetryPolicy;
-use automations_core::store::ConfigStore;
+use automations_core::store::ApiKeyStore;
 use automations_delivery::{Delivery, HttpSender, SystemClock};
 use automations_dynamo::{Backoff, DynamoStore, SdkDynamo, create_table};
 use automations_lambda::config_api::{QueueSink, app};

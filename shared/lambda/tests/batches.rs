@@ -5,7 +5,9 @@
 
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;
-use automations_core::store::{AutomationStore, ExecutionStore, RunStore};
+use automations_core::store::ReadExecution;
+use automations_core::store::RunStore;
+use automations_core::store::SeedAutomations;
 use automations_core::time::Timestamp;
 use automations_dynamo::keys::{self, n, s};
 use automations_dynamo::{Backoff, DynamoStore, SdkDynamo, create_table};
@@ -195,7 +197,7 @@ async fn an_unreachable_receiver_is_retried_through_the_visibility_timeout() {
     use automations_core::delivery::RetryPolicy;
     use automations_core::fire::{Fire, Subject};
     use automations_core::model::{Action, Integration, RunState, TriggerKind};
-    use automations_core::store::{ConfigStore, FireStore};
+    use automations_core::store::{FireStore, IntegrationStore};
     use automations_delivery::{Delivery, HttpSender};
     use automations_lambda::dispatcher::Dispatcher;
 

@@ -63,7 +63,11 @@ impl<S: TrackingStore + 'static> TrackingHooks for Hooks<S> {
         Box::pin(async move {
             let record = self.store.poll_record(&integration.id).await.map_err(|e| e.to_string())?;
             let mut out = Map::new();
-            out.insert("last_poll".into(), record.map_or(Value::Null, |r| r.to_json()));
+            // A view of strings and numbers always serializes.
+            out.insert(
+                "last_poll".into(),
+                record.map_or(Value::Null, |r| serde_json::to_value(r.view()).unwrap_or(Value::Null)),
+            );
             Ok(Some(out))
         })
     }

@@ -7,6 +7,7 @@
 
 use crate::SqliteStore;
 use crate::error::SqliteError;
+use automations_core::BoxFuture;
 use automations_core::activity::{self, ActivityUpdate, RunActivity};
 use automations_core::event::RunKey;
 use automations_core::model::RunState;
@@ -109,24 +110,31 @@ pub(crate) fn delete_expired(conn: &Connection, now: Timestamp) -> rusqlite::Res
 }
 
 impl RunActivityStore for SqliteStore {
-    async fn record_activity(&self, updates: &[ActivityUpdate], now: Timestamp) -> Result<()> {
-        if updates.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        record(&tx, updates, now)?;
-        tx.commit().map_err(db)
+    fn record_activity<'a>(&'a self, updates: &'a [ActivityUpdate], now: Timestamp) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if updates.is_empty() {
+                return Ok(());
+            }
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            record(&tx, updates, now)?;
+            tx.commit().map_err(db)
+        })
     }
 
-    async fn stalled_runs(&self, silent_since: Timestamp, limit: usize, now: Timestamp) -> Result<Vec<RunActivity>> {
-        stalled(&self.lock(), silent_since, limit, now)
+    fn stalled_runs<'a>(
+        &'a self,
+        silent_since: Timestamp,
+        limit: usize,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<RunActivity>>> {
+        Box::pin(async move { stalled(&self.lock(), silent_since, limit, now) })
     }
 }
 
 impl PurgeExpired for SqliteStore {
-    async fn purge_expired(&self, now: Timestamp) -> Result<usize> {
-        Ok(self.delete_expired(now)?)
+    fn purge_expired<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<usize>> {
+        Box::pin(async move { Ok(self.delete_expired(now)?) })
     }
 }
 

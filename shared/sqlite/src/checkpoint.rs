@@ -89,7 +89,7 @@ impl Drop for Checkpointer {
 mod tests {
     use super::*;
     use automations_core::model::Automation;
-    use automations_core::store::{AutomationStore, block_on};
+    use automations_core::store::{AutomationStore, SeedAutomations, block_on};
     use automations_core::time::Timestamp;
     use serde_json::json;
 

@@ -8,8 +8,13 @@
 use crate::SqliteStore;
 use crate::error::SqliteError;
 use crate::secrets::{SecretKeys, context};
+use automations_core::BoxFuture;
 use automations_core::model::{Automation, Integration};
-use automations_core::store::{ApiKeyRecord, AutomationQuery, AutomationRecord, ConfigStore, Page, StoreError};
+use automations_core::store::AutomationLookup;
+use automations_core::store::{
+    ApiKeyRecord, ApiKeyStore, AutomationCatalog, AutomationQuery, AutomationRecord, IntegrationLookup,
+    IntegrationStore, Page, StoreError,
+};
 use automations_core::time::Timestamp;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
@@ -253,93 +258,123 @@ fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Resul
     conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(db)
 }
 
-impl ConfigStore for SqliteStore {
-    async fn create_automation(&self, automation: &Automation, now: Timestamp) -> Result<()> {
-        create_automation(&self.lock(), automation, now)
+impl AutomationLookup for SqliteStore {
+    fn get_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<Option<AutomationRecord>>> {
+        Box::pin(async move { get_automation(&self.lock(), entity, id) })
+    }
+}
+
+impl AutomationCatalog for SqliteStore {
+    fn create_automation<'a>(&'a self, automation: &'a Automation, now: Timestamp) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { create_automation(&self.lock(), automation, now) })
     }
 
-    async fn get_automation(&self, entity: &str, id: &str) -> Result<Option<AutomationRecord>> {
-        get_automation(&self.lock(), entity, id)
+    fn find_automations<'a>(&'a self, query: &'a AutomationQuery) -> BoxFuture<'a, Result<Page<AutomationRecord>>> {
+        Box::pin(async move { find_automations(&self.lock(), query) })
     }
 
-    async fn find_automations(&self, query: &AutomationQuery) -> Result<Page<AutomationRecord>> {
-        find_automations(&self.lock(), query)
+    fn update_automation<'a>(&'a self, automation: &'a Automation, now: Timestamp) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { update_automation(&self.lock(), automation, now) })
     }
 
-    async fn update_automation(&self, automation: &Automation, now: Timestamp) -> Result<bool> {
-        update_automation(&self.lock(), automation, now)
+    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            Ok(execute(&self.lock(), "DELETE FROM automations WHERE id = ?1 AND entity = ?2", params![id, entity])? > 0)
+        })
+    }
+}
+
+impl IntegrationLookup for SqliteStore {
+    fn get_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<Option<Integration>>> {
+        Box::pin(async move { get_integration(&self.lock(), self.secrets.as_ref(), entity, name) })
     }
 
-    async fn delete_automation(&self, entity: &str, id: &str) -> Result<bool> {
-        Ok(execute(&self.lock(), "DELETE FROM automations WHERE id = ?1 AND entity = ?2", params![id, entity])? > 0)
+    fn set_integration_disabled<'a>(
+        &'a self,
+        entity: &'a str,
+        name: &'a str,
+        reason: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let sql = "UPDATE integrations SET disabled = ?3 WHERE entity = ?1 AND name = ?2";
+            Ok(execute(&self.lock(), sql, params![entity, name, reason])? > 0)
+        })
+    }
+}
+
+impl IntegrationStore for SqliteStore {
+    fn create_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { create_integration(&self.lock(), self.secrets.as_ref(), integration) })
     }
 
-    async fn create_integration(&self, integration: &Integration) -> Result<()> {
-        create_integration(&self.lock(), self.secrets.as_ref(), integration)
+    fn list_integrations<'a>(
+        &'a self,
+        entity: &'a str,
+        cursor: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page<Integration>>> {
+        Box::pin(async move { list_integrations(&self.lock(), self.secrets.as_ref(), entity, cursor, limit) })
     }
 
-    async fn get_integration(&self, entity: &str, name: &str) -> Result<Option<Integration>> {
-        get_integration(&self.lock(), self.secrets.as_ref(), entity, name)
+    fn update_integration<'a>(&'a self, i: &'a Integration) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let conn = self.lock();
+            // Sealed under the stored row's id (the one it keeps), not the caller's copy's.
+            let id: Option<String> = conn
+                .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
+                .and_then(|mut s| s.query_row(params![i.entity, i.name], |r| r.get(0)).optional())
+                .map_err(db)?;
+            let Some(id) = id else { return Ok(false) };
+            let doc = stored_document(self.secrets.as_ref(), &Integration { id, ..i.clone() })?;
+            let sql = "UPDATE integrations SET document = ?3, disabled = ?4 WHERE entity = ?1 AND name = ?2";
+            Ok(execute(&conn, sql, params![i.entity, i.name, doc, i.disabled])? > 0)
+        })
     }
 
-    async fn list_integrations(&self, entity: &str, cursor: Option<&str>, limit: usize) -> Result<Page<Integration>> {
-        list_integrations(&self.lock(), self.secrets.as_ref(), entity, cursor, limit)
+    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+            let id: Option<String> = tx
+                .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
+                .and_then(|mut s| s.query_row(params![entity, name], |r| r.get(0)).optional())
+                .map_err(db)?;
+            let Some(id) = id else { return Ok(false) };
+            // A deleted tracking integration forgets its cursors and polls.
+            for sql in [
+                "DELETE FROM mlflow_metric_cursors WHERE integration_id = ?1",
+                "DELETE FROM mlflow_run_cursors WHERE integration_id = ?1",
+                "DELETE FROM mlflow_polls WHERE integration_id = ?1",
+                "DELETE FROM integrations WHERE id = ?1",
+            ] {
+                execute(&tx, sql, params![id])?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(true)
+        })
     }
+}
 
-    async fn update_integration(&self, i: &Integration) -> Result<bool> {
-        let conn = self.lock();
-        // Sealed under the stored row's id (the one it keeps), not the caller's copy's.
-        let id: Option<String> = conn
-            .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
-            .and_then(|mut s| s.query_row(params![i.entity, i.name], |r| r.get(0)).optional())
-            .map_err(db)?;
-        let Some(id) = id else { return Ok(false) };
-        let doc = stored_document(self.secrets.as_ref(), &Integration { id, ..i.clone() })?;
-        let sql = "UPDATE integrations SET document = ?3, disabled = ?4 WHERE entity = ?1 AND name = ?2";
-        Ok(execute(&conn, sql, params![i.entity, i.name, doc, i.disabled])? > 0)
-    }
-
-    async fn delete_integration(&self, entity: &str, name: &str) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
-        let id: Option<String> = tx
-            .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
-            .and_then(|mut s| s.query_row(params![entity, name], |r| r.get(0)).optional())
-            .map_err(db)?;
-        let Some(id) = id else { return Ok(false) };
-        // A deleted tracking integration forgets its cursors and polls.
-        for sql in [
-            "DELETE FROM mlflow_metric_cursors WHERE integration_id = ?1",
-            "DELETE FROM mlflow_run_cursors WHERE integration_id = ?1",
-            "DELETE FROM mlflow_polls WHERE integration_id = ?1",
-            "DELETE FROM integrations WHERE id = ?1",
-        ] {
-            execute(&tx, sql, params![id])?;
-        }
-        tx.commit().map_err(db)?;
-        Ok(true)
-    }
-
-    async fn set_integration_disabled(&self, entity: &str, name: &str, reason: Option<&str>) -> Result<bool> {
-        let sql = "UPDATE integrations SET disabled = ?3 WHERE entity = ?1 AND name = ?2";
-        Ok(execute(&self.lock(), sql, params![entity, name, reason])? > 0)
-    }
-
-    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        let sql = "INSERT INTO api_keys (hash, entity, created_at) VALUES (?1, ?2, ?3)
+impl ApiKeyStore for SqliteStore {
+    fn put_api_key<'a>(&'a self, key: &'a ApiKeyRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let sql = "INSERT INTO api_keys (hash, entity, created_at) VALUES (?1, ?2, ?3)
                    ON CONFLICT (hash) DO UPDATE SET entity = excluded.entity, created_at = excluded.created_at";
-        execute(&self.lock(), sql, params![key.hash, key.entity, key.created_at.0]).map(drop)
+            execute(&self.lock(), sql, params![key.hash, key.entity, key.created_at.0]).map(drop)
+        })
     }
 
-    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKeyRecord>> {
-        self.lock()
-            .prepare_cached("SELECT hash, entity, created_at FROM api_keys WHERE hash = ?1")
-            .and_then(|mut s| {
-                s.query_row(params![hash], |row| {
-                    Ok(ApiKeyRecord { hash: row.get(0)?, entity: row.get(1)?, created_at: Timestamp(row.get(2)?) })
+    fn find_api_key<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<ApiKeyRecord>>> {
+        Box::pin(async move {
+            self.lock()
+                .prepare_cached("SELECT hash, entity, created_at FROM api_keys WHERE hash = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![hash], |row| {
+                        Ok(ApiKeyRecord { hash: row.get(0)?, entity: row.get(1)?, created_at: Timestamp(row.get(2)?) })
+                    })
+                    .optional()
                 })
-                .optional()
-            })
-            .map_err(db)
+                .map_err(db)
+        })
     }
 }

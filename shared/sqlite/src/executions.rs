@@ -8,7 +8,9 @@
 
 use crate::SqliteStore;
 use crate::error::SqliteError;
+use automations_core::BoxFuture;
 use automations_core::delivery::{Execution, ExecutionState};
+use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -237,46 +239,48 @@ pub(crate) fn delete_expired(conn: &Connection, now: Timestamp) -> rusqlite::Res
 }
 
 impl ExecutionStore for SqliteStore {
-    async fn claim_due(
-        &self,
+    fn claim_due<'a>(
+        &'a self,
         due_by: Timestamp,
         limit: usize,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> Result<Vec<Execution>> {
-        claim_due(&mut self.lock(), due_by, limit, lease_until, now)
+    ) -> BoxFuture<'a, Result<Vec<Execution>>> {
+        Box::pin(async move { claim_due(&mut self.lock(), due_by, limit, lease_until, now) })
     }
 
-    async fn claim(
-        &self,
-        fire_id: &str,
+    fn claim<'a>(
+        &'a self,
+        fire_id: &'a str,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> Result<Option<Execution>> {
-        claim(&mut self.lock(), fire_id, version, lease_until, now)
+    ) -> BoxFuture<'a, Result<Option<Execution>>> {
+        Box::pin(async move { claim(&mut self.lock(), fire_id, version, lease_until, now) })
     }
 
-    async fn save_execution(&self, execution: &Execution, now: Timestamp) -> Result<bool> {
-        save(&self.lock(), execution, now)
+    fn save_execution<'a>(&'a self, execution: &'a Execution, now: Timestamp) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { save(&self.lock(), execution, now) })
     }
 
-    async fn get_execution(&self, fire_id: &str, now: Timestamp) -> Result<Option<Execution>> {
-        get(&self.lock(), fire_id, now)
-    }
-
-    async fn list_executions(
-        &self,
-        automation_id: &str,
-        cursor: Option<&str>,
+    fn list_executions<'a>(
+        &'a self,
+        automation_id: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Page<Execution>> {
-        list(&self.lock(), automation_id, cursor, limit, now)
+    ) -> BoxFuture<'a, Result<Page<Execution>>> {
+        Box::pin(async move { list(&self.lock(), automation_id, cursor, limit, now) })
     }
 
-    async fn next_due(&self, now: Timestamp) -> Result<Option<Timestamp>> {
-        next_due(&self.lock(), now)
+    fn next_due<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<Option<Timestamp>>> {
+        Box::pin(async move { next_due(&self.lock(), now) })
+    }
+}
+
+impl ReadExecution for SqliteStore {
+    fn get_execution<'a>(&'a self, fire_id: &'a str, now: Timestamp) -> BoxFuture<'a, Result<Option<Execution>>> {
+        Box::pin(async move { get(&self.lock(), fire_id, now) })
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::SqliteStore;
 use crate::error::{Result, SqliteError};
+use automations_core::BoxFuture;
 use automations_core::event::RunKey;
 use automations_core::history::{HISTORY_TTL, MAX_POINTS, Point, RunHistory, Series, thin};
 use automations_core::store::{HistoryStore, StoreError};
@@ -155,50 +156,61 @@ impl SqliteStore {
 }
 
 impl HistoryStore for SqliteStore {
-    async fn append_history(&self, series: &[Series], now: Timestamp) -> Result<(), StoreError> {
-        if series.is_empty() {
-            return Ok(());
-        }
-        Ok(self.append_history_bounded(series, MAX_POINTS, now)?)
+    fn append_history<'a>(&'a self, series: &'a [Series], now: Timestamp) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if series.is_empty() {
+                return Ok(());
+            }
+            Ok(self.append_history_bounded(series, MAX_POINTS, now)?)
+        })
     }
 
-    async fn history_runs(&self, entity: &str, project: &str, limit: usize) -> Result<Vec<RunHistory>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT run_id, MAX(run_name), group_concat(metric, char(10)), MAX(updated_at) FROM (
+    fn history_runs<'a>(
+        &'a self,
+        entity: &'a str,
+        project: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RunHistory>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT run_id, MAX(run_name), group_concat(metric, char(10)), MAX(updated_at) FROM (
                    SELECT run_id, run_name, metric, updated_at FROM history_series
                    WHERE entity = ?1 AND project = ?2 AND points > 0 ORDER BY metric)
                  GROUP BY run_id ORDER BY MAX(updated_at) DESC, run_id LIMIT ?3",
-            )
-            .map_err(SqliteError::from)?;
-        let rows = stmt
-            .query_map(params![entity, project, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                let metrics: String = r.get(2)?;
-                Ok(RunHistory {
-                    run: RunKey { entity: entity.to_string(), project: project.to_string(), run_id: r.get(0)? },
-                    run_name: r.get(1)?,
-                    metrics: metrics.split('\n').map(str::to_string).collect(),
-                    updated_at: Timestamp(r.get(3)?),
+                )
+                .map_err(SqliteError::from)?;
+            let rows = stmt
+                .query_map(params![entity, project, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    let metrics: String = r.get(2)?;
+                    Ok(RunHistory {
+                        run: RunKey { entity: entity.to_string(), project: project.to_string(), run_id: r.get(0)? },
+                        run_name: r.get(1)?,
+                        metrics: metrics.split('\n').map(str::to_string).collect(),
+                        updated_at: Timestamp(r.get(3)?),
+                    })
                 })
-            })
-            .map_err(SqliteError::from)?;
-        Ok(rows.collect::<rusqlite::Result<_>>().map_err(SqliteError::from)?)
+                .map_err(SqliteError::from)?;
+            Ok(rows.collect::<rusqlite::Result<_>>().map_err(SqliteError::from)?)
+        })
     }
 
-    async fn metric_history(&self, run: &RunKey, metric: &str) -> Result<Vec<Point>, StoreError> {
-        let conn = self.lock();
-        let id: Option<i64> = conn
-            .prepare_cached(
-                "SELECT id FROM history_series WHERE entity = ?1 AND project = ?2 AND run_id = ?3 AND metric = ?4",
-            )
-            .map_err(SqliteError::from)?
-            .query_row(params![run.entity, run.project, run.run_id, metric], |r| r.get(0))
-            .optional()
-            .map_err(SqliteError::from)?;
-        match id {
-            Some(id) => Ok(load_chunks(&conn, id, 0)?),
-            None => Ok(Vec::new()),
-        }
+    fn metric_history<'a>(&'a self, run: &'a RunKey, metric: &'a str) -> BoxFuture<'a, Result<Vec<Point>, StoreError>> {
+        Box::pin(async move {
+            let conn = self.lock();
+            let id: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT id FROM history_series WHERE entity = ?1 AND project = ?2 AND run_id = ?3 AND metric = ?4",
+                )
+                .map_err(SqliteError::from)?
+                .query_row(params![run.entity, run.project, run.run_id, metric], |r| r.get(0))
+                .optional()
+                .map_err(SqliteError::from)?;
+            match id {
+                Some(id) => Ok(load_chunks(&conn, id, 0)?),
+                None => Ok(Vec::new()),
+            }
+        })
     }
 }

@@ -26,12 +26,14 @@ pub use checkpoint::Checkpointer;
 pub use error::{Result, SqliteError};
 pub use schema::SCHEMA_VERSION;
 
+use automations_core::BoxFuture;
 use automations_core::activity::ActivityUpdate;
 use automations_core::engine::RunRecord;
 use automations_core::event::RunKey;
 use automations_core::fire::Fire;
 use automations_core::ingest::{Committed, IngestSession, IngestStore, NewFire, UnitOfWork};
 use automations_core::model::Automation;
+use automations_core::store::SeedAutomations;
 use automations_core::store::{
     AutomationStore, FireStore, RejectRecord, RejectStore, RunSave, RunStore, StoreError, Versioned,
 };
@@ -128,25 +130,29 @@ impl SqliteStore {
 }
 
 impl RunStore for SqliteStore {
-    async fn load_runs(
-        &self,
-        keys: &[RunKey],
+    fn load_runs<'a>(
+        &'a self,
+        keys: &'a [RunKey],
         now: Timestamp,
-    ) -> Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
-        Ok(runs::load(&self.lock(), keys, now)?)
+    ) -> BoxFuture<'a, Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> {
+        Box::pin(async move { Ok(runs::load(&self.lock(), keys, now)?) })
     }
 
-    async fn save_runs(&self, saves: &[RunSave], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        let work = UnitOfWork { runs: saves.to_vec(), now, ..UnitOfWork::default() };
-        Ok(self.commit(&work)?.saved)
+    fn save_runs<'a>(&'a self, saves: &'a [RunSave], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let work = UnitOfWork { runs: saves.to_vec(), now, ..UnitOfWork::default() };
+            Ok(self.commit(&work)?.saved)
+        })
     }
 }
 
 impl FireStore for SqliteStore {
-    async fn record_fires(&self, fires: &[Fire], now: Timestamp) -> Result<Vec<bool>, StoreError> {
-        let fires = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
-        let work = UnitOfWork { fires, now, ..UnitOfWork::default() };
-        Ok(self.commit(&work)?.fresh)
+    fn record_fires<'a>(&'a self, fires: &'a [Fire], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let fires = fires.iter().map(|f| NewFire::new(f.clone(), now)).collect();
+            let work = UnitOfWork { fires, now, ..UnitOfWork::default() };
+            Ok(self.commit(&work)?.fresh)
+        })
     }
 }
 
@@ -164,45 +170,49 @@ impl SqliteStore {
 }
 
 impl IngestStore for SqliteStore {
-    type Session<'a> = &'a SqliteStore;
-
-    fn session(&self) -> &SqliteStore {
-        self
+    fn session(&self) -> Box<dyn IngestSession + '_> {
+        Box::new(self)
     }
 }
 
 /// A batch on SQLite: its unit of work is one transaction.
 impl IngestSession for &SqliteStore {
-    async fn load_runs(
-        &self,
-        keys: &[RunKey],
-        _activity: &[ActivityUpdate],
+    fn load_runs<'a>(
+        &'a self,
+        keys: &'a [RunKey],
+        _activity: &'a [ActivityUpdate],
         now: Timestamp,
-    ) -> std::result::Result<Vec<Option<Versioned<RunRecord>>>, StoreError> {
-        Ok(runs::load(&self.lock(), keys, now)?)
+    ) -> BoxFuture<'a, std::result::Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> {
+        Box::pin(async move { Ok(runs::load(&self.lock(), keys, now)?) })
     }
 
-    async fn commit(&self, work: UnitOfWork) -> std::result::Result<Committed, StoreError> {
-        SqliteStore::commit(self, &work)
+    fn commit(&self, work: UnitOfWork) -> BoxFuture<'_, std::result::Result<Committed, StoreError>> {
+        Box::pin(async move { SqliteStore::commit(self, &work) })
     }
 }
 
 impl RejectStore for SqliteStore {
-    async fn record_reject(&self, reject: &RejectRecord) -> Result<(), StoreError> {
-        Ok(rejects::record(&self.lock(), reject)?)
+    fn record_reject<'a>(&'a self, reject: &'a RejectRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Ok(rejects::record(&self.lock(), reject)?) })
     }
 }
 
 impl AutomationStore for SqliteStore {
-    async fn list_automations(&self) -> Result<Vec<Automation>, StoreError> {
-        Ok(automations::list(&self.lock())?)
+    fn list_automations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+        Box::pin(async move { Ok(automations::list(&self.lock())?) })
     }
 
-    async fn list_entity_automations(&self, entity: &str) -> Result<Vec<Automation>, StoreError> {
-        Ok(automations::list_entity(&self.lock(), entity)?)
+    fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+        Box::pin(async move { Ok(automations::list_entity(&self.lock(), entity)?) })
     }
+}
 
-    async fn put_automation(&self, automation: &Automation, now: Timestamp) -> Result<(), StoreError> {
-        Ok(automations::put(&self.lock(), automation, now)?)
+impl SeedAutomations for SqliteStore {
+    fn put_automation<'a>(
+        &'a self,
+        automation: &'a Automation,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { Ok(automations::put(&self.lock(), automation, now)?) })
     }
 }

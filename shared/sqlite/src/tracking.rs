@@ -2,6 +2,7 @@
 
 use crate::SqliteStore;
 use crate::error::SqliteError;
+use automations_core::BoxFuture;
 use automations_core::mlflow::tracking::{MetricCursor, RunCursor};
 use automations_core::model::Integration;
 use automations_core::store::{PollRecord, StoreError, TrackingStore};
@@ -15,87 +16,103 @@ fn db(e: rusqlite::Error) -> StoreError {
 }
 
 impl TrackingStore for SqliteStore {
-    async fn tracking_integrations(&self) -> Result<Vec<Integration>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                // Each document is read and asked, not queried with json_extract: documents may
-                // be sealed (credentials encrypted at rest).
-                "SELECT id, entity, document, disabled, created_at FROM integrations ORDER BY id",
-            )
-            .map_err(db)?;
-        let rows = stmt.query_map([], crate::config::integration_row).map_err(db)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let i = crate::config::integration(self.secrets.as_ref(), row.map_err(db)?)?;
-            if i.tracking().is_some() {
-                out.push(i);
+    fn tracking_integrations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Integration>>> {
+        Box::pin(async move {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare_cached(
+                    // Each document is read and asked, not queried with json_extract: documents may
+                    // be sealed (credentials encrypted at rest).
+                    "SELECT id, entity, document, disabled, created_at FROM integrations ORDER BY id",
+                )
+                .map_err(db)?;
+            let rows = stmt.query_map([], crate::config::integration_row).map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let i = crate::config::integration(self.secrets.as_ref(), row.map_err(db)?)?;
+                if i.tracking().is_some() {
+                    out.push(i);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
-    async fn load_cursors(&self, integration_id: &str, run_ids: &[String]) -> Result<Vec<RunCursor>> {
-        let conn = self.lock();
-        let mut status = conn
-            .prepare_cached("SELECT status FROM mlflow_run_cursors WHERE integration_id = ?1 AND run_id = ?2")
-            .map_err(db)?;
-        let mut metrics = conn
+    fn load_cursors<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<RunCursor>>> {
+        Box::pin(async move {
+            let conn = self.lock();
+            let mut status = conn
+                .prepare_cached("SELECT status FROM mlflow_run_cursors WHERE integration_id = ?1 AND run_id = ?2")
+                .map_err(db)?;
+            let mut metrics = conn
             .prepare_cached(
                 "SELECT metric, step, timestamp FROM mlflow_metric_cursors WHERE integration_id = ?1 AND run_id = ?2",
             )
             .map_err(db)?;
-        let mut out = Vec::with_capacity(run_ids.len());
-        for run in run_ids {
-            let mut c = RunCursor {
-                status: status
-                    .query_row(params![integration_id, run], |r| r.get::<_, Option<String>>(0))
-                    .optional()
-                    .map_err(db)?
-                    .flatten(),
-                ..RunCursor::default()
-            };
-            let rows = metrics
-                .query_map(params![integration_id, run], |r| {
-                    Ok((r.get::<_, String>(0)?, MetricCursor { step: r.get(1)?, timestamp: r.get(2)? }))
-                })
-                .map_err(db)?;
-            for row in rows {
-                let (k, m) = row.map_err(db)?;
-                c.metrics.insert(k, m);
+            let mut out = Vec::with_capacity(run_ids.len());
+            for run in run_ids {
+                let mut c = RunCursor {
+                    status: status
+                        .query_row(params![integration_id, run], |r| r.get::<_, Option<String>>(0))
+                        .optional()
+                        .map_err(db)?
+                        .flatten(),
+                    ..RunCursor::default()
+                };
+                let rows = metrics
+                    .query_map(params![integration_id, run], |r| {
+                        Ok((r.get::<_, String>(0)?, MetricCursor { step: r.get(1)?, timestamp: r.get(2)? }))
+                    })
+                    .map_err(db)?;
+                for row in rows {
+                    let (k, m) = row.map_err(db)?;
+                    c.metrics.insert(k, m);
+                }
+                out.push(c);
             }
-            out.push(c);
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
-    async fn save_cursor(&self, integration_id: &str, run_id: &str, cursor: &RunCursor) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        tx.prepare_cached(
-            "INSERT INTO mlflow_run_cursors (integration_id, run_id, status) VALUES (?1, ?2, ?3)
+    fn save_cursor<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_id: &'a str,
+        cursor: &'a RunCursor,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut conn = self.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+            tx.prepare_cached(
+                "INSERT INTO mlflow_run_cursors (integration_id, run_id, status) VALUES (?1, ?2, ?3)
              ON CONFLICT (integration_id, run_id) DO UPDATE SET status = excluded.status",
-        )
-        .and_then(|mut s| s.execute(params![integration_id, run_id, cursor.status]))
-        .map_err(db)?;
-        {
-            let mut up = tx
-                .prepare_cached(
-                    "INSERT INTO mlflow_metric_cursors (integration_id, run_id, metric, step, timestamp)
+            )
+            .and_then(|mut s| s.execute(params![integration_id, run_id, cursor.status]))
+            .map_err(db)?;
+            {
+                let mut up = tx
+                    .prepare_cached(
+                        "INSERT INTO mlflow_metric_cursors (integration_id, run_id, metric, step, timestamp)
                      VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (integration_id, run_id, metric)
                      DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp",
-                )
-                .map_err(db)?;
-            for (metric, c) in &cursor.metrics {
-                up.execute(params![integration_id, run_id, metric, c.step, c.timestamp]).map_err(db)?;
+                    )
+                    .map_err(db)?;
+                for (metric, c) in &cursor.metrics {
+                    up.execute(params![integration_id, run_id, metric, c.step, c.timestamp]).map_err(db)?;
+                }
             }
-        }
-        tx.commit().map_err(db)
+            tx.commit().map_err(db)
+        })
     }
 
-    async fn poll_record(&self, integration_id: &str) -> Result<Option<PollRecord>> {
-        self.lock()
+    fn poll_record<'a>(&'a self, integration_id: &'a str) -> BoxFuture<'a, Result<Option<PollRecord>>> {
+        Box::pin(async move {
+            self.lock()
             .prepare_cached(
                 "SELECT at, error, requests, envelopes, last_success, failures FROM mlflow_polls WHERE integration_id = ?1",
             )
@@ -113,37 +130,40 @@ impl TrackingStore for SqliteStore {
                 .optional()
             })
             .map_err(db)
+        })
     }
 
-    async fn save_poll_record(&self, integration_id: &str, r: &PollRecord) -> Result<()> {
-        self.lock()
-            .prepare_cached(
-                "INSERT INTO mlflow_polls (integration_id, at, error, requests, envelopes, last_success, failures)
+    fn save_poll_record<'a>(&'a self, integration_id: &'a str, r: &'a PollRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.lock()
+                .prepare_cached(
+                    "INSERT INTO mlflow_polls (integration_id, at, error, requests, envelopes, last_success, failures)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (integration_id) DO UPDATE SET at = excluded.at, error = excluded.error,
                    requests = excluded.requests, envelopes = excluded.envelopes,
                    last_success = excluded.last_success, failures = excluded.failures",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    integration_id,
-                    r.at.0,
-                    r.error,
-                    i64::try_from(r.requests).unwrap_or(i64::MAX),
-                    i64::try_from(r.envelopes).unwrap_or(i64::MAX),
-                    r.last_success.map(|t| t.0),
-                    i64::from(r.failures)
-                ])
-            })
-            .map(drop)
-            .map_err(db)
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        integration_id,
+                        r.at.0,
+                        r.error,
+                        i64::try_from(r.requests).unwrap_or(i64::MAX),
+                        i64::try_from(r.envelopes).unwrap_or(i64::MAX),
+                        r.last_success.map(|t| t.0),
+                        i64::from(r.failures)
+                    ])
+                })
+                .map(drop)
+                .map_err(db)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use automations_core::store::{ConfigStore, block_on};
+    use automations_core::store::{IntegrationStore, block_on};
     use serde_json::json;
     use std::collections::BTreeMap;
 

@@ -4,7 +4,8 @@
 
 use automations_core::model::{Automation, Integration, ScopeKind, TriggerKind};
 use automations_core::store::{
-    ApiKeyRecord, AutomationQuery, AutomationStore, ConfigStore, MemoryStore, StoreError, block_on,
+    ApiKeyRecord, ApiKeyStore, AutomationCatalog, AutomationLookup, AutomationQuery, AutomationStore, ConfigStore,
+    IntegrationLookup, IntegrationStore, MemoryStore, StoreError, block_on,
 };
 use automations_core::time::Timestamp;
 use automations_sqlite::SqliteStore;
@@ -83,7 +84,7 @@ impl<S: ConfigStore + AutomationStore> Checked for S {
         block_on(self.list_automations()).unwrap()
     }
     fn create_integration(&self, i: &Integration) -> Result<(), StoreError> {
-        block_on(ConfigStore::create_integration(self, i))
+        block_on(IntegrationStore::create_integration(self, i))
     }
     fn integration(&self, entity: &str, name: &str) -> Option<Integration> {
         block_on(self.get_integration(entity, name)).unwrap()
@@ -93,7 +94,7 @@ impl<S: ConfigStore + AutomationStore> Checked for S {
         (p.items.into_iter().map(|i| i.name).collect(), p.next)
     }
     fn delete_integration(&self, entity: &str, name: &str) -> bool {
-        block_on(ConfigStore::delete_integration(self, entity, name)).unwrap()
+        block_on(IntegrationStore::delete_integration(self, entity, name)).unwrap()
     }
     fn disable(&self, entity: &str, name: &str, reason: Option<&str>) -> bool {
         block_on(self.set_integration_disabled(entity, name, reason)).unwrap()
@@ -234,7 +235,7 @@ fn configuration_survives_a_reopen() {
             "acme",
             json!({"name": "hook", "type": "webhook", "url": "http://x.test", "secret": "s3"}),
         );
-        block_on(ConfigStore::create_integration(&s, &hook)).unwrap();
+        block_on(IntegrationStore::create_integration(&s, &hook)).unwrap();
         block_on(s.put_api_key(&ApiKeyRecord { hash: "h".into(), entity: "acme".into(), created_at: T0 })).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();

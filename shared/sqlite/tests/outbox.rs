@@ -7,6 +7,7 @@ use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
 use automations_core::model::{Action, RunState, TriggerKind};
+use automations_core::store::ReadExecution;
 use automations_core::store::{
     ExecutionStore, FIRE_TTL, FireStore, MemoryStore, PurgeExpired, RunActivityStore, block_on,
 };
@@ -50,8 +51,8 @@ fn hook() -> Action {
     Action::Webhook { integration: "hook".into(), payload: None }
 }
 
-trait Outbox: FireStore + ExecutionStore + RunActivityStore + PurgeExpired {}
-impl<T: FireStore + ExecutionStore + RunActivityStore + PurgeExpired> Outbox for T {}
+trait Outbox: FireStore + ExecutionStore + RunActivityStore + PurgeExpired + ReadExecution {}
+impl<T: FireStore + ExecutionStore + RunActivityStore + PurgeExpired + ReadExecution> Outbox for T {}
 
 /// Run `check` on a fresh memory store and a fresh SQLite store.
 macro_rules! on_both {

@@ -5,6 +5,7 @@ use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
+use automations_core::store::SeedAutomations;
 use automations_core::store::{AutomationStore, block_on};
 use automations_core::time::Timestamp;
 use automations_sqlite::SqliteStore;

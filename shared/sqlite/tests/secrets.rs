@@ -2,7 +2,7 @@
 //! (AES-256-GCM); a copy of the database without its key reveals none; the key rotates.
 
 use automations_core::model::Integration;
-use automations_core::store::{ConfigStore, StoreError, block_on};
+use automations_core::store::{IntegrationLookup, IntegrationStore, StoreError, block_on};
 use automations_core::time::Timestamp;
 use automations_sqlite::SqliteStore;
 use automations_sqlite::secrets::SecretKeys;

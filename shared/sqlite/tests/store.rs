@@ -5,6 +5,7 @@ use automations_core::engine::RunRecord;
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
 use automations_core::model::{Automation, RunState, TriggerKind};
+use automations_core::store::SeedAutomations;
 use automations_core::store::{
     AutomationStore, FIRE_TTL, FireStore, RejectRecord, RejectStore, RunSave, RunStore, StoreError, block_on,
 };

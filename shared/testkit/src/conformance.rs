@@ -14,8 +14,9 @@ use automations_core::ingest::{Ingest, IngestClock, IngestStore};
 use automations_core::mlflow::tracking::{MetricCursor, RunCursor};
 use automations_core::model::{Action, Automation, Integration, RunState, ScopeKind, TriggerKind};
 use automations_core::store::{
-    ApiKeyRecord, AutomationQuery, AutomationRecord, AutomationStore, ConfigStore, ExecutionStore, FIRE_TTL, FireStore,
-    PollRecord, PurgeExpired, RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, StoreError,
+    ApiKeyRecord, ApiKeyStore, AutomationCatalog, AutomationLookup, AutomationQuery, AutomationRecord, AutomationStore,
+    ConfigStore, ExecutionStore, FIRE_TTL, FireStore, IntegrationLookup, IntegrationStore, PollRecord, PurgeExpired,
+    ReadExecution, RejectRecord, RejectStore, RunActivityStore, RunSave, RunStore, SeedAutomations, StoreError,
     TrackingStore,
 };
 use automations_core::time::{DAY, MINUTE, SECOND, Timestamp};
@@ -37,7 +38,9 @@ pub trait Fixture: Send + Sync {
         + ExecutionStore
         + RunActivityStore
         + TrackingStore
-        + PurgeExpired;
+        + PurgeExpired
+        + SeedAutomations
+        + ReadExecution;
 
     fn store(&self) -> &Self::Store;
 
@@ -833,4 +836,24 @@ pub async fn activity_expires_and_follows_event_time<F: Fixture>(f: &F) {
     assert!(s.stalled_runs(T0.plus(10 * MINUTE), 10, T0.plus(30 * MINUTE)).await.unwrap().is_empty(), "still finished");
     // The record written alongside is untouched by activity writes, and vice versa.
     assert_eq!(load_one(s, "r1", T0).await.map(|(_, t)| t), Some(Some(Timestamp(1))));
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `pub async fn name<F: Fixture>` of this module is in [`store_conformance!`]'s list:
+    /// a conformance function left out of it would silently run on no adapter.
+    #[test]
+    fn the_macro_lists_every_conformance_function() {
+        let source = include_str!("conformance.rs");
+        let defined: std::collections::BTreeSet<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn ")?.split_once("<F: Fixture>").map(|(name, _)| name))
+            .collect();
+        let start = source.find("$crate::store_conformance!(@tests $make;").expect("the macro's list");
+        let list = &source[start..start + source[start..].find(");").expect("the list's end")];
+        let listed: std::collections::BTreeSet<&str> =
+            list.lines().skip(1).map(|l| l.trim().trim_end_matches(',')).filter(|l| !l.is_empty()).collect();
+        assert!(!defined.is_empty());
+        assert_eq!(defined, listed, "store_conformance! and the conformance functions differ");
+    }
 }

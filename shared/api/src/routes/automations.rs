@@ -9,7 +9,7 @@ use super::view;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::{Query, RawBody, new_id, parse_json};
-use crate::{Api, ApiStore, Deliverer, EventSink};
+use crate::{Api, ApiStore};
 use automations_core::error::FieldError;
 use automations_core::model::{Action, Automation, Integration, ScopeKind, TriggerKind};
 use automations_core::store::{AutomationQuery, AutomationRecord};
@@ -20,13 +20,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-type St<S, K, D> = State<Arc<Api<S, K, D>>>;
+type St = State<Arc<Api>>;
 
-pub async fn create<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
+pub async fn create(State(api): St, caller: Caller, RawBody(body): RawBody) -> Result<Response, ApiError> {
     let doc = parse_json(&body)?;
     let record = create_from(&api, &caller, doc).await?;
     Ok(created(&record))
@@ -34,11 +30,7 @@ pub async fn create<S: ApiStore, K: EventSink, D: Deliverer>(
 
 /// `POST /v1/import/wandb`: convert (SPEC section 10, every W&B integration id must be mapped),
 /// then create like any other automation.
-pub async fn import_wandb<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
+pub async fn import_wandb(State(api): St, caller: Caller, RawBody(body): RawBody) -> Result<Response, ApiError> {
     let import = parse_json(&body)?;
     let doc = wandb::import(&import, wandb::Integrations::Strict)?;
     let record = create_from(&api, &caller, doc).await?;
@@ -53,11 +45,7 @@ fn created(record: &AutomationRecord) -> Response {
     res
 }
 
-pub(super) async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
-    api: &Api<S, K, D>,
-    caller: &Caller,
-    mut doc: Value,
-) -> Result<AutomationRecord, ApiError> {
+pub(super) async fn create_from(api: &Api, caller: &Caller, mut doc: Value) -> Result<AutomationRecord, ApiError> {
     default_entity(&mut doc, &caller.entity);
     let now = api.now();
     let automation = Automation::from_create(new_id("au", now)?, &doc)?;
@@ -78,7 +66,7 @@ pub(super) async fn create_from<S: ApiStore, K: EventSink, D: Deliverer>(
 
 /// Refuse a create when the entity already has [`crate::Limits::max_automations`]. (Two creates
 /// at the same instant may both pass: the cap bounds a runaway client, not an exact count.)
-async fn check_room<S: ApiStore, K: EventSink, D: Deliverer>(api: &Api<S, K, D>, entity: &str) -> Result<(), ApiError> {
+async fn check_room(api: &Api, entity: &str) -> Result<(), ApiError> {
     let max = api.limits.max_automations;
     let count = entity_automations(&*api.store, entity, max).await?.len();
     if count >= max {
@@ -91,8 +79,8 @@ async fn check_room<S: ApiStore, K: EventSink, D: Deliverer>(api: &Api<S, K, D>,
 }
 
 /// `entity`'s automations, page by page, until there are none left or at least `at_most`.
-pub(super) async fn entity_automations<S: ApiStore>(
-    store: &S,
+pub(super) async fn entity_automations(
+    store: &dyn ApiStore,
     entity: &str,
     at_most: usize,
 ) -> Result<Vec<AutomationRecord>, ApiError> {
@@ -128,8 +116,8 @@ fn check_entity(caller: &Caller, a: &Automation) -> Result<(), ApiError> {
 }
 
 /// The action's integration must exist in the entity and be of the action's type. Returns it.
-pub(super) async fn check_action<S: ApiStore>(
-    store: &S,
+pub(super) async fn check_action(
+    store: &dyn ApiStore,
     entity: &str,
     a: &Automation,
 ) -> Result<Option<Integration>, ApiError> {
@@ -162,22 +150,14 @@ fn raced(e: ApiError) -> ApiError {
 }
 
 /// The caller's automation `id`, or 404 (also when it is another entity's).
-pub(super) async fn find<S: ApiStore, K, D>(
-    api: &Api<S, K, D>,
-    caller: &Caller,
-    id: &str,
-) -> Result<AutomationRecord, ApiError> {
+pub(super) async fn find(api: &Api, caller: &Caller, id: &str) -> Result<AutomationRecord, ApiError> {
     api.store
         .get_automation(&caller.entity, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no automation {id:?}")))
 }
 
-pub async fn list<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
+pub async fn list(State(api): St, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(raw.as_deref(), &["scope", "event_type", "enabled", "limit", "cursor"])?;
     const SCOPES: [ScopeKind; 4] = [ScopeKind::Project, ScopeKind::Registry, ScopeKind::Collection, ScopeKind::Entity];
     let scope = match q.get("scope") {
@@ -209,19 +189,15 @@ pub async fn list<S: ApiStore, K: EventSink, D: Deliverer>(
     Ok(axum::Json(view::page(items, page.next)).into_response())
 }
 
-pub async fn get_one<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn get_one(State(api): St, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let record = find(&api, &caller, &id).await?;
     Ok(axum::Json(view::automation(&record)).into_response())
 }
 
 /// `PATCH`: a JSON merge patch (RFC 7396) over the automation's document; the result is
 /// validated whole, like a create.
-pub async fn patch<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
+pub async fn patch(
+    State(api): St,
     caller: Caller,
     Path(id): Path<String>,
     RawBody(body): RawBody,
@@ -237,24 +213,16 @@ pub async fn patch<S: ApiStore, K: EventSink, D: Deliverer>(
     Ok(axum::Json(view::automation(&record)).into_response())
 }
 
-pub async fn enable<S: ApiStore, K: EventSink, D: Deliverer>(
-    state: St<S, K, D>,
-    caller: Caller,
-    id: Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn enable(state: St, caller: Caller, id: Path<String>) -> Result<Response, ApiError> {
     set_enabled(state, caller, id, true).await
 }
 
-pub async fn disable<S: ApiStore, K: EventSink, D: Deliverer>(
-    state: St<S, K, D>,
-    caller: Caller,
-    id: Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn disable(state: St, caller: Caller, id: Path<String>) -> Result<Response, ApiError> {
     set_enabled(state, caller, id, false).await
 }
 
-async fn set_enabled<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
+async fn set_enabled(
+    State(api): St,
     caller: Caller,
     Path(id): Path<String>,
     enabled: bool,
@@ -266,8 +234,8 @@ async fn set_enabled<S: ApiStore, K: EventSink, D: Deliverer>(
     Ok(axum::Json(view::automation(&record)).into_response())
 }
 
-pub(super) async fn replace<S: ApiStore, K: EventSink, D: Deliverer>(
-    api: &Api<S, K, D>,
+pub(super) async fn replace(
+    api: &Api,
     caller: &Caller,
     existing: AutomationRecord,
     doc: &Value,
@@ -307,21 +275,13 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn delete(State(api): St, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     remove(&api, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Delete the caller's automation `id` (404 when there is none), and tell the engine.
-pub(super) async fn remove<S: ApiStore, K: EventSink, D: Deliverer>(
-    api: &Api<S, K, D>,
-    caller: &Caller,
-    id: &str,
-) -> Result<(), ApiError> {
+pub(super) async fn remove(api: &Api, caller: &Caller, id: &str) -> Result<(), ApiError> {
     if !api.store.delete_automation(&caller.entity, id).await? {
         return Err(ApiError::NotFound(format!("there is no automation {id:?}")));
     }
@@ -329,8 +289,8 @@ pub(super) async fn remove<S: ApiStore, K: EventSink, D: Deliverer>(
     Ok(())
 }
 
-pub async fn executions<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
+pub async fn executions(
+    State(api): St,
     caller: Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
@@ -343,11 +303,7 @@ pub async fn executions<S: ApiStore, K: EventSink, D: Deliverer>(
     Ok(axum::Json(view::page(page.items, page.next)).into_response())
 }
 
-pub async fn test<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn test(State(api): St, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let record = find(&api, &caller, &id).await?;
     let integration = check_action(&*api.store, &caller.entity, &record.automation).await?;
     let outcome = api.deliverer.test(&record.automation, integration.as_ref(), api.now()).await?;
@@ -357,11 +313,7 @@ pub async fn test<S: ApiStore, K: EventSink, D: Deliverer>(
 /// `POST /v1/automations/preview`: an automation document checked as a create checks it (the
 /// same errors at the same paths), nothing stored; the answer is what a sample fire of it would
 /// send (`body`, as the Test button's) and the value of every template variable for that fire.
-pub async fn preview<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
+pub async fn preview(State(api): St, caller: Caller, RawBody(body): RawBody) -> Result<Response, ApiError> {
     let mut doc = parse_json(&body)?;
     default_entity(&mut doc, &caller.entity);
     let now = api.now();

@@ -20,7 +20,7 @@ use super::automations::find;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::RawBody;
-use crate::{Api, ApiStore, Deliverer, EventSink};
+use crate::{Api, EventSink};
 use automations_core::engine::Engine;
 use automations_core::error::{Errors, FieldError, Invalid};
 use automations_core::event::{Envelope, EventData, MetricsEvent, parse_value};
@@ -50,8 +50,8 @@ const BACKTEST_CHUNK_ROWS: usize = 256;
 /// Fields of the request's `run` and where they go in the synthetic envelope's `data`.
 const RUN_FIELDS: [&str; 6] = ["project", "run_id", "run_name", "user", "tags", "config"];
 
-pub async fn backtest<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): State<Arc<Api<S, K, D>>>,
+pub async fn backtest(
+    State(api): State<Arc<Api>>,
     caller: Caller,
     Path(id): Path<String>,
     RawBody(body): RawBody,
@@ -162,8 +162,8 @@ fn with_patch(
 /// A request without `history` that names a run (`run.run_id`, and `run.project` unless the
 /// automation watches one project) is backtested over that run's stored history of the
 /// automation's metric.
-async fn with_stored_history<K: EventSink>(
-    sink: &K,
+async fn with_stored_history(
+    sink: &dyn EventSink,
     caller: &Caller,
     automation: &automations_core::model::Automation,
     mut doc: Value,

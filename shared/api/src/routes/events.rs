@@ -9,11 +9,11 @@
 //! The answer is 202 with the count accepted and one rejection per bad envelope; when nothing at
 //! all was accepted it is 400, with the same rejections.
 
+use crate::Api;
 use crate::auth::Caller;
 use crate::error::{ApiError, field_errors, json_response};
 use crate::input::RawBody;
 use crate::sink::Accepted;
-use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::error::{FieldError, Invalid};
 use automations_core::event::{EVENT_TYPES, Envelope, EventData, parse_envelope_at};
 use automations_core::json::{Position, RawItem, sanitize_non_finite, split_batch};
@@ -43,19 +43,28 @@ struct Rejection {
     text: String,
 }
 
+/// A [`Rejection`] as the intake answer lists it, under `rejected`.
+#[derive(serde::Serialize)]
+struct RejectionView<'a> {
+    index: usize,
+    position: String,
+    id: Option<&'a str>,
+    errors: Value,
+}
+
 impl Rejection {
-    fn to_json(&self) -> Value {
-        json!({
-            "index": self.index,
-            "position": self.position.to_string(),
-            "id": self.id,
-            "errors": field_errors(&self.errors.errors),
-        })
+    fn view(&self) -> RejectionView<'_> {
+        RejectionView {
+            index: self.index,
+            position: self.position.to_string(),
+            id: self.id.as_deref(),
+            errors: field_errors(&self.errors.errors),
+        }
     }
 }
 
-pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): State<Arc<Api<S, K, D>>>,
+pub async fn intake(
+    State(api): State<Arc<Api>>,
     caller: Caller,
     headers: HeaderMap,
     RawBody(body): RawBody,
@@ -104,12 +113,12 @@ pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
     if count > 0 {
         api.sink.accept(accepted, now).await?;
     }
-    let rejections: Vec<Value> = rejected.iter().map(Rejection::to_json).collect();
+    let rejections: Vec<RejectionView> = rejected.iter().map(Rejection::view).collect();
     if count == 0 && !rejections.is_empty() {
         let problem = ApiError::Invalid(Invalid::one("", "every envelope was rejected")).to_problem();
         let mut problem = problem;
         problem["detail"] = format!("all {} envelopes were rejected; see rejected", rejections.len()).into();
-        problem["rejected"] = rejections.into();
+        problem["rejected"] = json!(rejections);
         return Ok(json_response(StatusCode::BAD_REQUEST, crate::error::PROBLEM_JSON, &problem));
     }
     let body = json!({"accepted": count, "rejected": rejections});

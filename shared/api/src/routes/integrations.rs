@@ -5,7 +5,7 @@ use super::view;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::{Query, RawBody, new_id, parse_json};
-use crate::{Api, ApiStore, Deliverer, EventSink};
+use crate::{Api, ApiStore};
 use automations_core::model::Integration;
 use automations_core::store::AutomationQuery;
 use axum::extract::{Path, RawQuery, State};
@@ -13,13 +13,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-type St<S, K, D> = State<Arc<Api<S, K, D>>>;
+type St = State<Arc<Api>>;
 
-pub async fn create<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    RawBody(body): RawBody,
-) -> Result<Response, ApiError> {
+pub async fn create(State(api): St, caller: Caller, RawBody(body): RawBody) -> Result<Response, ApiError> {
     let doc = parse_json(&body)?;
     let now = api.now();
     let integration = Integration::from_create(new_id("in", now)?, caller.entity.as_str(), &doc, now)?;
@@ -27,7 +23,7 @@ pub async fn create<S: ApiStore, K: EventSink, D: Deliverer>(
         api.sink.check_integration(&integration).await?;
     }
     api.store.create_integration(&integration).await?;
-    let mut res = (StatusCode::CREATED, axum::Json(integration.to_public_json())).into_response();
+    let mut res = (StatusCode::CREATED, axum::Json(integration.view())).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/integrations/{}", path_segment(&integration.name))) {
         res.headers_mut().insert(header::LOCATION, loc);
     }
@@ -47,23 +43,15 @@ fn path_segment(name: &str) -> String {
     out
 }
 
-pub async fn list<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
+pub async fn list(State(api): St, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(raw.as_deref(), &["limit", "cursor"])?;
     let limit = q.limit(api.limits.default_list, api.limits.max_list)?;
     let page = api.store.list_integrations(&caller.entity, q.cursor()?.as_deref(), limit).await?;
-    let items = page.items.iter().map(Integration::to_public_json).collect();
+    let items: Vec<_> = page.items.iter().map(Integration::view).collect();
     Ok(axum::Json(view::page(items, page.next)).into_response())
 }
 
-pub async fn get_one<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn get_one(State(api): St, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
     match api.store.get_integration(&caller.entity, &name).await? {
         Some(i) => {
             let mut doc = i.to_public_json();
@@ -78,11 +66,7 @@ pub async fn get_one<S: ApiStore, K: EventSink, D: Deliverer>(
 
 /// Deleting an integration that an automation still uses is a 409 naming the automations:
 /// deleting it would make them fail at delivery time instead of now.
-pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn delete(State(api): St, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
     let Some(existing) = api.store.get_integration(&caller.entity, &name).await? else {
         return Err(not_found(&name));
     };
@@ -113,8 +97,8 @@ pub async fn delete<S: ApiStore, K: EventSink, D: Deliverer>(
 /// included, validated whole like a create: replace a URL, rotate a secret or a token in place,
 /// without deleting an integration that automations use. The name and type cannot change. A
 /// disabled integration stays disabled (see `enable`).
-pub async fn patch<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
+pub async fn patch(
+    State(api): St,
     caller: Caller,
     Path(name): Path<String>,
     RawBody(body): RawBody,
@@ -152,20 +136,16 @@ pub async fn patch<S: ApiStore, K: EventSink, D: Deliverer>(
     if !api.store.update_integration(&updated).await? {
         return Err(not_found(&name));
     }
-    Ok(axum::Json(updated.to_public_json()).into_response())
+    Ok(axum::Json(updated.view()).into_response())
 }
 
 /// `POST .../enable`: deliver to it again after it was disabled (by a 410 Gone answer).
-pub async fn enable<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): St<S, K, D>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn enable(State(api): St, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
     if !api.store.set_integration_disabled(&caller.entity, &name, None).await? {
         return Err(not_found(&name));
     }
     match api.store.get_integration(&caller.entity, &name).await? {
-        Some(i) => Ok(axum::Json(i.to_public_json()).into_response()),
+        Some(i) => Ok(axum::Json(i.view()).into_response()),
         None => Err(not_found(&name)),
     }
 }
@@ -175,7 +155,7 @@ fn not_found(name: &str) -> ApiError {
 }
 
 /// The names of the entity's automations whose action uses integration `name` (at most 10).
-async fn automations_using<S: ApiStore>(store: &S, entity: &str, name: &str) -> Result<Vec<String>, ApiError> {
+async fn automations_using(store: &dyn ApiStore, entity: &str, name: &str) -> Result<Vec<String>, ApiError> {
     let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
     let mut users = Vec::new();
     loop {

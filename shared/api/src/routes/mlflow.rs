@@ -3,7 +3,7 @@
 //! MLflow cannot send this API's Bearer key, so the route is authenticated by the delivery's
 //! signature alone, with the secret of the `mlflow` integration the path names
 //! ([`automations_core::mlflow`] checks it, the timestamp, and maps the payload). The envelopes
-//! go to the same [`EventSink`] as `POST /v1/events`. Answers:
+//! go to the same [`EventSink`](crate::EventSink) as `POST /v1/events`. Answers:
 //!
 //! - 202: mapped and taken (`outcome: "accepted"`, with the envelope ids); a replayed delivery
 //!   maps to the same ids, so its fires are already recorded and nothing new happens;
@@ -16,10 +16,10 @@
 //!
 //! Refusals change nothing. None of them quotes the secret.
 
+use crate::Api;
 use crate::error::{ApiError, PROBLEM_JSON, json_response};
 use crate::input::RawBody;
 use crate::sink::Accepted;
-use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::mlflow::{self, Headers, MlflowError, Outcome};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub async fn intake<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): State<Arc<Api<S, K, D>>>,
+pub async fn intake(
+    State(api): State<Arc<Api>>,
     Path((entity, name)): Path<(String, String)>,
     headers: HeaderMap,
     RawBody(body): RawBody,

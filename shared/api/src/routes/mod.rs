@@ -9,8 +9,8 @@ mod mlflow;
 mod runs;
 mod view;
 
+use crate::Api;
 use crate::error::ApiError;
-use crate::{Api, ApiStore, Deliverer, EventSink};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,34 +46,28 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/runs/{entity}/{project}/{run_id}/metrics/{name}"),
 ];
 
-pub fn router<S: ApiStore, K: EventSink, D: Deliverer>(api: Arc<Api<S, K, D>>) -> Router {
+pub fn router(api: Arc<Api>) -> Router {
     use automations as a;
     use integrations as i;
     Router::new()
         .route("/v1/health", get(health))
-        .route("/v1/automations", post(a::create::<S, K, D>).get(a::list::<S, K, D>))
-        .route("/v1/automations/preview", post(a::preview::<S, K, D>))
-        .route(
-            "/v1/automations/{id}",
-            get(a::get_one::<S, K, D>).patch(a::patch::<S, K, D>).delete(a::delete::<S, K, D>),
-        )
-        .route("/v1/automations/{id}/enable", post(a::enable::<S, K, D>))
-        .route("/v1/automations/{id}/disable", post(a::disable::<S, K, D>))
-        .route("/v1/automations/{id}/executions", get(a::executions::<S, K, D>))
-        .route("/v1/automations/{id}/test", post(a::test::<S, K, D>))
-        .route("/v1/automations/{id}/backtest", post(backtest::backtest::<S, K, D>))
-        .route("/v1/integrations", post(i::create::<S, K, D>).get(i::list::<S, K, D>))
-        .route(
-            "/v1/integrations/{name}",
-            get(i::get_one::<S, K, D>).patch(i::patch::<S, K, D>).delete(i::delete::<S, K, D>),
-        )
-        .route("/v1/integrations/{name}/enable", post(i::enable::<S, K, D>))
-        .route("/v1/import/wandb", post(a::import_wandb::<S, K, D>))
-        .route("/v1/events", post(events::intake::<S, K, D>))
-        .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake::<S, K, D>))
-        .route("/graphql", post(graphql::graphql::<S, K, D>))
-        .route("/v1/runs", get(runs::list::<S, K, D>))
-        .route("/v1/runs/{entity}/{project}/{run_id}/metrics/{name}", get(runs::metric::<S, K, D>))
+        .route("/v1/automations", post(a::create).get(a::list))
+        .route("/v1/automations/preview", post(a::preview))
+        .route("/v1/automations/{id}", get(a::get_one).patch(a::patch).delete(a::delete))
+        .route("/v1/automations/{id}/enable", post(a::enable))
+        .route("/v1/automations/{id}/disable", post(a::disable))
+        .route("/v1/automations/{id}/executions", get(a::executions))
+        .route("/v1/automations/{id}/test", post(a::test))
+        .route("/v1/automations/{id}/backtest", post(backtest::backtest))
+        .route("/v1/integrations", post(i::create).get(i::list))
+        .route("/v1/integrations/{name}", get(i::get_one).patch(i::patch).delete(i::delete))
+        .route("/v1/integrations/{name}/enable", post(i::enable))
+        .route("/v1/import/wandb", post(a::import_wandb))
+        .route("/v1/events", post(events::intake))
+        .route("/v1/mlflow/{entity}/{integration}/events", post(mlflow::intake))
+        .route("/graphql", post(graphql::graphql))
+        .route("/v1/runs", get(runs::list))
+        .route("/v1/runs/{entity}/{project}/{run_id}/metrics/{name}", get(runs::metric))
         .merge(crate::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -6,19 +6,15 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::Query;
 use crate::sink::NO_HISTORY;
-use crate::{Api, ApiStore, Deliverer, EventSink};
+use crate::{Api, EventSink};
 use automations_core::event::RunKey;
-use automations_core::history::{MAX_POINTS, Point};
+use automations_core::history::{MAX_POINTS, Point, RunHistory};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
-pub async fn list<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): State<Arc<Api<S, K, D>>>,
-    caller: Caller,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
+pub async fn list(State(api): State<Arc<Api>>, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(raw.as_deref(), &["project", "limit"])?;
     let project = match q.get("project") {
         Some(p) if !p.is_empty() => p,
@@ -30,12 +26,12 @@ pub async fn list<S: ApiStore, K: EventSink, D: Deliverer>(
         .history_runs(&caller.entity, project, limit)
         .await?
         .ok_or_else(|| ApiError::NotImplemented(NO_HISTORY.into()))?;
-    let items: Vec<Value> = runs.iter().map(|r| r.to_json()).collect();
+    let items: Vec<_> = runs.iter().map(RunHistory::view).collect();
     Ok(axum::Json(json!({"items": items})).into_response())
 }
 
-pub async fn metric<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): State<Arc<Api<S, K, D>>>,
+pub async fn metric(
+    State(api): State<Arc<Api>>,
     caller: Caller,
     Path((entity, project, run_id, name)): Path<(String, String, String, String)>,
 ) -> Result<Response, ApiError> {
@@ -47,14 +43,14 @@ pub async fn metric<S: ApiStore, K: EventSink, D: Deliverer>(
         "run_id": run.run_id,
         "metric": name,
         "max_points": MAX_POINTS,
-        "points": points.iter().map(Point::to_json).collect::<Vec<_>>(),
+        "points": points,
     }))
     .into_response())
 }
 
 /// The stored points of (run, metric): 404 when there are none, or the run is another entity's.
-pub(super) async fn stored<K: EventSink>(
-    sink: &K,
+pub(super) async fn stored(
+    sink: &dyn EventSink,
     caller: &Caller,
     run: &RunKey,
     metric: &str,

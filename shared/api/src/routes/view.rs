@@ -17,6 +17,6 @@ pub fn automation(r: &AutomationRecord) -> Value {
 }
 
 /// A page of a listing: `{"items": [...], "next_cursor": "..." | null}`.
-pub fn page(items: Vec<Value>, next: Option<String>) -> Value {
+pub fn page<T: serde::Serialize>(items: Vec<T>, next: Option<String>) -> Value {
     json!({"items": items, "next_cursor": next.as_deref().map(encode_cursor)})
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test crate uses part of it
 
 use automations_api::{Api, LocalSink, NoDelivery, auth};
-use automations_core::store::{ConfigStore, MemoryStore};
+use automations_core::store::{ApiKeyStore, MemoryStore};
 use automations_core::time::{FixedClock, Timestamp};
 use axum::Router;
 use axum::body::Body;

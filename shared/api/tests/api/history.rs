@@ -97,7 +97,7 @@ async fn preview_names_errors_at_the_same_paths_as_a_create() {
 #[tokio::test]
 async fn a_sink_without_history_stores_none_and_answers_501() {
     use automations_api::{Api, LocalSink, NoDelivery, auth};
-    use automations_core::store::{ConfigStore, MemoryStore};
+    use automations_core::store::{ApiKeyStore, MemoryStore};
     use std::sync::Arc;
     let store = Arc::new(MemoryStore::new());
     let sink = LocalSink::new(store.clone()).await.unwrap().without_history();

@@ -38,7 +38,7 @@ async fn secrets_and_tokens_are_never_returned() {
         }
     }
     // The store has them (delivery needs them).
-    use automations_core::store::ConfigStore;
+    use automations_core::store::IntegrationLookup;
     let stored = t.store.get_integration("acme", "hook").await.unwrap().unwrap();
     assert_eq!(stored.secrets().iter().map(|s| s.expose()).collect::<Vec<_>>(), ["tok-TOPSECRET", "whsec-TOPSECRET"]);
 }
@@ -105,7 +105,7 @@ async fn an_integration_in_use_cannot_be_deleted() {
 /// replaced in place (validated whole, the name and type kept).
 #[tokio::test]
 async fn a_disabled_integration_is_enabled_and_changed_in_place() {
-    use automations_core::store::ConfigStore;
+    use automations_core::store::IntegrationLookup;
     let t = TestApi::new().await;
     let before = t.webhook(&t.a, "hook").await;
     let mut doc = loss_doc("uses-hook");

@@ -10,11 +10,14 @@
 use super::payload;
 use super::retry::Verdict;
 use crate::error::Errors;
+use crate::fire::FIRE_TTL;
 use crate::fire::Fire;
 use crate::model::Action;
-use crate::store::FIRE_TTL;
 use crate::time::Timestamp;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+
+mod view;
+pub use view::{ExecutionView, StoredExecution};
 
 /// How much of a response body an execution keeps.
 pub const RESPONSE_BODY_MAX: usize = 4096;
@@ -196,47 +199,15 @@ impl Execution {
         self.state == ExecutionState::Pending && self.next_attempt_at.is_some_and(|t| t <= now)
     }
 
-    /// The execution as the API shows it and the stores keep it.
+    /// The execution as the stores keep it: [`Execution::view`] and the claim version.
     pub fn to_json(&self) -> Value {
-        let mut o = Map::new();
-        o.insert("fire_id".into(), self.fire_id.clone().into());
-        o.insert("automation_id".into(), self.automation_id.clone().into());
-        o.insert("automation_name".into(), self.automation_name.clone().into());
-        o.insert("entity".into(), self.entity.clone().into());
-        o.insert("event_type".into(), self.event_type.clone().into());
-        o.insert("state".into(), self.state.as_str().into());
-        o.insert("attempts".into(), self.attempts.into());
-        o.insert("created_at".into(), self.created_at.to_string().into());
-        o.insert("updated_at".into(), self.updated_at.to_string().into());
-        if let Some(t) = self.next_attempt_at.filter(|_| self.state == ExecutionState::Pending) {
-            o.insert("next_attempt_at".into(), t.to_string().into());
-        }
-        o.insert("expires_at".into(), self.expires_at.to_string().into());
-        o.insert("event".into(), self.event.clone());
-        o.insert("action".into(), self.action.to_json());
-        o.insert(
-            "request".into(),
-            match &self.request {
-                None => Value::Null,
-                Some(r) => {
-                    let headers: Map<String, Value> =
-                        r.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-                    json!({"integration": r.integration, "method": "POST", "url": r.url, "headers": headers, "body": r.body})
-                }
-            },
-        );
-        o.insert(
-            "last_response".into(),
-            match &self.last_response {
-                None => Value::Null,
-                Some(r) => json!({
-                    "at": r.at.to_string(), "status": r.status, "body": r.body, "error": r.error,
-                    "duration_ms": r.duration_ms,
-                }),
-            },
-        );
-        o.insert("version".into(), self.version.into());
-        Value::Object(o)
+        // A view of strings, numbers and JSON values always serializes.
+        serde_json::to_value(StoredExecution::of(self)).unwrap_or(Value::Null)
+    }
+
+    /// The execution as the API shows it (no claim version: that is the store's bookkeeping).
+    pub fn view(&self) -> ExecutionView<'_> {
+        ExecutionView::of(self)
     }
 
     /// Read back [`Execution::to_json`]. Errors name the field.

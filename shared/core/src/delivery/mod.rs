@@ -18,6 +18,6 @@ pub mod template;
 
 mod describe;
 
-pub use execution::{Execution, ExecutionState, LastResponse, RecordedRequest};
+pub use execution::{Execution, ExecutionState, ExecutionView, LastResponse, RecordedRequest, StoredExecution};
 pub use request::{OutgoingRequest, Target, TargetKind};
 pub use retry::{Attempt, RetryPolicy, Verdict};

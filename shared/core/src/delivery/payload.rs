@@ -6,11 +6,10 @@ use super::{describe, template};
 use crate::event::RunInfo;
 use crate::fire::{Fire, Subject};
 use crate::model::{Action, Location, Severity};
-use crate::window::Observed;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-/// What the default payload says it is, so a receiver can tell versions apart.
-pub const DEFAULT_PAYLOAD_SCHEMA: &str = "automations.fire.v1";
+mod document;
+pub use document::{DEFAULT_PAYLOAD_SCHEMA, FirePayloadV1};
 
 /// The body of `fire`'s delivery, rendered from the action it fired with; `None` for the `none`
 /// action, which sends nothing.
@@ -25,113 +24,10 @@ pub fn body(fire: &Fire) -> Option<String> {
     }
 }
 
-/// The default webhook payload: the whole fire as one documented JSON object.
+/// The default webhook payload: the whole fire as one documented JSON object ([`FirePayloadV1`]).
 pub fn default_payload(fire: &Fire) -> Value {
-    let mut o = Map::new();
-    o.insert("schema".into(), DEFAULT_PAYLOAD_SCHEMA.into());
-    o.insert("fire_id".into(), fire.id.clone().into());
-    o.insert("automation".into(), json!({"id": fire.automation_id, "name": fire.automation_name}));
-    o.insert("event_type".into(), fire.trigger.as_str().into());
-    o.insert("time".into(), fire.time.to_string().into());
-    o.insert("entity".into(), fire.entity.clone().into());
-    o.insert("event".into(), json!({"id": fire.event_id, "source": fire.event_source, "type": fire.event_type}));
-    if let Some(a) = describe::author(fire) {
-        o.insert("author".into(), a.into());
-    }
-    match &fire.subject {
-        Subject::Artifact {
-            location,
-            collection,
-            collection_type,
-            version,
-            alias,
-            tag,
-            aliases,
-            tags,
-            author: _,
-            metadata,
-            source,
-        } => {
-            let mut a = Map::new();
-            match location {
-                Location::Project(p) => a.insert("project".into(), p.clone().into()),
-                Location::Registry(r) => a.insert("registry".into(), r.clone().into()),
-            };
-            a.insert("collection".into(), collection.clone().into());
-            a.insert("collection_type".into(), collection_type.clone().into());
-            if let Some(v) = version {
-                a.insert("version".into(), (*v).into());
-                a.insert(
-                    "version_string".into(),
-                    describe::version_string(&fire.entity, location, collection, *v).into(),
-                );
-            }
-            if let Some(x) = alias {
-                a.insert("alias".into(), x.clone().into());
-            }
-            if let Some(x) = tag {
-                a.insert("tag".into(), x.clone().into());
-            }
-            a.insert("aliases".into(), json!(aliases));
-            a.insert("tags".into(), json!(tags));
-            a.insert("metadata".into(), Value::Object(metadata.clone()));
-            if let Some(s) = source {
-                a.insert(
-                    "source".into(),
-                    json!({"project": s.project, "collection": s.collection, "version": s.version}),
-                );
-            }
-            o.insert("artifact".into(), Value::Object(a));
-        }
-        Subject::RunState { run, state, previous } => {
-            let mut r = run_doc(run);
-            r.insert("state".into(), state.as_str().into());
-            if let Some(p) = previous {
-                r.insert("previous_state".into(), p.as_str().into());
-            }
-            o.insert("run".into(), Value::Object(r));
-        }
-        Subject::Metric { run, metric, step, values, observed, condition } => {
-            o.insert("run".into(), Value::Object(run_doc(run)));
-            let observed_doc = match *observed {
-                Observed::Threshold { value } => json!({"value": value}),
-                Observed::Change { prior, current, delta } => {
-                    json!({"prior": prior, "current": current, "change": delta})
-                }
-                Observed::ZScore { value, mean, stddev, z } => {
-                    json!({"value": value, "mean": mean, "stddev": stddev, "zscore": z})
-                }
-            };
-            o.insert(
-                "metric".into(),
-                json!({
-                    "name": metric,
-                    "step": step,
-                    "values": values,
-                    "condition": condition.to_json(),
-                    "observed": observed_doc,
-                    "description": describe::condition(condition),
-                    "status": describe::observed(metric, condition, observed),
-                }),
-            );
-        }
-    }
-    Value::Object(o)
-}
-
-fn run_doc(run: &RunInfo) -> Map<String, Value> {
-    let mut r = Map::new();
-    r.insert("project".into(), run.key.project.clone().into());
-    r.insert("run_id".into(), run.key.run_id.clone().into());
-    if let Some(n) = &run.run_name {
-        r.insert("run_name".into(), n.clone().into());
-    }
-    if let Some(u) = &run.user {
-        r.insert("user".into(), u.clone().into());
-    }
-    r.insert("tags".into(), json!(run.tags));
-    r.insert("config".into(), Value::Object(run.config.clone()));
-    r
+    // A document of strings, numbers and JSON values always serializes.
+    serde_json::to_value(FirePayloadV1::of(fire)).unwrap_or(Value::Null)
 }
 
 /// Slack's limits: a header's text, a section's text, a field's text (in characters).
@@ -261,6 +157,8 @@ pub(crate) mod tests {
     use crate::model::condition::{Agg, Cmp, MetricCondition, Threshold};
     use crate::model::{RunState, TriggerKind};
     use crate::time::Timestamp;
+    use crate::window::Observed;
+    use serde_json::Map;
 
     pub(crate) fn artifact_fire() -> Fire {
         let mut metadata = Map::new();

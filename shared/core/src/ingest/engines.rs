@@ -160,6 +160,8 @@ enum Read {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BoxFuture;
+    use crate::store::SeedAutomations;
     use crate::store::{MemoryStore, block_on};
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -172,16 +174,26 @@ mod tests {
     }
 
     impl AutomationStore for Counting {
-        async fn list_automations(&self) -> Result<Vec<Automation>, StoreError> {
-            self.all.fetch_add(1, Ordering::Relaxed);
-            self.inner.list_automations().await
+        fn list_automations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+            Box::pin(async move {
+                self.all.fetch_add(1, Ordering::Relaxed);
+                self.inner.list_automations().await
+            })
         }
-        async fn list_entity_automations(&self, entity: &str) -> Result<Vec<Automation>, StoreError> {
-            self.entities.lock().unwrap().push(entity.to_string());
-            self.inner.list_entity_automations(entity).await
+        fn list_entity_automations<'a>(
+            &'a self,
+            entity: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+            Box::pin(async move {
+                self.entities.lock().unwrap().push(entity.to_string());
+                self.inner.list_entity_automations(entity).await
+            })
         }
-        async fn put_automation(&self, a: &Automation, now: Timestamp) -> Result<(), StoreError> {
-            self.inner.put_automation(a, now).await
+    }
+
+    impl SeedAutomations for Counting {
+        fn put_automation<'a>(&'a self, a: &'a Automation, now: Timestamp) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(async move { self.inner.put_automation(a, now).await })
         }
     }
 

@@ -48,7 +48,7 @@ pub enum IngestError {
 }
 
 /// The engine and a store, wired.
-pub struct Ingest<'a, S> {
+pub struct Ingest<'a, S: ?Sized> {
     pub engine: &'a Engine,
     pub store: &'a S,
 }
@@ -84,7 +84,7 @@ impl Loaded {
     }
 }
 
-impl<S: IngestStore> Ingest<'_, S> {
+impl<S: IngestStore + ?Sized> Ingest<'_, S> {
     /// Evaluate a batch of valid envelopes, in order, and commit what it decided.
     pub async fn process(&self, envelopes: &[Envelope], clock: IngestClock) -> Result<Ingested, IngestError> {
         let clocks = clock.per_envelope(envelopes);
@@ -109,7 +109,7 @@ impl<S: IngestStore> Ingest<'_, S> {
         let mut pending = keys;
         let mut first = true;
         for _ in 0..MAX_ATTEMPTS {
-            let mut loaded = load(&session, &pending, if first { &activity } else { &[] }, start).await?;
+            let mut loaded = load(&*session, &pending, if first { &activity } else { &[] }, start).await?;
             let mut fires = Vec::new();
             for (env, &at) in envelopes.iter().zip(&clocks) {
                 match (&env.data, env.run_key().and_then(|k| loaded.get_mut(k))) {
@@ -179,7 +179,7 @@ impl<S: IngestStore> Ingest<'_, S> {
 }
 
 async fn load(
-    session: &impl IngestSession,
+    session: &dyn IngestSession,
     keys: &[RunKey],
     activity: &[crate::activity::ActivityUpdate],
     now: Timestamp,

@@ -17,6 +17,9 @@ use crate::time::Timestamp;
 use serde_json::{Map, Value};
 use std::fmt;
 
+mod view;
+pub use view::IntegrationView;
+
 /// Longest integration name, as for automations.
 pub const MAX_INTEGRATION_NAME_LEN: usize = 128;
 /// Longest URL, access token, secret or channel name accepted.
@@ -123,39 +126,6 @@ impl IntegrationKind {
         }
     }
 
-    /// The kind's fields as shown to users: no credential, only whether one is set.
-    fn public_fields(&self, out: &mut Map<String, Value>) {
-        match self {
-            IntegrationKind::Webhook { url, access_token, secret } => {
-                // Credentials inside the URL (a password, query values) are masked as secrets
-                // are, the same way executions show them.
-                let shown = crate::delivery::request::mask_url(url, crate::delivery::TargetKind::Webhook);
-                out.insert("url".into(), shown.into());
-                out.insert("has_access_token".into(), access_token.is_some().into());
-                out.insert("has_secret".into(), secret.is_some().into());
-            }
-            IntegrationKind::Slack { url: _, channel } => {
-                out.insert("channel".into(), channel.clone().into());
-                out.insert("has_url".into(), true.into());
-            }
-            IntegrationKind::Mlflow { registry, tracking } => {
-                if let Some((_, registry)) = registry {
-                    out.insert("registry".into(), registry.clone().into());
-                }
-                out.insert("has_secret".into(), registry.is_some().into());
-                if let Some(t) = tracking {
-                    out.insert("tracking_uri".into(), t.uri.clone().into());
-                    out.insert("auth".into(), t.auth.name().into());
-                    out.insert(
-                        "experiments".into(),
-                        t.experiments.as_ref().map_or(Value::Null, |e| e.iter().cloned().collect()),
-                    );
-                    out.insert("poll_seconds".into(), t.poll_seconds.into());
-                }
-            }
-        }
-    }
-
     /// The kind's fields as the create document has them, credentials included (for storage).
     fn stored_fields(&self, out: &mut Map<String, Value>) {
         match self {
@@ -253,15 +223,13 @@ impl Integration {
     /// (`url` and `has_access_token`/`has_secret` for a webhook; `channel` and `has_url` for
     /// Slack; `registry` and `has_secret` for MLflow), `disabled` (a reason, or null) and `created_at`. Never a credential.
     pub fn to_public_json(&self) -> Value {
-        let mut o = Map::new();
-        o.insert("id".into(), self.id.clone().into());
-        o.insert("name".into(), self.name.clone().into());
-        o.insert("type".into(), self.kind.type_name().into());
-        o.insert("entity".into(), self.entity.clone().into());
-        self.kind.public_fields(&mut o);
-        o.insert("disabled".into(), self.disabled.clone().map_or(Value::Null, Value::String));
-        o.insert("created_at".into(), self.created_at.to_string().into());
-        Value::Object(o)
+        // A view of strings, bools and numbers always serializes.
+        serde_json::to_value(self.view()).unwrap_or(Value::Null)
+    }
+
+    /// The integration as the API shows it: whether each credential is set, never the credential.
+    pub fn view(&self) -> IntegrationView<'_> {
+        IntegrationView::of(self)
     }
 
     /// The create document with the credentials in it, for a store to save. Reading it back with

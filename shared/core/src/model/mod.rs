@@ -12,7 +12,7 @@ pub mod trigger;
 pub use action::{Action, Severity};
 pub use automation::{Automation, CompiledFilter, Trigger};
 pub use condition::{Agg, ChangeDir, ChangeType, Cmp, MetricCondition};
-pub use integration::{Integration, IntegrationKind, Secret};
+pub use integration::{Integration, IntegrationKind, IntegrationView, Secret};
 pub use run::RunState;
 pub use scope::{Location, Scope, ScopeKind};
 pub use trigger::TriggerKind;

@@ -68,10 +68,6 @@ impl TriggerKind {
         )
     }
 
-    pub fn is_metric(self) -> bool {
-        matches!(self, TriggerKind::RunMetricThreshold | TriggerKind::RunMetricChange | TriggerKind::RunMetricZscore)
-    }
-
     /// SPEC section 2: run events on project and entity scopes only; `CREATE_ARTIFACT` on project
     /// (with an optional collection filter) and collection; other artifact events anywhere.
     pub fn allowed_on(self, scope: ScopeKind) -> bool {

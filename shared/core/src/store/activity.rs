@@ -7,31 +7,31 @@
 //! `last_seen` for [`RunActivityStore::stalled_runs`].
 
 use super::StoreError;
+use crate::BoxFuture;
 use crate::activity::{ActivityUpdate, RunActivity};
 use crate::time::Timestamp;
-use std::future::Future;
 
 /// Run liveness, for stalled-run detection.
 pub trait RunActivityStore: Send + Sync {
     /// Merge one batch's updates (one per run) into the runs' rows.
-    fn record_activity(
-        &self,
-        updates: &[ActivityUpdate],
+    fn record_activity<'a>(
+        &'a self,
+        updates: &'a [ActivityUpdate],
         now: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Up to `limit` live `running` runs last seen at or before `silent_since`, longest silent
     /// first.
-    fn stalled_runs(
-        &self,
+    fn stalled_runs<'a>(
+        &'a self,
         silent_since: Timestamp,
         limit: usize,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<RunActivity>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<Vec<RunActivity>, StoreError>>;
 }
 
 /// Removing what expired. Reads already treat expired items as absent; this reclaims space.
 pub trait PurgeExpired: Send + Sync {
     /// Delete everything that expired at `now`; returns how many items went.
-    fn purge_expired(&self, now: Timestamp) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn purge_expired<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<usize, StoreError>>;
 }

@@ -12,9 +12,9 @@
 //! accepted as a cursor: an unknown one resumes after its position in id order.
 
 use super::StoreError;
+use crate::BoxFuture;
 use crate::model::{Automation, Integration, ScopeKind, TriggerKind};
 use crate::time::Timestamp;
-use std::future::Future;
 
 /// An automation with its bookkeeping times.
 #[derive(Debug, Clone)]
@@ -57,83 +57,102 @@ pub struct ApiKeyRecord {
     pub created_at: Timestamp,
 }
 
-/// Automations, integrations and API keys, as the configuration API reads and writes them.
-pub trait ConfigStore: Send + Sync {
+/// One automation by id: what delivery checks before sending (a deleted automation's fires
+/// are not delivered) and what the API reads before a change.
+pub trait AutomationLookup: Send + Sync {
+    /// The automation `id` of `entity`; `None` when there is none, or it belongs to another entity.
+    fn get_automation<'a>(
+        &'a self,
+        entity: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<AutomationRecord>, StoreError>>;
+}
+
+/// An entity's automations, as the configuration API reads and writes them (the engine reads
+/// them through [`super::AutomationStore`]).
+pub trait AutomationCatalog: AutomationLookup {
     /// Store a new automation. [`StoreError::NameTaken`] when its entity already has an
     /// automation of that name, [`StoreError::Conflict`] when the id is taken.
-    fn create_automation(
-        &self,
-        automation: &Automation,
+    fn create_automation<'a>(
+        &'a self,
+        automation: &'a Automation,
         now: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The automation `id` of `entity`; `None` when there is none, or it belongs to another entity.
-    fn get_automation(
-        &self,
-        entity: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<AutomationRecord>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// One page of an entity's automations matching the query, in id order.
-    fn find_automations(
-        &self,
-        query: &AutomationQuery,
-    ) -> impl Future<Output = Result<Page<AutomationRecord>, StoreError>> + Send;
+    fn find_automations<'a>(
+        &'a self,
+        query: &'a AutomationQuery,
+    ) -> BoxFuture<'a, Result<Page<AutomationRecord>, StoreError>>;
 
     /// Replace an automation of `automation.entity()` by id, keeping its `created_at`. Returns
     /// `false` when the entity has no automation of that id. [`StoreError::NameTaken`] when
     /// another automation of the entity has the new name.
-    fn update_automation(
-        &self,
-        automation: &Automation,
+    fn update_automation<'a>(
+        &'a self,
+        automation: &'a Automation,
         now: Timestamp,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Delete an automation; `false` when the entity has none of that id.
-    fn delete_automation(&self, entity: &str, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+}
 
-    /// Store a new integration. [`StoreError::NameTaken`] when the entity already has one of that name.
-    fn create_integration(&self, integration: &Integration) -> impl Future<Output = Result<(), StoreError>> + Send;
-
+/// The little of integrations that delivery needs: read one to send through it, and disable it
+/// when its receiver says it is gone.
+pub trait IntegrationLookup: Send + Sync {
     /// The integration `name` of `entity`, with its credentials (for delivery; the API shows
     /// only [`Integration::to_public_json`]).
-    fn get_integration(
-        &self,
-        entity: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<Integration>, StoreError>> + Send;
+    fn get_integration<'a>(
+        &'a self,
+        entity: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Integration>, StoreError>>;
+
+    /// Mark an integration disabled with a reason (delivery does, on HTTP 410 Gone), or enable it
+    /// again with `None`. `false` when the entity has no integration of that name.
+    fn set_integration_disabled<'a>(
+        &'a self,
+        entity: &'a str,
+        name: &'a str,
+        reason: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+}
+
+/// An entity's integrations, as the configuration API reads and writes them.
+pub trait IntegrationStore: IntegrationLookup {
+    /// Store a new integration. [`StoreError::NameTaken`] when the entity already has one of that name.
+    fn create_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// One page of an entity's integrations, in id order.
-    fn list_integrations(
-        &self,
-        entity: &str,
-        cursor: Option<&str>,
+    fn list_integrations<'a>(
+        &'a self,
+        entity: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
-    ) -> impl Future<Output = Result<Page<Integration>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<Page<Integration>, StoreError>>;
 
     /// Replace the integration of `integration.entity()` named `integration.name` (its
     /// document: URL, credentials, channel or registry; and its `disabled` state), keeping its
     /// id and `created_at`. `false` when the entity has no integration of that name.
-    fn update_integration(&self, integration: &Integration) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn update_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Delete an integration by name; `false` when the entity has none of that name.
-    fn delete_integration(&self, entity: &str, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+}
 
-    /// Mark an integration disabled with a reason (delivery does, on HTTP 410 Gone), or enable it
-    /// again with `None`. `false` when the entity has no integration of that name.
-    fn set_integration_disabled(
-        &self,
-        entity: &str,
-        name: &str,
-        reason: Option<&str>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
+/// API keys (only their hashes), as `keys create` writes them and authentication reads them.
+pub trait ApiKeyStore: Send + Sync {
     /// Store an API key record (replacing one with the same hash).
-    fn put_api_key(&self, key: &ApiKeyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_api_key<'a>(&'a self, key: &'a ApiKeyRecord) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// The key record whose hash is `hash`, if any.
-    fn find_api_key(&self, hash: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+    fn find_api_key<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<ApiKeyRecord>, StoreError>>;
 }
+
+/// Everything the configuration API keeps: automations, integrations and API keys.
+pub trait ConfigStore: AutomationCatalog + IntegrationStore + ApiKeyStore {}
+impl<T: AutomationCatalog + IntegrationStore + ApiKeyStore + ?Sized> ConfigStore for T {}
 
 /// Does an automation pass the query's filters (entity included)? For adapters that filter in
 /// memory.

@@ -10,9 +10,8 @@ mod activity;
 mod config;
 mod history;
 mod memory;
-mod memory_config;
-mod memory_outbox;
 mod outbox;
+mod seed;
 mod tracking;
 
 pub use activity::{PurgeExpired, RunActivityStore};
@@ -20,17 +19,17 @@ pub use config::*;
 pub use history::HistoryStore;
 pub use memory::{MemoryStore, block_on};
 pub use outbox::{ExecutionStore, execution_cursor, parse_execution_cursor};
-pub use tracking::{PollRecord, TrackingStore};
+pub use seed::{ReadExecution, SeedAutomations};
+pub use tracking::{PollRecord, PollView, TrackingStore};
 
+use crate::BoxFuture;
 use crate::engine::RunRecord;
 use crate::event::RunKey;
 use crate::fire::Fire;
 use crate::model::Automation;
 use crate::time::Timestamp;
-use std::future::Future;
 
-/// How long fire records (and so executions) are kept.
-pub const FIRE_TTL: i64 = 30 * crate::time::DAY;
+pub use crate::fire::FIRE_TTL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -98,30 +97,22 @@ pub struct RunSave {
 /// Run records: windows and cooldowns, one per run.
 pub trait RunStore: Send + Sync {
     /// The records of these runs, in the order of `keys` (`None`: no record, or expired).
-    fn load_runs(
-        &self,
-        keys: &[RunKey],
+    fn load_runs<'a>(
+        &'a self,
+        keys: &'a [RunKey],
         now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Option<Versioned<RunRecord>>>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<Vec<Option<Versioned<RunRecord>>>, StoreError>>;
 
     /// Save each record if its stored version is still the expected one. Returns, per save,
     /// whether it was written (`false`: someone else saved first; reload and evaluate again).
-    fn save_runs(
-        &self,
-        saves: &[RunSave],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+    fn save_runs<'a>(&'a self, saves: &'a [RunSave], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
 }
 
 /// Fires, recorded at most once each.
 pub trait FireStore: Send + Sync {
     /// Record each fire unless a fire with its id is already recorded. Returns, per fire,
     /// whether it was new. Recording is what makes a redelivered event fire nothing new.
-    fn record_fires(
-        &self,
-        fires: &[Fire],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+    fn record_fires<'a>(&'a self, fires: &'a [Fire], now: Timestamp) -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
 }
 
 /// An envelope refused at intake, kept where an operator can see it.
@@ -138,25 +129,18 @@ pub struct RejectRecord {
 
 /// Refused envelopes (a rejects table locally; a dead-letter queue on AWS).
 pub trait RejectStore: Send + Sync {
-    fn record_reject(&self, reject: &RejectRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn record_reject<'a>(&'a self, reject: &'a RejectRecord) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// The configured automations.
 pub trait AutomationStore: Send + Sync {
-    fn list_automations(&self) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send;
+    fn list_automations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>>;
     /// One entity's automations, in the order [`AutomationStore::list_automations`] gives them:
     /// what an engine reloads after that entity changed (an adapter that can read one entity
     /// alone says so; the default reads them all).
-    fn list_entity_automations(
-        &self,
-        entity: &str,
-    ) -> impl Future<Output = Result<Vec<Automation>, StoreError>> + Send {
-        async move { Ok(self.list_automations().await?.into_iter().filter(|a| a.entity() == entity).collect()) }
+    fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+        Box::pin(
+            async move { Ok(self.list_automations().await?.into_iter().filter(|a| a.entity() == entity).collect()) },
+        )
     }
-    /// Insert or replace an automation (by id).
-    fn put_automation(
-        &self,
-        automation: &Automation,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

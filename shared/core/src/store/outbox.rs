@@ -40,62 +40,55 @@
 //!   to deliver what it holds, and sends `{fire_id, version}` of each claim.
 
 use super::{Page, StoreError};
+use crate::BoxFuture;
 use crate::delivery::Execution;
 use crate::time::Timestamp;
-use std::future::Future;
 
 /// Executions: what the local deliverer, the AWS dispatcher and sweeper, and the API read and write.
 pub trait ExecutionStore: Send + Sync {
     /// Claim up to `limit` pending executions due at or before `due_by`, oldest due first: each
     /// gets `version + 1` and `next_attempt_at = lease_until`, and is returned as claimed.
-    fn claim_due(
-        &self,
+    fn claim_due<'a>(
+        &'a self,
         due_by: Timestamp,
         limit: usize,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Execution>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<Vec<Execution>, StoreError>>;
 
     /// Claim one execution: if `version` is given, only if it is still at that version (and
     /// pending); if not, only if it is due at `now`. `None` when it is not to be delivered by
     /// this caller (finished, claimed by someone else, unknown or expired).
-    fn claim(
-        &self,
-        fire_id: &str,
+    fn claim<'a>(
+        &'a self,
+        fire_id: &'a str,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Option<Execution>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>>;
 
     /// Save an execution after an attempt if its stored version is still `execution.version`
     /// (the claimed one); the stored copy gets `version + 1`. Returns `false` when the claim was
     /// lost (the lease ran out and another worker claimed it): the outcome is then not saved.
-    fn save_execution(
-        &self,
-        execution: &Execution,
+    fn save_execution<'a>(
+        &'a self,
+        execution: &'a Execution,
         now: Timestamp,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// The execution of a fire, if it exists and has not expired.
-    fn get_execution(
-        &self,
-        fire_id: &str,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Option<Execution>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// One page of an automation's live executions, newest first. `cursor` is a previous page's
     /// `next`; `limit` is at least 1.
-    fn list_executions(
-        &self,
-        automation_id: &str,
-        cursor: Option<&str>,
+    fn list_executions<'a>(
+        &'a self,
+        automation_id: &'a str,
+        cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
-    ) -> impl Future<Output = Result<Page<Execution>, StoreError>> + Send;
+    ) -> BoxFuture<'a, Result<Page<Execution>, StoreError>>;
 
     /// When the earliest pending execution is due (a claimed one: when its lease ends), so a
     /// deliverer can sleep until then. `None` when nothing is pending.
-    fn next_due(&self, now: Timestamp) -> impl Future<Output = Result<Option<Timestamp>, StoreError>> + Send;
+    fn next_due<'a>(&'a self, now: Timestamp) -> BoxFuture<'a, Result<Option<Timestamp>, StoreError>>;
 }
 
 /// A listing cursor for executions: the (`created_at`, `fire_id`) of the last item returned,

@@ -6,11 +6,10 @@
 //! poll's outcome (shown by `GET /v1/integrations/{name}`) and where the next one starts.
 
 use super::StoreError;
+use crate::BoxFuture;
 use crate::mlflow::tracking::RunCursor;
 use crate::model::Integration;
 use crate::time::Timestamp;
-use serde_json::{Value, json};
-use std::future::Future;
 
 /// The last poll of one integration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -32,44 +31,58 @@ pub struct PollRecord {
 
 impl PollRecord {
     /// As `GET /v1/integrations/{name}` shows it, under `last_poll`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "at": self.at.to_string(),
-            "outcome": if self.error.is_none() { "ok" } else { "error" },
-            "error": self.error,
-            "requests": self.requests,
-            "envelopes": self.envelopes,
-            "last_success": self.last_success.map(|t| t.to_string()),
-            "consecutive_failures": self.failures,
-        })
+    pub fn view(&self) -> PollView<'_> {
+        PollView {
+            at: self.at,
+            outcome: if self.error.is_none() { "ok" } else { "error" },
+            error: self.error.as_deref(),
+            requests: self.requests,
+            envelopes: self.envelopes,
+            last_success: self.last_success,
+            consecutive_failures: self.failures,
+        }
     }
+}
+
+/// A [`PollRecord`] as `GET /v1/integrations/{name}` shows it, under `last_poll`.
+#[derive(Debug, serde::Serialize)]
+pub struct PollView<'a> {
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    at: Timestamp,
+    outcome: &'static str,
+    error: Option<&'a str>,
+    requests: u64,
+    envelopes: u64,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    last_success: Option<Timestamp>,
+    consecutive_failures: u32,
 }
 
 pub trait TrackingStore: Send + Sync {
     /// Every `mlflow` integration with a tracking side, of every entity.
-    fn tracking_integrations(&self) -> impl Future<Output = Result<Vec<Integration>, StoreError>> + Send;
+    fn tracking_integrations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Integration>, StoreError>>;
 
     /// The cursors of `run_ids` of integration `integration_id`, in their order (a run never
     /// forwarded has the default, empty cursor).
-    fn load_cursors(
-        &self,
-        integration_id: &str,
-        run_ids: &[String],
-    ) -> impl Future<Output = Result<Vec<RunCursor>, StoreError>> + Send;
+    fn load_cursors<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<RunCursor>, StoreError>>;
 
     /// Store one run's cursor (replacing what it had).
-    fn save_cursor(
-        &self,
-        integration_id: &str,
-        run_id: &str,
-        cursor: &RunCursor,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save_cursor<'a>(
+        &'a self,
+        integration_id: &'a str,
+        run_id: &'a str,
+        cursor: &'a RunCursor,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    fn poll_record(&self, integration_id: &str) -> impl Future<Output = Result<Option<PollRecord>, StoreError>> + Send;
+    fn poll_record<'a>(&'a self, integration_id: &'a str) -> BoxFuture<'a, Result<Option<PollRecord>, StoreError>>;
 
-    fn save_poll_record(
-        &self,
-        integration_id: &str,
-        record: &PollRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn save_poll_record<'a>(
+        &'a self,
+        integration_id: &'a str,
+        record: &'a PollRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }

@@ -8,7 +8,8 @@ use automations_core::engine::Engine;
 use automations_core::event::parse_envelope;
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::{Automation, Integration};
-use automations_core::store::{ConfigStore, ExecutionStore};
+use automations_core::store::ReadExecution;
+use automations_core::store::{AutomationCatalog, IntegrationStore};
 use automations_core::time::{Clock, Timestamp};
 use automations_delivery::{DelivererConfig, Delivery, HttpSender, LocalDeliverer, SystemClock};
 use automations_sqlite::SqliteStore;
@@ -108,7 +109,7 @@ async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: Header
 pub struct World {
     pub store: Arc<SqliteStore>,
     pub engine: Engine,
-    pub delivery: Arc<Delivery<SqliteStore>>,
+    pub delivery: Arc<Delivery>,
     pub clock: Arc<dyn Clock>,
 }
 

@@ -19,10 +19,10 @@ mod ids;
 mod objects;
 
 use super::automations as rest;
+use crate::Api;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::RawBody;
-use crate::{Api, ApiStore, Deliverer, EventSink};
 use automations_core::model::{Location, Scope};
 use automations_core::store::AutomationRecord;
 use automations_core::wandb;
@@ -33,8 +33,8 @@ use objects::View;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-pub async fn graphql<S: ApiStore, K: EventSink, D: Deliverer>(
-    State(api): State<Arc<Api<S, K, D>>>,
+pub async fn graphql(
+    State(api): State<Arc<Api>>,
     caller: Result<Caller, ApiError>,
     body: Result<RawBody, ApiError>,
 ) -> Response {
@@ -60,11 +60,7 @@ fn error_response(e: &ApiError) -> Response {
     res
 }
 
-async fn run<S: ApiStore, K: EventSink, D: Deliverer>(
-    api: &Api<S, K, D>,
-    caller: Result<Caller, ApiError>,
-    body: Result<RawBody, ApiError>,
-) -> Result<Value, ApiError> {
+async fn run(api: &Api, caller: Result<Caller, ApiError>, body: Result<RawBody, ApiError>) -> Result<Value, ApiError> {
     let caller = caller?;
     let RawBody(body) = body?;
     let request: Value = crate::input::parse_json(&body)?;
@@ -147,7 +143,7 @@ fn answer(
 }
 
 /// The caller's automations and integrations, every page.
-async fn load<S: ApiStore, K, D>(api: &Api<S, K, D>, caller: &Caller, listing: bool) -> Result<View, ApiError> {
+async fn load(api: &Api, caller: &Caller, listing: bool) -> Result<View, ApiError> {
     let mut automations = Vec::new();
     let mut integrations = Vec::new();
     if listing {
@@ -214,13 +210,13 @@ fn native(view: &View, input: &Map<String, Value>) -> Result<Value, ApiError> {
 }
 
 /// The three mutations, over the caller's view.
-struct Mutations<'a, S, K, D> {
-    api: &'a Api<S, K, D>,
+struct Mutations<'a> {
+    api: &'a Api,
     caller: &'a Caller,
     view: &'a View,
 }
 
-impl<S: ApiStore, K: EventSink, D: Deliverer> Mutations<'_, S, K, D> {
+impl Mutations<'_> {
     async fn create(&self, input: &Value) -> Result<Value, ApiError> {
         let (api, caller, view) = (self.api, self.caller, self.view);
         let input = object(input, "input")?;
