@@ -16,17 +16,21 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Start `moto_server` (from `.venv`, see [`crate::tools::tool`]) on a free port of
+    /// Start moto's server (from `.venv`, see [`crate::tools::tool`]) on a free port of
     /// 127.0.0.1 and wait until it answers. Panics with its output if it does not start.
+    ///
+    /// Through `moto_atomic.py`, which applies DynamoDB requests one at a time: moto's own
+    /// server can let two conditional writes of one item both succeed, which DynamoDB never does.
     pub fn start() -> Moto {
-        let bin = tool("moto_server");
+        let bin = tool("python");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_atomic.py");
         let mut last = String::new();
         // The port was free when chosen; another process may take it before moto binds, so a
         // failed start is retried on a new port.
         for _ in 0..3 {
             let port = free_port();
             let mut cmd = Command::new(&bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            cmd.arg(script).args(["-H", "127.0.0.1", "-p", &port.to_string()]);
             let mut server = Server::spawn("moto_server", cmd);
             let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 server.wait_until(Duration::from_secs(60), |_| http_answers(port, "/moto-api/"))
