@@ -186,7 +186,7 @@ fn sam_build_builds_a_function() {
         // SAM's debug mode: `cargo lambda build` without `--release` (the dev profile), which
         // still reads and passes on the workspace's cargo-lambda settings (a malformed one fails
         // here) but compiles in a fraction of the release build's time. The release settings
-        // themselves are checked by `the_functions_release_build_is_small_and_serve_unwinds`.
+        // themselves are checked by `the_functions_release_settings_are_cargo_lambdas_and_serve_unwinds`.
         .env("SAM_BUILD_MODE", "debug")
         .output()
         .expect("run sam build");
@@ -206,7 +206,7 @@ fn sam_build_builds_a_function() {
 /// workspace's cargo-lambda metadata; the workspace's own `[profile.release]`, which `automations
 /// serve` is built with, keeps unwinding so that a handler's panic does not end the server.
 #[test]
-fn the_functions_release_build_is_small_and_serve_unwinds() {
+fn the_functions_release_settings_are_cargo_lambdas_and_serve_unwinds() {
     let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("read Cargo.toml");
     let section = |name: &str| {
         let start = manifest.find(&format!("\n[{name}]\n")).unwrap_or_else(|| panic!("Cargo.toml has no [{name}]"));
