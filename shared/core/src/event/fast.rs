@@ -103,27 +103,12 @@ impl<'de> Visitor<'de> for RowsVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Rows, A::Error> {
-        let mut names = Vec::new();
-        let mut index = HashMap::new();
-        let mut order = Vec::new();
-        let mut scratch = Vec::new();
-        let mut stamps = Vec::new();
+        let mut names = Names::default();
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        let mut n = 0u32;
-        loop {
-            n = n.checked_add(1).ok_or_else(|| de::Error::custom("too many rows"))?;
-            let seed = RowSeed {
-                names: &mut names,
-                index: &mut index,
-                order: &mut order,
-                scratch: &mut scratch,
-                stamps: &mut stamps,
-                row: n,
-            };
-            let Some(row) = seq.next_element_seed(seed)? else { break };
+        while let Some(row) = seq.next_element_seed(RowSeed { names: &mut names })? {
             rows.push(row);
         }
-        Ok(Rows { names, rows })
+        Ok(Rows { names: names.into_names(), rows })
     }
 }
 
@@ -150,16 +135,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
 }
 
 struct RowSeed<'x> {
-    names: &'x mut Vec<String>,
-    index: &'x mut HashMap<String, u32>,
-    /// The name indexes of the previous row, in its order: rows logged by one loop name their
-    /// metrics in the same order, so the name at each position is checked against it first.
-    order: &'x mut Vec<u32>,
-    /// Where the next row's order is gathered: the previous one's buffer, so rows allocate none.
-    scratch: &'x mut Vec<u32>,
-    /// Per name index, the number (from 1) of the last row that named it.
-    stamps: &'x mut Vec<u32>,
-    row: u32,
+    names: &'x mut Names,
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
@@ -195,17 +171,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                     time = Some(t);
                 }
                 "values" if values.is_some() => return Err(again()),
-                "values" => {
-                    let seed = ValuesSeed {
-                        names: &mut *self.names,
-                        index: &mut *self.index,
-                        order: &mut *self.order,
-                        scratch: &mut *self.scratch,
-                        stamps: &mut *self.stamps,
-                        row: self.row,
-                    };
-                    values = Some(map.next_value_seed(seed)?);
-                }
+                "values" => values = Some(map.next_value_seed(ValuesSeed { names: &mut *self.names })?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -241,12 +207,7 @@ impl<'de> Deserialize<'de> for Step {
 }
 
 struct ValuesSeed<'x> {
-    names: &'x mut Vec<String>,
-    index: &'x mut HashMap<String, u32>,
-    order: &'x mut Vec<u32>,
-    scratch: &'x mut Vec<u32>,
-    stamps: &'x mut Vec<u32>,
-    row: u32,
+    names: &'x mut Names,
 }
 
 impl<'de> DeserializeSeed<'de> for ValuesSeed<'_> {
@@ -265,45 +226,93 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out: Vec<(u32, f64)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        // Every name of this row, so that one given twice is left to the reader: interned ones by
-        // index, and those that were only ever null (the reader does not intern them) by name.
-        let mut seen: Vec<u32> = std::mem::take(self.scratch);
-        seen.clear();
-        let mut nulls: Vec<Cow<'de, str>> = Vec::new();
-        let twice = || de::Error::custom("a metric given twice");
+        let mut out: Vec<(u32, f64)> = Vec::with_capacity(self.names.expected());
+        self.names.begin_row().ok_or_else(|| de::Error::custom("too many rows"))?;
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
             let value = map.next_value::<MetricValue>()?.0;
-            if nulls.contains(&name) {
-                return Err(twice());
-            }
-            let guess = self.order.get(seen.len()).copied().filter(|&i| self.names[i as usize] == name.as_ref());
-            let idx = match (guess.or_else(|| find(self.names, self.index, &name)), value) {
-                (Some(i), _) => i,
-                (None, None) => {
-                    nulls.push(name);
-                    continue;
-                }
-                (None, Some(_)) => {
-                    let i = u32::try_from(self.names.len()).map_err(|_| de::Error::custom("too many names"))?;
-                    self.names.push(name.into_owned());
-                    index_names(self.names, self.index);
-                    self.stamps.push(0);
-                    i
-                }
+            let Some(idx) = self.names.take(&name, value).ok_or_else(|| de::Error::custom("a metric given twice"))?
+            else {
+                continue;
             };
-            let stamp = &mut self.stamps[idx as usize];
-            if *stamp == self.row {
-                return Err(twice());
-            }
-            *stamp = self.row;
-            seen.push(idx);
             if let Some(v) = value {
                 out.push((idx, v));
             }
         }
-        *self.scratch = std::mem::replace(self.order, seen);
+        self.names.end_row();
         Ok(out)
+    }
+}
+
+/// The metric names of an envelope's rows, interned in order of first use (as the reader
+/// does: a name that is only ever `null` is not interned), with what finds a row's names
+/// quickly and catches one given twice in a row.
+#[derive(Default)]
+pub(super) struct Names {
+    names: Vec<String>,
+    /// `names` by name, once they are past scanning.
+    index: HashMap<String, u32>,
+    /// The name indexes of the previous row, in its order: rows logged by one loop name their
+    /// metrics in the same order, so the name at each position is checked against it first.
+    order: Vec<u32>,
+    /// This row's, gathered in the previous row's buffer, so rows allocate none.
+    seen: Vec<u32>,
+    /// Per name index, the number (from 1) of the last row that named it.
+    stamps: Vec<u32>,
+    /// This row's names that are not interned (only ever `null` so far).
+    nulls: Vec<String>,
+    row: u32,
+}
+
+impl Names {
+    /// How many values the next row likely has: as many as the previous one.
+    pub(super) fn expected(&self) -> usize {
+        if self.order.is_empty() { 8 } else { self.order.len() }
+    }
+
+    /// `None` past `u32::MAX` rows.
+    pub(super) fn begin_row(&mut self) -> Option<()> {
+        self.row = self.row.checked_add(1)?;
+        self.seen.clear();
+        self.nulls.clear();
+        Some(())
+    }
+
+    /// `name` with its value in the current row: its index, `Some(None)` for a name not interned
+    /// (only ever `null`), or `None` when the row already named it (left to the reader).
+    pub(super) fn take(&mut self, name: &str, value: Option<f64>) -> Option<Option<u32>> {
+        if self.nulls.iter().any(|n| n == name) {
+            return None;
+        }
+        let guess = self.order.get(self.seen.len()).copied().filter(|&i| self.names[i as usize] == name);
+        let idx = match (guess.or_else(|| find(&self.names, &self.index, name)), value) {
+            (Some(i), _) => i,
+            (None, None) => {
+                self.nulls.push(name.to_string());
+                return Some(None);
+            }
+            (None, Some(_)) => {
+                let i = u32::try_from(self.names.len()).ok()?;
+                self.names.push(name.to_string());
+                index_names(&self.names, &mut self.index);
+                self.stamps.push(0);
+                i
+            }
+        };
+        let stamp = &mut self.stamps[idx as usize];
+        if *stamp == self.row {
+            return None;
+        }
+        *stamp = self.row;
+        self.seen.push(idx);
+        Some(Some(idx))
+    }
+
+    pub(super) fn end_row(&mut self) {
+        std::mem::swap(&mut self.order, &mut self.seen);
+    }
+
+    pub(super) fn into_names(self) -> Vec<String> {
+        self.names
     }
 }
 
@@ -369,7 +378,7 @@ impl<'de> Deserialize<'de> for MetricValue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::parse::read_envelope_text;
     use super::*;
     use proptest::prelude::*;
@@ -432,7 +441,7 @@ mod tests {
             .boxed()
     }
 
-    fn envelope() -> impl Strategy<Value = String> {
+    pub(in crate::event) fn envelope() -> impl Strategy<Value = String> {
         (
             often(&["\"1.0\""], &["\"0.3\"", "1", "null"]),
             often(&["\"e1\"", "\"e\\u00e9\""], &["\"\"", "7"]),

@@ -3,6 +3,7 @@
 mod fast;
 pub(crate) mod nonfinite;
 mod parse;
+mod scan;
 
 pub use parse::{MAX_ENVELOPE_BYTES, Rejected, parse_envelope, parse_envelope_at, parse_value};
 

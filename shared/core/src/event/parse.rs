@@ -38,13 +38,14 @@ pub fn parse_envelope(text: &str) -> Result<Envelope, Rejected> {
     parse_text(text, None).map(|(e, _)| e)
 }
 
-/// The typed fast path, for an envelope in its plain shape (see [`super::fast`]); `None` leaves
-/// it to the reader below, which is what defines valid.
+/// The fast paths, for an envelope in its plain shape: scanned when its strings have no
+/// escapes (see [`super::scan`]), else typed (see [`super::fast`]); `None` leaves it to the
+/// reader below, which is what defines valid.
 fn fast(text: &str) -> Option<Envelope> {
     if text.len() > MAX_ENVELOPE_BYTES {
         return None;
     }
-    super::fast::parse(text)
+    super::scan::parse(text).or_else(|| super::fast::parse(text))
 }
 
 /// The reader that names every error, for envelopes that carry their time.
