@@ -106,7 +106,28 @@ fn cpu_seconds(who: libc::c_int) -> f64 {
     secs(u.ru_utime) + secs(u.ru_stime)
 }
 
+/// The parse bound: read the lines of `events` and parse each into typed structs; the values
+/// read.
+fn typed_parse(events: &std::path::Path) -> usize {
+    let file = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(events).unwrap());
+    let mut parsed = 0usize;
+    for line in file.lines() {
+        let line = line.expect("read events");
+        let env: Envelope<'_> = serde_json::from_str(&line).expect("a typed parse of the workload");
+        parsed += env.data.rows.iter().map(|r| r.values.0.len()).sum::<usize>();
+    }
+    parsed
+}
+
 fn main() {
+    // `--parse-only FILE`: only the parse bound, on a file of the workload's lines, for a count
+    // of instructions (`valgrind --tool=callgrind`) that does not depend on the machine's load.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--parse-only") {
+        let values = typed_parse(std::path::Path::new(args.get(at + 1).expect("--parse-only FILE")));
+        println!("replay: parsed {values} values");
+        return;
+    }
     let gigabyte = std::env::args().any(|a| a == "--gigabyte");
     let mut size = workload::size();
     if gigabyte {
@@ -132,14 +153,7 @@ fn main() {
     // The parse bound: read the lines and parse each into typed structs.
     let parse_once = || {
         let start = cpu_seconds(libc::RUSAGE_SELF);
-        let file = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(&events).unwrap());
-        let mut parsed = 0usize;
-        for line in file.lines() {
-            let line = line.expect("read events");
-            let env: Envelope<'_> = serde_json::from_str(&line).expect("a typed parse of the workload");
-            parsed += env.data.rows.iter().map(|r| r.values.0.len()).sum::<usize>();
-        }
-        assert_eq!(parsed, values);
+        assert_eq!(typed_parse(&events), values);
         cpu_seconds(libc::RUSAGE_SELF) - start
     };
 
@@ -162,7 +176,7 @@ fn main() {
     // Interleaved, and the best of several of each: on this shared machine the same run's CPU
     // time moves by a third from one run to the next (the host lends the cores elsewhere), and
     // that only ever adds time.
-    let rounds = if std::env::args().any(|a| a == "--bench") { 5 } else { 1 };
+    let rounds = if std::env::args().any(|a| a == "--bench") { 10 } else { 1 };
     let (mut elapsed, mut wall, fires) = replay(false);
     let rss = children_peak_rss_mb();
     let mut parse = parse_once();

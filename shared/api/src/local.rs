@@ -169,9 +169,7 @@ pub fn record_ingest(envelopes: &[Envelope], fires: &[Fire], duplicates: usize, 
     let values: usize = envelopes
         .iter()
         .filter_map(|e| match &e.data {
-            EventData::Metrics(m) => {
-                Some(m.rows.iter().map(|r| r.values.iter().filter(|(_, v)| v.is_finite()).count()).sum::<usize>())
-            }
+            EventData::Metrics(m) => Some(m.values.iter().filter(|(_, v)| v.is_finite()).count()),
             _ => None,
         })
         .sum();

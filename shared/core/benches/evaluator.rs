@@ -34,7 +34,7 @@ fn parse_workload(size: &workload::Size) -> (Vec<Envelope>, usize) {
     let values: usize = envelopes
         .iter()
         .map(|e| match &e.data {
-            EventData::Metrics(m) => m.rows.iter().map(|r| r.values.len()).sum::<usize>(),
+            EventData::Metrics(m) => m.values.len(),
             _ => 0,
         })
         .sum();

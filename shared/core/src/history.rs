@@ -88,8 +88,8 @@ pub fn points(envelopes: &[Envelope]) -> Vec<Series> {
     let mut at: HashMap<(&RunKey, &str), usize> = HashMap::new();
     for env in envelopes {
         let EventData::Metrics(m) = &env.data else { continue };
-        for row in &m.rows {
-            for &(i, value) in &row.values {
+        for (row, values) in m.rows_with_values() {
+            for &(i, value) in values {
                 if !value.is_finite() {
                     continue;
                 }

@@ -86,6 +86,7 @@ pub async fn backtest(
         run: metrics.run.clone(),
         names: std::mem::take(&mut metrics.names),
         rows: std::mem::take(&mut metrics.rows),
+        values: std::mem::take(&mut metrics.values),
     };
     let metric = condition.metric().to_string();
     let filter_matches =
@@ -97,7 +98,7 @@ pub async fn backtest(
     // enabling it.
     automation.enabled = true;
     let values = match metrics.names.iter().position(|n| *n == metric) {
-        Some(i) => metrics.rows.iter().filter(|r| r.values.iter().any(|(n, _)| *n as usize == i)).count(),
+        Some(i) => metrics.rows_with_values().filter(|(_, vs)| vs.iter().any(|(n, _)| *n as usize == i)).count(),
         None => 0,
     };
     // CPU-bound (a window of 1000 per step over a 1 MiB history): off the async workers.
@@ -112,8 +113,8 @@ pub async fn backtest(
         // A chunk of rows at a time, as intake takes envelopes (the windows and cooldowns carry
         // over in the run's record): at most a chunk's fires are alive at once, and only
         // `max_fires` are kept for the answer.
-        for rows in metrics.rows.chunks(BACKTEST_CHUNK_ROWS) {
-            let part = MetricsEvent { run: metrics.run.clone(), names: metrics.names.clone(), rows: rows.to_vec() };
+        for start in (0..metrics.rows.len()).step_by(BACKTEST_CHUNK_ROWS) {
+            let part = metrics.slice(start..(start + BACKTEST_CHUNK_ROWS).min(metrics.rows.len()));
             let chunk = [Envelope { data: EventData::Metrics(part), ..envelope.clone() }];
             let at = IngestClock::EventTime { floor: clock };
             let outcome = block_on(ingest.process(&chunk, at)).map_err(|e| e.to_string())?;

@@ -247,9 +247,9 @@ impl Engine {
         }
         let mut took_any = false;
         let mut fired_any = false;
-        for row in &ev.rows {
+        for (row, values) in ev.rows_with_values() {
             let t = row.time.unwrap_or(env.time);
-            for &(idx, value) in &row.values {
+            for &(idx, value) in values {
                 let idx = idx as usize;
                 let Some(w) = windows[idx].as_mut() else { continue };
                 if w.offer(row.step, value).is_err() {

@@ -72,12 +72,12 @@ pub(super) fn parse(text: &str) -> Option<Envelope> {
         config: d.config.unwrap_or_default(),
         author: d.author.map(Cow::into_owned),
     };
-    let Rows { names, rows } = d.rows;
+    let Rows { names, rows, values } = d.rows;
     Some(Envelope {
         id: f.id.into_owned(),
         source: f.source.into_owned(),
         time,
-        data: EventData::Metrics(MetricsEvent { run, names, rows }),
+        data: EventData::Metrics(MetricsEvent { run, names, rows, values }),
     })
 }
 
@@ -85,6 +85,7 @@ pub(super) fn parse(text: &str) -> Option<Envelope> {
 struct Rows {
     names: Vec<String>,
     rows: Vec<Row>,
+    values: Vec<(u32, f64)>,
 }
 
 impl<'de> Deserialize<'de> for Rows {
@@ -108,7 +109,8 @@ impl<'de> Visitor<'de> for RowsVisitor {
         while let Some(row) = seq.next_element_seed(RowSeed { names: &mut names })? {
             rows.push(row);
         }
-        Ok(Rows { names: names.into_names(), rows })
+        let (names, values) = names.into_parts();
+        Ok(Rows { names, rows, values })
     }
 }
 
@@ -211,7 +213,7 @@ struct ValuesSeed<'x> {
 }
 
 impl<'de> DeserializeSeed<'de> for ValuesSeed<'_> {
-    type Value = Vec<(u32, f64)>;
+    type Value = std::ops::Range<usize>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -219,14 +221,13 @@ impl<'de> DeserializeSeed<'de> for ValuesSeed<'_> {
 }
 
 impl<'de> Visitor<'de> for ValuesSeed<'_> {
-    type Value = Vec<(u32, f64)>;
+    type Value = std::ops::Range<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of metric values")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out: Vec<(u32, f64)> = Vec::with_capacity(self.names.expected());
         self.names.begin_row().ok_or_else(|| de::Error::custom("too many rows"))?;
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
             let value = map.next_value::<MetricValue>()?.0;
@@ -235,11 +236,10 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
                 continue;
             };
             if let Some(v) = value {
-                out.push((idx, v));
+                self.names.push_value(idx, v);
             }
         }
-        self.names.end_row();
-        Ok(out)
+        Ok(self.names.end_row())
     }
 }
 
@@ -261,20 +261,26 @@ pub(super) struct Names {
     /// This row's names that are not interned (only ever `null` so far).
     nulls: Vec<String>,
     row: u32,
+    /// Every row's values, row after row (as [`MetricsEvent::values`]).
+    values: Vec<(u32, f64)>,
+    /// Where the current row's values start in `values`.
+    start: usize,
 }
 
 impl Names {
-    /// How many values the next row likely has: as many as the previous one.
-    pub(super) fn expected(&self) -> usize {
-        if self.order.is_empty() { 8 } else { self.order.len() }
-    }
-
     /// `None` past `u32::MAX` rows.
     pub(super) fn begin_row(&mut self) -> Option<()> {
         self.row = self.row.checked_add(1)?;
         self.seen.clear();
         self.nulls.clear();
+        self.start = self.values.len();
         Some(())
+    }
+
+    /// A value of the current row, of the name `take` gave `idx` to.
+    #[inline]
+    pub(super) fn push_value(&mut self, idx: u32, value: f64) {
+        self.values.push((idx, value));
     }
 
     /// `name` with its value in the current row: its index, `Some(None)` for a name not interned
@@ -298,6 +304,21 @@ impl Names {
                 i
             }
         };
+        self.take_interned(idx)
+    }
+
+    /// The name the previous row had at the current row's next position, with its index.
+    #[inline]
+    pub(super) fn predicted(&self) -> Option<(u32, &str)> {
+        let idx = *self.order.get(self.seen.len())?;
+        Some((idx, &self.names[idx as usize]))
+    }
+
+    /// An interned name, known by its index (see [`Names::predicted`]), in the current row:
+    /// as [`Names::take`].
+    #[inline]
+    pub(super) fn take_interned(&mut self, idx: u32) -> Option<Option<u32>> {
+        // Not among `nulls`: those are names not interned.
         let stamp = &mut self.stamps[idx as usize];
         if *stamp == self.row {
             return None;
@@ -307,12 +328,15 @@ impl Names {
         Some(Some(idx))
     }
 
-    pub(super) fn end_row(&mut self) {
+    /// The current row is complete: where its values are.
+    pub(super) fn end_row(&mut self) -> std::ops::Range<usize> {
         std::mem::swap(&mut self.order, &mut self.seen);
+        self.start..self.values.len()
     }
 
-    pub(super) fn into_names(self) -> Vec<String> {
-        self.names
+    /// The names and every row's values.
+    pub(super) fn into_parts(self) -> (Vec<String>, Vec<(u32, f64)>) {
+        (self.names, self.values)
     }
 }
 

@@ -375,7 +375,7 @@ fn read_metrics(d: &Value, errors: &mut Errors) -> Option<MetricsEvent> {
     };
     let mut names: Vec<String> = Vec::new();
     let mut index: HashMap<&str, u32> = HashMap::new();
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out = MetricsEvent { run, names: Vec::new(), rows: Vec::with_capacity(rows.len()), values: Vec::new() };
     for (i, row) in rows.iter().enumerate() {
         let path = format!("data.rows[{i}]");
         let Some(mut rr) = ObjReader::new(row, &path, errors) else { continue };
@@ -405,10 +405,11 @@ fn read_metrics(d: &Value, errors: &mut Errors) -> Option<MetricsEvent> {
             None => None,
         };
         if let (Some(step), Some(time), Some(values)) = (step, time, values) {
-            out.push(Row { step, time, values });
+            out.push_row(step, time, values);
         }
     }
-    Some(MetricsEvent { run, names, rows: out })
+    out.names = names;
+    Some(out)
 }
 
 /// A metric value: a number, `null` (not logged: `Some(None)`), or a non-finite value written
@@ -463,7 +464,7 @@ mod tests {
         let EventData::Metrics(m) = &e.data else { panic!() };
         assert_eq!(m.names, vec!["loss", "acc"]);
         assert_eq!(m.rows.len(), 2);
-        assert_eq!(m.rows[0].values, vec![(0, 0.71), (1, 0.52)]);
+        assert_eq!(m.row_values(&m.rows[0]), &[(0, 0.71), (1, 0.52)]);
         assert_eq!(m.rows[1].time, None);
         assert_eq!(m.run.filter_doc(RunState::Running)["display_name"], "train-lr3");
     }
@@ -473,9 +474,9 @@ mod tests {
         let text = METRICS.replace("0.69", "NaN").replace("0.52", "null").replace("0.71", "\"-Infinity\"");
         let e = parse_envelope(&text).unwrap();
         let EventData::Metrics(m) = &e.data else { panic!() };
-        assert_eq!(m.rows[0].values.len(), 1, "null is not logged");
-        assert_eq!(m.rows[0].values[0].1, f64::NEG_INFINITY);
-        assert!(m.rows[1].values[0].1.is_nan());
+        assert_eq!(m.row_values(&m.rows[0]).len(), 1, "null is not logged");
+        assert_eq!(m.row_values(&m.rows[0])[0].1, f64::NEG_INFINITY);
+        assert!(m.row_values(&m.rows[1])[0].1.is_nan());
     }
 
     #[test]
@@ -569,7 +570,7 @@ mod tests {
         // Metric values keep taking them, bare or quoted.
         let ok = METRICS.replace("0.71", "NaN").replace("0.52", "-Infinity").replace("0.69", "\"Infinity\"");
         let EventData::Metrics(m) = parse_envelope(&ok).unwrap().data else { panic!() };
-        assert!(m.rows[0].values.iter().all(|(_, x)| !x.is_finite()));
-        assert_eq!(m.rows[1].values[0].1, f64::INFINITY);
+        assert!(m.row_values(&m.rows[0]).iter().all(|(_, x)| !x.is_finite()));
+        assert_eq!(m.row_values(&m.rows[1])[0].1, f64::INFINITY);
     }
 }

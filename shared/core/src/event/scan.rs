@@ -37,6 +37,12 @@ struct Cursor<'a> {
     i: usize,
 }
 
+/// A metric's key: known by the previous row's order, or read.
+enum Key<'a> {
+    Interned(u32),
+    Name(&'a str),
+}
+
 /// Fields read once: a second of one is left to the reader.
 fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     if slot.is_some() {
@@ -290,8 +296,9 @@ impl<'a> Cursor<'a> {
             config: config.flatten().unwrap_or_default(),
             author: owned(author),
         };
-        let (names, rows) = rows?;
-        Some(MetricsEvent { run, names, rows })
+        let (rows, names) = rows?;
+        let (names, values) = names.into_parts();
+        Some(MetricsEvent { run, names, rows, values })
     }
 
     fn tags(&mut self) -> Option<Option<Vec<String>>> {
@@ -326,20 +333,22 @@ impl<'a> Cursor<'a> {
         serde_json::from_str(self.slice()?).ok().map(Some)
     }
 
-    fn rows(&mut self) -> Option<(Vec<String>, Vec<Row>)> {
+    /// The rows, and the names and values they refer to.
+    fn rows(&mut self) -> Option<(Vec<Row>, Names)> {
         self.eat(b'[')?;
         let mut names = Names::default();
         let mut rows = Vec::new();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some((names.into_names(), rows));
-        }
-        loop {
-            rows.push(self.row(&mut names)?);
-            if !self.more(b']')? {
-                return Some((names.into_names(), rows));
+        if self.peek()? != b']' {
+            loop {
+                rows.push(self.row(&mut names)?);
+                if !self.more(b']')? {
+                    break;
+                }
             }
+        } else {
+            self.i += 1;
         }
+        Some((rows, names))
     }
 
     fn row(&mut self, names: &mut Names) -> Option<Row> {
@@ -365,18 +374,50 @@ impl<'a> Cursor<'a> {
         Some(Row { step: step?, time: time.flatten(), values: values? })
     }
 
-    fn values(&mut self, names: &mut Names) -> Option<Vec<(u32, f64)>> {
-        let mut out = Vec::with_capacity(names.expected());
+    fn values(&mut self, names: &mut Names) -> Option<std::ops::Range<usize>> {
         names.begin_row()?;
-        self.object(|c, name| {
-            let value = c.value()?;
-            if let (Some(idx), Some(v)) = (names.take(name, value)?, value) {
-                out.push((idx, v));
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(names.end_row());
+        }
+        loop {
+            self.ws();
+            // Rows logged by one loop name their metrics in one order: the key is first compared
+            // in place with the name the previous row had here (interned names have no escape
+            // and no quote, so equal bytes followed by a quote are that name).
+            let predicted = names.predicted().filter(|&(_, p)| self.at_key(p));
+            let key = match predicted {
+                Some((idx, _)) => Key::Interned(idx),
+                None => Key::Name(self.string()?),
+            };
+            self.eat(b':')?;
+            let value = self.value()?;
+            let idx = match key {
+                Key::Interned(idx) => names.take_interned(idx)?,
+                Key::Name(name) => names.take(name, value)?,
+            };
+            if let (Some(idx), Some(v)) = (idx, value) {
+                names.push_value(idx, v);
             }
-            Some(())
-        })?;
-        names.end_row();
-        Some(out)
+            if !self.more(b'}')? {
+                return Some(names.end_row());
+            }
+        }
+    }
+
+    /// Whether the key here is `"name"`, taken if so.
+    #[inline]
+    fn at_key(&mut self, name: &str) -> bool {
+        let end = self.i + 1 + name.len();
+        let here = self
+            .b
+            .get(self.i..=end)
+            .is_some_and(|k| k[0] == b'"' && k[k.len() - 1] == b'"' && &k[1..k.len() - 1] == name.as_bytes());
+        if here {
+            self.i = end + 1;
+        }
+        here
     }
 
     /// A metric value: a number, `null` (not logged), or a non-finite value as a string.
@@ -436,7 +477,7 @@ mod tests {
             let scanned = parse(&text).expect("scanned");
             let read = read_envelope_text(&text).expect("valid");
             let bits = |e: &Envelope| match &e.data {
-                EventData::Metrics(m) => m.rows[0].values.iter().map(|(i, x)| (*i, x.to_bits())).collect::<Vec<_>>(),
+                EventData::Metrics(m) => m.row_values(&m.rows[0]).iter().map(|(i, x)| (*i, x.to_bits())).collect::<Vec<_>>(),
                 _ => Vec::new(),
             };
             prop_assert_eq!(bits(&scanned), bits(&read), "{}", text);

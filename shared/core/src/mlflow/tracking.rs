@@ -17,7 +17,7 @@
 //! (before its cursors were saved) maps to the same ids and the same steps, so it fires nothing
 //! new; fire ids derive from them.
 
-use crate::event::{Envelope, EventData, MetricsEvent, Row, RunInfo, RunKey, RunStateEvent};
+use crate::event::{Envelope, EventData, MetricsEvent, RunInfo, RunKey, RunStateEvent};
 use crate::model::RunState;
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
@@ -361,14 +361,11 @@ pub fn run_envelopes(
                 id: format!("{}/{key}/{}-{}", run.run_id, first.step, last.step),
                 source: source.clone(),
                 time: Timestamp(last.timestamp),
-                data: EventData::Metrics(MetricsEvent {
-                    run: info.clone(),
-                    names: vec![key.clone()],
-                    rows: chunk
-                        .iter()
-                        .map(|p| Row { step: p.step, time: Some(Timestamp(p.timestamp)), values: vec![(0, p.value)] })
-                        .collect(),
-                }),
+                data: EventData::Metrics(MetricsEvent::from_rows(
+                    info.clone(),
+                    vec![key.clone()],
+                    chunk.iter().map(|p| (p.step, Some(Timestamp(p.timestamp)), vec![(0, p.value)])),
+                )),
             });
         }
     }
@@ -488,7 +485,7 @@ mod tests {
         assert_eq!((s.state, s.previous), (RunState::Failed, Some(RunState::Running)));
         let EventData::Metrics(m) = &u.envelopes[0].data else { panic!() };
         assert_eq!(m.rows.len(), 1, "a step logged twice is taken once");
-        assert_eq!(m.rows[0].values, vec![(0, 0.5)]);
+        assert_eq!(m.row_values(&m.rows[0]), &[(0, 0.5)]);
     }
 
     #[test]
