@@ -76,6 +76,13 @@ impl Delivery {
     }
 
     /// Make one attempt of `execution`, which the caller has claimed, and save the outcome.
+    /// Its logs (and the sender's) carry the fire, the automation and the attempt's number.
+    #[tracing::instrument(name = "delivery_attempt", skip_all, fields(
+        fire_id = %execution.fire_id,
+        automation_id = %execution.automation_id,
+        entity = %execution.entity,
+        attempt = execution.attempts + 1,
+    ))]
     pub async fn attempt(&self, mut execution: Execution) -> Result<Attempted, StoreError> {
         let Some(recorded) = execution.request.clone() else {
             // The `none` action is finished when recorded; a claim of one has nothing to send.

@@ -19,7 +19,7 @@ use automations_core::store::SeedAutomations;
 use automations_core::time::Timestamp;
 use automations_dynamo::{DynamoStore, Metered, Metrics, SdkDynamo, create_table};
 use automations_lambda::evaluate::Evaluator;
-use automations_lambda::sqs_batch::{DeadLetters, process};
+use automations_lambda::sqs_batch::{DeadLetters, SourceQueue, process};
 use automations_sqs::Sqs;
 use automations_testkit::moto::Moto;
 use automations_testkit::queues::create_queues;
@@ -162,7 +162,7 @@ async fn main() {
         let values = runs * steps as usize * metrics.len();
         let before = metered();
         let start = Instant::now();
-        let response = process(&evaluator, &dead, event, true, automations_lambda::now()).await;
+        let response = process(&evaluator, &dead, event, SourceQueue::Fifo, automations_lambda::now()).await;
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         assert!(response.batch_item_failures.is_empty(), "{name}: {:?}", response.batch_item_failures);
         let m = metered().since(&before);

@@ -16,6 +16,7 @@ use automations_core::time::{Millis, Timestamp};
 use automations_delivery::Delivery;
 use automations_sqs::{DeliveryMessage, Sqs};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument;
 
 /// The dispatcher's parts.
 pub struct Dispatcher {
@@ -41,7 +42,15 @@ impl Dispatcher {
     /// One batch of delivery messages, each on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let now = crate::now();
-        let work: Vec<_> = event.records.iter().map(|r| self.one(r, now)).collect();
+        // A span per message: every log line of its claim, attempt and outcome names it.
+        let work: Vec<_> = event
+            .records
+            .iter()
+            .map(|r| {
+                let span = tracing::info_span!("delivery_message", message_id = r.message_id.as_deref().unwrap_or("?"));
+                self.one(r, now).instrument(span)
+            })
+            .collect();
         let outcomes = futures_util::future::join_all(work).await;
         let mut response = SqsBatchResponse::default();
         let mut letters = Vec::new();

@@ -7,7 +7,7 @@ use crate::evaluate::{DeliveryQueue, Evaluator};
 use crate::init::{Clients, clients, emit_metrics};
 use crate::mlflow_poller::{PollerConfig, poll_all};
 use crate::settings::Settings;
-use crate::sqs_batch::{DeadLetters, process};
+use crate::sqs_batch::{DeadLetters, SourceQueue, process};
 use crate::sweeper::{SqsRelay, sweep};
 use crate::{Error, now};
 use automations_api::SystemClock;
@@ -21,15 +21,11 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn evaluator(c: &Clients, with_deliveries: bool) -> Result<Evaluator<SdkDynamo>, Error> {
-    let deliveries = if with_deliveries {
-        Some(DeliveryQueue {
-            sqs: c.sqs.clone(),
-            url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")?,
-        })
-    } else {
-        None
-    };
+fn evaluator(c: &Clients) -> Result<Evaluator<SdkDynamo>, Error> {
+    let deliveries = Some(DeliveryQueue {
+        sqs: c.sqs.clone(),
+        url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")?,
+    });
     Ok(Evaluator {
         store: c.store.clone(),
         automations: EngineCache::new(Refresh::Every(c.settings.automations_ttl)),
@@ -48,19 +44,23 @@ fn dead_letters(c: &Clients) -> Result<DeadLetters, Error> {
 pub struct Ingest {
     evaluator: Evaluator<SdkDynamo>,
     dead: DeadLetters,
-    ordered: bool,
+    queue: SourceQueue,
 }
 
 impl Ingest {
-    /// `ordered`: the source queue is FIFO (keep each message group's order).
-    pub async fn start(ordered: bool) -> Result<Ingest, Error> {
+    /// The consumer of `queue`: the run events' FIFO queue (`metric-ingest`) or the artifact
+    /// events' standard one (`artifact-events`).
+    pub async fn start(queue: SourceQueue) -> Result<Ingest, Error> {
         let c = clients().await?;
-        Ok(Ingest { evaluator: evaluator(&c, true)?, dead: dead_letters(&c)?, ordered })
+        Ok(Ingest { evaluator: evaluator(&c)?, dead: dead_letters(&c)?, queue })
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
-        let out = process(&self.evaluator, &self.dead, event, self.ordered, now()).await;
-        emit_metrics(if self.ordered { "metric-ingest" } else { "artifact-events" });
+        let out = process(&self.evaluator, &self.dead, event, self.queue, now()).await;
+        emit_metrics(match self.queue {
+            SourceQueue::Fifo => "metric-ingest",
+            SourceQueue::Standard => "artifact-events",
+        });
         Ok(out)
     }
 }
@@ -77,7 +77,7 @@ impl Sweep {
         let c = clients().await?;
         let relay =
             SqsRelay { sqs: c.sqs.clone(), url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")? };
-        Ok(Sweep { evaluator: evaluator(&c, true)?, relay, stall: c.settings.stall })
+        Ok(Sweep { evaluator: evaluator(&c)?, relay, stall: c.settings.stall })
     }
 
     /// The schedule's event says nothing the sweep needs; it sweeps at the current time.
@@ -105,7 +105,7 @@ impl MlflowPoll {
             window: c.settings.mlflow_window,
             allow_private: c.settings.allow_private_targets,
         };
-        Ok(MlflowPoll { evaluator: evaluator(&c, true)?, config })
+        Ok(MlflowPoll { evaluator: evaluator(&c)?, config })
     }
 
     /// The schedule's event says nothing the poller needs.

@@ -16,6 +16,7 @@ use automations_dynamo::DynamoApi;
 use automations_sqs::{Sqs, dead_letter};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::collections::HashSet;
+use tracing::Instrument;
 
 /// The dead-letter queue of the function's source queue.
 pub struct DeadLetters {
@@ -58,14 +59,25 @@ struct Received {
     envelope: Envelope,
 }
 
-/// Process a batch; `ordered` for FIFO queues.
+/// The kind of queue a batch came from: whether its message groups keep an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceQueue {
+    /// A FIFO queue (run events): messages of one group are evaluated in order, and those after
+    /// a failed one are held back.
+    Fifo,
+    /// A standard queue (artifact events): no order to keep.
+    Standard,
+}
+
+/// Process a batch from `queue`.
 pub async fn process<D: DynamoApi>(
     evaluator: &Evaluator<D>,
     dead: &DeadLetters,
     event: SqsEvent,
-    ordered: bool,
+    queue: SourceQueue,
     now: Timestamp,
 ) -> SqsBatchResponse {
+    let ordered = queue == SourceQueue::Fifo;
     let mut response = SqsBatchResponse::default();
     let mut valid = Vec::new();
     let mut invalid = Vec::new();
@@ -74,6 +86,7 @@ pub async fn process<D: DynamoApi>(
             tracing::error!("an SQS record without a message id; it cannot be reported, so it is skipped");
             continue;
         };
+        let _message = tracing::info_span!("sqs_message", message_id = %id).entered();
         let group = record.attributes.get("MessageGroupId").cloned();
         let body = record.body.unwrap_or_default();
         match parse_envelope(&body) {
@@ -120,7 +133,8 @@ pub async fn process<D: DynamoApi>(
 /// Evaluate a group's messages in order; the ids of the first failing one and of every one after it.
 async fn one_by_one<D: DynamoApi>(evaluator: &Evaluator<D>, group: &[&Received], now: Timestamp) -> Vec<String> {
     for (i, r) in group.iter().enumerate() {
-        if let Err(e) = evaluator.evaluate(std::slice::from_ref(&r.envelope), now).await {
+        let span = tracing::info_span!("sqs_message", message_id = %r.id, envelope_id = %r.envelope.id);
+        if let Err(e) = evaluator.evaluate(std::slice::from_ref(&r.envelope), now).instrument(span).await {
             tracing::error!(message_id = %r.id, envelope_id = %r.envelope.id, error = %e, "evaluation failed; the message will be retried");
             let rest: Vec<String> = group[i..].iter().map(|r| r.id.clone()).collect();
             if rest.len() > 1 {

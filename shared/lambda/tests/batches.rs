@@ -12,7 +12,7 @@ use automations_core::time::Timestamp;
 use automations_dynamo::keys::{self, n, s};
 use automations_dynamo::{Backoff, DynamoStore, SdkDynamo, create_table};
 use automations_lambda::evaluate::Evaluator;
-use automations_lambda::sqs_batch::{DeadLetters, process};
+use automations_lambda::sqs_batch::{DeadLetters, SourceQueue, process};
 use automations_sqs::Sqs;
 use automations_testkit::moto::Moto;
 use automations_testkit::queues::{Queues, create_queues, drain};
@@ -116,7 +116,7 @@ async fn consume(f: &Fixture) -> usize {
             .collect();
         let refs: Vec<(&str, &str, String)> =
             records.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.clone())).collect();
-        let r = process(&f.evaluator, &f.dead, event(&refs), true, automations_lambda::now()).await;
+        let r = process(&f.evaluator, &f.dead, event(&refs), SourceQueue::Fifo, automations_lambda::now()).await;
         let failed = failures(&r);
         for m in &got {
             let handle = m.receipt_handle().unwrap();
@@ -150,7 +150,7 @@ async fn a_failing_message_never_fails_its_neighbours() {
     ];
     let now = automations_lambda::now();
     // FIFO: r9's first message fails, and its second is held back behind it; r1 and r2 go on.
-    let r = process(&f.evaluator, &f.dead, event(&batch), true, now).await;
+    let r = process(&f.evaluator, &f.dead, event(&batch), SourceQueue::Fifo, now).await;
     assert_eq!(failures(&r), ["m2", "m4"]);
     assert_eq!(last_step(&f, "r1").await, Some(2));
     assert_eq!(last_step(&f, "r2").await, Some(1));
@@ -163,7 +163,7 @@ async fn a_failing_message_never_fails_its_neighbours() {
         &f.evaluator,
         &f.dead,
         event(&batch[1..2].iter().chain(&batch[4..5]).cloned().collect::<Vec<_>>()),
-        false,
+        SourceQueue::Standard,
         now,
     )
     .await;
