@@ -125,7 +125,7 @@ impl<W: Write> Replay<'_, W> {
         self.clock = clock.after(&self.chunk);
         self.chunk.clear();
         for fire in &outcome.fires {
-            serde_json::to_writer(&mut self.out, &fire.to_json())?;
+            serde_json::to_writer(&mut self.out, &fire.line())?;
             self.out.write_all(b"\n")?;
         }
         if !outcome.fires.is_empty() {

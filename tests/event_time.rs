@@ -197,7 +197,7 @@ fn on_event_time(engine: &Engine, envs: &[Envelope], size: usize) -> Vec<Value> 
         fires.extend(block_on(ingest.process(batch, c)).expect("the memory store never fails").fires);
         clock = c.after(batch);
     }
-    fires.iter().map(Fire::to_json).collect()
+    fires.iter().map(Fire::to_value).collect()
 }
 
 fn replay_binary(docs: &[Value], stdin: bool) -> Vec<Value> {
@@ -356,7 +356,7 @@ fn logged(id: &str, t: i64, first: i64, values: &[f64]) -> Envelope {
 }
 
 fn names(fires: &[Fire]) -> Vec<(String, i64)> {
-    fires.iter().map(|f| (f.automation_name.clone(), f.to_json()["step"].as_i64().unwrap_or(-1))).collect()
+    fires.iter().map(|f| (f.automation_name.clone(), f.to_value()["step"].as_i64().unwrap_or(-1))).collect()
 }
 
 /// Run `envs` one batch at a time on the event-time clock; the fires of each.

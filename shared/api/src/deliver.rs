@@ -2,8 +2,8 @@
 //!
 //! The configuration API serves `GET /v1/automations/{id}/executions` and
 //! `POST /v1/automations/{id}/test` through a [`Deliverer`]. The router has already checked
-//! that the automation exists and belongs to the caller's entity. [`NoDelivery`] answers both
-//! with 501 until a deployment provides delivery.
+//! that the automation exists and belongs to the caller's entity. `NoDelivery` (feature `testing`)
+//! answers both with 501, for tests of the API alone.
 
 use crate::error::ApiError;
 use automations_core::BoxFuture;
@@ -36,10 +36,12 @@ pub trait Deliverer: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Value, ApiError>>;
 }
 
-/// No delivery in this deployment: both routes answer 501 Not Implemented.
+/// No delivery: both routes answer 501 Not Implemented (tests of the API alone).
+#[cfg(feature = "testing")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoDelivery;
 
+#[cfg(feature = "testing")]
 impl Deliverer for NoDelivery {
     fn executions<'a>(
         &'a self,

@@ -24,7 +24,9 @@ pub mod outbox;
 mod routes;
 mod sink;
 
-pub use deliver::{Deliverer, NoDelivery};
+pub use deliver::Deliverer;
+#[cfg(feature = "testing")]
+pub use deliver::NoDelivery;
 pub use error::ApiError;
 pub use local::{LocalSink, record_ingest};
 pub use routes::ROUTES;

@@ -4,7 +4,8 @@ use crate::event::{Envelope, LinkSource, RunInfo};
 use crate::model::{Action, Location, MetricCondition, RunState, TriggerKind};
 use crate::time::Timestamp;
 use crate::window::Observed;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// A fire's id: derived from the automation and the envelope's (`source`, `id`), and for metric
@@ -126,18 +127,8 @@ impl Fire {
     }
 
     /// The fire as one JSON object: what `automations replay` prints and executions record.
-    pub fn to_json(&self) -> Value {
-        let mut o = Map::new();
-        o.insert("automation".into(), self.automation_name.clone().into());
-        o.insert("automation_id".into(), self.automation_id.clone().into());
-        o.insert("fire_id".into(), self.id.clone().into());
-        o.insert("event_id".into(), self.event_id.clone().into());
-        o.insert("event_source".into(), self.event_source.clone().into());
-        o.insert("event_type".into(), self.trigger.as_str().into());
-        o.insert("cloudevent_type".into(), self.event_type.into());
-        o.insert("time".into(), self.time.to_string().into());
-        o.insert("entity".into(), self.entity.clone().into());
-        match &self.subject {
+    pub fn line(&self) -> FireLine<'_> {
+        let subject = match &self.subject {
             Subject::Artifact {
                 location,
                 collection,
@@ -150,85 +141,212 @@ impl Fire {
                 author,
                 metadata,
                 source,
-            } => {
-                match location {
-                    Location::Project(p) => o.insert("project".into(), p.clone().into()),
-                    Location::Registry(r) => o.insert("registry".into(), r.clone().into()),
-                };
-                o.insert("collection".into(), collection.clone().into());
-                o.insert("collection_type".into(), collection_type.clone().into());
-                if let Some(v) = version {
-                    o.insert("version".into(), (*v).into());
-                }
-                if let Some(a) = alias {
-                    o.insert("alias".into(), a.clone().into());
-                }
-                if let Some(t) = tag {
-                    o.insert("tag".into(), t.clone().into());
-                }
-                o.insert("aliases".into(), json!(aliases));
-                o.insert("tags".into(), json!(tags));
-                if let Some(a) = author {
-                    o.insert("author".into(), a.clone().into());
-                }
-                if !metadata.is_empty() {
-                    o.insert("metadata".into(), Value::Object(metadata.clone()));
-                }
-                if let Some(s) = source {
-                    o.insert(
-                        "source".into(),
-                        json!({"project": s.project, "collection": s.collection, "version": s.version}),
-                    );
-                }
-            }
-            Subject::RunState { run, state, previous } => {
-                insert_run(&mut o, run);
-                o.insert("state".into(), state.as_str().into());
-                if let Some(p) = previous {
-                    o.insert("previous_state".into(), p.as_str().into());
-                }
-            }
-            Subject::Metric { run, metric, step, values, observed, .. } => {
-                insert_run(&mut o, run);
-                o.insert("metric_name".into(), metric.clone().into());
-                o.insert("step".into(), (*step).into());
-                o.insert("metric_values".into(), json!(values));
-                match *observed {
-                    Observed::Threshold { value } => {
-                        o.insert("value".into(), json!(value));
-                    }
-                    Observed::Change { prior, current, delta } => {
-                        o.insert("prior".into(), json!(prior));
-                        o.insert("current".into(), json!(current));
-                        o.insert("change".into(), json!(delta));
-                    }
-                    Observed::ZScore { value, mean, stddev, z } => {
-                        o.insert("value".into(), json!(value));
-                        o.insert("mean".into(), json!(mean));
-                        o.insert("stddev".into(), json!(stddev));
-                        o.insert("zscore".into(), json!(z));
-                    }
-                }
-            }
+            } => SubjectLine::Artifact {
+                location: match location {
+                    Location::Project(p) => LocationLine::Project(p),
+                    Location::Registry(r) => LocationLine::Registry(r),
+                },
+                collection,
+                collection_type,
+                version: *version,
+                alias: alias.as_deref(),
+                tag: tag.as_deref(),
+                aliases,
+                tags,
+                author: author.as_deref(),
+                metadata,
+                source: source.as_ref(),
+            },
+            Subject::RunState { run, state, previous } => SubjectLine::RunState {
+                run: RunLine::of(run),
+                state: state.as_str(),
+                previous_state: previous.map(RunState::as_str),
+            },
+            Subject::Metric { run, metric, step, values, observed, .. } => SubjectLine::Metric {
+                run: RunLine::of(run),
+                metric_name: metric,
+                step: *step,
+                metric_values: values,
+                observed: *observed,
+            },
+        };
+        FireLine {
+            automation: &self.automation_name,
+            automation_id: &self.automation_id,
+            fire_id: &self.id,
+            event_id: &self.event_id,
+            event_source: &self.event_source,
+            event_type: self.trigger.as_str(),
+            cloudevent_type: self.event_type,
+            time: self.time.to_string(),
+            entity: &self.entity,
+            subject,
         }
-        Value::Object(o)
+    }
+
+    /// [`Fire::line`] as a JSON value.
+    pub fn to_value(&self) -> Value {
+        // Strings, numbers and JSON maps under string keys: serializing cannot fail.
+        serde_json::to_value(self.line()).unwrap_or(Value::Null)
     }
 }
 
-fn insert_run(o: &mut Map<String, Value>, run: &RunInfo) {
-    o.insert("project".into(), run.key.project.clone().into());
-    o.insert("run_id".into(), run.key.run_id.clone().into());
-    if let Some(n) = &run.run_name {
-        o.insert("run_name".into(), n.clone().into());
-    }
-    if let Some(u) = &run.user {
-        o.insert("user".into(), u.clone().into());
+/// A fire as one JSON object, keys in this order: `automation`, `automation_id`, `fire_id`,
+/// `event_id`, `event_source`, `event_type` (the trigger), `cloudevent_type`, `time`, `entity`,
+/// then the subject's fields. The replay's output line and an execution's `event`.
+#[derive(Debug, Serialize)]
+pub struct FireLine<'a> {
+    pub automation: &'a str,
+    pub automation_id: &'a str,
+    pub fire_id: &'a str,
+    pub event_id: &'a str,
+    pub event_source: &'a str,
+    pub event_type: &'static str,
+    pub cloudevent_type: &'static str,
+    pub time: String,
+    pub entity: &'a str,
+    #[serde(flatten)]
+    pub subject: SubjectLine<'a>,
+}
+
+/// The subject's fields of a [`FireLine`]; absent options are left out.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SubjectLine<'a> {
+    Artifact {
+        #[serde(flatten)]
+        location: LocationLine<'a>,
+        collection: &'a str,
+        collection_type: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alias: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tag: Option<&'a str>,
+        aliases: &'a [String],
+        tags: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        author: Option<&'a str>,
+        #[serde(skip_serializing_if = "Map::is_empty")]
+        metadata: &'a Map<String, Value>,
+        /// Where a linked version came from; its parts are `null` when unknown.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<&'a LinkSource>,
+    },
+    RunState {
+        #[serde(flatten)]
+        run: RunLine<'a>,
+        state: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous_state: Option<&'static str>,
+    },
+    Metric {
+        #[serde(flatten)]
+        run: RunLine<'a>,
+        metric_name: &'a str,
+        step: i64,
+        metric_values: &'a [f64],
+        /// `value`; or `prior`, `current`, `change`; or `value`, `mean`, `stddev`, `zscore`.
+        #[serde(flatten)]
+        observed: Observed,
+    },
+}
+
+/// `"project": name` or `"registry": name`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocationLine<'a> {
+    Project(&'a str),
+    Registry(&'a str),
+}
+
+/// The run of a run event's fire: `project`, `run_id`, and `run_name`, `user` when known.
+#[derive(Debug, Serialize)]
+pub struct RunLine<'a> {
+    pub project: &'a str,
+    pub run_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<&'a str>,
+}
+
+impl RunLine<'_> {
+    fn of(run: &RunInfo) -> RunLine<'_> {
+        RunLine {
+            project: &run.key.project,
+            run_id: &run.key.run_id,
+            run_name: run.run_name.as_deref(),
+            user: run.user.as_deref(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    fn sample_fires() -> Vec<Fire> {
+        use crate::delivery::payload::tests::{artifact_fire, metric_fire};
+        use crate::event::LinkSource;
+        use crate::model::{Location, RunState};
+        use crate::window::Observed;
+        let mut out = vec![artifact_fire(), metric_fire()];
+        let mut linked = artifact_fire();
+        if let Subject::Artifact { location, source, metadata, alias, author, version, tags, .. } = &mut linked.subject
+        {
+            *location = Location::Registry("models".into());
+            *source = Some(LinkSource { project: Some("mnist".into()), collection: None, version: Some(3) });
+            metadata.clear();
+            *alias = None;
+            *author = None;
+            *version = None;
+            tags.push("t\"1".into());
+        }
+        out.push(linked);
+        let mut change = metric_fire();
+        if let Subject::Metric { observed, values, run, .. } = &mut change.subject {
+            *observed = Observed::Change { prior: 1.5, current: -0.25, delta: -1.1666666666666667 };
+            values.push(1e-300);
+            run.run_name = None;
+        }
+        out.push(change);
+        let mut z = metric_fire();
+        if let Subject::Metric { observed, run, .. } = &mut z.subject {
+            *observed = Observed::ZScore { value: 9.0, mean: 1.0, stddev: 0.5, z: 16.0 };
+            run.user = None;
+        }
+        out.push(z);
+        let mut state = metric_fire();
+        if let Subject::Metric { run, .. } = &state.subject {
+            state.subject =
+                Subject::RunState { run: run.clone(), state: RunState::Failed, previous: Some(RunState::Running) };
+        }
+        out.push(state.clone());
+        if let Subject::RunState { previous, .. } = &mut state.subject {
+            *previous = None;
+        }
+        out.push(state);
+        out
+    }
+
+    /// The lines `automations replay` printed before they were derived, byte for byte: a fire
+    /// line is an output format users parse.
+    #[test]
+    fn fire_lines_keep_their_bytes() {
+        let expected = [
+            r#"{"automation":"deploy","automation_id":"auto-1","fire_id":"fire_0123","event_id":"evt-2","event_source":"tracker","event_type":"ADD_ARTIFACT_ALIAS","cloudevent_type":"artifact.alias.added","time":"2026-11-01T12:00:00Z","entity":"acme","project":"mnist","collection":"classifier","collection_type":"model","version":7,"alias":"production","tag":"<b>&","aliases":["production","latest"],"tags":[],"author":"ana","metadata":{"accuracy":0.93,"name":"resnet"}}"#,
+            r#"{"automation":"loss-too-high","automation_id":"auto-2","fire_id":"fire_4567","event_id":"evt-5","event_source":"tracker","event_type":"RUN_METRIC_THRESHOLD","cloudevent_type":"run.metrics.logged","time":"2026-11-01T12:00:05Z","entity":"acme","project":"mnist","run_id":"r1","run_name":"train-lr3","user":"ana","metric_name":"loss","step":8,"metric_values":[0.9,1.4,1.6],"value":1.3}"#,
+            r#"{"automation":"deploy","automation_id":"auto-1","fire_id":"fire_0123","event_id":"evt-2","event_source":"tracker","event_type":"ADD_ARTIFACT_ALIAS","cloudevent_type":"artifact.alias.added","time":"2026-11-01T12:00:00Z","entity":"acme","registry":"models","collection":"classifier","collection_type":"model","tag":"<b>&","aliases":["production","latest"],"tags":["t\"1"],"source":{"project":"mnist","collection":null,"version":3}}"#,
+            r#"{"automation":"loss-too-high","automation_id":"auto-2","fire_id":"fire_4567","event_id":"evt-5","event_source":"tracker","event_type":"RUN_METRIC_THRESHOLD","cloudevent_type":"run.metrics.logged","time":"2026-11-01T12:00:05Z","entity":"acme","project":"mnist","run_id":"r1","user":"ana","metric_name":"loss","step":8,"metric_values":[0.9,1.4,1.6,1e-300],"prior":1.5,"current":-0.25,"change":-1.1666666666666667}"#,
+            r#"{"automation":"loss-too-high","automation_id":"auto-2","fire_id":"fire_4567","event_id":"evt-5","event_source":"tracker","event_type":"RUN_METRIC_THRESHOLD","cloudevent_type":"run.metrics.logged","time":"2026-11-01T12:00:05Z","entity":"acme","project":"mnist","run_id":"r1","run_name":"train-lr3","metric_name":"loss","step":8,"metric_values":[0.9,1.4,1.6],"value":9.0,"mean":1.0,"stddev":0.5,"zscore":16.0}"#,
+            r#"{"automation":"loss-too-high","automation_id":"auto-2","fire_id":"fire_4567","event_id":"evt-5","event_source":"tracker","event_type":"RUN_METRIC_THRESHOLD","cloudevent_type":"run.metrics.logged","time":"2026-11-01T12:00:05Z","entity":"acme","project":"mnist","run_id":"r1","run_name":"train-lr3","user":"ana","state":"failed","previous_state":"running"}"#,
+            r#"{"automation":"loss-too-high","automation_id":"auto-2","fire_id":"fire_4567","event_id":"evt-5","event_source":"tracker","event_type":"RUN_METRIC_THRESHOLD","cloudevent_type":"run.metrics.logged","time":"2026-11-01T12:00:05Z","entity":"acme","project":"mnist","run_id":"r1","run_name":"train-lr3","user":"ana","state":"failed"}"#,
+        ];
+        let got: Vec<String> = sample_fires().iter().map(|f| serde_json::to_string(&f.line()).unwrap()).collect();
+        assert_eq!(got, expected);
+        assert_eq!(sample_fires()[1].to_value().to_string(), expected[1]);
+    }
 
     #[test]
     fn ids_are_deterministic_and_distinct() {

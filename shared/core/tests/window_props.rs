@@ -4,7 +4,7 @@
 //! reference fold over the window (`MetricCondition::check`) holds, including right after the
 //! running aggregates are rebuilt from a stored ring, and it says yes rarely where it does not.
 
-use automations_core::engine::RunRecord;
+use automations_core::engine::{PlainValues, RunRecord, StoredRecord};
 use automations_core::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCondition, Threshold, ZScore};
 use automations_core::window::{AggSpec, MetricWindow, Watch, aggregate};
 use proptest::prelude::*;
@@ -193,7 +193,9 @@ fn run(conditions: &[MetricCondition], xs: &[f64], reloads: &[usize]) -> Result<
             // As a store would: the stored form, read back, aggregates rebuilt from the ring.
             let mut r = RunRecord::default();
             r.windows.insert("m".into(), w.clone());
-            let mut back = RunRecord::from_json(&r.to_json()).expect("reads back");
+            let text = serde_json::to_string(&StoredRecord::<PlainValues>::of(&r)).expect("writes");
+            let stored: StoredRecord<PlainValues> = serde_json::from_str(&text).expect("parses");
+            let mut back = stored.into_record().expect("reads back");
             w = back.windows.remove("m").expect("window");
             w.track(&specs);
         }

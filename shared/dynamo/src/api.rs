@@ -1,6 +1,6 @@
 //! The DynamoDB calls the store makes, as a narrow trait: the SDK implements it
-//! ([`SdkDynamo`]), and wrappers count it ([`crate::Metered`]) or break it on purpose
-//! ([`crate::Faulty`]). Requests are plain structs rather than SDK builders so a wrapper can read
+//! ([`SdkDynamo`]), and wrappers (feature `testing`) count it (`Metered`) or break it on purpose
+//! (`Faulty`). Requests are plain structs rather than SDK builders so a wrapper can read
 //! and replay them; errors are classified once, here, into what the store must tell apart.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

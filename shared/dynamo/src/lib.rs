@@ -7,8 +7,8 @@
 //! no live fire has its id; a run record is saved only if its version is still the one loaded.
 //!
 //! The store talks to DynamoDB through [`DynamoApi`], a narrow trait over the SDK calls it
-//! makes, so the same store runs on the SDK ([`SdkDynamo`]), counted ([`Metered`], for the cost
-//! benchmark) or broken on purpose ([`Faulty`], for the tests that show nothing is lost or fired
+//! makes, so the same store runs on the SDK ([`SdkDynamo`]), counted (`Metered`, for the cost
+//! benchmark) or broken on purpose (`Faulty`, for the tests that show nothing is lost or fired
 //! twice when DynamoDB throttles, times out or a concurrent writer wins).
 //!
 //! Requests are batched to DynamoDB's limits: BatchGetItem 100 keys, BatchWriteItem 25 items,
@@ -21,8 +21,10 @@ mod batch;
 mod batch_session;
 mod config;
 mod executions;
+#[cfg(feature = "testing")]
 pub mod fault;
 pub mod keys;
+#[cfg(feature = "testing")]
 pub mod metrics;
 mod record_codec;
 mod rejects;
@@ -33,7 +35,9 @@ mod tracking;
 
 pub use api::{DynamoApi, DynamoError, Item, SdkDynamo};
 pub use batch_session::{ACTIVITY_GRANULARITY, RunBatch};
+#[cfg(feature = "testing")]
 pub use fault::{Fault, Faulty, Op};
+#[cfg(feature = "testing")]
 pub use metrics::{Metered, Metrics};
 pub use retry::Backoff;
 pub use schema::create_table;

@@ -79,6 +79,8 @@ impl<D: DynamoApi> DynamoStore<D> {
         also: Option<Also>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let record = crate::record_codec::encode(&save.record)
+            .map_err(|e| StoreError::Corrupt(format!("run {}: {e}", save.key.run_id)))?;
         let token = self.tokens.next();
         let mut params = Params::default()
             .name("#v", VERSION)
@@ -86,7 +88,7 @@ impl<D: DynamoApi> DynamoStore<D> {
             .name("#rexp", RECORD_EXPIRES)
             .name("#exp", EXPIRES_AT)
             .name("#tok", TOKEN)
-            .value(":rec", s(crate::record_codec::encode(&save.record)))
+            .value(":rec", s(record))
             .value(":rexp", n(keys::ttl_seconds(save.expires_at)))
             .value(TOKEN_VALUE, s(token.clone()))
             .value(":one", n(1))

@@ -8,14 +8,14 @@ use crate::init::{Clients, clients, emit_metrics};
 use crate::mlflow_poller::{PollerConfig, poll_all};
 use crate::settings::Settings;
 use crate::sqs_batch::{DeadLetters, SourceQueue, process};
-use crate::sweeper::{SqsRelay, sweep};
+use crate::sweeper::SqsRelay;
 use crate::{Error, now};
 use automations_api::SystemClock;
 use automations_core::delivery::RetryPolicy;
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::store::ApiKeyStore;
-use automations_delivery::{Delivery, HttpSender};
-use automations_dynamo::SdkDynamo;
+use automations_delivery::{Delivery, HttpSender, StallPolicy, Sweeper};
+use automations_dynamo::{DynamoStore, SdkDynamo};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -65,11 +65,12 @@ impl Ingest {
     }
 }
 
-/// `sweeper`, every minute.
+/// `sweeper`, every minute: the shared [`Sweeper`] feeding crashes to the evaluator and
+/// relaying to the delivery queue.
 pub struct Sweep {
+    sweeper: Sweeper<DynamoStore>,
     evaluator: Evaluator<SdkDynamo>,
     relay: SqsRelay,
-    stall: i64,
 }
 
 impl Sweep {
@@ -77,16 +78,19 @@ impl Sweep {
         let c = clients().await?;
         let relay =
             SqsRelay { sqs: c.sqs.clone(), url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")? };
-        Ok(Sweep { evaluator: evaluator(&c)?, relay, stall: c.settings.stall })
+        let mut sweeper = Sweeper::new(c.store.clone());
+        sweeper.stall = StallPolicy { default: c.settings.stall, ..StallPolicy::default() };
+        Ok(Sweep { sweeper, evaluator: evaluator(&c)?, relay })
     }
 
     /// The schedule's event says nothing the sweep needs; it sweeps at the current time.
     pub async fn handle(&self, _event: Value) -> Result<Value, Error> {
         // Boxed: the sweep's future nests the whole evaluation, deeper than the compiler lays
         // out by default inside the runtime's.
-        let r = Box::pin(sweep(&self.evaluator, &self.relay, self.stall, now())).await;
+        let r = Box::pin(self.sweeper.sweep(&self.evaluator, Some(&self.relay), now())).await;
         emit_metrics("sweeper");
         let r = r?;
+        tracing::info!(crashed = r.crashed, relayed = r.relayed, purged = r.purged, "swept");
         Ok(json!({"crashed": r.crashed, "relayed": r.relayed, "purged": r.purged}))
     }
 }
@@ -125,22 +129,21 @@ fn delivery(c: &Clients) -> Result<Delivery, Error> {
 }
 
 /// `dispatcher`: the delivery queue's consumer.
-pub struct Dispatch(Dispatcher);
-
-impl Dispatch {
-    pub async fn start() -> Result<Dispatch, Error> {
+impl Dispatcher {
+    pub async fn start() -> Result<Dispatcher, Error> {
         let c = clients().await?;
-        Ok(Dispatch(Dispatcher {
+        Ok(Dispatcher {
             delivery: delivery(&c)?,
             sqs: c.sqs.clone(),
             queue_url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")?,
             dead: dead_letters(&c)?,
             lease: c.settings.delivery_lease,
-        }))
+        })
     }
 
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
-        let out = self.0.handle(event).await;
+    /// The runtime's handler: [`Dispatcher::handle`], then the invocation's metrics.
+    pub async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
+        let out = self.handle(event).await;
         emit_metrics("dispatcher");
         Ok(out)
     }

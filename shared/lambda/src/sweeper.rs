@@ -2,12 +2,9 @@
 //! any event), executions that never reached the delivery queue are relayed to it, and expired
 //! state is left to DynamoDB's TTL.
 
-use crate::evaluate::Evaluator;
 use automations_core::BoxFuture;
 use automations_core::delivery::Execution;
-use automations_core::time::Timestamp;
-use automations_delivery::{Relay, StallPolicy, SweepReport, Sweeper};
-use automations_dynamo::DynamoApi;
+use automations_delivery::Relay;
 use automations_sqs::{DeliveryMessage, Sqs};
 
 /// Relays claimed executions to the delivery queue, each with the version its claim gave it.
@@ -26,18 +23,4 @@ impl Relay for SqsRelay {
             self.sqs.send(&self.url, messages).await.map_err(|e| e.to_string())
         })
     }
-}
-
-/// One sweep at `now`.
-pub async fn sweep<D: DynamoApi>(
-    evaluator: &Evaluator<D>,
-    relay: &SqsRelay,
-    stall: i64,
-    now: Timestamp,
-) -> Result<SweepReport, crate::Error> {
-    let mut sweeper = Sweeper::new(evaluator.store.clone());
-    sweeper.stall = StallPolicy { default: stall, ..StallPolicy::default() };
-    let report = sweeper.sweep(evaluator, Some(relay), now).await?;
-    tracing::info!(crashed = report.crashed, relayed = report.relayed, purged = report.purged, "swept");
-    Ok(report)
 }

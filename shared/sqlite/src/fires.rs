@@ -23,7 +23,7 @@ pub fn record(tx: &Transaction<'_>, fires: &[NewFire]) -> Result<Vec<bool>> {
             WHERE fires.expires_at <= ?5",
     )?;
     for NewFire { fire: f, execution, at } in fires {
-        let doc = f.to_json().to_string();
+        let doc = serde_json::to_string(&f.line()).map_err(|e| SqliteError::Corrupt(format!("fire {}: {e}", f.id)))?;
         let changed = insert.execute(params![f.id, f.automation_id, f.entity, doc, at.0, at.plus(FIRE_TTL).0])?;
         if changed == 1 {
             crate::executions::insert(tx, execution)?;
@@ -33,7 +33,7 @@ pub fn record(tx: &Transaction<'_>, fires: &[NewFire]) -> Result<Vec<bool>> {
     Ok(new)
 }
 
-/// The stored fires of one automation (as [`Fire::to_json`] wrote them), oldest first. Rows
+/// The stored fires of one automation (as [`Fire::line`] wrote them), oldest first. Rows
 /// past their expiry that the sweeper has not deleted yet are included.
 pub fn for_automation(conn: &Connection, automation_id: &str) -> Result<Vec<Value>> {
     let mut stmt =

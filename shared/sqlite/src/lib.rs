@@ -101,7 +101,7 @@ impl SqliteStore {
         Ok(n)
     }
 
-    /// The stored fires of one automation as JSON ([`Fire::to_json`]), oldest first. Includes
+    /// The stored fires of one automation as JSON ([`Fire::line`]), oldest first. Includes
     /// expired fires not yet removed by [`SqliteStore::delete_expired`].
     pub fn fires_for(&self, automation_id: &str) -> Result<Vec<serde_json::Value>> {
         fires::for_automation(&self.lock(), automation_id)

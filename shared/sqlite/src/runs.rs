@@ -1,7 +1,7 @@
 //! Run records: one row per run, versioned for optimistic concurrency.
 
 use crate::error::{Result, SqliteError};
-use automations_core::engine::RunRecord;
+use automations_core::engine::{PlainValues, RunRecord, StoredRecord};
 use automations_core::event::RunKey;
 use automations_core::store::{RunSave, Versioned};
 use automations_core::time::Timestamp;
@@ -71,7 +71,8 @@ pub fn save(tx: &Transaction<'_>, saves: &[RunSave], now: Timestamp) -> Result<V
         )?;
         for s in saves {
             let k = &s.key;
-            let record = s.record.to_json().to_string();
+            let record = serde_json::to_string(&StoredRecord::<PlainValues>::of(&s.record))
+                .map_err(|e| SqliteError::Corrupt(format!("run record: {e}")))?;
             let changed = match s.expected {
                 None => insert.execute(params![k.entity, k.project, k.run_id, record, s.expires_at.0, now.0])?,
                 Some(v) => {
@@ -95,8 +96,8 @@ pub fn delete_expired(conn: &Connection, now: Timestamp) -> Result<usize> {
 }
 
 fn decode(key: &RunKey, text: &str) -> Result<RunRecord> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| corrupt(key, e.to_string()))?;
-    RunRecord::from_json(&value).map_err(|e| corrupt(key, e))
+    let stored: StoredRecord<PlainValues> = serde_json::from_str(text).map_err(|e| corrupt(key, e.to_string()))?;
+    stored.into_record().map_err(|e| corrupt(key, e))
 }
 
 fn corrupt(key: &RunKey, why: String) -> SqliteError {

@@ -160,8 +160,8 @@ fn fires_are_recorded_at_most_once() {
     assert_eq!(block_on(s.record_fires(&[c.clone(), c.clone()], T0)).unwrap(), vec![true, false]);
 
     let stored = s.fires_for("auto-1").unwrap();
-    assert_eq!(stored, vec![a.to_json(), b.to_json()]);
-    assert_eq!(s.fires_for("auto-2").unwrap(), vec![c.to_json()]);
+    assert_eq!(stored, vec![a.to_value(), b.to_value()]);
+    assert_eq!(s.fires_for("auto-2").unwrap(), vec![c.to_value()]);
     assert!(s.fires_for("nobody").unwrap().is_empty());
 }
 
@@ -189,7 +189,7 @@ fn delete_expired_removes_only_expired_runs_and_fires() {
     assert_eq!(s.delete_expired(Timestamp(T0.0 + DAY - 1)).unwrap(), 0);
     assert_eq!(s.delete_expired(T0.plus(DAY)).unwrap(), 1, "r1 expires exactly now");
     assert_eq!(s.delete_expired(T0.plus(FIRE_TTL)).unwrap(), 3, "r2, f1 and f1's execution");
-    assert_eq!(s.fires_for("a").unwrap(), vec![fire("f2", "a").to_json()]);
+    assert_eq!(s.fires_for("a").unwrap(), vec![fire("f2", "a").to_value()]);
     let loaded = block_on(s.load_runs(&[key("r1"), key("r2")], T0)).unwrap();
     assert!(loaded.iter().all(Option::is_none));
 }
@@ -282,11 +282,11 @@ fn everything_survives_a_reopen() {
     let s = SqliteStore::open(&path).unwrap();
     let v = block_on(s.load_runs(&[key("r1")], T0)).unwrap().remove(0).unwrap();
     assert_eq!(v.version, 1);
-    assert_eq!(v.value.to_json(), rec.to_json());
+    assert_eq!(v.value, rec);
     assert_eq!(v.value.windows["loss"].ring.values(), &[-1.25, 1e-300, 7.0]);
     assert_eq!(v.value.windows["loss"].last_step, Some(4));
     assert_eq!(block_on(s.record_fires(&[fire("f1", "a1")], T0.plus(1))).unwrap(), vec![false]);
-    assert_eq!(s.fires_for("a1").unwrap(), vec![fire("f1", "a1").to_json()]);
+    assert_eq!(s.fires_for("a1").unwrap(), vec![fire("f1", "a1").to_value()]);
     assert_eq!(s.rejects().unwrap(), vec![reject(1)]);
     let listed = block_on(s.list_automations()).unwrap();
     assert_eq!(listed.len(), 1);

@@ -655,7 +655,7 @@ pub async fn outbox_records_the_execution_with_the_fire<F: Fixture>(f: &F) {
     assert_eq!(e.next_attempt_at, Some(T0));
     assert_eq!(e.integration(), Some("hook"));
     assert_eq!(e.automation_name, "a1-name");
-    assert_eq!(e.event, fires[0].to_json(), "the fire is kept whole");
+    assert_eq!(e.event, fires[0].to_value(), "the fire is kept whole");
     let n = s.get_execution("f2", T0).await.unwrap().unwrap();
     assert_eq!(n.state, ExecutionState::Finished, "the none action is done when recorded");
     assert!(n.request.is_none());

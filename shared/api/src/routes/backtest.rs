@@ -24,21 +24,19 @@ use crate::{Api, EventSink};
 use automations_core::engine::Engine;
 use automations_core::error::{Errors, FieldError, Invalid};
 use automations_core::event::{Envelope, EventData, MetricsEvent, parse_value};
-use automations_core::fire::Fire;
+use automations_core::fire::{Fire, Subject};
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::json::sanitize_non_finite;
 use automations_core::model::reader::ObjReader;
 use automations_core::model::{RunState, Scope, Trigger};
 use automations_core::store::{MemoryStore, block_on};
 use automations_core::time::Timestamp;
+use automations_core::window::Observed;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-
-/// The fields of a fire that say when and why, as the backtest reports them.
-const FIRE_FIELDS: [&str; 11] =
-    ["step", "time", "metric_name", "metric_values", "value", "prior", "current", "change", "mean", "stddev", "zscore"];
 
 /// Fires listed when the request names no `max_fires`, and the most it may ask for; the rest
 /// are only counted (`fires_omitted`).
@@ -197,13 +195,29 @@ async fn with_stored_history(
 }
 
 /// What the answer shows of a fire: when and why; the values read only when asked.
-fn fire_view(f: &Fire, with_values: bool) -> Value {
-    let Value::Object(all) = f.to_json() else { return Value::Null };
-    Value::Object(
-        all.into_iter()
-            .filter(|(k, _)| FIRE_FIELDS.contains(&k.as_str()) && (with_values || k != "metric_values"))
-            .collect(),
-    )
+#[derive(Serialize)]
+struct FireView {
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric_values: Option<Vec<f64>>,
+    #[serde(flatten)]
+    observed: Option<Observed>,
+}
+
+fn fire_view(f: &Fire, with_values: bool) -> FireView {
+    let mut view =
+        FireView { time: f.time.to_string(), metric_name: None, step: None, metric_values: None, observed: None };
+    if let Subject::Metric { metric, step, values, observed, .. } = &f.subject {
+        view.metric_name = Some(metric.clone());
+        view.step = Some(*step);
+        view.metric_values = with_values.then(|| values.clone());
+        view.observed = Some(*observed);
+    }
+    view
 }
 
 /// The request's options.

@@ -51,7 +51,7 @@ async fn a_backtest_over_the_stored_run_fires_where_the_engine_fired() {
     // loss > 1 first holds at step 4; the 24 h cooldown keeps step 5 quiet.
     let batch = json!([metrics("acme", "e1", 1, &[0.5, 0.8, 0.9, 1.5, 2.0])]);
     t.call("POST", "/v1/events", &t.a, Some(batch)).await.expect(202);
-    let fired: Vec<i64> = t.store.fires().iter().map(|f| f.to_json()["step"].as_i64().unwrap()).collect();
+    let fired: Vec<i64> = t.store.fires().iter().map(|f| f.to_value()["step"].as_i64().unwrap()).collect();
     assert_eq!(fired, vec![4]);
     let path = format!("/v1/automations/{id}/backtest");
     let res = t.call("POST", &path, &t.a, Some(json!({"run": {"run_id": "r1"}}))).await.expect(200).json();

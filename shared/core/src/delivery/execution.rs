@@ -9,13 +9,14 @@
 
 use super::payload;
 use super::retry::Verdict;
-use crate::error::Errors;
 use crate::fire::FIRE_TTL;
 use crate::fire::Fire;
 use crate::model::Action;
 use crate::time::Timestamp;
+use serde::Deserialize;
 use serde_json::Value;
 
+mod read;
 mod view;
 pub use view::{ExecutionView, StoredExecution};
 
@@ -87,7 +88,7 @@ pub struct Execution {
     pub entity: String,
     /// The trigger, e.g. `ADD_ARTIFACT_ALIAS`.
     pub event_type: String,
-    /// The fire as [`Fire::to_json`] writes it.
+    /// The fire as [`Fire::line`] writes it.
     pub event: Value,
     /// The action as the automation had it at fire time.
     pub action: Action,
@@ -175,7 +176,7 @@ impl Execution {
             automation_name: fire.automation_name.clone(),
             entity: fire.entity.clone(),
             event_type: fire.trigger.as_str().to_string(),
-            event: fire.to_json(),
+            event: fire.to_value(),
             action: fire.action.clone(),
             state,
             attempts: 0,
@@ -212,81 +213,8 @@ impl Execution {
 
     /// Read back [`Execution::to_json`]. Errors name the field.
     pub fn from_json(v: &Value) -> Result<Execution, String> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| bad(k));
-        let t = |k: &str| -> Result<Timestamp, String> {
-            Timestamp::parse_rfc3339(v.get(k).and_then(Value::as_str).ok_or_else(|| bad(k))?).map_err(|_| bad(k))
-        };
-        let mut errors = Errors::default();
-        let action = Action::parse(v.get("action").ok_or_else(|| bad("action"))?, "action", &mut errors);
-        let action =
-            errors.finish(action).map_err(|e| format!("stored execution: {e}"))?.ok_or_else(|| bad("action"))?;
-        let request = match v.get("request") {
-            None | Some(Value::Null) => None,
-            Some(r) => Some(RecordedRequest {
-                integration: str_at(r, "integration").ok_or_else(|| bad("request.integration"))?,
-                url: str_at(r, "url"),
-                headers: r
-                    .get("headers")
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| bad("request.headers"))?
-                    .iter()
-                    .map(|(k, x)| Ok((k.clone(), x.as_str().ok_or_else(|| bad("request.headers"))?.to_string())))
-                    .collect::<Result<_, String>>()?,
-                body: str_at(r, "body").ok_or_else(|| bad("request.body"))?,
-            }),
-        };
-        let last_response = match v.get("last_response") {
-            None | Some(Value::Null) => None,
-            Some(r) => Some(LastResponse {
-                at: str_at(r, "at")
-                    .and_then(|x| Timestamp::parse_rfc3339(&x).ok())
-                    .ok_or_else(|| bad("last_response.at"))?,
-                status: match r.get("status") {
-                    None | Some(Value::Null) => None,
-                    Some(x) => Some(
-                        x.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| bad("last_response.status"))?,
-                    ),
-                },
-                body: str_at(r, "body").unwrap_or_default(),
-                error: str_at(r, "error"),
-                duration_ms: r.get("duration_ms").and_then(Value::as_i64).unwrap_or(0),
-            }),
-        };
-        let state = ExecutionState::parse(&s("state")?).ok_or_else(|| bad("state"))?;
-        Ok(Execution {
-            fire_id: s("fire_id")?,
-            automation_id: s("automation_id")?,
-            automation_name: s("automation_name")?,
-            entity: s("entity")?,
-            event_type: s("event_type")?,
-            event: v.get("event").cloned().ok_or_else(|| bad("event"))?,
-            action,
-            state,
-            attempts: v
-                .get("attempts")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| bad("attempts"))?,
-            request,
-            last_response,
-            created_at: t("created_at")?,
-            updated_at: t("updated_at")?,
-            next_attempt_at: match v.get("next_attempt_at") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(t("next_attempt_at")?),
-            },
-            expires_at: t("expires_at")?,
-            version: v.get("version").and_then(Value::as_u64).unwrap_or(0),
-        })
+        read::ExecutionDoc::deserialize(v).map_err(|e| format!("stored execution: {e}"))?.into_execution()
     }
-}
-
-fn str_at(v: &Value, k: &str) -> Option<String> {
-    v.get(k).and_then(Value::as_str).map(str::to_string)
-}
-
-fn bad(field: &str) -> String {
-    format!("stored execution: missing or bad {field}")
 }
 
 /// The first [`RESPONSE_BODY_MAX`] bytes of a response body, cut at a character boundary, with

@@ -8,7 +8,7 @@
 mod index;
 mod record;
 
-pub use record::{RUN_RECORD_TTL, RunRecord};
+pub use record::{PlainValues, RUN_RECORD_TTL, RunRecord, StoredRecord, WindowValues};
 
 use crate::event::{ArtifactEvent, Envelope, EventData, MetricsEvent, RunStateEvent};
 use crate::fire::{Fire, Subject};

@@ -76,7 +76,7 @@ pub enum EventData {
 }
 
 /// Where a link came from (`data.source` of link and unlink events).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct LinkSource {
     pub project: Option<String>,
     pub collection: Option<String>,

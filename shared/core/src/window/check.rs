@@ -2,15 +2,28 @@
 
 use crate::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCondition, Threshold, ZScore};
 
-/// What a condition saw when it held.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What a condition saw when it held. Serialized as the fields a fire shows (`value`; `prior`,
+/// `current`, `change`; `value`, `mean`, `stddev`, `zscore`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(untagged)]
 pub enum Observed {
     /// The aggregate of the window.
     Threshold { value: f64 },
     /// The two aggregates and their difference (relative: a fraction of |prior|).
-    Change { prior: f64, current: f64, delta: f64 },
+    Change {
+        prior: f64,
+        current: f64,
+        #[serde(rename = "change")]
+        delta: f64,
+    },
     /// The new value against the window before it.
-    ZScore { value: f64, mean: f64, stddev: f64, z: f64 },
+    ZScore {
+        value: f64,
+        mean: f64,
+        stddev: f64,
+        #[serde(rename = "zscore")]
+        z: f64,
+    },
 }
 
 /// Aggregate a non-empty slice. A plain left-to-right fold, so the result depends only on the
