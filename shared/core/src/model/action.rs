@@ -2,9 +2,11 @@
 
 use super::reader::{ObjReader, one_of};
 use crate::error::Errors;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     Info,
     Warn,
@@ -22,10 +24,16 @@ impl Severity {
 }
 
 /// The action of an automation. Integrations are referred to by name (unique per entity).
-#[derive(Debug, Clone, PartialEq)]
+/// Serialized as the create document's `action` (`{"type": "webhook", ...}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Action {
     /// POST to a webhook integration; `payload` is a JSON template with `${variable}`s.
-    Webhook { integration: String, payload: Option<String> },
+    Webhook {
+        integration: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        payload: Option<String>,
+    },
     /// A Block Kit message to a Slack integration.
     Slack { integration: String, title: String, message: String, severity: Severity },
     /// Record the execution and do nothing else (for testing).
@@ -130,19 +138,6 @@ impl Action {
         Some(action)
     }
 
-    pub fn to_json(&self) -> Value {
-        match self {
-            Action::Webhook { integration, payload: Some(p) } => {
-                json!({"type": "webhook", "integration": integration, "payload": p})
-            }
-            Action::Webhook { integration, payload: None } => json!({"type": "webhook", "integration": integration}),
-            Action::Slack { integration, title, message, severity } => json!({
-                "type": "slack", "integration": integration, "title": title, "message": message, "severity": severity.as_str(),
-            }),
-            Action::None => json!({"type": "none"}),
-        }
-    }
-
     /// The integration this action delivers through, if any.
     pub fn integration(&self) -> Option<&str> {
         match self {
@@ -155,6 +150,7 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(v: Value) -> Result<Action, crate::error::Invalid> {
         let mut errors = Errors::default();
@@ -170,7 +166,7 @@ mod tests {
             json!({"type": "slack", "integration": "chan", "title": "t", "message": "m", "severity": "WARN"}),
             json!({"type": "none"}),
         ] {
-            assert_eq!(parse(doc.clone()).unwrap().to_json(), doc);
+            assert_eq!(serde_json::to_value(parse(doc.clone()).unwrap()).unwrap(), doc);
         }
     }
 

@@ -11,7 +11,8 @@ use super::trigger::TriggerKind;
 use crate::error::{Errors, Invalid};
 use crate::filter::Filter;
 use crate::time::{DAY, MINUTE, Millis};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The default cooldown of a run metric automation: at most one fire per run in 24 hours.
 pub const DEFAULT_COOLDOWN: Millis = DAY;
@@ -126,40 +127,72 @@ impl Automation {
 
     /// The automation as a create document with every default filled in; reading it back with
     /// [`Automation::from_create`] gives the same automation.
-    pub fn to_document(&self) -> Value {
-        let mut doc = Map::new();
-        doc.insert("name".into(), self.name.clone().into());
-        if let Some(d) = &self.description {
-            doc.insert("description".into(), d.clone().into());
-        }
-        doc.insert("enabled".into(), self.enabled.into());
-        doc.insert("scope".into(), self.scope.to_json());
-        let mut event = Map::new();
-        event.insert("type".into(), self.trigger.kind().as_str().into());
+    pub fn document(&self) -> AutomationDocument<'_> {
+        let mut event = EventDocument {
+            kind: self.trigger.kind().as_str(),
+            filter: None,
+            run_filter: None,
+            states: None,
+            metric: None,
+            cooldown: None,
+        };
         match &self.trigger {
-            Trigger::Artifact { filter, .. } => {
-                if let Some(f) = &filter.source {
-                    event.insert("filter".into(), f.clone());
-                }
-            }
+            Trigger::Artifact { filter, .. } => event.filter = filter.source.as_ref(),
             Trigger::RunState { run_filter, states } => {
-                if let Some(f) = &run_filter.source {
-                    event.insert("run_filter".into(), f.clone());
-                }
-                event.insert("states".into(), states.iter().map(|s| Value::from(s.as_str())).collect());
+                event.run_filter = run_filter.source.as_ref();
+                event.states = Some(states.iter().map(|s| s.as_str()).collect());
             }
             Trigger::Metric { run_filter, condition, cooldown } => {
-                if let Some(f) = &run_filter.source {
-                    event.insert("run_filter".into(), f.clone());
-                }
-                event.insert("metric".into(), condition.to_json());
-                event.insert("cooldown".into(), (cooldown / 1000).into());
+                event.run_filter = run_filter.source.as_ref();
+                event.metric = Some(condition);
+                event.cooldown = Some(cooldown / 1000);
             }
         }
-        doc.insert("event".into(), Value::Object(event));
-        doc.insert("action".into(), self.action.to_json());
-        Value::Object(doc)
+        AutomationDocument {
+            name: &self.name,
+            description: self.description.as_deref(),
+            enabled: self.enabled,
+            scope: &self.scope,
+            event,
+            action: &self.action,
+        }
     }
+
+    /// [`Automation::document`] as a JSON value.
+    pub fn to_document(&self) -> Value {
+        // Strings, numbers, booleans and JSON values under string keys: cannot fail.
+        serde_json::to_value(self.document()).unwrap_or(Value::Null)
+    }
+}
+
+/// An automation's create document: what the API answers and the stores keep.
+#[derive(Debug, Serialize)]
+pub struct AutomationDocument<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    enabled: bool,
+    scope: &'a Scope,
+    event: EventDocument<'a>,
+    action: &'a Action,
+}
+
+/// `event`: its type, and the filters and settings that type has.
+#[derive(Debug, Serialize)]
+struct EventDocument<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_filter: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    states: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metric: Option<&'a MetricCondition>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cooldown: Option<Millis>,
 }
 
 fn allowed_scopes(kind: TriggerKind) -> &'static str {

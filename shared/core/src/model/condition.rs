@@ -3,35 +3,45 @@
 use super::reader::{ObjReader, one_of};
 use super::trigger::TriggerKind;
 use crate::error::Errors;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// Largest window accepted, in values. Bounds the memory a run's window may hold.
 pub const MAX_WINDOW: i64 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Agg {
     Max,
     Min,
     Average,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Cmp {
+    #[serde(rename = "$gt")]
     Gt,
+    #[serde(rename = "$gte")]
     Gte,
+    #[serde(rename = "$lt")]
     Lt,
+    #[serde(rename = "$lte")]
     Lte,
+    #[serde(rename = "$eq")]
     Eq,
+    #[serde(rename = "$ne")]
     Ne,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum ChangeType {
     Absolute,
     Relative,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum ChangeDir {
     Increase,
     Decrease,
@@ -39,7 +49,7 @@ pub enum ChangeDir {
 }
 
 /// `agg(last window values) cmp threshold`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Threshold {
     pub name: String,
     pub agg: Option<Agg>,
@@ -50,7 +60,7 @@ pub struct Threshold {
 }
 
 /// The change between two adjacent, non-overlapping windows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
     pub name: String,
     pub agg: Option<Agg>,
@@ -63,7 +73,7 @@ pub struct Change {
 }
 
 /// How many standard deviations a new value lies from the window before it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ZScore {
     pub name: String,
     pub window: usize,
@@ -73,7 +83,9 @@ pub struct ZScore {
 }
 
 /// A run metric condition: what a `RUN_METRIC_*` automation checks after every value.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialized as the create document's `event.metric`, every default filled in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum MetricCondition {
     Threshold(Threshold),
     Change(Change),
@@ -183,25 +195,6 @@ impl MetricCondition {
         r.deny_unknown(errors);
         Some(cond)
     }
-
-    /// The condition as a document, with every default filled in.
-    pub fn to_json(&self) -> Value {
-        match self {
-            MetricCondition::Threshold(t) => json!({
-                "name": t.name, "agg": t.agg.map(agg_str), "window": t.window,
-                "cmp": cmp_str(t.cmp), "threshold": t.threshold,
-            }),
-            MetricCondition::Change(c) => json!({
-                "name": c.name, "agg": c.agg.map(agg_str), "current_window": c.current_window,
-                "prior_window": c.prior_window,
-                "change_type": if c.change_type == ChangeType::Absolute { "ABSOLUTE" } else { "RELATIVE" },
-                "change_dir": dir_str(c.change_dir), "amount": c.amount,
-            }),
-            MetricCondition::ZScore(z) => json!({
-                "name": z.name, "window": z.window, "threshold": z.threshold, "change_dir": dir_str(z.change_dir),
-            }),
-        }
-    }
 }
 
 pub fn agg_str(a: Agg) -> &'static str {
@@ -263,6 +256,7 @@ fn read_dir(v: &Value, path: &str, errors: &mut Errors) -> Option<ChangeDir> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(kind: TriggerKind, v: Value) -> Result<MetricCondition, crate::error::Invalid> {
         let mut errors = Errors::default();

@@ -2,11 +2,14 @@
 
 use super::reader::{ObjReader, one_of};
 use crate::error::{Errors, Invalid};
+use serde::Serialize;
 use serde_json::Value;
 
 /// Where an artifact event happens: a project or a registry. They are separate namespaces, so a
 /// project and a registry of the same name are different places.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialized as `"project": name` or `"registry": name` (flattened into its holder).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Location {
     Project(String),
     Registry(String),
@@ -20,13 +23,28 @@ impl Location {
     }
 }
 
-/// The scope of an automation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The scope of an automation. Serialized as the create document's `scope`, the inverse of
+/// [`Scope::parse`]: `{"type": "collection", "entity": ..., "project": ..., "collection": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Scope {
-    Project { entity: String, project: String },
-    Registry { entity: String, registry: String },
-    Collection { entity: String, location: Location, collection: String },
-    Entity { entity: String },
+    Project {
+        entity: String,
+        project: String,
+    },
+    Registry {
+        entity: String,
+        registry: String,
+    },
+    Collection {
+        entity: String,
+        #[serde(flatten)]
+        location: Location,
+        collection: String,
+    },
+    Entity {
+        entity: String,
+    },
 }
 
 /// The four kinds of scope, for the rules of which events each allows.
@@ -144,25 +162,6 @@ impl Scope {
             _ => errors.finish(Scope::Entity { entity: String::new() }),
         }
     }
-
-    /// The scope as a document, the inverse of [`Scope::parse`].
-    pub fn to_json(&self) -> Value {
-        match self {
-            Scope::Project { entity, project } => {
-                serde_json::json!({"type": "project", "entity": entity, "project": project})
-            }
-            Scope::Registry { entity, registry } => {
-                serde_json::json!({"type": "registry", "entity": entity, "registry": registry})
-            }
-            Scope::Collection { entity, location: Location::Project(p), collection } => {
-                serde_json::json!({"type": "collection", "entity": entity, "project": p, "collection": collection})
-            }
-            Scope::Collection { entity, location: Location::Registry(r), collection } => {
-                serde_json::json!({"type": "collection", "entity": entity, "registry": r, "collection": collection})
-            }
-            Scope::Entity { entity } => serde_json::json!({"type": "entity", "entity": entity}),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -180,7 +179,7 @@ mod tests {
             json!({"type": "entity", "entity": "acme"}),
         ] {
             let s = Scope::parse(&doc, "scope").unwrap();
-            assert_eq!(s.to_json(), doc);
+            assert_eq!(serde_json::to_value(&s).unwrap(), doc);
         }
     }
 

@@ -204,7 +204,7 @@ fn native(view: &View, input: &Map<String, Value>) -> Result<Value, ApiError> {
             }
         }
     }
-    let doc = json!({"scope": scope.to_json(), "integrations": names, "input": input});
+    let doc = json!({"scope": scope, "integrations": names, "input": input});
     // The library writes "no filter" out in full; stored, it is no filter.
     Ok(wandb::without_match_all(wandb::import(&doc, wandb::Integrations::Strict)?))
 }

@@ -4,6 +4,7 @@
 //! more, written last.
 
 use super::{Execution, ExecutionState, LastResponse, RecordedRequest};
+use crate::model::Action;
 use crate::time::{Timestamp, rfc3339, rfc3339_opt};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -28,7 +29,7 @@ pub struct ExecutionView<'a> {
     #[serde(serialize_with = "rfc3339")]
     expires_at: Timestamp,
     event: &'a Value,
-    action: Value,
+    action: &'a Action,
     request: Option<RequestView<'a>>,
     last_response: Option<ResponseView<'a>>,
 }
@@ -82,7 +83,7 @@ impl<'a> ExecutionView<'a> {
             next_attempt_at: e.next_attempt_at.filter(|_| e.state == ExecutionState::Pending),
             expires_at: e.expires_at,
             event: &e.event,
-            action: e.action.to_json(),
+            action: &e.action,
             request: e.request.as_ref().map(RequestView::of),
             last_response: e.last_response.as_ref().map(ResponseView::of),
         }
