@@ -142,10 +142,7 @@ impl Fire {
                 metadata,
                 source,
             } => SubjectLine::Artifact {
-                location: match location {
-                    Location::Project(p) => LocationLine::Project(p),
-                    Location::Registry(r) => LocationLine::Registry(r),
-                },
+                location,
                 collection,
                 collection_type,
                 version: *version,
@@ -214,8 +211,9 @@ pub struct FireLine<'a> {
 #[serde(untagged)]
 pub enum SubjectLine<'a> {
     Artifact {
+        /// `"project": name` or `"registry": name`.
         #[serde(flatten)]
-        location: LocationLine<'a>,
+        location: &'a Location,
         collection: &'a str,
         collection_type: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -251,14 +249,6 @@ pub enum SubjectLine<'a> {
         #[serde(flatten)]
         observed: Observed,
     },
-}
-
-/// `"project": name` or `"registry": name`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LocationLine<'a> {
-    Project(&'a str),
-    Registry(&'a str),
 }
 
 /// The run of a run event's fire: `project`, `run_id`, and `run_name`, `user` when known.
