@@ -22,7 +22,8 @@ use crate::engine::RUN_RECORD_TTL;
 use crate::event::{Envelope, EventData, RunInfo, RunKey, RunStateEvent};
 use crate::model::RunState;
 use crate::time::Timestamp;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
@@ -170,32 +171,38 @@ pub fn crash_envelope(a: &RunActivity, now: Timestamp) -> Envelope {
     }
 }
 
-/// A run's info as stores keep it.
-pub fn info_to_json(info: &RunInfo) -> Value {
-    json!({
-        "run_name": info.run_name, "user": info.user, "tags": info.tags,
-        "config": Value::Object(info.config.clone()), "author": info.author,
-    })
+/// A run's info as stores keep it (the run's key is the store's own).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredRunInfo {
+    run_name: Option<String>,
+    user: Option<String>,
+    tags: Vec<String>,
+    config: Map<String, Value>,
+    author: Option<String>,
 }
 
-/// Read back [`info_to_json`] for run `key`.
-pub fn info_from_json(key: &RunKey, v: &Value) -> Result<RunInfo, String> {
-    let opt = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let tags = v
-        .get("tags")
-        .and_then(Value::as_array)
-        .ok_or("stored run info: bad tags")?
-        .iter()
-        .map(|t| t.as_str().map(str::to_string).ok_or("stored run info: bad tag"))
-        .collect::<Result<_, _>>()?;
-    Ok(RunInfo {
-        key: key.clone(),
-        run_name: opt("run_name"),
-        user: opt("user"),
-        tags,
-        config: v.get("config").and_then(Value::as_object).cloned().ok_or("stored run info: bad config")?,
-        author: opt("author"),
-    })
+impl StoredRunInfo {
+    pub fn of(info: &RunInfo) -> StoredRunInfo {
+        StoredRunInfo {
+            run_name: info.run_name.clone(),
+            user: info.user.clone(),
+            tags: info.tags.clone(),
+            config: info.config.clone(),
+            author: info.author.clone(),
+        }
+    }
+
+    /// The info of run `key`.
+    pub fn into_info(self, key: RunKey) -> RunInfo {
+        RunInfo {
+            key,
+            run_name: self.run_name,
+            user: self.user,
+            tags: self.tags,
+            config: self.config,
+            author: self.author,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +302,13 @@ mod tests {
     fn info_round_trips() {
         let a = fold(&[(&[metrics("e1", "2026-11-01T12:00:00Z")], 1_000)]);
         let info = a.info.unwrap();
-        assert_eq!(info_from_json(&info.key, &info_to_json(&info)).unwrap(), info);
+        let text = serde_json::to_string(&StoredRunInfo::of(&info)).unwrap();
+        assert!(
+            text.starts_with(r#"{"run_name":"train","user":"ana","tags":["x"],"config":{"lr":0.1},"author":"#),
+            "{text}"
+        );
+        let back: StoredRunInfo = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.into_info(info.key.clone()), info);
+        assert!(serde_json::from_str::<StoredRunInfo>(r#"{"tags": [1], "config": {}}"#).is_err());
     }
 }

@@ -10,13 +10,13 @@ use crate::retry::retrying;
 use crate::runs::item_version;
 use crate::{DynamoStore, corrupt, own_write, unavailable};
 use automations_core::BoxFuture;
-use automations_core::activity::{self, ActivityUpdate, RunActivity};
+use automations_core::activity::{self, ActivityUpdate, RunActivity, StoredRunInfo};
 use automations_core::event::RunKey;
 use automations_core::model::RunState;
 use automations_core::store::{PurgeExpired, RunActivityStore, StoreError};
 use automations_core::time::Timestamp;
 use futures_util::{StreamExt, stream};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// How many times a run whose item changed under an activity write is read and written again.
@@ -29,18 +29,36 @@ pub(crate) struct ActivityWrite {
     pub params: Params,
 }
 
-pub(crate) fn activity_write(a: &RunActivity) -> ActivityWrite {
-    let doc = json!({
-        "entity": a.key.entity, "project": a.key.project, "run_id": a.key.run_id,
-        "state": a.state.as_str(), "state_at": a.state_at.0, "last_seen": a.last_seen.0,
-        "info": a.info.as_ref().map(activity::info_to_json),
-    });
+/// The `act` attribute: a run's activity as JSON text (the expiry is its own attribute).
+#[derive(Serialize, Deserialize)]
+struct ActivityDoc {
+    entity: String,
+    project: String,
+    run_id: String,
+    state: String,
+    /// Milliseconds.
+    state_at: i64,
+    last_seen: i64,
+    info: Option<StoredRunInfo>,
+}
+
+pub(crate) fn activity_write(a: &RunActivity) -> Result<ActivityWrite, StoreError> {
+    let doc = ActivityDoc {
+        entity: a.key.entity.clone(),
+        project: a.key.project.clone(),
+        run_id: a.key.run_id.clone(),
+        state: a.state.as_str().to_string(),
+        state_at: a.state_at.0,
+        last_seen: a.last_seen.0,
+        info: a.info.as_ref().map(StoredRunInfo::of),
+    };
+    let doc = serde_json::to_string(&doc).map_err(|e| corrupt(format!("run activity {}: {e}", a.key.run_id)))?;
     let mut params = Params::default()
         .name("#act", ACTIVITY)
         .name("#aexp", ACTIVITY_EXPIRES)
         .name("#seen", SEEN)
         .name("#stall", STALL_SHARD)
-        .value(":act", s(doc.to_string()))
+        .value(":act", s(doc))
         .value(":aexp", n(keys::ttl_seconds(a.expires_at)))
         .value(":seen", n(a.last_seen.0));
     let mut set = "#act = :act, #aexp = :aexp, #seen = :seen".to_string();
@@ -52,7 +70,7 @@ pub(crate) fn activity_write(a: &RunActivity) -> ActivityWrite {
     } else {
         remove = Some("#stall".to_string());
     }
-    ActivityWrite { set, remove, params }
+    Ok(ActivityWrite { set, remove, params })
 }
 
 /// The live activity of a run item (or of an index entry projecting `act` and `act_exp`).
@@ -63,21 +81,16 @@ pub(crate) fn activity_of(item: &Item, now: Timestamp) -> Result<Option<RunActiv
     }
     let pk = get_s(item, PK).unwrap_or_default();
     let bad = |why: &str| corrupt(format!("run activity {pk}: {why}"));
-    let v: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
-    let str_of = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| bad(k));
-    let int_of = |k: &str| v.get(k).and_then(Value::as_i64).ok_or_else(|| bad(k));
-    let key = RunKey { entity: str_of("entity")?, project: str_of("project")?, run_id: str_of("run_id")? };
-    let state = RunState::parse(&str_of("state")?).ok_or_else(|| bad("state"))?;
-    let info = match v.get("info") {
-        None | Some(Value::Null) => None,
-        Some(i) => Some(activity::info_from_json(&key, i).map_err(|e| bad(&e))?),
-    };
+    let doc: ActivityDoc = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+    let key = RunKey { entity: doc.entity, project: doc.project, run_id: doc.run_id };
+    let state = RunState::parse(&doc.state).ok_or_else(|| bad("state"))?;
+    let info = doc.info.map(|i| i.into_info(key.clone()));
     let expires = keys::get_i64(item, ACTIVITY_EXPIRES).ok_or_else(|| bad(ACTIVITY_EXPIRES))?;
     Ok(Some(RunActivity {
         key,
         state,
-        state_at: Timestamp(int_of("state_at")?),
-        last_seen: Timestamp(int_of("last_seen")?),
+        state_at: Timestamp(doc.state_at),
+        last_seen: Timestamp(doc.last_seen),
         info,
         expires_at: Timestamp(expires.saturating_mul(1000)),
     }))
@@ -97,7 +110,7 @@ impl<D: DynamoApi> DynamoStore<D> {
             None => None,
         };
         let new = activity::apply(old.as_ref(), update);
-        let write = activity_write(&new);
+        let write = activity_write(&new)?;
         let token = self.tokens.next();
         let mut params = write
             .params

@@ -202,7 +202,7 @@ impl<D: DynamoApi> RunBatch<'_, D> {
                         if !worth_writing(old.as_ref(), &new) {
                             (None, true)
                         } else {
-                            let write = activity_write(&new);
+                            let write = activity_write(&new)?;
                             let also = Also {
                                 item_version: item.as_ref().and_then(item_version),
                                 set: write.set,

@@ -33,8 +33,9 @@ fn read(row: &Row<'_>) -> Result<RunActivity> {
     let info = match info {
         None => None,
         Some(text) => {
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-            Some(activity::info_from_json(&key, &v).map_err(corrupt)?)
+            let stored: activity::StoredRunInfo =
+                serde_json::from_str(&text).map_err(|e| corrupt(format!("info: {e}")))?;
+            Some(stored.into_info(key.clone()))
         }
     };
     Ok(RunActivity {
@@ -70,7 +71,13 @@ pub(crate) fn record(tx: &rusqlite::Transaction<'_>, updates: &[ActivityUpdate],
                 .transpose()?;
             let new = activity::apply(old.as_ref(), u);
             // The info is rewritten only when this batch brought one or the row is new.
-            let info = new.info.as_ref().map(|i| activity::info_to_json(i).to_string());
+            let info = match &new.info {
+                None => None,
+                Some(i) => Some(
+                    serde_json::to_string(&activity::StoredRunInfo::of(i))
+                        .map_err(|e| StoreError::Corrupt(format!("run info of {}: {e}", i.key.run_id)))?,
+                ),
+            };
             upsert
                 .execute(params![
                     k.entity,
