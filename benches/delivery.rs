@@ -8,6 +8,7 @@
 //!
 //! `cargo bench --bench delivery` runs the full size (20,000 deliveries, 2,000 latency samples) on
 //! the release build; `cargo test` a smoke size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -8,6 +8,7 @@
 //! checked after it. The server and the generator share the machine's cores.
 //!
 //! `cargo bench --bench intake` runs the full size (20 s); `cargo test` a smoke size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../shared/core/benches/workload.rs"]
 mod workload;

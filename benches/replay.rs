@@ -6,6 +6,7 @@
 //! `cargo bench --bench replay` runs the full size (10 million values); `cargo test` a smoke size.
 //! `cargo bench --bench replay -- --gigabyte` replays a file of about 1 GB instead (30 million
 //! values), for the memory bound.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../shared/core/benches/workload.rs"]
 mod workload;

@@ -1,6 +1,7 @@
 //! Delivery through `automations serve`: the outbox survives `kill -9` between recording a fire
 //! and delivering it (delivered once, under the same `webhook-id`), executions and test
 //! deliveries over the API, stalled runs crashed by the sweeper, and the address guard.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -7,6 +7,7 @@
 //! input: the same fires every time. On the arrival clock (live), the same batches through
 //! `POST /v1/events` on SQLite, cut anywhere, give the same fires too. And what a run idle for
 //! more than 30 days forgets is exactly its windows, its steps and its cooldowns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_api::{Api, LocalSink, NoDelivery, auth};
 use automations_core::engine::Engine;

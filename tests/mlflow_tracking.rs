@@ -1,5 +1,6 @@
 //! MLflow tracking in, end to end: a real MLflow tracking server (from the test venv), a script
 //! that logs with MLflow's fluent API, `automations serve` polling it, webhooks out.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -7,6 +7,7 @@
 //! none of the credentials of the session (the API key, the integration's secret and token, the
 //! signatures and `Authorization` header the receiver saw). The metrics are scraped and read by
 //! the Prometheus project's own parser (`prometheus_client` from the test venv).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

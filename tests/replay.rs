@@ -1,4 +1,5 @@
 //! `automations replay` end to end: files in, JSON lines out, exit statuses and error messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

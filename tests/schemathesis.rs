@@ -10,6 +10,7 @@
 //! integration must exist), so schema-valid input is sometimes rightly refused. Integration URLs
 //! are rewritten to a closed loopback port before each request (tests/schemathesis/hooks.py), so
 //! the server's deliveries never leave the machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod server;
 

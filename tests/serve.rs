@@ -1,6 +1,7 @@
 //! `automations serve` and `automations keys create` end to end over real HTTP on loopback, and
 //! the same requests through the Lambda adapter (`lambda_http`'s API Gateway HTTP API v2
 //! conversion driving the same router) giving the same responses.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod server;
 

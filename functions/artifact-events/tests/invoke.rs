@@ -1,5 +1,6 @@
 //! `artifact-events` as deployed, on this machine: the real binary under the `cargo lambda
 //! watch` emulator, invoked with `events/artifact-events.json`, against DynamoDB and SQS on moto.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::model::Automation;
 use automations_core::store::ExecutionStore;

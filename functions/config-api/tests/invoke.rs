@@ -1,6 +1,7 @@
 //! `config-api` as deployed, on this machine: the real binary under the `cargo lambda watch`
 //! emulator, invoked with `events/config-api.json` (an API Gateway HTTP API request to
 //! `POST /v1/events`), against moto.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_lambda::testing::Stack;
 use aws_sdk_sqs::types::MessageSystemAttributeName;

@@ -1,6 +1,7 @@
 //! `dispatcher` as deployed, on this machine: the real binary under the `cargo lambda watch`
 //! emulator, invoked with `events/dispatcher.json`, delivering to a real HTTP receiver on
 //! 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};

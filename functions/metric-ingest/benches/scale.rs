@@ -32,6 +32,7 @@
 //! --release`, else the bench profile's build of the binary); without `--bench` (as `cargo test
 //! --all-targets` runs it) a smoke size of 20 runs at 200 values/s for 4 s, which asserts that
 //! every envelope was committed, some fired, and the request counts keep the model's shape.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::model::Automation;
 use automations_core::store::{ExecutionStore, SeedAutomations};

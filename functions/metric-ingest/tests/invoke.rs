@@ -1,5 +1,6 @@
 //! `metric-ingest` as deployed, on this machine: the real binary under the `cargo lambda watch`
 //! emulator, invoked with `events/metric-ingest.json`, against DynamoDB and SQS on moto.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::event::RunKey;
 use automations_core::model::Automation;

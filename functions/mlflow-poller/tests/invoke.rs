@@ -4,6 +4,7 @@
 //! `automations serve` gives (tests/mlflow_tracking.rs): a loss turning up fires the change
 //! automation once, a FAILED run fires RUN_STATE once, polls repeated fire nothing new, and a
 //! tracking server that was down is caught up with when it is back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::model::{Automation, Integration};
 use automations_core::store::SeedAutomations;

@@ -1,5 +1,6 @@
 //! `sweeper` as deployed, on this machine: the real binary under the `cargo lambda watch`
 //! emulator, invoked with `events/sweeper.json` (a scheduled event), against moto.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::activity::ActivityUpdate;
 use automations_core::event::{RunInfo, RunKey};

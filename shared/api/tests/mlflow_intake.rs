@@ -1,6 +1,7 @@
 //! `POST /v1/mlflow/{entity}/{integration}/events` through the whole router, over the memory
 //! store and the local sink: signed MLflow deliveries in, fires recorded; every refusal changes
 //! nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_api::{Api, Limits, LocalSink, NoDelivery, auth, router};
 use automations_core::mlflow::sign;

@@ -4,6 +4,7 @@
 //! full engine within 20% of the project-only one).
 //!
 //! `cargo bench -p automations-core --bench engine_index`; `cargo test` runs it once, small.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::engine::{Engine, RunRecord};
 use automations_core::event::{Envelope, parse_envelope};

@@ -5,6 +5,7 @@
 //! `cargo bench -p automations-core --bench evaluator` runs the full size (1,000 runs x 10 metrics
 //! x 1,000 steps against 30 automations; the sweep: 100 runs x 10 metrics x 10,000 steps);
 //! `cargo test` runs it once at a smoke size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod workload;
 

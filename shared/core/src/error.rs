@@ -115,6 +115,15 @@ impl Errors {
     }
 
     /// `Ok(v)` if nothing was recorded, else every recorded error.
+    /// The errors of a reader that could not build its value. Never empty: a reader that gave up
+    /// without recording why is reported at the document's root rather than not at all.
+    pub fn failed(mut self) -> Invalid {
+        if self.errors.is_empty() {
+            self.push("", "is invalid");
+        }
+        Invalid { errors: self.errors }
+    }
+
     pub fn finish<T>(self, v: T) -> Result<T, Invalid> {
         if self.errors.is_empty() { Ok(v) } else { Err(Invalid { errors: self.errors }) }
     }

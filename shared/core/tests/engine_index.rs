@@ -2,6 +2,7 @@
 //! event and lets in none that cannot: whatever the automations and events, the engine fires
 //! exactly what an engine holding only the automations whose scope covers the event fires,
 //! found by scanning every scope.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::engine::{Engine, RunRecord};
 use automations_core::event::{Envelope, EventData, parse_envelope};

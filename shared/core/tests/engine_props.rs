@@ -9,6 +9,7 @@
 //! arbitrary floats and longer windows: the engine's running aggregates are then not exact, and
 //! its fires must still be the model's, bit for bit (the engine settles every condition that may
 //! hold with the same left-to-right fold as the model).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};

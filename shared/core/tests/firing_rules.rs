@@ -1,6 +1,7 @@
 //! The rules of SPEC sections 5 (run metric conditions) and 6 (firing and cooldown), one test
 //! each, through the public API only: automations from create documents, envelopes from JSON
 //! text, evaluated by the pipeline on a memory store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};

@@ -1,6 +1,7 @@
 //! Every W&B fixture (made with the real `wandb` library by scripts/wandb-fixtures.sh) imports
 //! to the native document its hand-written expectation says, and that document passes the
 //! model's own validation; or it is refused where and for the reason the expectation says.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::fs;

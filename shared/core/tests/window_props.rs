@@ -3,6 +3,7 @@
 //! values the window actually takes, `MetricWindow::might_hold` never says no where the
 //! reference fold over the window (`MetricCondition::check`) holds, including right after the
 //! running aggregates are rebuilt from a stored ring, and it says yes rarely where it does not.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::engine::{PlainValues, RunRecord, StoredRecord};
 use automations_core::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCondition, Threshold, ZScore};

@@ -3,6 +3,7 @@
 //! signed POST and a saved outcome.
 //!
 //! `cargo bench -p automations-delivery` runs 20,000 deliveries; `cargo test` a smoke size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};

@@ -1,6 +1,7 @@
 //! Deliveries to real HTTP receivers on loopback: signatures checked by the reference library and
 //! by W&B's openssl recipe, retries and backoff, Retry-After, 410 Gone, timeouts, final failures,
 //! Slack messages, test deliveries, and the address guard.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

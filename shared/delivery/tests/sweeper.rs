@@ -1,6 +1,7 @@
 //! The sweeper on SQLite: stalled runs become `crashed` through the pipeline (once, however many
 //! sweeps overlap), heartbeats keep runs alive, the relay hands each stale execution on once,
 //! and expired state goes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::BoxFuture;
 use automations_core::activity;

@@ -1,5 +1,6 @@
 //! The store conformance suite on DynamoDB: a moto server per test, the table created as
 //! `template.yaml` declares it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::store::RejectRecord;
 use automations_core::time::Timestamp;

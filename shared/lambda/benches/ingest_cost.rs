@@ -12,6 +12,7 @@
 //!
 //! `cargo bench -p automations-lambda --bench ingest_cost` runs the full size; without `--bench`
 //! (as `cargo test --all-targets` runs it) a smoke size of 4 runs x 20 steps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;

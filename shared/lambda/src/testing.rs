@@ -2,6 +2,7 @@
 //! A moto server with the table and the queues as `template.yaml` declares them, the Lambda
 //! runtime emulator of `cargo lambda watch`, and the environment a function binary needs to run
 //! against them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_dynamo::{Backoff, DynamoStore, SdkDynamo, create_table};
 use automations_testkit::lambda::Emulator;

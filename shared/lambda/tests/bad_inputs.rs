@@ -1,6 +1,7 @@
 //! The probe corpus of issue 16 (`shared/api/tests/bad-inputs.json`: bad inputs, each with the
 //! path its error must name) against the Lambda config-api's router: over DynamoDB (moto), with
 //! the intake queueing to SQS (moto), as deployed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_api::auth;
 use automations_core::delivery::RetryPolicy;

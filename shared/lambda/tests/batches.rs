@@ -2,6 +2,7 @@
 //! FIFO order holds within a run, a message that keeps failing lands in the dead-letter queue
 //! after `maxReceiveCount`, and a delivery that fails is retried through the message's
 //! visibility timeout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;

@@ -1,6 +1,7 @@
 //! `template.yaml`: `cfn-lint` (what `sam validate --lint` runs) passes, and the template
 //! declares what the code expects: the table's keys and indexes as `automations_dynamo::schema`
 //! creates them, a function for every crate under `functions/`, the variables `Settings` reads.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_dynamo::schema::INDEXES;
 use automations_testkit::tools::{tool, workspace_root};

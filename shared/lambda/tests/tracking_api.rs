@@ -2,6 +2,7 @@
 //! DynamoDB (moto), against a real MLflow tracking server. A server that does not answer is
 //! refused at create and at a PATCH that moves to it, naming `tracking_uri`; `GET` shows the
 //! last poll the `mlflow-poller` function recorded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_api::auth;
 use automations_core::delivery::RetryPolicy;

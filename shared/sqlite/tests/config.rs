@@ -1,6 +1,7 @@
 //! The configuration port on SQLite, run side by side with the memory store (the reference):
 //! the same operations give the same answers. Plus what only a file can show: everything
 //! survives a reopen, and credentials are stored (delivery needs them) but only there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::model::{Automation, Integration, ScopeKind, TriggerKind};
 use automations_core::store::{

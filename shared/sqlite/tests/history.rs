@@ -1,4 +1,5 @@
 //! Stored metric history in SQLite: appended once per step, bounded per (run, metric), listed by run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::event::RunKey;
 use automations_core::history::{Point, Series};

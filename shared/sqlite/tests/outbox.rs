@@ -1,6 +1,7 @@
 //! The outbox and run activity: the same checks on the in-memory reference store and on SQLite,
 //! plus what only a file can show (the fire and its execution commit together, and survive a
 //! reopen).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::activity::{self, ActivityUpdate};
 use automations_core::delivery::{Execution, ExecutionState};

@@ -1,5 +1,6 @@
 //! The pipeline over a SQLite store: a redelivered batch fires nothing new, also after the file
 //! is reopened, and also when the run records were lost after the fires were recorded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};

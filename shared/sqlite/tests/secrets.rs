@@ -1,5 +1,6 @@
 //! Issue 16, item 13: integration secrets sat in clear text in the SQLite file. They are sealed
 //! (AES-256-GCM); a copy of the database without its key reveals none; the key rotates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::model::Integration;
 use automations_core::store::{IntegrationLookup, IntegrationStore, StoreError, block_on};

@@ -1,5 +1,6 @@
 //! The port's operations on SQLite: expiry, conditional saves, at-most-once fires, automations
 //! read back (or reported corrupt), and everything surviving a reopen of the file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::engine::RunRecord;
 use automations_core::event::{RunInfo, RunKey};

@@ -12,7 +12,7 @@
 //! [`Sqs::send`] batches to SendMessageBatch's limits (10 messages, 256 KiB) and retries the
 //! entries SQS failed on its side with exponential backoff.
 
-use automations_core::event::{Envelope, EventData, RunKey};
+use automations_core::event::{Envelope, RunKey};
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -269,10 +269,10 @@ pub enum InputQueue {
 /// The queue and message of an envelope; `text` is the envelope's JSON as received.
 pub fn envelope_message(envelope: &Envelope, text: &str) -> (InputQueue, OutMessage) {
     let mut m = OutMessage::new(text);
-    match &envelope.data {
-        EventData::Artifact(_) => (InputQueue::Artifacts, m),
-        EventData::RunState(_) | EventData::Metrics(_) | EventData::Heartbeat(_) => {
-            let key = envelope.run_key().expect("run events have a run");
+    // Run events have a run; artifact events have none and go to the standard queue.
+    match envelope.run_key() {
+        None => (InputQueue::Artifacts, m),
+        Some(key) => {
             m.group_id = Some(run_group(key));
             m.dedup_id = Some(dedup_id(&envelope.source, &envelope.id));
             (InputQueue::Runs, m)

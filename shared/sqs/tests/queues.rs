@@ -1,5 +1,6 @@
 //! Sending to SQS on a moto server: batching past 10 messages, FIFO groups and deduplication,
 //! dead letters with their reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::event::parse_envelope;
 use automations_sqs::{InputQueue, OutMessage, Sqs, dead_letter, envelope_message};

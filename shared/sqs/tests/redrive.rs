@@ -1,5 +1,6 @@
 //! `automations-redrive`, the runbook's command (docs/dead-letters.md), against moto: every
 //! message of a dead-letter queue moved back to its queue, in batches, and none left behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_sqs::{OutMessage, Sqs};
 use automations_testkit::moto::Moto;

@@ -9,6 +9,7 @@
 //! - [`mlflow`]: a real MLflow tracking server, and a training-like script logging into it;
 //! - [`queues`]: the deployment's queues with their dead-letter queues, on moto;
 //! - [`conformance`]: the store conformance suite, written once and run against every adapter.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod conformance;
 pub mod lambda;

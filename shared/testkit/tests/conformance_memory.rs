@@ -1,4 +1,5 @@
 //! The store conformance suite on the in-memory store (the reference the others must match).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::store::{MemoryStore, RejectRecord};
 use automations_core::time::Timestamp;

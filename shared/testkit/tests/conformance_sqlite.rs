@@ -1,4 +1,5 @@
 //! The store conformance suite on SQLite (a file in a temporary directory, as `serve` uses).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::store::RejectRecord;
 use automations_core::time::Timestamp;

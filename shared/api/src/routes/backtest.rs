@@ -231,7 +231,7 @@ struct Options {
 fn read_request(doc: &Value, scope: &Scope) -> Result<(Map<String, Value>, Options), ApiError> {
     let mut errors = Errors::default();
     let Some(mut r) = ObjReader::new(doc, "", &mut errors) else {
-        return Err(errors.finish(()).unwrap_err().into());
+        return Err(errors.failed().into());
     };
     let history = r.required("history", &mut errors);
     if let Some(h) = history {

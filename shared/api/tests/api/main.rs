@@ -1,4 +1,5 @@
 //! The API's routes, driven in process over the memory store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod automations;
 mod common;

@@ -15,6 +15,12 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// HMAC-SHA256 keyed with `key`.
+#[expect(clippy::expect_used, reason = "HMAC takes keys of any length: new_from_slice cannot fail")]
+pub(crate) fn hmac(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
 /// The prefix of a Standard Webhooks secret whose key is base64.
 pub const WHSEC_PREFIX: &str = "whsec_";
 
@@ -65,7 +71,7 @@ impl SigningKey {
 
     /// `v1,<base64 signature>` of the Standard Webhooks scheme.
     pub fn standard_signature(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.standard).expect("HMAC takes keys of any length");
+        let mut mac = hmac(&self.standard);
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -76,7 +82,7 @@ impl SigningKey {
 
     /// The value of `X-Wandb-Signature`.
     pub fn wandb_signature(&self, body: &[u8]) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.wandb).expect("HMAC takes keys of any length");
+        let mut mac = hmac(&self.wandb);
         mac.update(body);
         STANDARD.encode(mac.finalize().into_bytes())
     }

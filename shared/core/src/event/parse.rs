@@ -97,7 +97,7 @@ fn parse_value_at(v: &Value, arrival: Option<Timestamp>) -> Result<Envelope, Rej
     let env = read_envelope(v, arrival, &mut errors);
     match env {
         Some(env) if errors.is_empty() => Ok(env),
-        _ => Err(Rejected { id, event_source: source, event_type, errors: errors.finish(()).unwrap_err() }),
+        _ => Err(Rejected { id, event_source: source, event_type, errors: errors.failed() }),
     }
 }
 

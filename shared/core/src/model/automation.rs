@@ -81,7 +81,7 @@ impl Automation {
     pub fn from_create(id: impl Into<String>, doc: &Value) -> Result<Automation, Invalid> {
         let mut errors = Errors::default();
         let Some(mut r) = ObjReader::new(doc, "", &mut errors) else {
-            return Err(errors.finish(()).unwrap_err());
+            return Err(errors.failed());
         };
         let name = r.str("name", &mut errors).map(str::to_string);
         if let Some(n) = &name
@@ -117,7 +117,7 @@ impl Automation {
             (Some(name), Some(scope), Some(trigger), Some(action)) if errors.is_empty() => {
                 Ok(Automation { id: id.into(), name, description, enabled, scope, trigger, action })
             }
-            _ => Err(errors.finish(()).unwrap_err()),
+            _ => Err(errors.failed()),
         }
     }
 

@@ -203,7 +203,7 @@ impl Integration {
     ) -> Result<Integration, Invalid> {
         let mut errors = Errors::default();
         let Some(mut r) = ObjReader::new(doc, "", &mut errors) else {
-            return Err(errors.finish(()).unwrap_err());
+            return Err(errors.failed());
         };
         let name = r.str("name", &mut errors).map(str::to_string);
         if let Some(n) = &name {
@@ -215,7 +215,7 @@ impl Integration {
             (Some(name), Some(kind)) if errors.is_empty() => {
                 Ok(Integration { id: id.into(), entity: entity.into(), name, kind, disabled: None, created_at })
             }
-            _ => Err(errors.finish(()).unwrap_err()),
+            _ => Err(errors.failed()),
         }
     }
 
