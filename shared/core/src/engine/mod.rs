@@ -256,6 +256,7 @@ impl Engine {
                     continue;
                 }
                 took_any = true;
+                let in_step = w.in_step();
                 for &(ai, mi, cooldown, condition, watch) in &admitted[idx] {
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
                     if last_fire[mi].is_some_and(|last| t.0 - last.0 < cooldown) {
@@ -263,7 +264,7 @@ impl Engine {
                     }
                     // O(1): rules out the condition unless it holds or is within rounding of its
                     // boundary; then the reference check over the window decides, exactly.
-                    if !w.might_hold(watch) {
+                    if in_step && !w.might_hold_in_step(watch) {
                         continue;
                     }
                     let Some(observed) = condition.check(w.ring.last(condition.needed())) else { continue };
