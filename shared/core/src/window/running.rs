@@ -21,6 +21,14 @@ pub enum AggKind {
     Min,
     /// Sums of deviations and squared deviations (z-score mean and variance).
     Moments,
+    /// When a value last reached a bound (`>=` the bound, or `<=` it for `min`; the bound's
+    /// bits, so that specs stay `Eq`): a threshold on a maximum or minimum asks only whether
+    /// some value of its window reaches it, which is exact and costs a comparison a value,
+    /// where the extremum itself costs a block scan and a prefix.
+    Reach {
+        min: bool,
+        bound: u64,
+    },
 }
 
 impl AggKind {
@@ -30,6 +38,7 @@ impl AggKind {
             AggKind::Sum => 0,
             AggKind::Max | AggKind::Min => 1,
             AggKind::Moments => 2,
+            AggKind::Reach { .. } => 3,
         }
     }
 }
@@ -138,6 +147,33 @@ fn slide_filling<T: Sliding>(ts: &mut [Tracked<T>], old: &[f64], v: f64) {
     }
 }
 
+/// The push number of the newest value that reached a bound (0: none the ring holds).
+#[derive(Debug, Clone, Copy)]
+pub struct Reach {
+    /// 1, or -1 for a minimum: a value reaches the bound when `sign * x >= sign * bound`.
+    sign: f64,
+    bound: f64,
+    pub last: u64,
+}
+
+impl Reach {
+    fn new(min: bool, bound: f64) -> Reach {
+        let sign = if min { -1.0 } else { 1.0 };
+        Reach { sign, bound: sign * bound, last: 0 }
+    }
+
+    #[inline]
+    fn reaches(&self, x: f64) -> bool {
+        self.sign * x >= self.bound
+    }
+
+    /// Did one of the latest `len` values of a ring that has taken `pushes` reach the bound?
+    #[inline]
+    pub fn within(&self, pushes: u64, len: usize) -> bool {
+        self.last != 0 && self.last + len as u64 > pushes
+    }
+}
+
 /// The running aggregates of one window, and the length of its latest run of equal values.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
@@ -145,6 +181,7 @@ pub struct Aggregates {
     sums: Vec<Tracked<SlidingSum>>,
     extrema: Vec<Tracked<Extremum>>,
     moments: Vec<Tracked<SlidingMoments>>,
+    reaches: Vec<Reach>,
     /// `(ring capacity, ring pushes)` when the aggregates were last in step with the ring.
     synced: Option<(usize, u64)>,
     /// The earliest `due_at` of the sliding sums: one comparison a push instead of a counter
@@ -191,6 +228,14 @@ impl Aggregates {
                     m.recompute(part, None);
                     fresh.moments.push(Tracked::new(spec, m, ring.pushes()));
                 }
+                AggKind::Reach { min, bound } => {
+                    let r = Reach::new(min, f64::from_bits(bound));
+                    // The newest value of the ring that reaches the bound (its push number), if
+                    // any: older values are out of every span the ring covers.
+                    let back = values.iter().rev().position(|&x| r.reaches(x));
+                    let last = back.map_or(0, |k| ring.pushes() - k as u64);
+                    fresh.reaches.push(Reach { last, ..r });
+                }
                 AggKind::Max | AggKind::Min => {
                     let mut e = Extremum::new(spec.kind == AggKind::Min, len);
                     // Blocks are aligned on the count of values that entered the span, as when
@@ -234,6 +279,10 @@ impl Aggregates {
             }
         } else {
             self.push_filling(old, v);
+        }
+        let pushed = ring.pushes() + 1;
+        for r in &mut self.reaches {
+            r.last = if r.reaches(v) { pushed } else { r.last };
         }
         self.prev_run = self.run;
         self.run = if old.last() == Some(&v) { self.run.saturating_add(1) } else { 1 };
@@ -295,6 +344,11 @@ impl Aggregates {
     }
 
     #[inline]
+    pub fn reach(&self, slot: usize) -> &Reach {
+        &self.reaches[slot]
+    }
+
+    #[inline]
     pub fn moments(&self, slot: usize) -> &SlidingMoments {
         &self.moments[slot].state
     }
@@ -309,6 +363,7 @@ impl Aggregates {
         self.sums.capacity() * std::mem::size_of::<Tracked<SlidingSum>>()
             + self.moments.capacity() * std::mem::size_of::<Tracked<SlidingMoments>>()
             + self.extrema.capacity() * std::mem::size_of::<Tracked<Extremum>>()
+            + self.reaches.capacity() * std::mem::size_of::<Reach>()
             + self.extrema.iter().map(|t| t.state.heap_bytes()).sum::<usize>()
     }
 }

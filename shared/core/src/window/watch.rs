@@ -54,6 +54,13 @@ enum Probe {
         at_least: f64,
         at_most: f64,
     },
+    /// A threshold on a maximum or minimum with one bound: it holds exactly when some value of
+    /// the window reaches the bound (`holds_if_reached`), or when none does.
+    ThresholdReach {
+        slot: usize,
+        len: usize,
+        holds_if_reached: bool,
+    },
     /// [`Probe::Threshold`] over a running maximum or minimum.
     ThresholdExtremum {
         slot: usize,
@@ -162,6 +169,31 @@ impl Watch {
     /// Compile `condition`, adding the aggregates it reads to `specs` (the window's).
     pub fn new(condition: &MetricCondition, specs: &mut Vec<AggSpec>) -> Watch {
         let probe = match condition {
+            MetricCondition::Threshold(Threshold {
+                agg: Some(agg @ (Agg::Max | Agg::Min)),
+                window,
+                cmp,
+                threshold,
+                ..
+            }) if !matches!(cmp, Cmp::Eq | Cmp::Ne) => {
+                // max >= a: some value >= a. max <= b: no value >= next_up(b) (windows hold no
+                // NaN, and the fold of max is one of the values). Mirrored for min.
+                let t = *threshold;
+                let min = *agg == Agg::Min;
+                let (bound, holds_if_reached) = match (min, cmp) {
+                    (false, Cmp::Gt) => (t.next_up(), true),
+                    (false, Cmp::Gte) => (t, true),
+                    (false, _) if *cmp == Cmp::Lt => (t, false),
+                    (false, _) => (t.next_up(), false),
+                    (true, Cmp::Lt) => (t.next_down(), true),
+                    (true, Cmp::Lte) => (t, true),
+                    (true, _) if *cmp == Cmp::Gt => (t, false),
+                    (true, _) => (t.next_down(), false),
+                };
+                let kind = AggKind::Reach { min, bound: bound.to_bits() };
+                let slot = slot(specs, AggSpec { kind, lag: 0, len: *window });
+                Probe::ThresholdReach { slot, len: *window, holds_if_reached }
+            }
             MetricCondition::Threshold(Threshold { agg, window, cmp, threshold, .. }) => {
                 let value = source(specs, *agg, 0, *window);
                 let (t, inf) = (*threshold, f64::INFINITY);
@@ -225,6 +257,9 @@ impl Watch {
             Probe::ThresholdAverage { slot, inv, k, at_least, at_most } => {
                 let (v, err) = average(aggs, slot, inv, k);
                 may_be_within(v, err, at_least, at_most)
+            }
+            Probe::ThresholdReach { slot, len, holds_if_reached } => {
+                aggs.reach(slot).within(ring.pushes(), len) == holds_if_reached
             }
             Probe::ThresholdExtremum { slot, at_least, at_most } => {
                 may_be_within(aggs.extremum(slot).value(), 0.0, at_least, at_most)
