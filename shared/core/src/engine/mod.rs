@@ -245,17 +245,40 @@ impl Engine {
                 last_fire[mi] = record.last_fires.get(&self.automations[ai].id).copied();
             }
         }
+        // The envelope's values metric by metric (a counting sort), each metric's in row order,
+        // with its row and its place in the row. A window then takes its values one after
+        // another: row by row, ten metrics' windows of 500 were some fifty streams through
+        // memory at once, more than the hardware prefetches, and windows of 500 cost twice
+        // windows of 5. Windows and automations of different metrics share no state, so only
+        // the order of fires changes, and it is restored below.
+        let mut starts = vec![0usize; ev.names.len() + 1];
+        for &(idx, _) in &ev.values {
+            starts[idx as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut by_metric: Vec<(u32, u32, f64)> = vec![(0, 0, 0.0); ev.values.len()];
+        for (r, (_, values)) in ev.rows_with_values().enumerate() {
+            for (place, &(idx, value)) in values.iter().enumerate() {
+                let at = &mut next[idx as usize];
+                by_metric[*at] = (r as u32, place as u32, value);
+                *at += 1;
+            }
+        }
+        // Each fire with its row and place, to put fires back in the order of rows and values.
+        let mut keyed: Vec<((u32, u32), Fire)> = Vec::new();
         let mut took_any = false;
-        let mut fired_any = false;
-        for (row, values) in ev.rows_with_values() {
-            let t = row.time.unwrap_or(env.time);
-            for &(idx, value) in values {
-                let idx = idx as usize;
-                let Some(w) = windows[idx].as_mut() else { continue };
+        for (idx, w) in windows.iter_mut().enumerate() {
+            let Some(w) = w.as_mut() else { continue };
+            for &(r, place, value) in &by_metric[starts[idx]..starts[idx + 1]] {
+                let row = &ev.rows[r as usize];
                 if w.offer(row.step, value).is_err() {
                     continue;
                 }
                 took_any = true;
+                let t = row.time.unwrap_or(env.time);
                 let in_step = w.in_step();
                 for &(ai, mi, cooldown, condition, watch) in &admitted[idx] {
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
@@ -277,12 +300,16 @@ impl Engine {
                         observed,
                         condition: condition.clone(),
                     };
-                    out.fires.push(Fire::base(&self.automations[ai], env, Some((name, row.step)), t, subject));
+                    let fire = Fire::base(&self.automations[ai], env, Some((name, row.step)), t, subject);
+                    keyed.push(((r, place), fire));
                     last_fire[mi] = Some(t);
-                    fired_any = true;
                 }
             }
         }
+        let fired_any = !keyed.is_empty();
+        // Stable: the fires of one value stay in the order of the automations.
+        keyed.sort_by_key(|(key, _)| *key);
+        out.fires = keyed.into_iter().map(|(_, fire)| fire).collect();
         for (name, w) in ev.names.iter().zip(windows) {
             if let Some(w) = w {
                 match record.windows.get_mut(name) {
