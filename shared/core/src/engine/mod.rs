@@ -251,28 +251,13 @@ impl Engine {
         // memory at once, more than the hardware prefetches, and windows of 500 cost twice
         // windows of 5. Windows and automations of different metrics share no state, so only
         // the order of fires changes, and it is restored below.
-        let mut starts = vec![0usize; ev.names.len() + 1];
-        for &(idx, _) in &ev.values {
-            starts[idx as usize + 1] += 1;
-        }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
-        }
-        let mut next = starts.clone();
-        let mut by_metric: Vec<(u32, u32, f64)> = vec![(0, 0, 0.0); ev.values.len()];
-        for (r, (_, values)) in ev.rows_with_values().enumerate() {
-            for (place, &(idx, value)) in values.iter().enumerate() {
-                let at = &mut next[idx as usize];
-                by_metric[*at] = (r as u32, place as u32, value);
-                *at += 1;
-            }
-        }
+        let by_metric = ByMetric::of(ev);
         // Each fire with its row and place, to put fires back in the order of rows and values.
         let mut keyed: Vec<((u32, u32), Fire)> = Vec::new();
         let mut took_any = false;
         for (idx, w) in windows.iter_mut().enumerate() {
             let Some(w) = w.as_mut() else { continue };
-            for &(r, place, value) in &by_metric[starts[idx]..starts[idx + 1]] {
+            for (r, place, value) in by_metric.values(ev, idx) {
                 let row = &ev.rows[r as usize];
                 if w.offer(row.step, value).is_err() {
                     continue;
@@ -332,5 +317,94 @@ impl Engine {
         }
         out.changed = took_any || fired_any;
         out
+    }
+}
+
+/// An envelope's values metric by metric, each metric's in row order, with its row and its
+/// place in the row.
+enum ByMetric {
+    /// Every row lists the same metrics, each once, in the same order (as a tracker that logs
+    /// a fixed set does): metric `idx` is at `places[idx]` of every row, nothing to move.
+    Regular { width: usize, places: Vec<Option<u32>> },
+    /// Any other layout, sorted by metric (a counting sort, stable): metric `idx` has
+    /// `values[starts[idx]..starts[idx + 1]]`.
+    Sorted { starts: Vec<usize>, values: Vec<(u32, u32, f64)> },
+}
+
+impl ByMetric {
+    fn of(ev: &MetricsEvent) -> ByMetric {
+        let width = ev.rows.first().map_or(0, |r| r.values.len());
+        let first = &ev.values[..width.min(ev.values.len())];
+        let mut places = vec![None; ev.names.len()];
+        let mut distinct = true;
+        for (place, &(idx, _)) in first.iter().enumerate() {
+            distinct &= places[idx as usize].replace(place as u32).is_none();
+        }
+        let regular = distinct
+            && width > 0
+            && ev.values.len() == width * ev.rows.len()
+            && ev.rows.iter().enumerate().all(|(r, row)| row.values.start == r * width && row.values.len() == width)
+            && ev.values.chunks_exact(width).all(|row| row.iter().zip(first).all(|(a, b)| a.0 == b.0));
+        if regular {
+            return ByMetric::Regular { width, places };
+        }
+        let mut starts = vec![0usize; ev.names.len() + 1];
+        for &(idx, _) in &ev.values {
+            starts[idx as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut values: Vec<(u32, u32, f64)> = vec![(0, 0, 0.0); ev.values.len()];
+        for (r, (_, row)) in ev.rows_with_values().enumerate() {
+            for (place, &(idx, value)) in row.iter().enumerate() {
+                let at = &mut next[idx as usize];
+                values[*at] = (r as u32, place as u32, value);
+                *at += 1;
+            }
+        }
+        ByMetric::Sorted { starts, values }
+    }
+
+    /// Metric `idx`'s values in row order: (row, place in the row, value).
+    fn values<'a>(&'a self, ev: &'a MetricsEvent, idx: usize) -> Column<'a> {
+        match self {
+            ByMetric::Regular { width, places } => match places[idx] {
+                Some(place) => Column::Strided { values: &ev.values[place as usize..], width: *width, place, row: 0 },
+                None => Column::Sorted([].iter()),
+            },
+            ByMetric::Sorted { starts, values } => Column::Sorted(values[starts[idx]..starts[idx + 1]].iter()),
+        }
+    }
+}
+
+/// One metric's values of a [`ByMetric`].
+enum Column<'a> {
+    /// Every `width`-th value from the first of the metric's.
+    Strided {
+        values: &'a [(u32, f64)],
+        width: usize,
+        place: u32,
+        row: u32,
+    },
+    Sorted(std::slice::Iter<'a, (u32, u32, f64)>),
+}
+
+impl Iterator for Column<'_> {
+    type Item = (u32, u32, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u32, u32, f64)> {
+        match self {
+            Column::Strided { values, width, place, row } => {
+                let &(_, v) = values.first()?;
+                let item = (*row, *place, v);
+                *values = values.get(*width..).unwrap_or(&[]);
+                *row += 1;
+                Some(item)
+            }
+            Column::Sorted(it) => it.next().copied(),
+        }
     }
 }
