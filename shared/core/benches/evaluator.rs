@@ -5,6 +5,12 @@
 //! `cargo bench -p automations-core --bench evaluator` runs the full size (1,000 runs x 10 metrics
 //! x 1,000 steps against 30 automations; the sweep: 100 runs x 10 metrics x 10,000 steps);
 //! `cargo test` runs it once at a smoke size.
+//!
+//! For comparing builds: `EVALUATOR_ROUNDS=n` sets the rounds per measure (best of them is
+//! reported), `EVALUATOR_PARTS=main,5,50,500` picks the measures to run, and `EVALUATOR_RUNS_DIV=d`
+//! divides the runs (fewer values: quicker under `valgrind --tool=callgrind
+//! --toggle-collect=evaluator::measure`, whose count divided by the values and rounds is the
+//! instructions per value).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod workload;
@@ -48,9 +54,18 @@ struct Measure {
     records: Vec<RunRecord>,
 }
 
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn part(name: &str) -> bool {
+    std::env::var("EVALUATOR_PARTS").map_or(true, |p| p.split(',').any(|x| x == name))
+}
+
 /// The best of a few rounds of evaluating every envelope into fresh run records.
+#[inline(never)]
 fn measure(engine: &Engine, envelopes: &[Envelope], runs: usize) -> Measure {
-    let rounds = if std::env::args().any(|a| a == "--bench") { 3 } else { 1 };
+    let rounds = env_or("EVALUATOR_ROUNDS", if std::env::args().any(|a| a == "--bench") { 3 } else { 1 });
     let mut m = Measure { best: f64::INFINITY, fires: 0, records: Vec::new() };
     for _ in 0..rounds {
         m.records = (0..runs).map(|_| RunRecord::default()).collect();
@@ -66,32 +81,44 @@ fn measure(engine: &Engine, envelopes: &[Envelope], runs: usize) -> Measure {
 }
 
 fn main() {
-    let size = workload::size();
-    let (envelopes, values) = parse_workload(&size);
-    let m = measure(&engine(&workload::automations()), &envelopes, size.runs);
-    let retained: usize = m.records.iter().flat_map(|r| r.windows.values()).map(|w| w.ring.len()).sum();
-    let bytes: usize = m.records.iter().map(RunRecord::heap_bytes).sum();
-    let windows: usize = m.records.iter().map(|r| r.windows.len()).sum();
-    println!("evaluator: {values} values, {} runs x {} metrics x {} steps, 30 automations", size.runs, 10, size.steps);
-    println!(
-        "evaluator: best: {:.3} s of CPU, {:.1} million values/s on one core, {} fires",
-        m.best,
-        values as f64 / m.best / 1e6,
-        m.fires
-    );
-    println!(
-        "evaluator: {windows} windows hold {retained} values in {bytes} bytes: {:.1} bytes per retained value \
-         (16 for the values, the rest per-(run, metric) overhead: {} bytes each)",
-        bytes as f64 / retained as f64,
-        bytes.saturating_sub(retained * 16) / windows.max(1)
-    );
-    assert!(m.fires < values / 1000, "the workload is meant to evaluate, not to sit in cooldown");
+    let div = env_or("EVALUATOR_RUNS_DIV", 1).max(1);
+    let mut size = workload::size();
+    size.runs = (size.runs / div).max(1);
+    if part("main") {
+        let (envelopes, values) = parse_workload(&size);
+        let m = measure(&engine(&workload::automations()), &envelopes, size.runs);
+        let retained: usize = m.records.iter().flat_map(|r| r.windows.values()).map(|w| w.ring.len()).sum();
+        let bytes: usize = m.records.iter().map(RunRecord::heap_bytes).sum();
+        let windows: usize = m.records.iter().map(|r| r.windows.len()).sum();
+        println!(
+            "evaluator: {values} values, {} runs x {} metrics x {} steps, 30 automations",
+            size.runs, 10, size.steps
+        );
+        println!(
+            "evaluator: best: {:.3} s of CPU, {:.1} million values/s on one core, {} fires",
+            m.best,
+            values as f64 / m.best / 1e6,
+            m.fires
+        );
+        println!(
+            "evaluator: {windows} windows hold {retained} values in {bytes} bytes: {:.1} bytes per retained value \
+             (16 for the values, the rest per-(run, metric) overhead: {} bytes each)",
+            bytes as f64 / retained as f64,
+            bytes.saturating_sub(retained * 16) / windows.max(1)
+        );
+        assert!(m.fires < values / 1000, "the workload is meant to evaluate, not to sit in cooldown");
+    }
 
     // The sweep: every automation reads the same window length, on the same values.
-    let size = workload::sweep_size();
+    let mut size = workload::sweep_size();
+    size.runs = (size.runs / div).max(1);
+    let sweep: Vec<usize> = workload::SWEEP.into_iter().filter(|w| part(&w.to_string())).collect();
+    if sweep.is_empty() {
+        return;
+    }
     let (envelopes, values) = parse_workload(&size);
     let mut rates = Vec::new();
-    for w in workload::SWEEP {
+    for &w in &sweep {
         let m = measure(&engine(&workload::automations_with_window(w)), &envelopes, size.runs);
         let rate = values as f64 / m.best;
         rates.push(rate);
@@ -107,5 +134,9 @@ fn main() {
         assert!(m.fires < values / 1000, "the sweep is meant to evaluate, not to sit in cooldown");
     }
     let ratio = rates[0] / rates[rates.len() - 1];
-    println!("evaluator: cost per value at windows of 500 over windows of 5: {ratio:.2}x");
+    println!(
+        "evaluator: cost per value at windows of {} over windows of {}: {ratio:.2}x",
+        sweep[sweep.len() - 1],
+        sweep[0]
+    );
 }

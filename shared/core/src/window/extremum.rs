@@ -53,14 +53,22 @@ impl Extremum {
     /// The previous block is now `values` (its last `values.len()` values; fewer than `len`
     /// while the span fills, or after a rebuild that only needs the tail).
     fn complete(&mut self, values: &[f64]) {
+        let n = values.len().min(self.len);
+        let values = &values[values.len() - n..];
+        let skip = self.len - n;
+        let (empty, suffix) = self.suffix[..self.len].split_at_mut(skip);
+        // One pass from the newest back, zipped so there is no index to check: this runs once
+        // per block, a value's worth of work per value, and was a tenth of the evaluator's time
+        // with a branch and two bounds checks per element.
         let mut acc = f64::NEG_INFINITY;
-        let skip = self.len - values.len().min(self.len);
-        for i in (0..self.len).rev() {
-            if i >= skip {
-                acc = fmax(acc, self.sign * values[i - skip]);
-            }
-            self.suffix[i] = acc;
+        let sign = self.sign;
+        for (slot, &x) in suffix.iter_mut().zip(values).rev() {
+            acc = fmax(acc, sign * x);
+            *slot = acc;
         }
+        // Slots before the values the block has (while the span fills): the suffix from them
+        // on is all of its values.
+        empty.fill(acc);
     }
 
     /// Rebuild from the span's values, oldest first (at most `len`), of which the newest
@@ -76,7 +84,7 @@ impl Extremum {
     /// The extremum of the span (an infinity while it is empty).
     #[inline]
     pub fn value(&self) -> f64 {
-        self.sign * fmax(self.suffix[self.in_block.min(self.len)], self.prefix)
+        self.sign * fmax(self.suffix[self.in_block], self.prefix)
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -66,6 +66,21 @@ impl MetricWindow {
         !self.aggs.in_step(&self.ring) || watch.might_hold(&self.aggs, &self.ring)
     }
 
+    /// Are the running aggregates in step with the ring? When they are (as after
+    /// [`MetricWindow::track`] and any number of offers), [`MetricWindow::might_hold_in_step`]
+    /// answers as [`MetricWindow::might_hold`] without asking again for each watch.
+    #[inline]
+    pub fn in_step(&self) -> bool {
+        self.aggs.in_step(&self.ring)
+    }
+
+    /// [`MetricWindow::might_hold`] for a window known to be [`MetricWindow::in_step`].
+    #[inline]
+    pub fn might_hold_in_step(&self, watch: &Watch) -> bool {
+        debug_assert!(self.in_step());
+        watch.might_hold(&self.aggs, &self.ring)
+    }
+
     /// Bytes held on the heap by the ring and the running aggregates.
     pub fn heap_bytes(&self) -> usize {
         self.ring.heap_bytes() + self.aggs.heap_bytes()

@@ -9,8 +9,13 @@
 #[derive(Debug, Clone, Default)]
 pub struct Ring {
     buf: Box<[f64]>,
-    /// Next slot to write, in `0..cap`.
-    head: usize,
+    /// `buf.len() / 2`, kept: every read and push needs it, and a division there was a tenth of
+    /// the ring's cost.
+    cap: usize,
+    /// One past the newest value's mirror, in `cap + 1 ..= 2 cap` (or 0 while `cap` is 0): the
+    /// last `n` values are `buf[end - n .. end]` with no branch on the wrap. The next value is
+    /// written at `end - cap` (and its mirror at `end`, unless that is past the buffer).
+    end: usize,
     len: usize,
     /// Values pushed since the ring was made. Not stored: it numbers values for the running
     /// aggregates (which hold positions, not copies) and tells them whether they are in step.
@@ -19,13 +24,15 @@ pub struct Ring {
 
 impl Ring {
     pub fn with_capacity(cap: usize) -> Ring {
-        Ring { buf: vec![0.0; 2 * cap].into_boxed_slice(), head: 0, len: 0, pushes: 0 }
+        Ring { buf: vec![0.0; 2 * cap].into_boxed_slice(), cap, end: 2 * cap, len: 0, pushes: 0 }
     }
 
+    #[inline]
     pub fn capacity(&self) -> usize {
-        self.buf.len() / 2
+        self.cap
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -35,42 +42,38 @@ impl Ring {
     }
 
     /// How many values were pushed since the ring was made (counting those that fell out).
+    #[inline]
     pub fn pushes(&self) -> u64 {
         self.pushes
     }
 
     #[inline]
     pub fn push(&mut self, v: f64) {
-        let cap = self.capacity();
+        let cap = self.cap;
         if cap == 0 {
             return;
         }
         self.pushes += 1;
-        self.buf[self.head] = v;
-        self.buf[self.head + cap] = v;
-        self.head = if self.head + 1 == cap { 0 } else { self.head + 1 };
-        if self.len < cap {
-            self.len += 1;
-        }
+        // The slot after the newest, as `end` wraps from `2 cap` back to `cap + 1`.
+        let head = if self.end == 2 * cap { 0 } else { self.end - cap };
+        self.buf[head] = v;
+        self.buf[head + cap] = v;
+        self.end = head + cap + 1;
+        self.len += usize::from(self.len < cap);
     }
 
     /// The last `n` values, oldest first. `n` is clamped to `len()`.
     #[inline]
     pub fn last(&self, n: usize) -> &[f64] {
         let n = n.min(self.len);
-        let cap = self.capacity();
-        // The newest value sits at `head - 1` (mod cap); its mirror at `head - 1 + cap`.
-        let end = if self.head == 0 { 2 * cap } else { self.head + cap };
-        &self.buf[end - n..end]
+        &self.buf[self.end - n..self.end]
     }
 
     /// The value `k` places back from the newest (0 is the newest). `k` must be below `len()`.
     #[inline]
     pub fn at(&self, k: usize) -> f64 {
         debug_assert!(k < self.len);
-        let cap = self.capacity();
-        let end = if self.head == 0 { 2 * cap } else { self.head + cap };
-        self.buf[end - 1 - k]
+        self.buf[self.end - 1 - k]
     }
 
     /// Every retained value, oldest first.

@@ -21,6 +21,14 @@ pub enum AggKind {
     Min,
     /// Sums of deviations and squared deviations (z-score mean and variance).
     Moments,
+    /// When a value last reached a bound (`>=` the bound, or `<=` it for `min`; the bound's
+    /// bits, so that specs stay `Eq`): a threshold on a maximum or minimum asks only whether
+    /// some value of its window reaches it, which is exact and costs a comparison a value,
+    /// where the extremum itself costs a block scan and a prefix.
+    Reach {
+        min: bool,
+        bound: u64,
+    },
 }
 
 impl AggKind {
@@ -30,6 +38,7 @@ impl AggKind {
             AggKind::Sum => 0,
             AggKind::Max | AggKind::Min => 1,
             AggKind::Moments => 2,
+            AggKind::Reach { .. } => 3,
         }
     }
 }
@@ -62,12 +71,15 @@ struct Tracked<T> {
     lag: usize,
     len: usize,
     period: u32,
+    /// The ring's push count at which a sliding sum is next recomputed (unused by extrema).
+    due_at: u64,
     state: T,
 }
 
 impl<T> Tracked<T> {
-    fn new(spec: AggSpec, state: T) -> Tracked<T> {
-        Tracked { lag: spec.lag, len: spec.len, period: period(spec.len), state }
+    fn new(spec: AggSpec, state: T, pushes: u64) -> Tracked<T> {
+        let period = period(spec.len);
+        Tracked { lag: spec.lag, len: spec.len, period, due_at: pushes + u64::from(period), state }
     }
 
     /// Before `v` is pushed onto a ring holding `old`: the value entering the span (after the
@@ -88,7 +100,6 @@ impl<T> Tracked<T> {
 trait Sliding {
     fn enter(&mut self, x: f64);
     fn shift(&mut self, x: f64, out: f64);
-    fn tick(&mut self, period: u32) -> bool;
 }
 
 impl Sliding for SlidingSum {
@@ -99,10 +110,6 @@ impl Sliding for SlidingSum {
     #[inline]
     fn shift(&mut self, x: f64, out: f64) {
         SlidingSum::shift(self, x, out)
-    }
-    #[inline]
-    fn tick(&mut self, period: u32) -> bool {
-        SlidingSum::tick(self, period)
     }
 }
 
@@ -115,33 +122,56 @@ impl Sliding for SlidingMoments {
     fn shift(&mut self, x: f64, out: f64) {
         SlidingMoments::shift(self, x, out)
     }
-    #[inline]
-    fn tick(&mut self, period: u32) -> bool {
-        SlidingMoments::tick(self, period)
+}
+
+/// Step every sliding aggregate of `ts` as `v` is pushed onto a full ring holding `old` (so
+/// every span is full: one value in, one out).
+#[inline]
+fn slide_full<T: Sliding>(ts: &mut [Tracked<T>], old: &[f64], v: f64) {
+    let n = old.len();
+    for t in ts {
+        let x = if t.lag == 0 { v } else { old[n - t.lag] };
+        t.state.shift(x, old[n - t.lag - t.len]);
     }
 }
 
-/// Step every sliding aggregate of `ts` as `v` is pushed onto a ring holding `old`. True when
-/// one is due for a recomputation.
-#[inline]
-fn slide<T: Sliding>(ts: &mut [Tracked<T>], old: &[f64], v: f64, full: bool) -> bool {
-    let mut due = false;
+/// Step every sliding aggregate of `ts` as `v` is pushed onto a ring holding `old` that is
+/// still filling (or whose spans may not fit it).
+fn slide_filling<T: Sliding>(ts: &mut [Tracked<T>], old: &[f64], v: f64) {
     for t in ts {
-        if full {
-            // The ring is full, so every span is: one value in, one out (capacity covers spans).
-            let n = old.len();
-            let x = if t.lag == 0 { v } else { old[n - t.lag] };
-            t.state.shift(x, old[n - t.lag - t.len]);
-        } else {
-            match (t.entering(old, v), t.leaving(old)) {
-                (Some(x), Some(out)) => t.state.shift(x, out),
-                (Some(x), None) => t.state.enter(x),
-                _ => {}
-            }
+        match (t.entering(old, v), t.leaving(old)) {
+            (Some(x), Some(out)) => t.state.shift(x, out),
+            (Some(x), None) => t.state.enter(x),
+            _ => {}
         }
-        due |= t.state.tick(t.period);
     }
-    due
+}
+
+/// The push number of the newest value that reached a bound (0: none the ring holds).
+#[derive(Debug, Clone, Copy)]
+pub struct Reach {
+    /// 1, or -1 for a minimum: a value reaches the bound when `sign * x >= sign * bound`.
+    sign: f64,
+    bound: f64,
+    pub last: u64,
+}
+
+impl Reach {
+    fn new(min: bool, bound: f64) -> Reach {
+        let sign = if min { -1.0 } else { 1.0 };
+        Reach { sign, bound: sign * bound, last: 0 }
+    }
+
+    #[inline]
+    fn reaches(&self, x: f64) -> bool {
+        self.sign * x >= self.bound
+    }
+
+    /// Did one of the latest `len` values of a ring that has taken `pushes` reach the bound?
+    #[inline]
+    pub fn within(&self, pushes: u64, len: usize) -> bool {
+        self.last != 0 && self.last + len as u64 > pushes
+    }
 }
 
 /// The running aggregates of one window, and the length of its latest run of equal values.
@@ -151,8 +181,12 @@ pub struct Aggregates {
     sums: Vec<Tracked<SlidingSum>>,
     extrema: Vec<Tracked<Extremum>>,
     moments: Vec<Tracked<SlidingMoments>>,
+    reaches: Vec<Reach>,
     /// `(ring capacity, ring pushes)` when the aggregates were last in step with the ring.
     synced: Option<(usize, u64)>,
+    /// The earliest `due_at` of the sliding sums: one comparison a push instead of a counter
+    /// per sum.
+    next_due: u64,
     /// Every span fits in the ring's capacity (the engine sizes rings so): once the ring is
     /// full, every span is, and the update takes its fast path.
     fits: bool,
@@ -187,12 +221,20 @@ impl Aggregates {
                 AggKind::Sum => {
                     let mut s = SlidingSum::default();
                     s.recompute(part);
-                    fresh.sums.push(Tracked::new(spec, s));
+                    fresh.sums.push(Tracked::new(spec, s, ring.pushes()));
                 }
                 AggKind::Moments => {
                     let mut m = SlidingMoments::default();
                     m.recompute(part, None);
-                    fresh.moments.push(Tracked::new(spec, m));
+                    fresh.moments.push(Tracked::new(spec, m, ring.pushes()));
+                }
+                AggKind::Reach { min, bound } => {
+                    let r = Reach::new(min, f64::from_bits(bound));
+                    // The newest value of the ring that reaches the bound (its push number), if
+                    // any: older values are out of every span the ring covers.
+                    let back = values.iter().rev().position(|&x| r.reaches(x));
+                    let last = back.map_or(0, |k| ring.pushes() - k as u64);
+                    fresh.reaches.push(Reach { last, ..r });
                 }
                 AggKind::Max | AggKind::Min => {
                     let mut e = Extremum::new(spec.kind == AggKind::Min, len);
@@ -201,7 +243,7 @@ impl Aggregates {
                     let entered = ring.pushes().saturating_sub(lag as u64);
                     let in_block = if entered == 0 { 0 } else { ((entered - 1) % len as u64) as usize + 1 };
                     e.recompute(part, in_block);
-                    fresh.extrema.push(Tracked::new(spec, e));
+                    fresh.extrema.push(Tracked::new(spec, e, ring.pushes()));
                 }
             }
         }
@@ -212,6 +254,7 @@ impl Aggregates {
         fresh.run = trailing(values);
         fresh.prev_run = trailing(&values[..values.len().saturating_sub(1)]);
         fresh.synced = Some((ring.capacity(), ring.pushes()));
+        fresh.next_due = fresh.earliest_due();
         fresh.fits = specs.iter().all(|s| s.lag + s.len <= ring.capacity());
         *self = fresh;
     }
@@ -224,41 +267,70 @@ impl Aggregates {
             return;
         }
         let old = ring.values();
-        let full = self.fits && old.len() == ring.capacity();
-        let due = slide(&mut self.sums, old, v, full) | slide(&mut self.moments, old, v, full);
-        for t in &mut self.extrema {
-            if let Some(x) = t.entering(old, v) {
-                // The block just completed is the span as it stands before the push.
+        if self.fits && old.len() == ring.capacity() {
+            slide_full(&mut self.sums, old, v);
+            slide_full(&mut self.moments, old, v);
+            let n = old.len();
+            for t in &mut self.extrema {
                 let (lag, len) = (t.lag, t.len);
-                t.state.enter(x, || span(old, lag, len));
+                let x = if lag == 0 { v } else { old[n - lag] };
+                // The block just completed is the span as it stands before the push.
+                t.state.enter(x, || &old[n - lag - len..n - lag]);
             }
+        } else {
+            self.push_filling(old, v);
+        }
+        let pushed = ring.pushes() + 1;
+        for r in &mut self.reaches {
+            r.last = if r.reaches(v) { pushed } else { r.last };
         }
         self.prev_run = self.run;
         self.run = if old.last() == Some(&v) { self.run.saturating_add(1) } else { 1 };
         ring.push(v);
-        self.synced = Some((ring.capacity(), ring.pushes()));
-        if due {
+        let pushes = ring.pushes();
+        self.synced = Some((ring.capacity(), pushes));
+        if pushes >= self.next_due {
             self.recompute_due(ring);
         }
+    }
+
+    fn push_filling(&mut self, old: &[f64], v: f64) {
+        slide_filling(&mut self.sums, old, v);
+        slide_filling(&mut self.moments, old, v);
+        for t in &mut self.extrema {
+            if let Some(x) = t.entering(old, v) {
+                let (lag, len) = (t.lag, t.len);
+                t.state.enter(x, || span(old, lag, len));
+            }
+        }
+    }
+
+    fn earliest_due(&self) -> u64 {
+        let sums = self.sums.iter().map(|t| t.due_at);
+        sums.chain(self.moments.iter().map(|t| t.due_at)).min().unwrap_or(u64::MAX)
     }
 
     /// Recompute the sums whose period is up, from the ring (O(span), once per period).
     #[cold]
     fn recompute_due(&mut self, ring: &Ring) {
         let values = ring.values();
+        let pushes = ring.pushes();
         for t in &mut self.sums {
-            if t.state.due(t.period) {
+            if pushes >= t.due_at {
                 t.state.recompute(span(values, t.lag, t.len));
+                t.due_at = pushes + u64::from(t.period);
             }
         }
         for t in &mut self.moments {
-            if t.state.due(t.period) {
+            if pushes >= t.due_at {
                 let n = span(values, t.lag, t.len).len();
                 // Shift by the running mean: one pass, and the deviations stay small.
                 let mean = (n > 0).then(|| t.state.shift + t.state.s1() / n as f64);
                 t.state.recompute(span(values, t.lag, t.len), mean);
+                t.due_at = pushes + u64::from(t.period);
             }
         }
+        self.next_due = self.earliest_due();
     }
 
     #[inline]
@@ -269,6 +341,11 @@ impl Aggregates {
     #[inline]
     pub fn extremum(&self, slot: usize) -> &Extremum {
         &self.extrema[slot].state
+    }
+
+    #[inline]
+    pub fn reach(&self, slot: usize) -> &Reach {
+        &self.reaches[slot]
     }
 
     #[inline]
@@ -286,6 +363,7 @@ impl Aggregates {
         self.sums.capacity() * std::mem::size_of::<Tracked<SlidingSum>>()
             + self.moments.capacity() * std::mem::size_of::<Tracked<SlidingMoments>>()
             + self.extrema.capacity() * std::mem::size_of::<Tracked<Extremum>>()
+            + self.reaches.capacity() * std::mem::size_of::<Reach>()
             + self.extrema.iter().map(|t| t.state.heap_bytes()).sum::<usize>()
     }
 }

@@ -30,7 +30,6 @@ pub struct SlidingSum {
     sum: f64,
     /// The largest |x| taken since the last recomputation (of the span then, or entered since).
     pub max_abs: f64,
-    since: u32,
 }
 
 impl SlidingSum {
@@ -41,7 +40,7 @@ impl SlidingSum {
             sum += x;
             max_abs = fmax(max_abs, x.abs());
         }
-        *self = SlidingSum { sum, max_abs, since: 0 };
+        *self = SlidingSum { sum, max_abs };
     }
 
     /// `x` enters the span (while it fills).
@@ -56,18 +55,6 @@ impl SlidingSum {
     pub fn shift(&mut self, x: f64, out: f64) {
         self.sum += x - out;
         self.max_abs = fmax(self.max_abs, x.abs());
-    }
-
-    /// Count one push; true when a recomputation is due.
-    #[inline]
-    pub fn tick(&mut self, period: u32) -> bool {
-        self.since += 1;
-        self.since >= period
-    }
-
-    #[inline]
-    pub fn due(&self, period: u32) -> bool {
-        self.since >= period
     }
 
     #[inline]
@@ -88,7 +75,6 @@ pub struct SlidingMoments {
     pub max_abs: f64,
     /// The largest |x - shift| taken since the last recomputation.
     pub max_dev: f64,
-    since: u32,
 }
 
 impl SlidingMoments {
@@ -129,18 +115,6 @@ impl SlidingMoments {
         self.s2 += d * d - e * e;
         self.max_abs = fmax(self.max_abs, x.abs());
         self.max_dev = fmax(self.max_dev, d.abs());
-    }
-
-    /// Count one push; true when a recomputation is due.
-    #[inline]
-    pub fn tick(&mut self, period: u32) -> bool {
-        self.since += 1;
-        self.since >= period
-    }
-
-    #[inline]
-    pub fn due(&self, period: u32) -> bool {
-        self.since >= period
     }
 
     /// Sum of deviations from the shift.

@@ -35,12 +35,37 @@ enum Source {
     Extremum { slot: usize },
 }
 
+/// The condition's test, one variant per kind of condition and of aggregate it reads, so a
+/// check dispatches once (a nested match on the source cost a second dispatch per check). A tag
+/// of its own: packed into the sources' (a niche), it took three more instructions to decode.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 enum Probe {
     /// Holds when `at_least <= value <= at_most` (every comparison but `$ne` is one of those,
     /// an infinity standing for no bound), so the check needs no branch on the operator.
     Threshold {
         value: Source,
+        at_least: f64,
+        at_most: f64,
+    },
+    /// [`Probe::Threshold`] over a running average.
+    ThresholdAverage {
+        slot: usize,
+        inv: f64,
+        k: f64,
+        at_least: f64,
+        at_most: f64,
+    },
+    /// A threshold on a maximum or minimum with one bound: it holds exactly when some value of
+    /// the window reaches the bound (`holds_if_reached`), or when none does.
+    ThresholdReach {
+        slot: usize,
+        len: usize,
+        holds_if_reached: bool,
+    },
+    /// [`Probe::Threshold`] over a running maximum or minimum.
+    ThresholdExtremum {
+        slot: usize,
         at_least: f64,
         at_most: f64,
     },
@@ -52,9 +77,23 @@ enum Probe {
     Change {
         current: Source,
         prior: Source,
-        relative: bool,
-        sides: Sides,
-        amount: f64,
+        change: ChangeTest,
+    },
+    /// [`Probe::Change`] over two running averages.
+    ChangeAverage {
+        current: usize,
+        prior: usize,
+        inv_current: f64,
+        k_current: f64,
+        inv_prior: f64,
+        k_prior: f64,
+        change: ChangeTest,
+    },
+    /// [`Probe::Change`] over two running maxima or minima.
+    ChangeExtremum {
+        current: usize,
+        prior: usize,
+        change: ChangeTest,
     },
     ZScore {
         slot: usize,
@@ -62,6 +101,14 @@ enum Probe {
         sides: Sides,
         bounds: ZBounds,
     },
+}
+
+/// What a change condition asks of the difference of its two aggregates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ChangeTest {
+    relative: bool,
+    sides: Sides,
+    amount: f64,
 }
 
 /// Which sides of a change count, as factors of the bound: 1 where it counts, infinity (a bound
@@ -124,6 +171,31 @@ impl Watch {
     /// Compile `condition`, adding the aggregates it reads to `specs` (the window's).
     pub fn new(condition: &MetricCondition, specs: &mut Vec<AggSpec>) -> Watch {
         let probe = match condition {
+            MetricCondition::Threshold(Threshold {
+                agg: Some(agg @ (Agg::Max | Agg::Min)),
+                window,
+                cmp,
+                threshold,
+                ..
+            }) if !matches!(cmp, Cmp::Eq | Cmp::Ne) => {
+                // max >= a: some value >= a. max <= b: no value >= next_up(b) (windows hold no
+                // NaN, and the fold of max is one of the values). Mirrored for min.
+                let t = *threshold;
+                let min = *agg == Agg::Min;
+                let (bound, holds_if_reached) = match (min, cmp) {
+                    (false, Cmp::Gt) => (t.next_up(), true),
+                    (false, Cmp::Gte) => (t, true),
+                    (false, _) if *cmp == Cmp::Lt => (t, false),
+                    (false, _) => (t.next_up(), false),
+                    (true, Cmp::Lt) => (t.next_down(), true),
+                    (true, Cmp::Lte) => (t, true),
+                    (true, _) if *cmp == Cmp::Gt => (t, false),
+                    (true, _) => (t.next_down(), false),
+                };
+                let kind = AggKind::Reach { min, bound: bound.to_bits() };
+                let slot = slot(specs, AggSpec { kind, lag: 0, len: *window });
+                Probe::ThresholdReach { slot, len: *window, holds_if_reached }
+            }
             MetricCondition::Threshold(Threshold { agg, window, cmp, threshold, .. }) => {
                 let value = source(specs, *agg, 0, *window);
                 let (t, inf) = (*threshold, f64::INFINITY);
@@ -137,15 +209,31 @@ impl Watch {
                         return Watch { needed: condition.needed(), probe: Probe::ThresholdNe { value, threshold: t } };
                     }
                 };
-                Probe::Threshold { value, at_least, at_most }
+                match value {
+                    Source::Average { slot, inv, k } => Probe::ThresholdAverage { slot, inv, k, at_least, at_most },
+                    Source::Extremum { slot } => Probe::ThresholdExtremum { slot, at_least, at_most },
+                    Source::Value(_) => Probe::Threshold { value, at_least, at_most },
+                }
             }
-            MetricCondition::Change(c @ Change { agg, current_window, prior_window, .. }) => Probe::Change {
-                current: source(specs, *agg, 0, *current_window),
-                prior: source(specs, *agg, *current_window, *prior_window),
-                relative: c.change_type == ChangeType::Relative,
-                sides: Sides::of(c.change_dir),
-                amount: c.amount,
-            },
+            MetricCondition::Change(c @ Change { agg, current_window, prior_window, .. }) => {
+                let current = source(specs, *agg, 0, *current_window);
+                let prior = source(specs, *agg, *current_window, *prior_window);
+                let change = ChangeTest {
+                    relative: c.change_type == ChangeType::Relative,
+                    sides: Sides::of(c.change_dir),
+                    amount: c.amount,
+                };
+                match (current, prior) {
+                    (
+                        Source::Average { slot: current, inv: inv_current, k: k_current },
+                        Source::Average { slot: prior, inv: inv_prior, k: k_prior },
+                    ) => Probe::ChangeAverage { current, prior, inv_current, k_current, inv_prior, k_prior, change },
+                    (Source::Extremum { slot: current }, Source::Extremum { slot: prior }) => {
+                        Probe::ChangeExtremum { current, prior, change }
+                    }
+                    _ => Probe::Change { current, prior, change },
+                }
+            }
             MetricCondition::ZScore(ZScore { window, threshold, change_dir, .. }) => Probe::ZScore {
                 slot: slot(specs, AggSpec { kind: AggKind::Moments, lag: 1, len: *window }),
                 window: *window,
@@ -166,37 +254,34 @@ impl Watch {
         match self.probe {
             Probe::Threshold { value, at_least, at_most } => {
                 let (v, err) = estimate(value, aggs, ring);
-                // Written so that a NaN answers "maybe".
-                let below = v + err < at_least;
-                let above = v - err > at_most;
-                !(below | above)
+                may_be_within(v, err, at_least, at_most)
+            }
+            Probe::ThresholdAverage { slot, inv, k, at_least, at_most } => {
+                let (v, err) = average(aggs, slot, inv, k);
+                may_be_within(v, err, at_least, at_most)
+            }
+            Probe::ThresholdReach { slot, len, holds_if_reached } => {
+                aggs.reach(slot).within(ring.pushes(), len) == holds_if_reached
+            }
+            Probe::ThresholdExtremum { slot, at_least, at_most } => {
+                may_be_within(aggs.extremum(slot).value(), 0.0, at_least, at_most)
             }
             Probe::ThresholdNe { value, threshold } => {
                 let (v, err) = estimate(value, aggs, ring);
                 v - err != threshold || v + err != threshold
             }
-            Probe::Change { current, prior, relative, sides, amount } => {
+            Probe::Change { current, prior, change } => {
                 let (c, ec) = estimate(current, aggs, ring);
                 let (p, ep) = estimate(prior, aggs, ring);
-                let d = c - p;
-                // Both roundings of d (here and the reference's), and those of the reference's
-                // division, within 8 eps (|c| + |p|); |c| and |p| are known before d, which keeps
-                // the chain of dependent operations short.
-                let ed = ec + ep + 8.0 * EPS * (c.abs() + p.abs()) + 2.0 * TINY;
-                // Relative: delta = d / |prior| meets `amount` only if d meets `amount` times the
-                // smallest |prior| the reference may divide by (comparing products, no division).
-                let scale = if relative {
-                    let (plo, phi) = (p - ep, p + ep);
-                    // A prior that may be 0 (or NaN) is the reference's to settle.
-                    let signed = plo > 0.0 || phi < 0.0;
-                    if !signed {
-                        return true;
-                    }
-                    plo.abs().min(phi.abs())
-                } else {
-                    1.0
-                };
-                may_be_directed(sides, d - ed, d + ed, amount * scale)
+                change.may_hold(c, ec, p, ep)
+            }
+            Probe::ChangeAverage { current, prior, inv_current, k_current, inv_prior, k_prior, change } => {
+                let (c, ec) = average(aggs, current, inv_current, k_current);
+                let (p, ep) = average(aggs, prior, inv_prior, k_prior);
+                change.may_hold(c, ec, p, ep)
+            }
+            Probe::ChangeExtremum { current, prior, change } => {
+                change.may_hold(aggs.extremum(current).value(), 0.0, aggs.extremum(prior).value(), 0.0)
             }
             Probe::ZScore { slot, window, sides, ref bounds } => {
                 // Exact, as the reference: a window of equal values is not evaluated.
@@ -217,19 +302,59 @@ impl Watch {
     }
 }
 
+/// Might `v` (within `err` of the reference's value) be in `[at_least, at_most]`? Written so
+/// that a NaN answers "maybe".
+#[inline(always)]
+fn may_be_within(v: f64, err: f64, at_least: f64, at_most: f64) -> bool {
+    let below = v + err < at_least;
+    let above = v - err > at_most;
+    !(below | above)
+}
+
+impl ChangeTest {
+    /// Might the change from `p` (within `ep` of the reference's) to `c` (within `ec`) hold?
+    #[inline(always)]
+    fn may_hold(self, c: f64, ec: f64, p: f64, ep: f64) -> bool {
+        let ChangeTest { relative, sides, amount } = self;
+        let d = c - p;
+        // Both roundings of d (here and the reference's), and those of the reference's
+        // division, within 8 eps (|c| + |p|); |c| and |p| are known before d, which keeps
+        // the chain of dependent operations short.
+        let ed = ec + ep + 8.0 * EPS * (c.abs() + p.abs()) + 2.0 * TINY;
+        // Relative: delta = d / |prior| meets `amount` only if d meets `amount` times the
+        // smallest |prior| the reference may divide by (comparing products, no division).
+        let scale = if relative {
+            let (plo, phi) = (p - ep, p + ep);
+            // A prior that may be 0 (or NaN) is the reference's to settle.
+            let signed = plo > 0.0 || phi < 0.0;
+            if !signed {
+                return true;
+            }
+            plo.abs().min(phi.abs())
+        } else {
+            1.0
+        };
+        may_be_directed(sides, d - ed, d + ed, amount * scale)
+    }
+}
+
+/// A running average and a bound on its distance to the reference fold's value.
+#[inline(always)]
+fn average(aggs: &Aggregates, slot: usize, inv: f64, k: f64) -> (f64, f64) {
+    let s = aggs.sum(slot);
+    let avg = s.sum() * inv;
+    // `k` covers the reference's division (u) and the product by 1/n here (2u) too,
+    // as |avg| <= max|x|; the bound then does not wait for the average.
+    (avg, k * s.max_abs + TINY)
+}
+
 /// An aggregate's running value and a bound on its distance to the reference fold's value.
 #[inline(always)]
 fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
     match source {
         Source::Value(lag) => (ring.at(lag), 0.0),
         Source::Extremum { slot } => (aggs.extremum(slot).value(), 0.0),
-        Source::Average { slot, inv, k } => {
-            let s = aggs.sum(slot);
-            let avg = s.sum() * inv;
-            // `k` covers the reference's division (u) and the product by 1/n here (2u) too,
-            // as |avg| <= max|x|; the bound then does not wait for the average.
-            (avg, k * s.max_abs + TINY)
-        }
+        Source::Average { slot, inv, k } => average(aggs, slot, inv, k),
     }
 }
 
