@@ -25,14 +25,27 @@ pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Attempts per batch of entries SQS fails on its side (throttling, internal errors).
 const ATTEMPTS: u32 = 6;
 
+/// What went wrong talking to SQS.
 #[derive(Debug, thiserror::Error)]
 pub enum SqsError {
     /// The call failed: the queue could not be reached, or refused the request.
     #[error("sqs {op}: {message}")]
-    Call { op: &'static str, message: String },
+    Call {
+        /// The SQS operation (`SendMessageBatch`, ...).
+        op: &'static str,
+        /// The SDK's error with its context.
+        message: String,
+    },
     /// SQS refused some messages for a reason that retrying will not fix.
     #[error("sqs refused {count} messages: {code}: {message}")]
-    Refused { count: usize, code: String, message: String },
+    Refused {
+        /// How many of the batch's messages were refused.
+        count: usize,
+        /// SQS's error code for the first of them.
+        code: String,
+        /// SQS's message for the first of them.
+        message: String,
+    },
     /// A message is larger than SQS takes.
     #[error("a message of {0} bytes is over SQS's limit of {MAX_BATCH_BYTES}")]
     TooLarge(usize),
@@ -41,6 +54,7 @@ pub enum SqsError {
 /// A message to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutMessage {
+    /// The message body: an envelope's JSON, or a delivery message.
     pub body: String,
     /// FIFO queues: the ordering group.
     pub group_id: Option<String>,
@@ -53,6 +67,7 @@ pub struct OutMessage {
 }
 
 impl OutMessage {
+    /// A message with this body and no FIFO ids, delay or attributes.
     pub fn new(body: impl Into<String>) -> OutMessage {
         OutMessage { body: body.into(), group_id: None, dedup_id: None, delay_seconds: None, attributes: Vec::new() }
     }
@@ -74,10 +89,12 @@ fn call_error(op: &'static str, e: impl std::error::Error) -> SqsError {
 }
 
 impl Sqs {
+    /// The queue client over an SDK client.
     pub fn new(client: aws_sdk_sqs::Client) -> Sqs {
         Sqs { client }
     }
 
+    /// The SDK client, for calls this wrapper does not make.
     pub fn client(&self) -> &aws_sdk_sqs::Client {
         &self.client
     }
@@ -174,6 +191,7 @@ fn jitter(max: u64) -> u64 {
 /// What a redrive moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Redriven {
+    /// Messages moved back to their source queue.
     pub moved: usize,
 }
 

@@ -22,59 +22,85 @@ use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 
+/// Labels of the per-event-type counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TypeLabel {
+    /// The envelope's CloudEvents type (`run.metrics.logged`, ...).
     pub event_type: String,
 }
 
+/// Labels of `automations_envelopes_rejected_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabel {
+    /// The envelope's type when it is a known one, else `unknown`.
     pub event_type: String,
     /// The field at fault (indices removed), or `envelope` for the document as a whole.
     pub field: String,
 }
 
+/// Labels of `automations_fires_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TriggerLabel {
+    /// The automation's trigger kind (`RUN_METRIC_THRESHOLD`, ...).
     pub trigger: String,
 }
 
+/// Labels of `automations_deliveries_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     /// `delivered`, `retry`, `failed`, `skipped`, `nothing_to_send`.
     pub outcome: String,
 }
 
+/// Labels of `automations_sweeps_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     /// `ok` or `error`.
     pub result: String,
 }
 
+/// Labels of `automations_http_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabel {
+    /// The HTTP method.
     pub method: String,
     /// The route template (`/v1/automations/{id}`), never the path: ids would be unbounded.
     pub route: String,
+    /// The answer's status code.
     pub status: String,
 }
 
-/// Every metric of the engine.
+/// Every metric of the engine. Each field's metric name and help text are registered in
+/// `Metrics::new`; counters gain `_total` when encoded.
 pub struct Metrics {
     registry: Registry,
+    /// `automations_envelopes_accepted_total`: envelopes taken by intake.
     pub envelopes_accepted: Family<TypeLabel, Counter>,
+    /// `automations_envelopes_rejected_total`: envelopes refused, with the field at fault.
     pub envelopes_rejected: Family<RejectLabel, Counter>,
+    /// `automations_metric_values_evaluated_total`: finite metric values evaluated.
     pub metric_values: Counter,
+    /// `automations_fires_total`: fires recorded.
     pub fires: Family<TriggerLabel, Counter>,
+    /// `automations_fire_duplicates_total`: fires decided again for a redelivered envelope.
     pub fire_duplicates: Counter,
+    /// `automations_ingest_batch_duration_seconds`: one batch, store reads and writes included.
     pub ingest_seconds: Histogram,
+    /// `automations_deliveries_total`: delivery attempts.
     pub deliveries: Family<OutcomeLabel, Counter>,
+    /// `automations_delivery_duration_seconds`: how long a receiver took to answer.
     pub delivery_seconds: Histogram,
+    /// `automations_outbox_pending`: executions waiting for a delivery.
     pub outbox_pending: Gauge,
+    /// `automations_outbox_oldest_pending_age_seconds`: 0 when none is pending.
     pub outbox_oldest_pending_seconds: Gauge<f64, AtomicU64>,
+    /// `automations_sweeps_total`: sweeper runs.
     pub sweeps: Family<ResultLabel, Counter>,
+    /// `automations_runs_marked_crashed_total`: stalled runs marked crashed.
     pub runs_crashed: Counter,
+    /// `automations_http_requests_total`: API requests.
     pub http_requests: Family<RequestLabel, Counter>,
+    /// `automations_http_request_duration_seconds`: API request latency.
     pub http_seconds: Histogram,
 }
 
@@ -162,22 +188,27 @@ impl Metrics {
         self.envelopes_rejected.get_or_create(&RejectLabel { event_type, field: field_label(field) }).inc();
     }
 
+    /// Count an envelope intake took.
     pub fn accepted(&self, event_type: &str) {
         self.envelopes_accepted.get_or_create(&TypeLabel { event_type: event_type.to_string() }).inc();
     }
 
+    /// Count a recorded fire of an automation with this trigger kind.
     pub fn fired(&self, trigger: &str) {
         self.fires.get_or_create(&TriggerLabel { trigger: trigger.to_string() }).inc();
     }
 
+    /// Count a delivery attempt's outcome (see [`OutcomeLabel`]).
     pub fn delivery(&self, outcome: &str) {
         self.deliveries.get_or_create(&OutcomeLabel { outcome: outcome.to_string() }).inc();
     }
 
+    /// Count a sweeper run that succeeded or failed.
     pub fn sweep(&self, ok: bool) {
         self.sweeps.get_or_create(&ResultLabel { result: if ok { "ok" } else { "error" }.to_string() }).inc();
     }
 
+    /// Count an API request and observe its latency. `route` is the matched template.
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let labels = RequestLabel { method: method.to_string(), route: route.to_string(), status: status.to_string() };
         self.http_requests.get_or_create(&labels).inc();
