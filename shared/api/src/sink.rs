@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 pub use automations_core::BoxFuture;
+use automations_core::EntityId;
 use automations_core::event::{Envelope, RunKey};
 use automations_core::history::{Point, RunHistory};
 use automations_core::model::Integration;
@@ -32,7 +33,7 @@ pub trait EventSink: Send + Sync + 'static {
     /// `entity`'s automations changed (created, updated, enabled, disabled or deleted). A sink
     /// that evaluates must make the next envelope see the change; a sink that only forwards has
     /// nothing to do.
-    fn automations_changed<'a>(&'a self, _entity: &'a str) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn automations_changed<'a>(&'a self, _entity: &'a EntityId) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -55,7 +56,7 @@ pub trait EventSink: Send + Sync + 'static {
     /// `None`: this deployment keeps no history.
     fn history_runs<'a>(
         &'a self,
-        _entity: &'a str,
+        _entity: &'a EntityId,
         _project: &'a str,
         _limit: usize,
     ) -> BoxFuture<'a, Result<Option<Vec<RunHistory>>, ApiError>> {

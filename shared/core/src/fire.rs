@@ -1,6 +1,7 @@
 //! Fires: an automation matched an event. Deterministic ids make recording a fire idempotent.
 
 use crate::event::{Envelope, LinkSource, RunInfo};
+use crate::id::{AutomationId, EntityId, FireId};
 use crate::model::{Action, Location, MetricCondition, RunState, TriggerKind};
 use crate::time::Timestamp;
 use crate::window::Observed;
@@ -71,12 +72,12 @@ pub const FIRE_TTL: i64 = 30 * crate::time::DAY;
 /// An automation fired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fire {
-    pub id: String,
-    pub automation_id: String,
+    pub id: FireId,
+    pub automation_id: AutomationId,
     /// The automation's name at fire time.
     pub automation_name: String,
     pub trigger: TriggerKind,
-    pub entity: String,
+    pub entity: EntityId,
     pub event_id: String,
     pub event_source: String,
     /// The CloudEvents type of the envelope.
@@ -97,15 +98,15 @@ impl Fire {
         subject: Subject,
     ) -> Fire {
         Fire {
-            id: fire_id(&automation.id, &env.source, &env.id, metric),
+            id: fire_id(automation.id.as_str(), &env.source, &env.id, metric).into(),
             automation_id: automation.id.clone(),
             automation_name: automation.name.clone(),
             trigger: automation.trigger.kind(),
             entity: match &subject {
-                Subject::RunState { run, .. } | Subject::Metric { run, .. } => run.key.entity.clone(),
+                Subject::RunState { run, .. } | Subject::Metric { run, .. } => run.key.entity.clone().into(),
                 Subject::Artifact { .. } => match &env.data {
-                    crate::event::EventData::Artifact(a) => a.entity.clone(),
-                    _ => String::new(),
+                    crate::event::EventData::Artifact(a) => a.entity.clone().into(),
+                    _ => EntityId::default(),
                 },
             },
             event_id: env.id.clone(),

@@ -115,7 +115,7 @@ impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
 
     /// Feed a `crashed` envelope for every run silent past its stall period.
     pub async fn crash_stalled(&self, feed: &impl EnvelopeFeed, now: Timestamp) -> Result<usize, SweepError> {
-        let silent_since = Timestamp(now.0 - self.stall.shortest());
+        let silent_since = now.minus(self.stall.shortest());
         let mut crashed = 0;
         // Each round's crashes leave the stalled set, so rounds make progress; the bound only
         // guards against a store that does not.
@@ -141,7 +141,7 @@ impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
 
     /// Claim executions due for longer than the grace and hand them to the relay.
     pub async fn relay(&self, relay: &impl Relay, now: Timestamp) -> Result<usize, SweepError> {
-        let due_by = Timestamp(now.0 - self.relay_grace);
+        let due_by = now.minus(self.relay_grace);
         let mut relayed = 0;
         for _ in 0..1000 {
             let claimed = self.store.claim_due(due_by, self.batch, now.plus(self.relay_lease), now).await?;

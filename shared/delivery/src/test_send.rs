@@ -21,14 +21,14 @@ impl Delivery {
             return json!({"fire_id": fire.id, "delivered": false, "request": null, "response": null,
                           "message": format!("the integration {:?} takes no deliveries", integration.name)});
         };
-        let req = match request::build(&target, &fire.id, &body, now) {
+        let req = match request::build(&target, fire.id.as_str(), &body, now) {
             Ok(r) => r,
             Err(e) => {
                 return json!({"fire_id": fire.id, "delivered": false, "request": null, "response": null,
                               "message": format!("the integration's secret cannot sign: {e}")});
             }
         };
-        let recorded = req.recorded(&integration.name);
+        let recorded = req.recorded(integration.name.as_str());
         let sent = self.sender.send(&req, &self.clock).await;
         let r = &sent.response;
         let delivered = r.status.is_some_and(|s| (200..300).contains(&s));

@@ -16,6 +16,7 @@ use automations_core::store::{
     IntegrationStore, Page, StoreError, query_matches,
 };
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId, IntegrationName};
 
 const DISABLED: &str = "disabled";
 
@@ -50,11 +51,15 @@ impl<D: DynamoApi> DynamoStore<D> {
 impl<D: DynamoApi> AutomationLookup for DynamoStore<D> {
     fn get_automation<'a>(
         &'a self,
-        entity: &'a str,
-        id: &'a str,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
     ) -> BoxFuture<'a, Result<Option<AutomationRecord>, StoreError>> {
         Box::pin(async move {
-            self.get(keys::automation_key(entity, id), "read automation").await?.as_ref().map(record).transpose()
+            self.get(keys::automation_key(entity.as_str(), id.as_str()), "read automation")
+                .await?
+                .as_ref()
+                .map(record)
+                .transpose()
         })
     }
 }
@@ -74,7 +79,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
         query: &'a AutomationQuery,
     ) -> BoxFuture<'a, Result<Page<AutomationRecord>, StoreError>> {
         Box::pin(async move {
-            let prefix = keys::automation_prefix(&query.entity);
+            let prefix = keys::automation_prefix(query.entity.as_str());
             let from = match &query.cursor {
                 Some(c) => format!("{prefix}{}", keys::enc(c)),
                 None => prefix.clone(),
@@ -119,7 +124,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
             }
             let more = items.len() > limit;
             items.truncate(limit);
-            let next = if more { items.last().map(|r| r.automation.id.clone()) } else { None };
+            let next = if more { items.last().map(|r| r.automation.id.to_string()) } else { None };
             Ok(Page { items, next })
         })
     }
@@ -133,9 +138,13 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
     }
 
     /// The automation and its name claim, deleted in one transaction.
-    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn delete_automation<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let key = keys::automation_key(entity, id);
+            let key = keys::automation_key(entity.as_str(), id.as_str());
             for _ in 0..5 {
                 let Some(item) = self.get(key.clone(), "read automation").await? else { return Ok(false) };
                 let name = get_s(&item, NAME).unwrap_or_default();
@@ -147,7 +156,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
                         params: Params::default().name("#tok", TOKEN).value(":tok", s(tok)),
                     }),
                     TransactItem::Delete(Delete {
-                        key: keys::name_claim_key(entity, name),
+                        key: keys::name_claim_key(entity.as_str(), name),
                         condition: Some("#id = :id".into()),
                         params: Params::default().name("#id", ID).value(":id", s(id)),
                     }),
@@ -171,11 +180,11 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
 impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
     fn get_integration<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
     ) -> BoxFuture<'a, Result<Option<Integration>, StoreError>> {
         Box::pin(async move {
-            self.get(keys::integration_key(entity, name), "read integration")
+            self.get(keys::integration_key(entity.as_str(), name.as_str()), "read integration")
                 .await?
                 .as_ref()
                 .map(integration_of)
@@ -185,8 +194,8 @@ impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
 
     fn set_integration_disabled<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
         reason: Option<&'a str>,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
@@ -199,7 +208,7 @@ impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
                 None => "REMOVE #d",
             };
             let update = Update {
-                key: keys::integration_key(entity, name),
+                key: keys::integration_key(entity.as_str(), name.as_str()),
                 update: expr.into(),
                 condition: Some("attribute_exists(#pk)".into()),
                 params,
@@ -221,7 +230,7 @@ impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
 impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
     fn create_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut item = keys::integration_key(&integration.entity, &integration.name);
+            let mut item = keys::integration_key(integration.entity.as_str(), integration.name.as_str());
             item.insert(ID.into(), s(integration.id.clone()));
             item.insert(ENTITY.into(), s(integration.entity.clone()));
             item.insert(NAME.into(), s(integration.name.clone()));
@@ -246,7 +255,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
                     Ok(())
                 }
                 Err(DynamoError::ConditionFailed(_)) => {
-                    Err(StoreError::integration_name_taken(&integration.entity, &integration.name))
+                    Err(StoreError::integration_name_taken(&integration.entity, integration.name.as_str()))
                 }
                 Err(e) => Err(unavailable("create integration", e)),
             }
@@ -256,7 +265,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
     /// Every integration of the entity (one Query; an entity has few), paged in id order.
     fn list_integrations<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page<Integration>, StoreError>> {
@@ -264,7 +273,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
             let all = self
                 .query_all(Query {
                     key_condition: "#pk = :pk".into(),
-                    params: Params::default().name("#pk", PK).value(":pk", s(keys::integrations_pk(entity))),
+                    params: Params::default().name("#pk", PK).value(":pk", s(keys::integrations_pk(entity.as_str()))),
                     consistent: true,
                     forward: true,
                     ..Query::default()
@@ -284,14 +293,18 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
     }
 
     /// The integration, then its tracking cursors and last poll (if it had a tracking side).
-    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn delete_integration<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let id = self
-                .get(keys::integration_key(entity, name), "read integration")
+                .get(keys::integration_key(entity.as_str(), name.as_str()), "read integration")
                 .await?
                 .and_then(|i| (get_s(&i, TRACKED).is_some()).then(|| get_s(&i, ID).unwrap_or_default().to_string()));
             let delete = Delete {
-                key: keys::integration_key(entity, name),
+                key: keys::integration_key(entity.as_str(), name.as_str()),
                 condition: Some("attribute_exists(#pk)".into()),
                 params: Params::default().name("#pk", PK),
             };
@@ -337,7 +350,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
             }
             let expr = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
             let update = Update {
-                key: keys::integration_key(&integration.entity, &integration.name),
+                key: keys::integration_key(integration.entity.as_str(), integration.name.as_str()),
                 update: expr,
                 condition: Some("attribute_exists(#pk)".into()),
                 params,
@@ -373,7 +386,7 @@ impl<D: DynamoApi> ApiKeyStore for DynamoStore<D> {
         Box::pin(async move {
             Ok(self.get(keys::api_key_key(hash), "read API key").await?.map(|item| ApiKeyRecord {
                 hash: hash.to_string(),
-                entity: get_s(&item, ENTITY).unwrap_or_default().to_string(),
+                entity: get_s(&item, ENTITY).unwrap_or_default().to_string().into(),
                 created_at: Timestamp(get_i64(&item, CREATED_AT).unwrap_or_default()),
             }))
         })

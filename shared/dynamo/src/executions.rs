@@ -16,15 +16,16 @@ use automations_core::ingest::NewFire;
 use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, FireStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, FireId};
 use futures_util::{StreamExt, stream};
 use std::collections::{HashMap, HashSet};
 
 /// The item that stores `e` at version `version`.
 fn execution_item(e: &Execution, version: u64, token: &str) -> Item {
-    let mut item = keys::fire_key(&e.fire_id);
+    let mut item = keys::fire_key(e.fire_id.as_str());
     item.insert(DOCUMENT.into(), s(e.to_json().to_string()));
     item.insert(AUTOMATION_ID.into(), s(e.automation_id.clone()));
-    item.insert(CREATED_ID.into(), s(created_id(e.created_at, &e.fire_id)));
+    item.insert(CREATED_ID.into(), s(created_id(e.created_at, e.fire_id.as_str())));
     item.insert(ENTITY.into(), s(e.entity.clone()));
     item.insert(STATE.into(), s(e.state.as_str()));
     item.insert(VERSION.into(), n(version));
@@ -32,7 +33,7 @@ fn execution_item(e: &Execution, version: u64, token: &str) -> Item {
     item.insert(TOKEN.into(), s(token));
     if let (ExecutionState::Pending, Some(due)) = (e.state, e.next_attempt_at) {
         item.insert(DUE_AT.into(), n(due.0));
-        item.insert(DUE_SHARD.into(), s(keys::due_shard(&e.fire_id)));
+        item.insert(DUE_SHARD.into(), s(keys::due_shard(e.fire_id.as_str())));
     }
     item
 }
@@ -227,7 +228,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
 
     fn claim<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
@@ -235,12 +236,18 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
         Box::pin(async move {
             match version {
                 Some(v) => {
-                    self.claim_with(fire_id, "#v = :seen", Params::default().value(":seen", n(v)), lease_until, now)
-                        .await
+                    self.claim_with(
+                        fire_id.as_str(),
+                        "#v = :seen",
+                        Params::default().value(":seen", n(v)),
+                        lease_until,
+                        now,
+                    )
+                    .await
                 }
                 None => {
                     let extra = Params::default().value(":now_ms", n(now.0));
-                    self.claim_with(fire_id, "#due <= :now_ms", extra, lease_until, now).await
+                    self.claim_with(fire_id.as_str(), "#due <= :now_ms", extra, lease_until, now).await
                 }
             }
         })
@@ -276,7 +283,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
     /// The `by_automation` index newest first (keys only), then one BatchGetItem for the page.
     fn list_executions<'a>(
         &'a self,
-        automation_id: &'a str,
+        automation_id: &'a AutomationId,
         cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
@@ -285,7 +292,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
             let mut before = match cursor {
                 None => None,
                 Some(c) => match parse_execution_cursor(c) {
-                    Some((t, id)) => Some(created_id(t, &id)),
+                    Some((t, id)) => Some(created_id(t, id.as_str())),
                     None => return Ok(Page { items: Vec::new(), next: None }),
                 },
             };
@@ -359,12 +366,12 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
 impl<D: DynamoApi> ReadExecution for DynamoStore<D> {
     fn get_execution<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
         Box::pin(async move {
             let item = retrying(&self.backoff, "GetItem (execution)", || {
-                self.api.get_item(&self.table, keys::fire_key(fire_id), true)
+                self.api.get_item(&self.table, keys::fire_key(fire_id.as_str()), true)
             })
             .await
             .map_err(|e| unavailable("read execution", e))?;

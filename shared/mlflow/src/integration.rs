@@ -34,7 +34,7 @@ pub fn interval(integration: &Integration, every: Option<Millis>) -> Millis {
 /// Is a poll of an integration whose last poll is `last` due at `now`? (`slack`: how early a
 /// poll may start, for a scheduler that wakes up at a coarser grain than the interval.)
 pub fn due(last: Option<&PollRecord>, interval: Millis, now: Timestamp, slack: Millis) -> bool {
-    last.is_none_or(|r| now.0 >= r.at.0.saturating_add(backoff(interval, r.failures)).saturating_sub(slack))
+    last.is_none_or(|r| now >= r.at.plus(backoff(interval, r.failures)).minus(slack))
 }
 
 /// A client of `integration`'s tracking server.

@@ -58,7 +58,7 @@ async fn poll<S: TrackingStore, F: EnvelopeFeed>(
     now: Timestamp,
     outcome: &mut PollOutcome,
 ) -> Result<(), PollError> {
-    let tracking = integration.tracking().ok_or_else(|| PollError::NotTracking(integration.name.clone()))?;
+    let tracking = integration.tracking().ok_or_else(|| PollError::NotTracking(integration.name.clone().into()))?;
     let experiments: HashMap<String, String> = client
         .experiments()
         .await?
@@ -81,7 +81,7 @@ async fn poll<S: TrackingStore, F: EnvelopeFeed>(
     outcome.runs = runs.len();
     let run_ids: Vec<String> = runs.keys().cloned().collect();
     let cursors = store.load_cursors(&integration.id, &run_ids).await?;
-    let target = TrackingTarget { integration: &integration.name, entity: &integration.entity };
+    let target = TrackingTarget { integration: integration.name.as_str(), entity: integration.entity.as_str() };
     for (run, cursor) in runs.values().zip(cursors) {
         let Some(project) = experiments.get(&run.experiment_id) else { continue };
         let moved = tracking::moved_metrics(run, &cursor);

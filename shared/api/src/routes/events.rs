@@ -72,12 +72,12 @@ pub async fn intake(
     let now = api.now();
     let binary = binary_envelope(&headers, &body)?;
     let (accepted, rejected) = if let Some(one) = binary {
-        parse_items(vec![RawItem { position: Position::Item(0), text: Ok(&one) }], &caller.entity, now)
+        parse_items(vec![RawItem { position: Position::Item(0), text: Ok(&one) }], caller.entity.as_str(), now)
     } else if body.len() <= PARSE_INLINE_MAX {
-        parse_batch(&body, &caller.entity, now)?
+        parse_batch(&body, caller.entity.as_str(), now)?
     } else {
         let entity = caller.entity.clone();
-        tokio::task::spawn_blocking(move || parse_batch(&body, &entity, now))
+        tokio::task::spawn_blocking(move || parse_batch(&body, entity.as_str(), now))
             .await
             .map_err(|e| ApiError::Internal(format!("intake parsing stopped: {e}")))??
     };

@@ -21,6 +21,7 @@ use crate::error::{ApiError, PROBLEM_JSON, json_response};
 use crate::input::RawBody;
 use crate::sink::Accepted;
 use automations_core::mlflow::{self, Headers, MlflowError, Outcome};
+use automations_core::{EntityId, IntegrationName};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 pub async fn intake(
     State(api): State<Arc<Api>>,
-    Path((entity, name)): Path<(String, String)>,
+    Path((entity, name)): Path<(EntityId, IntegrationName)>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -38,8 +39,8 @@ pub async fn intake(
         Some(i) => i,
         None => {
             return Ok(unauthorized(
-                &entity,
-                &name,
+                entity.as_str(),
+                name.as_str(),
                 format!(
                     "entity {entity:?} has no integration named {name:?}; create one of type \"mlflow\" with POST /v1/integrations"
                 ),
@@ -48,8 +49,8 @@ pub async fn intake(
     };
     let Some((target, secret)) = mlflow::integration_target(&integration) else {
         return Ok(unauthorized(
-            &entity,
-            &name,
+            entity.as_str(),
+            name.as_str(),
             match integration.kind.type_name() {
                 "mlflow" => format!(
                     "integration {name:?} has no secret and registry: it polls a tracking server, it takes no webhooks"
@@ -59,14 +60,16 @@ pub async fn intake(
         ));
     };
     if let Some(why) = &integration.disabled {
-        return Ok(unauthorized(&entity, &name, format!("integration {name:?} is disabled: {why}")));
+        return Ok(unauthorized(entity.as_str(), name.as_str(), format!("integration {name:?} is disabled: {why}")));
     }
     let mut texts = Vec::with_capacity(3);
     for header in [mlflow::HEADER_DELIVERY_ID, mlflow::HEADER_TIMESTAMP, mlflow::HEADER_SIGNATURE] {
         match headers.get(header).map(|v| v.to_str()) {
             None => texts.push(None),
             Some(Ok(v)) => texts.push(Some(v)),
-            Some(Err(_)) => return Ok(unauthorized(&entity, &name, format!("header {header} is not ASCII text"))),
+            Some(Err(_)) => {
+                return Ok(unauthorized(entity.as_str(), name.as_str(), format!("header {header} is not ASCII text")));
+            }
         }
     }
     let received = Headers { delivery_id: texts[0], timestamp: texts[1], signature: texts[2] };
@@ -76,7 +79,7 @@ pub async fn intake(
             tracing::warn!(integration = %name, entity = %entity, reason = %invalid, "MLflow delivery refused: malformed");
             return Err(ApiError::Invalid(invalid));
         }
-        Err(e) => return Ok(unauthorized(&entity, &name, e.to_string())),
+        Err(e) => return Ok(unauthorized(entity.as_str(), name.as_str(), e.to_string())),
     };
     let mut answer = json!({"delivery_id": delivery.delivery_id, "event": delivery.event});
     match delivery.outcome {

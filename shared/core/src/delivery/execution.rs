@@ -12,6 +12,7 @@ use super::retry::Verdict;
 use crate::error::Errors;
 use crate::fire::FIRE_TTL;
 use crate::fire::Fire;
+use crate::id::{AutomationId, EntityId, FireId, IntegrationName};
 use crate::model::Action;
 use crate::time::Timestamp;
 use serde_json::Value;
@@ -56,7 +57,7 @@ impl ExecutionState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
     /// The integration's name.
-    pub integration: String,
+    pub integration: IntegrationName,
     pub url: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -80,11 +81,11 @@ pub struct LastResponse {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Execution {
     /// The fire's id: the `webhook-id` of every attempt.
-    pub fire_id: String,
-    pub automation_id: String,
+    pub fire_id: FireId,
+    pub automation_id: AutomationId,
     /// The automation's name at fire time.
     pub automation_name: String,
-    pub entity: String,
+    pub entity: EntityId,
     /// The trigger, e.g. `ADD_ARTIFACT_ALIAS`.
     pub event_type: String,
     /// The fire as [`Fire::to_json`] writes it.
@@ -160,7 +161,7 @@ impl Execution {
     /// The execution of a fire recorded at `now`.
     pub fn for_fire(fire: &Fire, now: Timestamp) -> Execution {
         let request = payload::body(fire).zip(fire.action.integration()).map(|(body, integration)| RecordedRequest {
-            integration: integration.to_string(),
+            integration: integration.to_string().into(),
             url: None,
             headers: Vec::new(),
             body,
@@ -223,7 +224,7 @@ impl Execution {
         let request = match v.get("request") {
             None | Some(Value::Null) => None,
             Some(r) => Some(RecordedRequest {
-                integration: str_at(r, "integration").ok_or_else(|| bad("request.integration"))?,
+                integration: str_at(r, "integration").ok_or_else(|| bad("request.integration"))?.into(),
                 url: str_at(r, "url"),
                 headers: r
                     .get("headers")
@@ -254,10 +255,10 @@ impl Execution {
         };
         let state = ExecutionState::parse(&s("state")?).ok_or_else(|| bad("state"))?;
         Ok(Execution {
-            fire_id: s("fire_id")?,
-            automation_id: s("automation_id")?,
+            fire_id: s("fire_id")?.into(),
+            automation_id: s("automation_id")?.into(),
             automation_name: s("automation_name")?,
-            entity: s("entity")?,
+            entity: s("entity")?.into(),
             event_type: s("event_type")?,
             event: v.get("event").cloned().ok_or_else(|| bad("event"))?,
             action,

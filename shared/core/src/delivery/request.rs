@@ -89,7 +89,7 @@ impl OutgoingRequest {
             })
             .collect();
         RecordedRequest {
-            integration: integration.to_string(),
+            integration: integration.to_string().into(),
             url: Some(mask_url(&self.url, self.kind)),
             headers,
             body: self.body.clone(),

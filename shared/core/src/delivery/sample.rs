@@ -79,11 +79,11 @@ pub fn fire(automation: &Automation, now: Timestamp) -> Fire {
         }
     };
     Fire {
-        id: fire_id(&automation.id, TEST_SOURCE, &event_id, metric.as_deref().map(|m| (m, 1))),
+        id: fire_id(automation.id.as_str(), TEST_SOURCE, &event_id, metric.as_deref().map(|m| (m, 1))).into(),
         automation_id: automation.id.clone(),
         automation_name: automation.name.clone(),
         trigger: kind,
-        entity,
+        entity: entity.into(),
         event_id,
         event_source: TEST_SOURCE.into(),
         event_type: event_type(kind),

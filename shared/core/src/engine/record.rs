@@ -2,6 +2,7 @@
 //! each automation for it (the cooldowns). One record per run, so a batch reads and writes each
 //! touched run once.
 
+use crate::AutomationId;
 use crate::time::{DAY, Timestamp};
 use crate::window::{MetricWindow, Ring};
 use serde_json::{Map, Value, json};
@@ -17,7 +18,7 @@ pub struct RunRecord {
     /// Automation id → time of its last fire for this run. Never pruned by time: cooldowns are
     /// measured in row time, and a backfilled row may be dated long before the latest envelope.
     /// The map is bounded by the automations watching the run, and goes with the record.
-    pub last_fires: BTreeMap<String, Timestamp>,
+    pub last_fires: BTreeMap<AutomationId, Timestamp>,
     /// The latest event time seen for this run.
     pub last_event: Option<Timestamp>,
 }
@@ -37,7 +38,7 @@ impl RunRecord {
                 (k.clone(), json!({"step": w.last_step, "cap": w.ring.capacity(), "values": w.ring.values()}))
             })
             .collect();
-        let fires: Map<String, Value> = self.last_fires.iter().map(|(k, t)| (k.clone(), json!(t.0))).collect();
+        let fires: Map<String, Value> = self.last_fires.iter().map(|(k, t)| (k.to_string(), json!(t.0))).collect();
         json!({"w": windows, "f": fires, "t": self.last_event.map(|t| t.0)})
     }
 
@@ -66,7 +67,8 @@ impl RunRecord {
         }
         if let Some(fs) = v.get("f").and_then(Value::as_object) {
             for (id, t) in fs {
-                r.last_fires.insert(id.clone(), Timestamp(t.as_i64().ok_or_else(|| bad("fire time"))?));
+                r.last_fires
+                    .insert(AutomationId::new(id.as_str()), Timestamp(t.as_i64().ok_or_else(|| bad("fire time"))?));
             }
         }
         r.last_event = v.get("t").and_then(Value::as_i64).map(Timestamp);

@@ -2,6 +2,7 @@
 
 use super::reader::{ObjReader, one_of};
 use crate::error::{Errors, Invalid};
+use crate::id::EntityId;
 use serde_json::Value;
 
 /// Where an artifact event happens: a project or a registry. They are separate namespaces, so a
@@ -23,10 +24,10 @@ impl Location {
 /// The scope of an automation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    Project { entity: String, project: String },
-    Registry { entity: String, registry: String },
-    Collection { entity: String, location: Location, collection: String },
-    Entity { entity: String },
+    Project { entity: EntityId, project: String },
+    Registry { entity: EntityId, registry: String },
+    Collection { entity: EntityId, location: Location, collection: String },
+    Entity { entity: EntityId },
 }
 
 /// The four kinds of scope, for the rules of which events each allows.
@@ -59,7 +60,7 @@ impl Scope {
         }
     }
 
-    pub fn entity(&self) -> &str {
+    pub fn entity(&self) -> &EntityId {
         match self {
             Scope::Project { entity, .. }
             | Scope::Registry { entity, .. }
@@ -97,12 +98,12 @@ impl Scope {
     pub fn parse(v: &Value, path: &str) -> Result<Scope, Invalid> {
         let mut errors = Errors::default();
         let Some(mut r) = ObjReader::new(v, path, &mut errors) else {
-            return errors.finish(Scope::Entity { entity: String::new() });
+            return errors.finish(Scope::Entity { entity: EntityId::default() });
         };
         let ty = r
             .required("type", &mut errors)
             .and_then(|t| one_of(t, &r.path_of("type"), &["project", "registry", "collection", "entity"], &mut errors));
-        let entity = r.str("entity", &mut errors).map(str::to_string);
+        let entity = r.str("entity", &mut errors).map(EntityId::from);
         let scope = match ty {
             Some("project") => r
                 .str("project", &mut errors)
@@ -141,7 +142,7 @@ impl Scope {
         r.deny_unknown(&mut errors);
         match scope {
             Some(s) if errors.is_empty() => Ok(s),
-            _ => errors.finish(Scope::Entity { entity: String::new() }),
+            _ => errors.finish(Scope::Entity { entity: EntityId::default() }),
         }
     }
 

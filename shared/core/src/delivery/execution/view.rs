@@ -70,10 +70,10 @@ fn pairs<S: Serializer>(headers: &&[(String, String)], s: S) -> Result<S::Ok, S:
 impl<'a> ExecutionView<'a> {
     pub fn of(e: &'a Execution) -> ExecutionView<'a> {
         ExecutionView {
-            fire_id: &e.fire_id,
-            automation_id: &e.automation_id,
+            fire_id: e.fire_id.as_str(),
+            automation_id: e.automation_id.as_str(),
             automation_name: &e.automation_name,
-            entity: &e.entity,
+            entity: e.entity.as_str(),
             event_type: &e.event_type,
             state: e.state.as_str(),
             attempts: e.attempts,
@@ -98,7 +98,7 @@ impl<'a> StoredExecution<'a> {
 impl<'a> RequestView<'a> {
     fn of(r: &'a RecordedRequest) -> RequestView<'a> {
         RequestView {
-            integration: &r.integration,
+            integration: r.integration.as_str(),
             method: "POST",
             url: r.url.as_deref(),
             headers: &r.headers,

@@ -196,7 +196,7 @@ impl<'a> FirePayloadV1<'a> {
                         collection_type,
                         version: *version,
                         version_string: version
-                            .map(|v| describe::version_string(&fire.entity, location, collection, v)),
+                            .map(|v| describe::version_string(fire.entity.as_str(), location, collection, v)),
                         alias: alias.as_deref(),
                         tag: tag.as_deref(),
                         aliases,
@@ -220,11 +220,11 @@ impl<'a> FirePayloadV1<'a> {
         };
         FirePayloadV1 {
             schema: DEFAULT_PAYLOAD_SCHEMA,
-            fire_id: &fire.id,
-            automation: AutomationRef { id: &fire.automation_id, name: &fire.automation_name },
+            fire_id: fire.id.as_str(),
+            automation: AutomationRef { id: fire.automation_id.as_str(), name: &fire.automation_name },
             event_type: fire.trigger.as_str(),
             time: fire.time,
-            entity: &fire.entity,
+            entity: fire.entity.as_str(),
             event: EventRef { id: &fire.event_id, source: &fire.event_source, kind: fire.event_type },
             author: describe::author(fire),
             subject,

@@ -83,9 +83,9 @@ impl<'a> IntegrationView<'a> {
         };
         IntegrationView {
             id: &i.id,
-            name: &i.name,
+            name: i.name.as_str(),
             kind: i.kind.type_name(),
-            entity: &i.entity,
+            entity: i.entity.as_str(),
             fields,
             disabled: i.disabled.as_deref(),
             created_at: i.created_at,
