@@ -200,7 +200,9 @@ impl<S> EnvelopeFeed for LocalSink<S>
 where
     S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
-    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.process(&envelopes, now).await.map(drop).map_err(|e| e.to_string()) })
+    type Error = ApiError;
+
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move { self.process(&envelopes, now).await.map(drop) })
     }
 }

@@ -81,14 +81,19 @@ pub const NO_HISTORY: &str =
 /// What [`crate::LocalSink`] asks of the deployment's MLflow tracking poller (the binary
 /// provides it: the HTTP client lives there, not in the API).
 pub trait TrackingHooks: Send + Sync {
-    /// `Err(reason)`: the integration's tracking server does not answer as it should.
-    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), String>>;
+    /// `Err(reason)`: the integration's tracking server does not answer as it should (the
+    /// reason's text is what the API answers, under `tracking_uri`; it never holds a credential).
+    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), HookError>>;
     /// The fields to show, e.g. `last_poll`.
     fn status<'a>(
         &'a self,
         integration: &'a Integration,
-    ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, String>>;
+    ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, HookError>>;
 }
+
+/// What a [`TrackingHooks`] call failed with: the deployment's own error (the API cannot name
+/// its type, the poller lives downstream of it), with its cause chain.
+pub type HookError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// [`EventSink::check_integration`] for a sink whose deployment polls tracking servers through
 /// `hooks`: a tracking integration's server must answer, or the request fails naming
@@ -97,7 +102,7 @@ pub async fn check_tracking(hooks: Option<&dyn TrackingHooks>, integration: &Int
     match (hooks, integration.tracking()) {
         (Some(hooks), Some(_)) => hooks.check(integration).await.map_err(|why| {
             ApiError::Invalid(automations_core::Invalid {
-                errors: vec![automations_core::FieldError::new("tracking_uri", why)],
+                errors: vec![automations_core::FieldError::new("tracking_uri", why.to_string())],
             })
         }),
         _ => Ok(()),
@@ -110,7 +115,7 @@ pub async fn tracking_status(
     integration: &Integration,
 ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
     match (hooks, integration.tracking()) {
-        (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(ApiError::Unavailable),
+        (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(|e| ApiError::Unavailable(e.to_string())),
         _ => Ok(None),
     }
 }

@@ -120,7 +120,7 @@ impl Delivery {
                     match request::build(&target, execution.fire_id.as_str(), &recorded.body, self.clock.now()) {
                         Err(e) => self.not_sent(format!("the integration's secret cannot sign: {e}")),
                         Ok(req) => {
-                            execution.request = Some(req.recorded(recorded.integration.as_str()));
+                            execution.request = Some(req.recorded(&recorded.integration));
                             self.sender.send(&req, &self.clock).await
                         }
                     }

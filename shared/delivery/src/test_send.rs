@@ -28,7 +28,7 @@ impl Delivery {
                               "message": format!("the integration's secret cannot sign: {e}")});
             }
         };
-        let recorded = req.recorded(integration.name.as_str());
+        let recorded = req.recorded(&integration.name);
         let sent = self.sender.send(&req, &self.clock).await;
         let r = &sent.response;
         let delivered = r.status.is_some_and(|s| (200..300).contains(&s));

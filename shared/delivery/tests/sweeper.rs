@@ -39,7 +39,9 @@ impl Intake {
 }
 
 impl EnvelopeFeed for Intake {
-    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
+    type Error = std::convert::Infallible;
+
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), Self::Error>> {
         Box::pin(async move {
             self.take(&envelopes, now).await;
             Ok(())
@@ -128,7 +130,9 @@ async fn a_project_may_set_its_own_stall_period() {
 struct Queue(Mutex<Vec<(FireId, u64)>>);
 
 impl Relay for Queue {
-    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>> {
+    type Error = std::convert::Infallible;
+
+    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), Self::Error>> {
         Box::pin(async move {
             self.0.lock().unwrap().extend(executions.iter().map(|e| (e.fire_id.clone(), e.version)));
             Ok(())

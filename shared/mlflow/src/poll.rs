@@ -1,6 +1,7 @@
 //! One poll of one tracking integration.
 
 use crate::client::{TrackingClient, TrackingError};
+use automations_core::IntegrationName;
 use automations_core::mlflow::tracking::{self, MlflowRun, TrackingTarget};
 use automations_core::model::Integration;
 use automations_core::store::{StoreError, TrackingStore};
@@ -26,9 +27,9 @@ pub enum PollError {
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
     #[error("ingest failed: {0}")]
-    Ingest(String),
+    Ingest(#[source] automations_delivery::SeamError),
     #[error("integration {0:?} has no tracking_uri")]
-    NotTracking(String),
+    NotTracking(IntegrationName),
 }
 
 /// Poll `integration` once at `now` (its last successful poll started at `last_success`):
@@ -58,7 +59,7 @@ async fn poll<S: TrackingStore, F: EnvelopeFeed>(
     now: Timestamp,
     outcome: &mut PollOutcome,
 ) -> Result<(), PollError> {
-    let tracking = integration.tracking().ok_or_else(|| PollError::NotTracking(integration.name.clone().into()))?;
+    let tracking = integration.tracking().ok_or_else(|| PollError::NotTracking(integration.name.clone()))?;
     let experiments: HashMap<String, String> = client
         .experiments()
         .await?
@@ -95,7 +96,7 @@ async fn poll<S: TrackingStore, F: EnvelopeFeed>(
         let update = tracking::run_envelopes(&target, project, run, &cursor, &histories, now);
         if !update.envelopes.is_empty() {
             let n = update.envelopes.len() as u64;
-            feed.feed(update.envelopes, now).await.map_err(PollError::Ingest)?;
+            feed.feed(update.envelopes, now).await.map_err(|e| PollError::Ingest(Box::new(e)))?;
             outcome.envelopes += n;
         }
         if update.cursor != cursor {

@@ -69,7 +69,7 @@ pub(super) async fn create_from(api: &Api, caller: &Caller, mut doc: Value) -> R
 /// at the same instant may both pass: the cap bounds a runaway client, not an exact count.)
 async fn check_room(api: &Api, entity: &EntityId) -> Result<(), ApiError> {
     let max = api.limits.max_automations;
-    let count = entity_automations(&*api.store, entity.as_str(), max).await?.len();
+    let count = entity_automations(&*api.store, entity, max).await?.len();
     if count >= max {
         return Err(ApiError::Conflict(format!(
             "entity {entity:?} has {max} automations, the most allowed (automations serve \
@@ -82,10 +82,10 @@ async fn check_room(api: &Api, entity: &EntityId) -> Result<(), ApiError> {
 /// `entity`'s automations, page by page, until there are none left or at least `at_most`.
 pub(super) async fn entity_automations(
     store: &dyn ApiStore,
-    entity: &str,
+    entity: &EntityId,
     at_most: usize,
 ) -> Result<Vec<AutomationRecord>, ApiError> {
-    let mut query = AutomationQuery { entity: entity.to_string().into(), limit: 200, ..Default::default() };
+    let mut query = AutomationQuery { entity: entity.clone(), limit: 200, ..Default::default() };
     let mut out = Vec::new();
     loop {
         let page = store.find_automations(&query).await?;

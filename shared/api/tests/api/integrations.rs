@@ -170,16 +170,19 @@ impl automations_api::TrackingHooks for Checks {
     fn check<'a>(
         &'a self,
         integration: &'a automations_core::model::Integration,
-    ) -> automations_api::BoxFuture<'a, Result<(), String>> {
+    ) -> automations_api::BoxFuture<'a, Result<(), automations_api::HookError>> {
         let uri = integration.tracking().map(|t| t.uri.clone()).unwrap_or_default();
         self.0.lock().unwrap().push(uri.clone());
-        Box::pin(async move { if uri.contains("nowhere") { Err(format!("cannot reach {uri}")) } else { Ok(()) } })
+        Box::pin(
+            async move { if uri.contains("nowhere") { Err(format!("cannot reach {uri}").into()) } else { Ok(()) } },
+        )
     }
 
     fn status<'a>(
         &'a self,
         _integration: &'a automations_core::model::Integration,
-    ) -> automations_api::BoxFuture<'a, Result<Option<serde_json::Map<String, Value>>, String>> {
+    ) -> automations_api::BoxFuture<'a, Result<Option<serde_json::Map<String, Value>>, automations_api::HookError>>
+    {
         Box::pin(async { Ok(None) })
     }
 }

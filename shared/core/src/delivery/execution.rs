@@ -161,7 +161,7 @@ impl Execution {
     /// The execution of a fire recorded at `now`.
     pub fn for_fire(fire: &Fire, now: Timestamp) -> Execution {
         let request = payload::body(fire).zip(fire.action.integration()).map(|(body, integration)| RecordedRequest {
-            integration: integration.to_string().into(),
+            integration: integration.clone(),
             url: None,
             headers: Vec::new(),
             body,

@@ -148,7 +148,7 @@ async fn load(api: &Api, caller: &Caller, listing: bool) -> Result<View, ApiErro
     let mut automations = Vec::new();
     let mut integrations = Vec::new();
     if listing {
-        automations = rest::entity_automations(&*api.store, caller.entity.as_str(), usize::MAX).await?;
+        automations = rest::entity_automations(&*api.store, &caller.entity, usize::MAX).await?;
         let mut cursor = None;
         loop {
             let page = api.store.list_integrations(&caller.entity, cursor.as_deref(), 200).await?;
