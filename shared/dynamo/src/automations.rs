@@ -60,7 +60,7 @@ impl<D: DynamoApi> DynamoStore<D> {
         mode: WriteMode,
     ) -> Result<bool, StoreError> {
         let entity = automation.entity();
-        let key = keys::automation_key(entity.as_str(), automation.id.as_str());
+        let key = keys::automation_key(entity, &automation.id);
         for _ in 0..PUT_ATTEMPTS {
             let existing =
                 retrying(&self.backoff, "GetItem (automation)", || self.api.get_item(&self.table, key.clone(), true))
@@ -96,7 +96,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                     params: Params::default().name("#pk", PK),
                 },
             };
-            let mut claim = keys::name_claim_key(entity.as_str(), &automation.name);
+            let mut claim = keys::name_claim_key(entity, &automation.name);
             claim.insert(ID.into(), s(automation.id.clone()));
             let mut actions = vec![
                 TransactItem::Put(guard),
@@ -108,7 +108,7 @@ impl<D: DynamoApi> DynamoStore<D> {
             ];
             if let Some(old_name) = existing.as_ref().and_then(|e| get_s(e, NAME)).filter(|n| *n != automation.name) {
                 actions.push(TransactItem::Delete(crate::api::Delete {
-                    key: keys::name_claim_key(entity.as_str(), old_name),
+                    key: keys::name_claim_key(entity, old_name),
                     condition: Some("#id = :id".into()),
                     params: Params::default().name("#id", ID).value(":id", s(automation.id.clone())),
                 }));

@@ -55,11 +55,7 @@ impl<D: DynamoApi> AutomationLookup for DynamoStore<D> {
         id: &'a AutomationId,
     ) -> BoxFuture<'a, Result<Option<AutomationRecord>, StoreError>> {
         Box::pin(async move {
-            self.get(keys::automation_key(entity.as_str(), id.as_str()), "read automation")
-                .await?
-                .as_ref()
-                .map(record)
-                .transpose()
+            self.get(keys::automation_key(entity, id), "read automation").await?.as_ref().map(record).transpose()
         })
     }
 }
@@ -79,7 +75,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
         query: &'a AutomationQuery,
     ) -> BoxFuture<'a, Result<Page<AutomationRecord>, StoreError>> {
         Box::pin(async move {
-            let prefix = keys::automation_prefix(query.entity.as_str());
+            let prefix = keys::automation_prefix(&query.entity);
             let from = match &query.cursor {
                 Some(c) => format!("{prefix}{}", keys::enc(c)),
                 None => prefix.clone(),
@@ -144,7 +140,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
         id: &'a AutomationId,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let key = keys::automation_key(entity.as_str(), id.as_str());
+            let key = keys::automation_key(entity, id);
             for _ in 0..5 {
                 let Some(item) = self.get(key.clone(), "read automation").await? else { return Ok(false) };
                 let name = get_s(&item, NAME).unwrap_or_default();
@@ -156,7 +152,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
                         params: Params::default().name("#tok", TOKEN).value(":tok", s(tok)),
                     }),
                     TransactItem::Delete(Delete {
-                        key: keys::name_claim_key(entity.as_str(), name),
+                        key: keys::name_claim_key(entity, name),
                         condition: Some("#id = :id".into()),
                         params: Params::default().name("#id", ID).value(":id", s(id)),
                     }),
@@ -184,7 +180,7 @@ impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
         name: &'a IntegrationName,
     ) -> BoxFuture<'a, Result<Option<Integration>, StoreError>> {
         Box::pin(async move {
-            self.get(keys::integration_key(entity.as_str(), name.as_str()), "read integration")
+            self.get(keys::integration_key(entity, name), "read integration")
                 .await?
                 .as_ref()
                 .map(integration_of)
@@ -208,7 +204,7 @@ impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
                 None => "REMOVE #d",
             };
             let update = Update {
-                key: keys::integration_key(entity.as_str(), name.as_str()),
+                key: keys::integration_key(entity, name),
                 update: expr.into(),
                 condition: Some("attribute_exists(#pk)".into()),
                 params,
@@ -230,7 +226,7 @@ impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
 impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
     fn create_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut item = keys::integration_key(integration.entity.as_str(), integration.name.as_str());
+            let mut item = keys::integration_key(&integration.entity, &integration.name);
             item.insert(ID.into(), s(integration.id.clone()));
             item.insert(ENTITY.into(), s(integration.entity.clone()));
             item.insert(NAME.into(), s(integration.name.clone()));
@@ -273,7 +269,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
             let all = self
                 .query_all(Query {
                     key_condition: "#pk = :pk".into(),
-                    params: Params::default().name("#pk", PK).value(":pk", s(keys::integrations_pk(entity.as_str()))),
+                    params: Params::default().name("#pk", PK).value(":pk", s(keys::integrations_pk(entity))),
                     consistent: true,
                     forward: true,
                     ..Query::default()
@@ -300,11 +296,11 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let id = self
-                .get(keys::integration_key(entity.as_str(), name.as_str()), "read integration")
+                .get(keys::integration_key(entity, name), "read integration")
                 .await?
                 .and_then(|i| (get_s(&i, TRACKED).is_some()).then(|| get_s(&i, ID).unwrap_or_default().to_string()));
             let delete = Delete {
-                key: keys::integration_key(entity.as_str(), name.as_str()),
+                key: keys::integration_key(entity, name),
                 condition: Some("attribute_exists(#pk)".into()),
                 params: Params::default().name("#pk", PK),
             };
@@ -350,7 +346,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
             }
             let expr = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
             let update = Update {
-                key: keys::integration_key(integration.entity.as_str(), integration.name.as_str()),
+                key: keys::integration_key(&integration.entity, &integration.name),
                 update: expr,
                 condition: Some("attribute_exists(#pk)".into()),
                 params,

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 /// The item that stores `e` at version `version`.
 fn execution_item(e: &Execution, version: u64, token: &str) -> Item {
-    let mut item = keys::fire_key(e.fire_id.as_str());
+    let mut item = keys::fire_key(&e.fire_id);
     item.insert(DOCUMENT.into(), s(e.to_json().to_string()));
     item.insert(AUTOMATION_ID.into(), s(e.automation_id.clone()));
     item.insert(CREATED_ID.into(), s(created_id(e.created_at, e.fire_id.as_str())));
@@ -33,7 +33,7 @@ fn execution_item(e: &Execution, version: u64, token: &str) -> Item {
     item.insert(TOKEN.into(), s(token));
     if let (ExecutionState::Pending, Some(due)) = (e.state, e.next_attempt_at) {
         item.insert(DUE_AT.into(), n(due.0));
-        item.insert(DUE_SHARD.into(), s(keys::due_shard(e.fire_id.as_str())));
+        item.insert(DUE_SHARD.into(), s(keys::due_shard(&e.fire_id)));
     }
     item
 }
@@ -107,7 +107,7 @@ impl<D: DynamoApi> DynamoStore<D> {
     /// `#v`, `#due`, `#state`, `#exp`): `None` when the condition does not hold.
     async fn claim_with(
         &self,
-        fire_id: &str,
+        fire_id: &FireId,
         condition: &str,
         extra: Params,
         lease_until: Timestamp,
@@ -154,7 +154,7 @@ impl<D: DynamoApi> DynamoStore<D> {
         due_by: Timestamp,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Vec<(i64, String, u64)>, StoreError> {
+    ) -> Result<Vec<(i64, FireId, u64)>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -181,7 +181,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                 }
                 let id = get_s(item, PK).and_then(|pk| pk.strip_prefix("FIRE#")).unwrap_or_default();
                 let (Some(due), Some(v)) = (get_i64(item, DUE_AT), get_i64(item, VERSION)) else { continue };
-                out.push((due, unescape(id), u64::try_from(v).unwrap_or_default()));
+                out.push((due, FireId::new(unescape(id)), u64::try_from(v).unwrap_or_default()));
             }
             match page.last_key {
                 Some(k) if out.len() < limit => start = Some(k),
@@ -236,18 +236,12 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
         Box::pin(async move {
             match version {
                 Some(v) => {
-                    self.claim_with(
-                        fire_id.as_str(),
-                        "#v = :seen",
-                        Params::default().value(":seen", n(v)),
-                        lease_until,
-                        now,
-                    )
-                    .await
+                    self.claim_with(fire_id, "#v = :seen", Params::default().value(":seen", n(v)), lease_until, now)
+                        .await
                 }
                 None => {
                     let extra = Params::default().value(":now_ms", n(now.0));
-                    self.claim_with(fire_id.as_str(), "#due <= :now_ms", extra, lease_until, now).await
+                    self.claim_with(fire_id, "#due <= :now_ms", extra, lease_until, now).await
                 }
             }
         })
@@ -371,7 +365,7 @@ impl<D: DynamoApi> ReadExecution for DynamoStore<D> {
     ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
         Box::pin(async move {
             let item = retrying(&self.backoff, "GetItem (execution)", || {
-                self.api.get_item(&self.table, keys::fire_key(fire_id.as_str()), true)
+                self.api.get_item(&self.table, keys::fire_key(fire_id), true)
             })
             .await
             .map_err(|e| unavailable("read execution", e))?;

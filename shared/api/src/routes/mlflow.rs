@@ -39,8 +39,8 @@ pub async fn intake(
         Some(i) => i,
         None => {
             return Ok(unauthorized(
-                entity.as_str(),
-                name.as_str(),
+                &entity,
+                &name,
                 format!(
                     "entity {entity:?} has no integration named {name:?}; create one of type \"mlflow\" with POST /v1/integrations"
                 ),
@@ -49,8 +49,8 @@ pub async fn intake(
     };
     let Some((target, secret)) = mlflow::integration_target(&integration) else {
         return Ok(unauthorized(
-            entity.as_str(),
-            name.as_str(),
+            &entity,
+            &name,
             match integration.kind.type_name() {
                 "mlflow" => format!(
                     "integration {name:?} has no secret and registry: it polls a tracking server, it takes no webhooks"
@@ -60,7 +60,7 @@ pub async fn intake(
         ));
     };
     if let Some(why) = &integration.disabled {
-        return Ok(unauthorized(entity.as_str(), name.as_str(), format!("integration {name:?} is disabled: {why}")));
+        return Ok(unauthorized(&entity, &name, format!("integration {name:?} is disabled: {why}")));
     }
     let mut texts = Vec::with_capacity(3);
     for header in [mlflow::HEADER_DELIVERY_ID, mlflow::HEADER_TIMESTAMP, mlflow::HEADER_SIGNATURE] {
@@ -68,7 +68,7 @@ pub async fn intake(
             None => texts.push(None),
             Some(Ok(v)) => texts.push(Some(v)),
             Some(Err(_)) => {
-                return Ok(unauthorized(entity.as_str(), name.as_str(), format!("header {header} is not ASCII text")));
+                return Ok(unauthorized(&entity, &name, format!("header {header} is not ASCII text")));
             }
         }
     }
@@ -79,7 +79,7 @@ pub async fn intake(
             tracing::warn!(integration = %name, entity = %entity, reason = %invalid, "MLflow delivery refused: malformed");
             return Err(ApiError::Invalid(invalid));
         }
-        Err(e) => return Ok(unauthorized(entity.as_str(), name.as_str(), e.to_string())),
+        Err(e) => return Ok(unauthorized(&entity, &name, e.to_string())),
     };
     let mut answer = json!({"delivery_id": delivery.delivery_id, "event": delivery.event});
     match delivery.outcome {
@@ -124,7 +124,7 @@ pub(crate) const GENERIC_401: &str = "the delivery could not be authenticated; c
 /// 401, the same for every reason; the reason goes to the server's log only. Not
 /// [`ApiError::Unauthorized`]: that one is about the Bearer key (and says so in
 /// `WWW-Authenticate`), this one about the delivery's signature.
-fn unauthorized(entity: &str, name: &str, reason: String) -> Response {
+fn unauthorized(entity: &EntityId, name: &IntegrationName, reason: String) -> Response {
     tracing::warn!(integration = %name, entity = %entity, reason = %reason, "MLflow delivery refused");
     let status = StatusCode::UNAUTHORIZED;
     let problem = json!({

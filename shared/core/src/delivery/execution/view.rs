@@ -5,16 +5,17 @@
 
 use super::{Execution, ExecutionState, LastResponse, RecordedRequest};
 use crate::time::{Timestamp, rfc3339, rfc3339_opt};
+use crate::{AutomationId, EntityId, FireId};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 /// `GET /v1/automations/{id}/executions` items.
 #[derive(Debug, Serialize)]
 pub struct ExecutionView<'a> {
-    fire_id: &'a str,
-    automation_id: &'a str,
+    fire_id: &'a FireId,
+    automation_id: &'a AutomationId,
     automation_name: &'a str,
-    entity: &'a str,
+    entity: &'a EntityId,
     event_type: &'a str,
     state: &'static str,
     attempts: u32,
@@ -70,10 +71,10 @@ fn pairs<S: Serializer>(headers: &&[(String, String)], s: S) -> Result<S::Ok, S:
 impl<'a> ExecutionView<'a> {
     pub fn of(e: &'a Execution) -> ExecutionView<'a> {
         ExecutionView {
-            fire_id: e.fire_id.as_str(),
-            automation_id: e.automation_id.as_str(),
+            fire_id: &e.fire_id,
+            automation_id: &e.automation_id,
             automation_name: &e.automation_name,
-            entity: e.entity.as_str(),
+            entity: &e.entity,
             event_type: &e.event_type,
             state: e.state.as_str(),
             attempts: e.attempts,

@@ -9,6 +9,7 @@ use crate::fire::{Fire, Subject};
 use crate::model::{Location, MetricCondition};
 use crate::time::{Timestamp, rfc3339};
 use crate::window::Observed;
+use crate::{AutomationId, EntityId, FireId};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -19,12 +20,12 @@ pub const DEFAULT_PAYLOAD_SCHEMA: &str = "automations.fire.v1";
 #[derive(Debug, Serialize)]
 pub struct FirePayloadV1<'a> {
     schema: &'static str,
-    fire_id: &'a str,
+    fire_id: &'a FireId,
     automation: AutomationRef<'a>,
     event_type: &'static str,
     #[serde(serialize_with = "rfc3339")]
     time: Timestamp,
-    entity: &'a str,
+    entity: &'a EntityId,
     event: EventRef<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     author: Option<&'a str>,
@@ -34,7 +35,7 @@ pub struct FirePayloadV1<'a> {
 
 #[derive(Debug, Serialize)]
 struct AutomationRef<'a> {
-    id: &'a str,
+    id: &'a AutomationId,
     name: &'a str,
 }
 
@@ -220,11 +221,11 @@ impl<'a> FirePayloadV1<'a> {
         };
         FirePayloadV1 {
             schema: DEFAULT_PAYLOAD_SCHEMA,
-            fire_id: fire.id.as_str(),
-            automation: AutomationRef { id: fire.automation_id.as_str(), name: &fire.automation_name },
+            fire_id: &fire.id,
+            automation: AutomationRef { id: &fire.automation_id, name: &fire.automation_name },
             event_type: fire.trigger.as_str(),
             time: fire.time,
-            entity: fire.entity.as_str(),
+            entity: &fire.entity,
             event: EventRef { id: &fire.event_id, source: &fire.event_source, kind: fire.event_type },
             author: describe::author(fire),
             subject,

@@ -22,7 +22,7 @@ impl OutboxData {
         self.executions.insert(execution.fire_id.clone(), execution);
     }
 
-    fn live(&self, fire_id: &str, now: Timestamp) -> Option<&Execution> {
+    fn live(&self, fire_id: &FireId, now: Timestamp) -> Option<&Execution> {
         self.executions.get(fire_id).filter(|e| e.expires_at > now)
     }
 }
@@ -151,7 +151,7 @@ impl ReadExecution for MemoryStore {
         fire_id: &'a FireId,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
-        Box::pin(async move { Ok(self.lock().outbox.live(fire_id.as_str(), now).cloned()) })
+        Box::pin(async move { Ok(self.lock().outbox.live(fire_id, now).cloned()) })
     }
 }
 
