@@ -11,10 +11,10 @@ use sha2::{Digest, Sha256};
 /// A fire's id: derived from the automation and the envelope's (`source`, `id`), and for metric
 /// fires the metric and step, so a redelivered or concurrently processed event gives the same id.
 /// It is the delivery's `webhook-id`, so receivers can deduplicate too.
-pub fn fire_id(automation_id: &str, source: &str, event_id: &str, metric: Option<(&str, i64)>) -> String {
+pub fn fire_id(automation_id: &AutomationId, source: &str, event_id: &str, metric: Option<(&str, i64)>) -> FireId {
     let mut h = Sha256::new();
     // Length-prefixed parts: no two different tuples hash the same bytes.
-    for part in [automation_id, source, event_id] {
+    for part in [automation_id.as_str(), source, event_id] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -29,7 +29,7 @@ pub fn fire_id(automation_id: &str, source: &str, event_id: &str, metric: Option
     for b in &digest[..16] {
         id.push_str(&format!("{b:02x}"));
     }
-    id
+    FireId::new(id)
 }
 
 /// What fired: the artifact, the run state change, or the metric and the values read.
@@ -98,7 +98,7 @@ impl Fire {
         subject: Subject,
     ) -> Fire {
         Fire {
-            id: fire_id(automation.id.as_str(), &env.source, &env.id, metric).into(),
+            id: fire_id(&automation.id, &env.source, &env.id, metric),
             automation_id: automation.id.clone(),
             automation_name: automation.name.clone(),
             trigger: automation.trigger.kind(),
@@ -233,17 +233,21 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_and_distinct() {
-        let a = fire_id("auto", "src", "evt-1", None);
-        assert_eq!(a, fire_id("auto", "src", "evt-1", None));
-        assert_eq!(a.len(), 37);
-        assert!(a.starts_with("fire_"));
-        assert_ne!(a, fire_id("auto", "src", "evt-2", None));
-        assert_ne!(a, fire_id("auto", "other", "evt-1", None));
-        assert_ne!(a, fire_id("auto2", "src", "evt-1", None));
-        assert_ne!(fire_id("a", "bc", "d", None), fire_id("ab", "c", "d", None), "parts cannot bleed into each other");
-        let m = fire_id("auto", "src", "evt-1", Some(("loss", 10)));
+        let a = fire_id(&AutomationId::new("auto"), "src", "evt-1", None);
+        assert_eq!(a, fire_id(&AutomationId::new("auto"), "src", "evt-1", None));
+        assert_eq!(a.as_str().len(), 37);
+        assert!(a.as_str().starts_with("fire_"));
+        assert_ne!(a, fire_id(&AutomationId::new("auto"), "src", "evt-2", None));
+        assert_ne!(a, fire_id(&AutomationId::new("auto"), "other", "evt-1", None));
+        assert_ne!(a, fire_id(&AutomationId::new("auto2"), "src", "evt-1", None));
+        assert_ne!(
+            fire_id(&AutomationId::new("a"), "bc", "d", None),
+            fire_id(&AutomationId::new("ab"), "c", "d", None),
+            "parts cannot bleed into each other"
+        );
+        let m = fire_id(&AutomationId::new("auto"), "src", "evt-1", Some(("loss", 10)));
         assert_ne!(m, a);
-        assert_ne!(m, fire_id("auto", "src", "evt-1", Some(("loss", 11))));
-        assert_ne!(m, fire_id("auto", "src", "evt-1", Some(("acc", 10))));
+        assert_ne!(m, fire_id(&AutomationId::new("auto"), "src", "evt-1", Some(("loss", 11))));
+        assert_ne!(m, fire_id(&AutomationId::new("auto"), "src", "evt-1", Some(("acc", 10))));
     }
 }

@@ -79,7 +79,7 @@ pub fn fire(automation: &Automation, now: Timestamp) -> Fire {
         }
     };
     Fire {
-        id: fire_id(automation.id.as_str(), TEST_SOURCE, &event_id, metric.as_deref().map(|m| (m, 1))).into(),
+        id: fire_id(&automation.id, TEST_SOURCE, &event_id, metric.as_deref().map(|m| (m, 1))),
         automation_id: automation.id.clone(),
         automation_name: automation.name.clone(),
         trigger: kind,
