@@ -708,7 +708,7 @@ async fn simulate(opts: Options) {
                 // The envelope holding `step` began at the largest first step not after it.
                 let first = step - (step - 1) % rows;
                 if let Some(sent) = sent_at.get(&(run, first)) {
-                    fire_lags.push((e.created_at.0 - sent) as f64);
+                    fire_lags.push(e.created_at.since(Timestamp(*sent)) as f64);
                 }
             }
             match page.next {
