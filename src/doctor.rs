@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use automations_api::auth;
+use automations_core::EntityId;
 use automations_core::model::IntegrationKind;
 use automations_core::store::{ApiKeyStore, ExecutionStore, IntegrationStore, block_on};
 use automations_core::time::{Clock, Timestamp};
@@ -131,9 +132,9 @@ fn check_clock(report: &mut Report, store: &SqliteStore, now: Timestamp) {
     let newest = store.newest_rejects(1).ok().and_then(|r| r.first().map(|(_, r)| r.received_at));
     let due = block_on(store.next_due(Timestamp(0))).ok().flatten();
     let recorded = newest.into_iter().chain(due).max();
-    if now.0 < 1_704_067_200_000 {
+    if now < Timestamp(1_704_067_200_000) {
         report.fail("clock", &format!("the system clock says {now}"), "set the system time (e.g. enable NTP)");
-    } else if let Some(t) = recorded.filter(|t| t.0 > now.0 + 60_000) {
+    } else if let Some(t) = recorded.filter(|t| *t > now.plus(60_000)) {
         report.fail(
             "clock",
             &format!("the system clock ({now}) is behind a time this database recorded ({t})"),
@@ -144,7 +145,7 @@ fn check_clock(report: &mut Report, store: &SqliteStore, now: Timestamp) {
     }
 }
 
-fn check_integrations(report: &mut Report, store: &SqliteStore, entity: &str) -> Result<()> {
+fn check_integrations(report: &mut Report, store: &SqliteStore, entity: &EntityId) -> Result<()> {
     let mut cursor = None;
     let mut seen = 0;
     loop {

@@ -5,6 +5,7 @@
 
 use anyhow::{Context, Result};
 use automations_api::{Api, SystemClock, auth};
+use automations_core::EntityId;
 use automations_core::store::ApiKeyStore;
 use automations_core::time::Clock;
 use automations_sqlite::secrets::SecretKeys;
@@ -139,7 +140,7 @@ async fn serve_metrics(addr: SocketAddr, store: Arc<SqliteStore>) -> Result<toki
                 Ok((pending, oldest)) => {
                     let m = automations_telemetry::metrics();
                     m.outbox_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
-                    let age = oldest.map_or(0.0, |t| (now.0 - t.0).max(0) as f64 / 1000.0);
+                    let age = oldest.map_or(0.0, |t| now.since(t).max(0) as f64 / 1000.0);
                     m.outbox_oldest_pending_seconds.set(age);
                 }
                 Err(e) => {
@@ -206,8 +207,8 @@ pub fn create_key(entity: &str, db: &Path) -> Result<()> {
         anyhow::bail!("--entity must be a non-empty entity name without control characters");
     }
     let store = open(db)?;
-    let (key, record) =
-        auth::issue_key(entity, SystemClock.now()).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
+    let (key, record) = auth::issue_key(&EntityId::new(entity), SystemClock.now())
+        .map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
     automations_core::store::block_on(store.put_api_key(&record))
         .with_context(|| format!("cannot store the key in {}", db.display()))?;
     println!("{key}");

@@ -17,6 +17,7 @@ use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
 use automations_core::store::{ApiKeyStore, MemoryStore, block_on};
 use automations_core::time::{DAY, FixedClock, HOUR, MINUTE, SECOND, Timestamp};
+use automations_core::{AutomationId, EntityId};
 use automations_sqlite::SqliteStore;
 use axum::body::Body;
 use axum::http::Request;
@@ -273,7 +274,7 @@ async fn through_the_api(docs: &[Value], cuts: &[usize], now: Timestamp) -> Vec<
     let mut api = Api::new(store.clone(), sink, Arc::new(NoDelivery));
     api.clock = Arc::new(FixedClock(now));
     let router = automations_api::router(api);
-    let (key, rec) = auth::issue_key("acme", now).unwrap();
+    let (key, rec) = auth::issue_key(&EntityId::new("acme"), now).unwrap();
     store.put_api_key(&rec).await.unwrap();
     let call = |method: &str, path: &str, body: String| {
         let req = Request::builder()
@@ -310,7 +311,7 @@ async fn through_the_api(docs: &[Value], cuts: &[usize], now: Timestamp) -> Vec<
     // Every fire, by automation, in the order recorded.
     let mut fires = Vec::new();
     for id in ids {
-        for f in store.fires_for(&id).unwrap() {
+        for f in store.fires_for(&AutomationId::new(id.as_str())).unwrap() {
             fires.push(json!([f["automation"].clone(), f["event_id"].clone(), f["step"].clone(), f["time"].clone()]));
         }
     }

@@ -6,6 +6,7 @@
 mod server;
 
 use automations_api::{Api, LocalSink, NoDelivery};
+use automations_core::AutomationId;
 use automations_sqlite::SqliteStore;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::LambdaRequest;
@@ -56,7 +57,7 @@ fn serve_end_to_end_and_across_a_restart() {
     let res = s.call("POST", "/v1/events", &batch);
     assert_eq!((res.status, res.json()["accepted"].clone()), (202, json!(2)), "{}", res.text());
     let store = SqliteStore::open(&s.db).unwrap();
-    let fires = store.fires_for(&id).unwrap();
+    let fires = store.fires_for(&AutomationId::new(id.as_str())).unwrap();
     assert_eq!(fires.len(), 1);
     assert_eq!(fires[0]["step"], 2);
     // A bad envelope is kept in the rejects table.
@@ -71,11 +72,15 @@ fn serve_end_to_end_and_across_a_restart() {
     assert_eq!(res.status, 200, "{}", res.text());
     let res = s.call("POST", "/v1/events", &metrics("e3", 3, "7"));
     assert_eq!(res.status, 202);
-    assert_eq!(SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap().len(), 1, "still within the cooldown");
+    assert_eq!(
+        SqliteStore::open(&s.db).unwrap().fires_for(&AutomationId::new(id.as_str())).unwrap().len(),
+        1,
+        "still within the cooldown"
+    );
     let mut later = metrics("e4", 4, "7");
     later = later.replace("2026-11-01T12:00:00Z", "2026-11-03T12:00:00Z");
     assert_eq!(s.call("POST", "/v1/events", &later).status, 202);
-    assert_eq!(SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap().len(), 2);
+    assert_eq!(SqliteStore::open(&s.db).unwrap().fires_for(&AutomationId::new(id.as_str())).unwrap().len(), 2);
 }
 
 /// Issue 16, item b: what the `cloudevents` SDK (PyPI) produces is taken: binary content mode
@@ -109,7 +114,7 @@ fn the_cloudevents_sdk_is_a_producer() {
         [("binary", 202, 1), ("binary-without-time", 202, 1), ("structured", 202, 1), ("batch", 202, 2)],
         "{stdout}"
     );
-    let fires = SqliteStore::open(&s.db).unwrap().fires_for(&id).unwrap();
+    let fires = SqliteStore::open(&s.db).unwrap().fires_for(&AutomationId::new(id.as_str())).unwrap();
     assert_eq!(fires.len(), 1, "the binary-mode metrics fired");
     assert_eq!(fires[0]["step"], 1);
 }

@@ -2,6 +2,7 @@
 //! watch` emulator, invoked with `events/artifact-events.json`, against DynamoDB and SQS on moto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::AutomationId;
 use automations_core::model::Automation;
 use automations_core::store::ExecutionStore;
 use automations_core::store::SeedAutomations;
@@ -23,7 +24,7 @@ async fn fires_on_the_alias_and_dead_letters_the_invalid_envelopes() {
     assert_eq!(answer, json!({"batchItemFailures": []}));
 
     // evt-a1 (production on version 7) fired; evt-a2 (a new version) matches no automation.
-    let executions = stack.store.list_executions("deploy", None, 10, now).await.unwrap().items;
+    let executions = stack.store.list_executions(&AutomationId::new("deploy"), None, 10, now).await.unwrap().items;
     assert_eq!(executions.len(), 1);
     assert_eq!(executions[0].event["event_id"], "evt-a1");
     assert_eq!(executions[0].event["version"], 7);

@@ -3,6 +3,7 @@
 //! 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::FireId;
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
 use automations_core::model::{Action, Integration, RunState, TriggerKind};
@@ -115,7 +116,7 @@ async fn delivers_once_signed_and_dead_letters_the_invalid_message() {
         assert!(header("x-wandb-signature").is_some());
         assert!(body.contains("evt-1"), "{body}");
     }
-    let e = stack.store.get_execution(FIRE_ID, now).await.unwrap().unwrap();
+    let e = stack.store.get_execution(&FireId::new(FIRE_ID), now).await.unwrap().unwrap();
     assert_eq!((e.state.as_str(), e.attempts), ("FINISHED", 1));
     assert_eq!(e.last_response.as_ref().and_then(|r| r.status), Some(200));
     // The message without a fire id went to the dead-letter queue with the reason.

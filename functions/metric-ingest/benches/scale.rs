@@ -703,13 +703,13 @@ async fn simulate(opts: Options) {
                 .await
                 .expect("list an automation's executions");
             for e in &page.items {
-                *fires.entry(a.id.split("-p").next().unwrap_or(a.id.as_str()).to_string()).or_default() += 1;
+                *fires.entry(a.id.as_str().split("-p").next().unwrap_or(a.id.as_str()).to_string()).or_default() += 1;
                 let run = e.event["run_id"].as_str().unwrap_or_default().to_string();
                 let step = e.event["step"].as_i64().unwrap_or(0);
                 // The envelope holding `step` began at the largest first step not after it.
                 let first = step - (step - 1) % rows;
                 if let Some(sent) = sent_at.get(&(run, first)) {
-                    fire_lags.push((e.created_at.0 - sent) as f64);
+                    fire_lags.push(e.created_at.since(Timestamp(*sent)) as f64);
                 }
             }
             match page.next {

@@ -2,6 +2,7 @@
 //! emulator, invoked with `events/metric-ingest.json`, against DynamoDB and SQS on moto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::AutomationId;
 use automations_core::event::RunKey;
 use automations_core::model::Automation;
 use automations_core::store::SeedAutomations;
@@ -45,7 +46,7 @@ async fn evaluates_the_sample_batch_once_and_dead_letters_the_invalid_envelope()
     assert_eq!(record.value.windows["loss"].ring.values(), &[0.9, 1.4, 1.6], "the last 3, as the window needs");
 
     // loss-high fired at step 8 (average of 0.9, 1.4, 1.6): a pending execution, queued.
-    let page = stack.store.list_executions("loss-high", None, 10, now).await.unwrap();
+    let page = stack.store.list_executions(&AutomationId::new("loss-high"), None, 10, now).await.unwrap();
     assert_eq!(page.items.len(), 1);
     let e = &page.items[0];
     assert_eq!((e.state.as_str(), e.event["step"].clone()), ("PENDING", json!(8)));
@@ -56,7 +57,7 @@ async fn evaluates_the_sample_batch_once_and_dead_letters_the_invalid_envelope()
         json!({"fire_id": e.fire_id, "version": 0})
     );
     // run-failed fired on the state change; its action sends nothing, so it is done.
-    let failed = stack.store.list_executions("run-failed", None, 10, now).await.unwrap();
+    let failed = stack.store.list_executions(&AutomationId::new("run-failed"), None, 10, now).await.unwrap();
     assert_eq!(failed.items.iter().map(|e| e.state.as_str()).collect::<Vec<_>>(), ["FINISHED"]);
 
     // The invalid envelope went to the dead-letter queue at once, with the field at fault.
@@ -75,7 +76,10 @@ async fn evaluates_the_sample_batch_once_and_dead_letters_the_invalid_envelope()
     let again = stack.invoke(&function, "metric-ingest", "metric-ingest.json");
     assert_eq!(again, json!({"batchItemFailures": []}));
     assert!(stack.drain(&stack.queues.deliveries).await.is_empty());
-    assert_eq!(stack.store.list_executions("loss-high", None, 10, now).await.unwrap().items.len(), 1);
+    assert_eq!(
+        stack.store.list_executions(&AutomationId::new("loss-high"), None, 10, now).await.unwrap().items.len(),
+        1
+    );
     assert_eq!(
         stack.drain(&stack.queues.runs_dlq).await.len(),
         1,

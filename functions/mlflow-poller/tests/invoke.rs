@@ -6,6 +6,7 @@
 //! tracking server that was down is caught up with when it is back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::AutomationId;
 use automations_core::model::{Automation, Integration};
 use automations_core::store::SeedAutomations;
 use automations_core::store::{ExecutionStore, IntegrationStore, TrackingStore};
@@ -22,7 +23,7 @@ fn automation(id: &str, event: Value) -> Automation {
 /// The (run_id, the value's step or the state) of each execution of `automation`, oldest first.
 async fn fired(stack: &Stack, automation: &str) -> Vec<Value> {
     let now = automations_lambda::now();
-    let mut items = stack.store.list_executions(automation, None, 50, now).await.unwrap().items;
+    let mut items = stack.store.list_executions(&AutomationId::new(automation), None, 50, now).await.unwrap().items;
     items.reverse();
     items.iter().map(|e| json!([e.event["run_id"], e.event.get("state").cloned().unwrap_or(Value::Null)])).collect()
 }

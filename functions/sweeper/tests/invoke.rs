@@ -2,6 +2,7 @@
 //! emulator, invoked with `events/sweeper.json` (a scheduled event), against moto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::AutomationId;
 use automations_core::activity::ActivityUpdate;
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
@@ -61,7 +62,7 @@ async fn crashes_stalled_runs_and_relays_what_never_reached_the_queue() {
     let report = stack.invoke(&function, "sweeper", "sweeper.json");
     assert_eq!(report, json!({"crashed": 1, "relayed": 1, "purged": 0}));
     // r1's crash fired run-crashed, as a run.state.changed from the sweeper.
-    let crash = stack.store.list_executions("run-crashed", None, 10, now).await.unwrap().items;
+    let crash = stack.store.list_executions(&AutomationId::new("run-crashed"), None, 10, now).await.unwrap().items;
     assert_eq!(crash.len(), 1);
     assert_eq!((crash[0].event["run_id"].clone(), crash[0].event["state"].clone()), (json!("r1"), json!("crashed")));
     // The queue got the crash's delivery (version 0) and the relayed orphan (claimed: version 1).

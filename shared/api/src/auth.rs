@@ -11,6 +11,7 @@
 
 use crate::Api;
 use crate::error::ApiError;
+use automations_core::EntityId;
 use automations_core::store::ApiKeyRecord;
 use automations_core::time::Timestamp;
 use axum::extract::FromRequestParts;
@@ -69,16 +70,16 @@ fn key_of(value: &str) -> Result<String, ApiError> {
 }
 
 /// A new key for `entity`, with the record to store. The key itself is not kept anywhere.
-pub fn issue_key(entity: &str, now: Timestamp) -> Result<(String, ApiKeyRecord), getrandom::Error> {
+pub fn issue_key(entity: &EntityId, now: Timestamp) -> Result<(String, ApiKeyRecord), getrandom::Error> {
     let key = new_key()?;
-    let record = ApiKeyRecord { hash: hash_key(&key), entity: entity.to_string(), created_at: now };
+    let record = ApiKeyRecord { hash: hash_key(&key), entity: entity.clone(), created_at: now };
     Ok((key, record))
 }
 
 /// The authenticated caller: the entity its key grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub entity: String,
+    pub entity: EntityId,
 }
 
 impl FromRequestParts<Arc<Api>> for Caller {
@@ -97,7 +98,7 @@ impl FromRequestParts<Arc<Api>> for Caller {
         match api.store.find_api_key(&hash_key(&key)).await? {
             Some(record) => {
                 if let Some(slot) = parts.extensions.get::<crate::access_log::EntitySlot>() {
-                    slot.set(&record.entity);
+                    slot.set(record.entity.as_str());
                 }
                 Ok(Caller { entity: record.entity })
             }

@@ -10,6 +10,7 @@ use automations_core::BoxFuture;
 use automations_core::model::{Automation, Integration};
 use automations_core::store::Page;
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId};
 use serde_json::Value;
 
 /// Executions and test deliveries, as the API serves them.
@@ -19,8 +20,8 @@ pub trait Deliverer: Send + Sync + 'static {
     /// `next` of a previous page; `limit` is at least 1 and bounded by the API.
     fn executions<'a>(
         &'a self,
-        entity: &'a str,
-        automation_id: &'a str,
+        entity: &'a EntityId,
+        automation_id: &'a AutomationId,
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page<Value>, ApiError>>;
@@ -45,8 +46,8 @@ pub struct NoDelivery;
 impl Deliverer for NoDelivery {
     fn executions<'a>(
         &'a self,
-        _entity: &'a str,
-        _automation_id: &'a str,
+        _entity: &'a EntityId,
+        _automation_id: &'a AutomationId,
         _cursor: Option<&'a str>,
         _limit: usize,
     ) -> BoxFuture<'a, Result<Page<Value>, ApiError>> {

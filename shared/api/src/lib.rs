@@ -30,7 +30,7 @@ pub use deliver::NoDelivery;
 pub use error::ApiError;
 pub use local::{LocalSink, record_ingest};
 pub use routes::ROUTES;
-pub use sink::{Accepted, BoxFuture, EventSink, TrackingHooks, check_tracking, tracking_status};
+pub use sink::{Accepted, BoxFuture, EventSink, HookError, TrackingHooks, check_tracking, tracking_status};
 
 use automations_core::store::{ConfigStore, RejectStore};
 use automations_core::time::{Clock, Timestamp};

@@ -10,6 +10,7 @@
 use crate::error::ApiError;
 use crate::sink::{Accepted, EventSink, TrackingHooks, check_tracking, tracking_status};
 use automations_core::BoxFuture;
+use automations_core::EntityId;
 use automations_core::engine::Engine;
 use automations_core::event::RunKey;
 use automations_core::event::{Envelope, EventData};
@@ -114,7 +115,7 @@ where
         })
     }
 
-    fn automations_changed<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn automations_changed<'a>(&'a self, entity: &'a EntityId) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
             self.engines.invalidate_entity(entity);
             Ok(self.engine().await.map(drop)?)
@@ -134,7 +135,7 @@ where
 
     fn history_runs<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         project: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Option<Vec<RunHistory>>, ApiError>> {
@@ -199,7 +200,9 @@ impl<S> EnvelopeFeed for LocalSink<S>
 where
     S: IngestStore + AutomationStore + HistoryStore + 'static,
 {
-    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.process(&envelopes, now).await.map(drop).map_err(|e| e.to_string()) })
+    type Error = ApiError;
+
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move { self.process(&envelopes, now).await.map(drop) })
     }
 }

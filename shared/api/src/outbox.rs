@@ -8,6 +8,7 @@ use automations_core::error::{FieldError, Invalid};
 use automations_core::model::{Automation, Integration};
 use automations_core::store::{Page, parse_execution_cursor};
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId};
 use automations_delivery::Delivery;
 use serde_json::Value;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ pub struct OutboxDeliverer {
 impl Deliverer for OutboxDeliverer {
     fn executions<'a>(
         &'a self,
-        _entity: &'a str,
-        automation_id: &'a str,
+        _entity: &'a EntityId,
+        automation_id: &'a AutomationId,
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page<Value>, ApiError>> {

@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 pub use automations_core::BoxFuture;
+use automations_core::EntityId;
 use automations_core::event::{Envelope, RunKey};
 use automations_core::history::{Point, RunHistory};
 use automations_core::model::Integration;
@@ -32,7 +33,7 @@ pub trait EventSink: Send + Sync + 'static {
     /// `entity`'s automations changed (created, updated, enabled, disabled or deleted). A sink
     /// that evaluates must make the next envelope see the change; a sink that only forwards has
     /// nothing to do.
-    fn automations_changed<'a>(&'a self, _entity: &'a str) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn automations_changed<'a>(&'a self, _entity: &'a EntityId) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -55,7 +56,7 @@ pub trait EventSink: Send + Sync + 'static {
     /// `None`: this deployment keeps no history.
     fn history_runs<'a>(
         &'a self,
-        _entity: &'a str,
+        _entity: &'a EntityId,
         _project: &'a str,
         _limit: usize,
     ) -> BoxFuture<'a, Result<Option<Vec<RunHistory>>, ApiError>> {
@@ -80,14 +81,19 @@ pub const NO_HISTORY: &str =
 /// What [`crate::LocalSink`] asks of the deployment's MLflow tracking poller (the binary
 /// provides it: the HTTP client lives there, not in the API).
 pub trait TrackingHooks: Send + Sync {
-    /// `Err(reason)`: the integration's tracking server does not answer as it should.
-    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), String>>;
+    /// `Err(reason)`: the integration's tracking server does not answer as it should (the
+    /// reason's text is what the API answers, under `tracking_uri`; it never holds a credential).
+    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), HookError>>;
     /// The fields to show, e.g. `last_poll`.
     fn status<'a>(
         &'a self,
         integration: &'a Integration,
-    ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, String>>;
+    ) -> BoxFuture<'a, Result<Option<serde_json::Map<String, serde_json::Value>>, HookError>>;
 }
+
+/// What a [`TrackingHooks`] call failed with: the deployment's own error (the API cannot name
+/// its type, the poller lives downstream of it), with its cause chain.
+pub type HookError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// [`EventSink::check_integration`] for a sink whose deployment polls tracking servers through
 /// `hooks`: a tracking integration's server must answer, or the request fails naming
@@ -96,7 +102,7 @@ pub async fn check_tracking(hooks: Option<&dyn TrackingHooks>, integration: &Int
     match (hooks, integration.tracking()) {
         (Some(hooks), Some(_)) => hooks.check(integration).await.map_err(|why| {
             ApiError::Invalid(automations_core::Invalid {
-                errors: vec![automations_core::FieldError::new("tracking_uri", why)],
+                errors: vec![automations_core::FieldError::new("tracking_uri", why.to_string())],
             })
         }),
         _ => Ok(()),
@@ -109,7 +115,7 @@ pub async fn tracking_status(
     integration: &Integration,
 ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
     match (hooks, integration.tracking()) {
-        (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(ApiError::Unavailable),
+        (Some(hooks), Some(_)) => hooks.status(integration).await.map_err(|e| ApiError::Unavailable(e.to_string())),
         _ => Ok(None),
     }
 }

@@ -7,6 +7,7 @@ use automations_api::{Api, Limits, LocalSink, NoDelivery, auth, router};
 use automations_core::mlflow::sign;
 use automations_core::store::{ApiKeyStore, MemoryStore};
 use automations_core::time::{FixedClock, Timestamp};
+use automations_core::{EntityId, IntegrationName};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -34,7 +35,7 @@ struct World {
 
 async fn world(now: Timestamp) -> World {
     let store = Arc::new(MemoryStore::new());
-    let (key, record) = auth::issue_key("acme", now).unwrap();
+    let (key, record) = auth::issue_key(&EntityId::new("acme"), now).unwrap();
     store.put_api_key(&record).await.unwrap();
     let sink = LocalSink::new(store.clone()).await.unwrap();
     let api = Api {
@@ -220,10 +221,24 @@ async fn refusals_name_the_reason_and_change_nothing() {
     problem(status, &ctype, &body, StatusCode::UNAUTHORIZED, "does not match");
     // A disabled integration: the same 401, its reason not echoed.
     use automations_core::store::IntegrationLookup;
-    assert!(w.store.set_integration_disabled("acme", "mlflow-prod", Some("gone-410-REASON")).await.unwrap());
+    assert!(
+        w.store
+            .set_integration_disabled(
+                &EntityId::new("acme"),
+                &IntegrationName::new("mlflow-prod"),
+                Some("gone-410-REASON")
+            )
+            .await
+            .unwrap()
+    );
     let (status, ctype, body) = call(&w.app, delivery(PATH, "d-1", TS, SECRET, ALIAS_CREATED)).await;
     problem(status, &ctype, &body, StatusCode::UNAUTHORIZED, "gone-410-REASON");
-    assert!(w.store.set_integration_disabled("acme", "mlflow-prod", None).await.unwrap());
+    assert!(
+        w.store
+            .set_integration_disabled(&EntityId::new("acme"), &IntegrationName::new("mlflow-prod"), None)
+            .await
+            .unwrap()
+    );
 
     let (status, _, body) = call(&w.app, delivery(PATH, "d-1", TS, SECRET, "{\"entity\": ")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

@@ -1,6 +1,7 @@
 //! Fires: an automation matched an event. Deterministic ids make recording a fire idempotent.
 
 use crate::event::{Envelope, LinkSource, RunInfo};
+use crate::id::{AutomationId, EntityId, FireId};
 use crate::model::{Action, Location, MetricCondition, RunState, TriggerKind};
 use crate::time::Timestamp;
 use crate::window::Observed;
@@ -11,10 +12,10 @@ use sha2::{Digest, Sha256};
 /// A fire's id: derived from the automation and the envelope's (`source`, `id`), and for metric
 /// fires the metric and step, so a redelivered or concurrently processed event gives the same id.
 /// It is the delivery's `webhook-id`, so receivers can deduplicate too.
-pub fn fire_id(automation_id: &str, source: &str, event_id: &str, metric: Option<(&str, i64)>) -> String {
+pub fn fire_id(automation_id: &AutomationId, source: &str, event_id: &str, metric: Option<(&str, i64)>) -> FireId {
     let mut h = Sha256::new();
     // Length-prefixed parts: no two different tuples hash the same bytes.
-    for part in [automation_id, source, event_id] {
+    for part in [automation_id.as_str(), source, event_id] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -29,7 +30,7 @@ pub fn fire_id(automation_id: &str, source: &str, event_id: &str, metric: Option
     for b in &digest[..16] {
         id.push_str(&format!("{b:02x}"));
     }
-    id
+    FireId::new(id)
 }
 
 /// What fired: the artifact, the run state change, or the metric and the values read.
@@ -72,12 +73,12 @@ pub const FIRE_TTL: i64 = 30 * crate::time::DAY;
 /// An automation fired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fire {
-    pub id: String,
-    pub automation_id: String,
+    pub id: FireId,
+    pub automation_id: AutomationId,
     /// The automation's name at fire time.
     pub automation_name: String,
     pub trigger: TriggerKind,
-    pub entity: String,
+    pub entity: EntityId,
     pub event_id: String,
     pub event_source: String,
     /// The CloudEvents type of the envelope.
@@ -103,10 +104,10 @@ impl Fire {
             automation_name: automation.name.clone(),
             trigger: automation.trigger.kind(),
             entity: match &subject {
-                Subject::RunState { run, .. } | Subject::Metric { run, .. } => run.key.entity.clone(),
+                Subject::RunState { run, .. } | Subject::Metric { run, .. } => run.key.entity.clone().into(),
                 Subject::Artifact { .. } => match &env.data {
-                    crate::event::EventData::Artifact(a) => a.entity.clone(),
-                    _ => String::new(),
+                    crate::event::EventData::Artifact(a) => a.entity.clone().into(),
+                    _ => EntityId::default(),
                 },
             },
             event_id: env.id.clone(),
@@ -169,14 +170,14 @@ impl Fire {
         };
         FireLine {
             automation: &self.automation_name,
-            automation_id: &self.automation_id,
-            fire_id: &self.id,
+            automation_id: self.automation_id.as_str(),
+            fire_id: self.id.as_str(),
             event_id: &self.event_id,
             event_source: &self.event_source,
             event_type: self.trigger.as_str(),
             cloudevent_type: self.event_type,
             time: self.time.to_string(),
-            entity: &self.entity,
+            entity: self.entity.as_str(),
             subject,
         }
     }
@@ -340,17 +341,21 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_and_distinct() {
-        let a = fire_id("auto", "src", "evt-1", None);
-        assert_eq!(a, fire_id("auto", "src", "evt-1", None));
-        assert_eq!(a.len(), 37);
-        assert!(a.starts_with("fire_"));
-        assert_ne!(a, fire_id("auto", "src", "evt-2", None));
-        assert_ne!(a, fire_id("auto", "other", "evt-1", None));
-        assert_ne!(a, fire_id("auto2", "src", "evt-1", None));
-        assert_ne!(fire_id("a", "bc", "d", None), fire_id("ab", "c", "d", None), "parts cannot bleed into each other");
-        let m = fire_id("auto", "src", "evt-1", Some(("loss", 10)));
+        let a = fire_id(&AutomationId::new("auto"), "src", "evt-1", None);
+        assert_eq!(a, fire_id(&AutomationId::new("auto"), "src", "evt-1", None));
+        assert_eq!(a.as_str().len(), 37);
+        assert!(a.as_str().starts_with("fire_"));
+        assert_ne!(a, fire_id(&AutomationId::new("auto"), "src", "evt-2", None));
+        assert_ne!(a, fire_id(&AutomationId::new("auto"), "other", "evt-1", None));
+        assert_ne!(a, fire_id(&AutomationId::new("auto2"), "src", "evt-1", None));
+        assert_ne!(
+            fire_id(&AutomationId::new("a"), "bc", "d", None),
+            fire_id(&AutomationId::new("ab"), "c", "d", None),
+            "parts cannot bleed into each other"
+        );
+        let m = fire_id(&AutomationId::new("auto"), "src", "evt-1", Some(("loss", 10)));
         assert_ne!(m, a);
-        assert_ne!(m, fire_id("auto", "src", "evt-1", Some(("loss", 11))));
-        assert_ne!(m, fire_id("auto", "src", "evt-1", Some(("acc", 10))));
+        assert_ne!(m, fire_id(&AutomationId::new("auto"), "src", "evt-1", Some(("loss", 11))));
+        assert_ne!(m, fire_id(&AutomationId::new("auto"), "src", "evt-1", Some(("acc", 10))));
     }
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod filter;
 pub mod fire;
 pub mod history;
+pub mod id;
 pub mod ingest;
 pub mod json;
 pub mod mlflow;
@@ -22,6 +23,7 @@ pub mod wandb;
 pub mod window;
 
 pub use error::{FieldError, Invalid};
+pub use id::{AutomationId, EntityId, FireId, IntegrationName};
 
 /// What every port returns: a boxed future, so that a port can be a trait object
 /// (`Arc<dyn ConfigStore>`) and a caller need not be generic over the adapter behind it.

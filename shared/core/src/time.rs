@@ -39,8 +39,20 @@ impl Timestamp {
     /// After every instant: what never expires.
     pub const MAX: Timestamp = Timestamp(i64::MAX);
 
+    /// This instant moved `d` later (earlier when `d` is negative), saturating at the ends.
     pub fn plus(self, d: Millis) -> Timestamp {
         Timestamp(self.0.saturating_add(d))
+    }
+
+    /// This instant moved `d` earlier (later when `d` is negative), saturating at the ends.
+    pub fn minus(self, d: Millis) -> Timestamp {
+        Timestamp(self.0.saturating_sub(d))
+    }
+
+    /// The span from `earlier` to this instant: negative when `earlier` is in fact later,
+    /// saturating rather than overflowing between the far ends ([`Timestamp::MIN`], [`Timestamp::MAX`]).
+    pub fn since(self, earlier: Timestamp) -> Millis {
+        self.0.saturating_sub(earlier.0)
     }
 
     /// Parse an RFC 3339 date-time: `2026-11-01T12:00:00Z`, `2026-11-01T12:00:00.123+02:00`.
@@ -187,8 +199,8 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-11-01T12:00:05Z").unwrap();
         assert_eq!(t.0, 1_793_534_405_000);
         assert_eq!(Timestamp::parse_rfc3339("2026-11-01T14:00:05+02:00").unwrap(), t);
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-01T12:00:05.5Z").unwrap().0, t.0 + 500);
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-01T12:00:05.123456Z").unwrap().0, t.0 + 123);
+        assert_eq!(Timestamp::parse_rfc3339("2026-11-01T12:00:05.5Z").unwrap(), t.plus(500));
+        assert_eq!(Timestamp::parse_rfc3339("2026-11-01T12:00:05.123456Z").unwrap(), t.plus(123));
     }
 
     #[test]
@@ -212,5 +224,19 @@ mod tests {
         for s in ["2026-11-01T12:00:05Z", "2000-02-29T23:59:59.001Z", "1969-12-31T23:59:59Z"] {
             assert_eq!(Timestamp::parse_rfc3339(s).unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn arithmetic_saturates() {
+        let t = Timestamp(1_000);
+        assert_eq!(t.plus(500), Timestamp(1_500));
+        assert_eq!(t.minus(500), Timestamp(500));
+        assert_eq!(t.minus(-500), Timestamp(1_500));
+        assert_eq!(Timestamp(1_500).since(t), 500);
+        assert_eq!(t.since(Timestamp(1_500)), -500);
+        assert_eq!(Timestamp::MIN.minus(1), Timestamp::MIN);
+        assert_eq!(Timestamp::MAX.plus(1), Timestamp::MAX);
+        assert_eq!(Timestamp::MAX.since(Timestamp::MIN), i64::MAX);
+        assert_eq!(Timestamp::MIN.since(Timestamp::MAX), i64::MIN);
     }
 }

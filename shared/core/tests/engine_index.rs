@@ -90,7 +90,7 @@ fn covering(automations: &[Automation], env: &Envelope) -> Vec<Automation> {
 
 fn fired(engine: &Engine, env: &Envelope) -> Vec<String> {
     let mut record = RunRecord::default();
-    engine.evaluate(env, Some(&mut record)).fires.iter().map(|f| f.automation_id.clone()).collect()
+    engine.evaluate(env, Some(&mut record)).fires.iter().map(|f| f.automation_id.to_string()).collect()
 }
 
 proptest! {

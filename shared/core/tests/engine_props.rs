@@ -639,7 +639,7 @@ fn process(automations: &[Automation], batches: &[&[Envelope]], store: &MemorySt
 fn seen(f: &Fire) -> Seen {
     let Subject::Metric { run, metric, step, values, .. } = &f.subject else { panic!("not a metric fire: {f:?}") };
     Seen {
-        automation: f.automation_id.clone(),
+        automation: f.automation_id.to_string(),
         run: run.key.run_id.clone(),
         metric: metric.clone(),
         step: *step,

@@ -119,7 +119,10 @@ fn steps_values(fires: &[Fire]) -> Vec<(i64, Vec<f64>)> {
 
 /// (automation id, run id) of fires.
 fn who(fires: &[Fire]) -> Vec<(String, String)> {
-    fires.iter().map(|f| (f.automation_id.clone(), f.run().map_or(String::new(), |r| r.key.run_id.clone()))).collect()
+    fires
+        .iter()
+        .map(|f| (f.automation_id.to_string(), f.run().map_or(String::new(), |r| r.key.run_id.clone())))
+        .collect()
 }
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -386,7 +389,7 @@ fn default_cooldown_is_24_hours_and_level_triggered() {
     let store = MemoryStore::new();
     let t0 = HOUR;
     let step = |id: &str, step: i64, t: i64| metrics(id, t, &loss_rows(&[(step, t, 1.0)]));
-    let fire_times = |fires: Vec<Fire>| fires.iter().map(|f| f.time.0 - BASE).collect::<Vec<_>>();
+    let fire_times = |fires: Vec<Fire>| fires.iter().map(|f| f.time.since(Timestamp(BASE))).collect::<Vec<_>>();
     assert_eq!(fire_times(process(&engine, &store, &[step("e1", 1, t0)]).fires), vec![t0]);
     // The condition keeps holding: nothing until 24 hours have passed, to the millisecond.
     assert!(process(&engine, &store, &[step("e2", 2, t0 + MINUTE)]).fires.is_empty());
@@ -575,7 +578,7 @@ fn a_project_scope_sees_only_its_project_and_an_entity_scope_every_project() {
     let fires = process(&engine, &store, &envs).fires;
     let got: Vec<(String, String)> = fires
         .iter()
-        .map(|f| (f.automation_id.clone(), f.run().unwrap().key.project.clone() + "/" + &f.entity))
+        .map(|f| (f.automation_id.to_string(), f.run().unwrap().key.project.clone() + "/" + f.entity.as_str()))
         .collect();
     assert_eq!(
         got,
@@ -747,7 +750,8 @@ fn fire_ids_are_deterministic_across_fresh_stores() {
     // The id does not depend on how events are batched.
     let engine = Engine::new(automations.clone());
     let store = MemoryStore::new();
-    let one_by_one: Vec<String> = process_each(&engine, &store, &envs()).into_iter().map(|f| f.id).collect();
+    let one_by_one: Vec<String> =
+        process_each(&engine, &store, &envs()).into_iter().map(|f| f.id.into_string()).collect();
     assert_eq!(one_by_one, first);
 }
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 fn fire(i: usize) -> Fire {
     Fire {
-        id: format!("fire_{i:08}"),
+        id: format!("fire_{i:08}").into(),
         automation_id: "a1".into(),
         automation_name: "deploy".into(),
         trigger: TriggerKind::RunState,

@@ -116,13 +116,15 @@ impl Delivery {
                     recorded.integration,
                     i.kind.type_name()
                 )),
-                Some(target) => match request::build(&target, &execution.fire_id, &recorded.body, self.clock.now()) {
-                    Err(e) => self.not_sent(format!("the integration's secret cannot sign: {e}")),
-                    Ok(req) => {
-                        execution.request = Some(req.recorded(&recorded.integration));
-                        self.sender.send(&req, &self.clock).await
+                Some(target) => {
+                    match request::build(&target, execution.fire_id.as_str(), &recorded.body, self.clock.now()) {
+                        Err(e) => self.not_sent(format!("the integration's secret cannot sign: {e}")),
+                        Ok(req) => {
+                            execution.request = Some(req.recorded(&recorded.integration));
+                            self.sender.send(&req, &self.clock).await
+                        }
                     }
-                },
+                }
             },
         };
         execution.attempts += 1;

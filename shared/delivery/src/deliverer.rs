@@ -109,7 +109,7 @@ impl LocalDeliverer {
             return Duration::ZERO;
         }
         match d.store.next_due(now).await {
-            Ok(Some(t)) => Duration::from_millis(u64::try_from(t.0 - now.0).unwrap_or(0).max(1)).min(self.config.poll),
+            Ok(Some(t)) => Duration::from_millis(u64::try_from(t.since(now)).unwrap_or(0).max(1)).min(self.config.poll),
             Ok(None) => self.config.poll,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the next due execution");

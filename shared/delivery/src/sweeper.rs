@@ -44,21 +44,34 @@ impl StallPolicy {
 /// Where the sweeper's envelopes go: the same evaluation as intake (and the same run-activity
 /// update), so a `crashed` run fires `RUN_STATE` automations like any other.
 pub trait EnvelopeFeed: Send + Sync {
-    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>>;
+    /// Why a feed failed; kept as the source of [`SweepError::Feed`] (and of the MLflow poller's
+    /// ingest error), so the cause chain reaches the log.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), Self::Error>>;
 }
 
 /// Sends claimed executions to the delivery queue (AWS). Locally there is none: the deliverer
 /// reads the outbox itself.
 pub trait Relay: Send + Sync {
-    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>>;
+    /// Why a relay failed; kept as the source of [`SweepError::Relay`].
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), Self::Error>>;
 }
 
 /// Nothing to relay to (the local mode).
 impl Relay for () {
-    fn relay<'a>(&'a self, _executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>> {
+    type Error = std::convert::Infallible;
+
+    fn relay<'a>(&'a self, _executions: &'a [Execution]) -> BoxFuture<'a, Result<(), Self::Error>> {
         Box::pin(async move { Ok(()) })
     }
 }
+
+/// An error of a seam whose type the sweeper does not know (a feed's, a relay's), with its
+/// cause chain.
+pub type SeamError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,9 +89,9 @@ pub enum SweepError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("feeding the crashed-run events failed: {0}")]
-    Feed(String),
+    Feed(#[source] SeamError),
     #[error("relaying to the delivery queue failed: {0}")]
-    Relay(String),
+    Relay(#[source] SeamError),
 }
 
 /// The sweeper over store `S`.
@@ -115,7 +128,7 @@ impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
 
     /// Feed a `crashed` envelope for every run silent past its stall period.
     pub async fn crash_stalled(&self, feed: &impl EnvelopeFeed, now: Timestamp) -> Result<usize, SweepError> {
-        let silent_since = Timestamp(now.0 - self.stall.shortest());
+        let silent_since = now.minus(self.stall.shortest());
         let mut crashed = 0;
         // Each round's crashes leave the stalled set, so rounds make progress; the bound only
         // guards against a store that does not.
@@ -129,7 +142,7 @@ impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
             if !due.is_empty() {
                 let envelopes: Vec<Envelope> = due.iter().map(|a| activity::crash_envelope(a, now)).collect();
                 crashed += envelopes.len();
-                feed.feed(envelopes, now).await.map_err(SweepError::Feed)?;
+                feed.feed(envelopes, now).await.map_err(|e| SweepError::Feed(Box::new(e)))?;
             }
             // A short round is the last; so is one where every run found has a longer period.
             if found < self.batch || due.is_empty() {
@@ -141,14 +154,14 @@ impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
 
     /// Claim executions due for longer than the grace and hand them to the relay.
     pub async fn relay(&self, relay: &impl Relay, now: Timestamp) -> Result<usize, SweepError> {
-        let due_by = Timestamp(now.0 - self.relay_grace);
+        let due_by = now.minus(self.relay_grace);
         let mut relayed = 0;
         for _ in 0..1000 {
             let claimed = self.store.claim_due(due_by, self.batch, now.plus(self.relay_lease), now).await?;
             if claimed.is_empty() {
                 break;
             }
-            relay.relay(&claimed).await.map_err(SweepError::Relay)?;
+            relay.relay(&claimed).await.map_err(|e| SweepError::Relay(Box::new(e)))?;
             relayed += claimed.len();
             if claimed.len() < self.batch {
                 break;

@@ -21,7 +21,7 @@ impl Delivery {
             return json!({"fire_id": fire.id, "delivered": false, "request": null, "response": null,
                           "message": format!("the integration {:?} takes no deliveries", integration.name)});
         };
-        let req = match request::build(&target, &fire.id, &body, now) {
+        let req = match request::build(&target, fire.id.as_str(), &body, now) {
             Ok(r) => r,
             Err(e) => {
                 return json!({"fire_id": fire.id, "delivered": false, "request": null, "response": null,

@@ -8,6 +8,7 @@ mod support;
 use automations_core::delivery::{ExecutionState, RetryPolicy};
 use automations_core::model::Integration;
 use automations_core::store::{AutomationCatalog, IntegrationLookup};
+use automations_core::{AutomationId, EntityId, IntegrationName};
 use automations_testkit::process::Server;
 use automations_testkit::tools::{tool, workspace_root};
 use serde_json::{Value, json};
@@ -162,7 +163,7 @@ async fn gone_disables_the_integration_and_later_fires_are_skipped() {
     assert_eq!((e.state, e.attempts), (ExecutionState::Failed, 1));
     let error = e.last_response.as_ref().unwrap().error.clone().unwrap();
     assert!(error.contains("410 Gone") && error.contains("disabled"), "{error}");
-    let i = w.store.get_integration("acme", "hook").await.unwrap().unwrap();
+    let i = w.store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().unwrap();
     assert!(i.disabled.as_deref().is_some_and(|d| d.contains("410")), "{:?}", i.disabled);
     let second = w.fire("evt-2").await;
     let s = w.wait_for(&second, WAIT, |e| e.state != ExecutionState::Pending).await;
@@ -180,7 +181,7 @@ async fn a_deleted_automations_pending_deliveries_are_skipped() {
     let _d = w.deliverer();
     let fire_id = w.fire("evt-1").await;
     w.wait_for(&fire_id, WAIT, |e| e.attempts >= 1).await;
-    assert!(w.store.delete_automation("acme", "a1").await.unwrap());
+    assert!(w.store.delete_automation(&EntityId::new("acme"), &AutomationId::new("a1")).await.unwrap());
     let e = w.wait_for(&fire_id, WAIT, |e| e.state != ExecutionState::Pending).await;
     assert_eq!(e.state, ExecutionState::Skipped, "{:#}", e.to_json());
     assert!(e.last_response.as_ref().unwrap().error.as_deref().unwrap().contains("was deleted"), "{:#}", e.to_json());
@@ -266,7 +267,8 @@ async fn a_test_delivery_answers_with_the_response() {
     let rx = Receiver::start(vec![Reply::Status(202)], Reply::Status(500)).await;
     let w = World::new(webhook(&rx.url, Some("s3cret")), hook_action(), true, quick_policy(2_000)).await;
     let automation = w.engine.automations()[0].clone();
-    let integration: Integration = w.store.get_integration("acme", "hook").await.unwrap().unwrap();
+    let integration: Integration =
+        w.store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().unwrap();
     let out = w.delivery.test(&automation, Some(&integration), support::now_ms()).await;
     assert_eq!(out["delivered"], true, "{out:#}");
     assert_eq!(out["response"]["status"], 202);

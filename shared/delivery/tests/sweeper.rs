@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::BoxFuture;
+use automations_core::FireId;
 use automations_core::activity;
 use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::engine::Engine;
@@ -24,7 +25,7 @@ const T0: Timestamp = Timestamp(1_793_534_400_000); // 2026-11-01T12:00:00Z
 struct Intake {
     store: Arc<SqliteStore>,
     engine: Engine,
-    fires: Mutex<Vec<String>>,
+    fires: Mutex<Vec<FireId>>,
 }
 
 impl Intake {
@@ -39,7 +40,9 @@ impl Intake {
 }
 
 impl EnvelopeFeed for Intake {
-    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
+    type Error = std::convert::Infallible;
+
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), Self::Error>> {
         Box::pin(async move {
             self.take(&envelopes, now).await;
             Ok(())
@@ -125,10 +128,12 @@ async fn a_project_may_set_its_own_stall_period() {
 }
 
 #[derive(Default)]
-struct Queue(Mutex<Vec<(String, u64)>>);
+struct Queue(Mutex<Vec<(FireId, u64)>>);
 
 impl Relay for Queue {
-    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>> {
+    type Error = std::convert::Infallible;
+
+    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), Self::Error>> {
         Box::pin(async move {
             self.0.lock().unwrap().extend(executions.iter().map(|e| (e.fire_id.clone(), e.version)));
             Ok(())
@@ -167,6 +172,9 @@ async fn expired_state_is_removed() {
     let gone = T0.plus(10 * MINUTE).plus(FIRE_TTL);
     let report = sweeper.sweep(&i, None::<&()>, gone).await.unwrap();
     assert!(report.purged >= 3, "fire, execution and run activity: {report:?}");
-    assert!(i.store.get_execution(&fire_id, T0).await.unwrap().is_none(), "deleted, not just expired");
+    assert!(
+        i.store.get_execution(&FireId::new(fire_id.as_str()), T0).await.unwrap().is_none(),
+        "deleted, not just expired"
+    );
     assert_eq!(sweeper.sweep(&i, None::<&()>, gone).await.unwrap().purged, 0);
 }

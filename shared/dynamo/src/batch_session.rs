@@ -137,7 +137,7 @@ fn worth_writing(old: Option<&RunActivity>, new: &RunActivity) -> bool {
     old.state != new.state
         || old.state_at != new.state_at
         || old.info != new.info
-        || new.last_seen.0 - old.last_seen.0 >= ACTIVITY_GRANULARITY
+        || new.last_seen.since(old.last_seen) >= ACTIVITY_GRANULARITY
 }
 
 impl<D: DynamoApi> IngestSession for RunBatch<'_, D> {

@@ -16,6 +16,7 @@ use automations_core::store::{
     IntegrationStore, Page, StoreError, query_matches,
 };
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId, IntegrationName};
 
 const DISABLED: &str = "disabled";
 
@@ -50,8 +51,8 @@ impl<D: DynamoApi> DynamoStore<D> {
 impl<D: DynamoApi> AutomationLookup for DynamoStore<D> {
     fn get_automation<'a>(
         &'a self,
-        entity: &'a str,
-        id: &'a str,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
     ) -> BoxFuture<'a, Result<Option<AutomationRecord>, StoreError>> {
         Box::pin(async move {
             self.get(keys::automation_key(entity, id), "read automation").await?.as_ref().map(record).transpose()
@@ -119,7 +120,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
             }
             let more = items.len() > limit;
             items.truncate(limit);
-            let next = if more { items.last().map(|r| r.automation.id.clone()) } else { None };
+            let next = if more { items.last().map(|r| r.automation.id.to_string()) } else { None };
             Ok(Page { items, next })
         })
     }
@@ -133,7 +134,11 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
     }
 
     /// The automation and its name claim, deleted in one transaction.
-    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn delete_automation<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let key = keys::automation_key(entity, id);
             for _ in 0..5 {
@@ -171,8 +176,8 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
 impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
     fn get_integration<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
     ) -> BoxFuture<'a, Result<Option<Integration>, StoreError>> {
         Box::pin(async move {
             self.get(keys::integration_key(entity, name), "read integration")
@@ -185,8 +190,8 @@ impl<D: DynamoApi> IntegrationLookup for DynamoStore<D> {
 
     fn set_integration_disabled<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
         reason: Option<&'a str>,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
@@ -246,7 +251,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
                     Ok(())
                 }
                 Err(DynamoError::ConditionFailed(_)) => {
-                    Err(StoreError::integration_name_taken(&integration.entity, &integration.name))
+                    Err(StoreError::integration_name_taken(&integration.entity, integration.name.as_str()))
                 }
                 Err(e) => Err(unavailable("create integration", e)),
             }
@@ -256,7 +261,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
     /// Every integration of the entity (one Query; an entity has few), paged in id order.
     fn list_integrations<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page<Integration>, StoreError>> {
@@ -284,7 +289,11 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
     }
 
     /// The integration, then its tracking cursors and last poll (if it had a tracking side).
-    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn delete_integration<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let id = self
                 .get(keys::integration_key(entity, name), "read integration")
@@ -373,7 +382,7 @@ impl<D: DynamoApi> ApiKeyStore for DynamoStore<D> {
         Box::pin(async move {
             Ok(self.get(keys::api_key_key(hash), "read API key").await?.map(|item| ApiKeyRecord {
                 hash: hash.to_string(),
-                entity: get_s(&item, ENTITY).unwrap_or_default().to_string(),
+                entity: get_s(&item, ENTITY).unwrap_or_default().to_string().into(),
                 created_at: Timestamp(get_i64(&item, CREATED_AT).unwrap_or_default()),
             }))
         })

@@ -16,6 +16,7 @@ use automations_core::ingest::NewFire;
 use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, FireStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, FireId};
 use futures_util::{StreamExt, stream};
 use std::collections::{HashMap, HashSet};
 
@@ -24,7 +25,7 @@ fn execution_item(e: &Execution, version: u64, token: &str) -> Item {
     let mut item = keys::fire_key(&e.fire_id);
     item.insert(DOCUMENT.into(), s(e.to_json().to_string()));
     item.insert(AUTOMATION_ID.into(), s(e.automation_id.clone()));
-    item.insert(CREATED_ID.into(), s(created_id(e.created_at, &e.fire_id)));
+    item.insert(CREATED_ID.into(), s(created_id(e.created_at, e.fire_id.as_str())));
     item.insert(ENTITY.into(), s(e.entity.clone()));
     item.insert(STATE.into(), s(e.state.as_str()));
     item.insert(VERSION.into(), n(version));
@@ -106,7 +107,7 @@ impl<D: DynamoApi> DynamoStore<D> {
     /// `#v`, `#due`, `#state`, `#exp`): `None` when the condition does not hold.
     async fn claim_with(
         &self,
-        fire_id: &str,
+        fire_id: &FireId,
         condition: &str,
         extra: Params,
         lease_until: Timestamp,
@@ -153,7 +154,7 @@ impl<D: DynamoApi> DynamoStore<D> {
         due_by: Timestamp,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Vec<(i64, String, u64)>, StoreError> {
+    ) -> Result<Vec<(i64, FireId, u64)>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -180,7 +181,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                 }
                 let id = get_s(item, PK).and_then(|pk| pk.strip_prefix("FIRE#")).unwrap_or_default();
                 let (Some(due), Some(v)) = (get_i64(item, DUE_AT), get_i64(item, VERSION)) else { continue };
-                out.push((due, unescape(id), u64::try_from(v).unwrap_or_default()));
+                out.push((due, FireId::new(unescape(id)), u64::try_from(v).unwrap_or_default()));
             }
             match page.last_key {
                 Some(k) if out.len() < limit => start = Some(k),
@@ -227,7 +228,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
 
     fn claim<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
@@ -276,7 +277,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
     /// The `by_automation` index newest first (keys only), then one BatchGetItem for the page.
     fn list_executions<'a>(
         &'a self,
-        automation_id: &'a str,
+        automation_id: &'a AutomationId,
         cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
@@ -285,7 +286,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
             let mut before = match cursor {
                 None => None,
                 Some(c) => match parse_execution_cursor(c) {
-                    Some((t, id)) => Some(created_id(t, &id)),
+                    Some((t, id)) => Some(created_id(t, id.as_str())),
                     None => return Ok(Page { items: Vec::new(), next: None }),
                 },
             };
@@ -359,7 +360,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
 impl<D: DynamoApi> ReadExecution for DynamoStore<D> {
     fn get_execution<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
         Box::pin(async move {

@@ -47,6 +47,7 @@
 
 use automations_core::event::RunKey;
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId, FireId, IntegrationName};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::borrow::Cow;
 
@@ -143,8 +144,8 @@ pub fn run_key(k: &RunKey) -> Item {
 }
 
 /// The primary key of a fire's (execution's) item.
-pub fn fire_key(fire_id: &str) -> Item {
-    key(format!("FIRE#{}", enc(fire_id)), FIRE_SK)
+pub fn fire_key(fire_id: &FireId) -> Item {
+    key(format!("FIRE#{}", enc(fire_id.as_str())), FIRE_SK)
 }
 
 /// The shard (0..[`SHARDS`]) of an item, by its partition key (FNV-1a: stable across builds).
@@ -153,8 +154,8 @@ pub fn shard(pk: &str) -> u64 {
 }
 
 /// The `due` index partition of a pending execution.
-pub fn due_shard(fire_id: &str) -> String {
-    format!("DUE#{}", shard(fire_id))
+pub fn due_shard(fire_id: &FireId) -> String {
+    format!("DUE#{}", shard(fire_id.as_str()))
 }
 
 /// The `stalled` index partition of a running run.
@@ -163,13 +164,13 @@ pub fn stall_shard(run_pk: &str) -> String {
 }
 
 /// The primary key of an integration's item.
-pub fn integration_key(entity: &str, name: &str) -> Item {
-    key(format!("INTEG#{}", enc(entity)), format!("N#{}", enc(name)))
+pub fn integration_key(entity: &EntityId, name: &IntegrationName) -> Item {
+    key(integrations_pk(entity), format!("N#{}", enc(name.as_str())))
 }
 
 /// The partition holding an entity's integrations.
-pub fn integrations_pk(entity: &str) -> String {
-    format!("INTEG#{}", enc(entity))
+pub fn integrations_pk(entity: &EntityId) -> String {
+    format!("INTEG#{}", enc(entity.as_str()))
 }
 
 /// The partition of an MLflow tracking integration's cursors and poll record.
@@ -193,18 +194,18 @@ pub fn api_key_key(hash: &str) -> Item {
 }
 
 /// The sort key prefix of an entity's automations.
-pub fn automation_prefix(entity: &str) -> String {
-    format!("A#{}#", enc(entity))
+pub fn automation_prefix(entity: &EntityId) -> String {
+    format!("A#{}#", enc(entity.as_str()))
 }
 
 /// The primary key of an automation's item.
-pub fn automation_key(entity: &str, id: &str) -> Item {
-    key(AUTOS_PK, format!("{}{}", automation_prefix(entity), enc(id)))
+pub fn automation_key(entity: &EntityId, id: &AutomationId) -> Item {
+    key(AUTOS_PK, format!("{}{}", automation_prefix(entity), enc(id.as_str())))
 }
 
 /// The primary key of the item that reserves an automation name in an entity.
-pub fn name_claim_key(entity: &str, name: &str) -> Item {
-    key(AUTOS_PK, format!("N#{}#{}", enc(entity), enc(name)))
+pub fn name_claim_key(entity: &EntityId, name: &str) -> Item {
+    key(AUTOS_PK, format!("N#{}#{}", enc(entity.as_str()), enc(name)))
 }
 
 /// Epoch seconds for the TTL attribute, rounded up: DynamoDB's TTL counts whole seconds, and an
@@ -256,7 +257,10 @@ mod tests {
         assert_ne!(run_pk(&a), run_pk(&b));
         assert_eq!(run_pk(&a), "RUN#a%23b#c#d");
         assert_eq!(enc("50%#"), "50%25%23");
-        assert_ne!(automation_key("a#b", "c"), automation_key("a", "b#c"));
+        assert_ne!(
+            automation_key(&EntityId::new("a#b"), &AutomationId::new("c")),
+            automation_key(&EntityId::new("a"), &AutomationId::new("b#c"))
+        );
     }
 
     #[test]

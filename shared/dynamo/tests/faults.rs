@@ -3,6 +3,7 @@
 //! keys and items unprocessed. Nothing is lost and nothing fires twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::FireId;
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, RunKey, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
@@ -205,20 +206,20 @@ fn batches() -> Vec<Vec<Envelope>> {
             let rows: Vec<serde_json::Value> = (0..4)
                 .map(|i| {
                     let step = b * 4 + i;
-                    json!({"step": step, "time": Timestamp(T0.0 + step * 20_000).to_string(),
+                    json!({"step": step, "time": T0.plus(step * 20_000).to_string(),
                            "values": {"loss": next(), "acc": next() * next(), "lr": 0.1}})
                 })
                 .collect();
             batch.push(json!({"specversion": "1.0", "id": format!("m{id}"), "source": "tracker",
-                "type": "run.metrics.logged", "time": Timestamp(T0.0 + b * 80_000).to_string(),
+                "type": "run.metrics.logged", "time": T0.plus(b * 80_000).to_string(),
                 "data": {"entity": "acme", "project": "mnist", "run_id": run, "rows": rows}}));
         }
         if b % 5 == 4 {
             batch.push(json!({"specversion": "1.0", "id": format!("s{b}"), "source": "tracker",
-                "type": "run.state.changed", "time": Timestamp(T0.0 + b * 80_000).to_string(),
+                "type": "run.state.changed", "time": T0.plus(b * 80_000).to_string(),
                 "data": {"entity": "acme", "project": "mnist", "run_id": "r2", "state": "finished"}}));
             batch.push(json!({"specversion": "1.0", "id": format!("a{b}"), "source": "tracker",
-                "type": "artifact.alias.added", "time": Timestamp(T0.0 + b * 80_000).to_string(),
+                "type": "artifact.alias.added", "time": T0.plus(b * 80_000).to_string(),
                 "data": {"entity": "acme", "project": "mnist", "collection": "model", "collection_type": "model",
                          "version": b, "alias": "production"}}));
         }
@@ -239,7 +240,7 @@ async fn under_random_faults_nothing_is_lost_or_fired_twice() {
     for batch in &batches {
         pipeline.process(batch, IngestClock::Arrival(now)).await.expect("reference run");
     }
-    let expected: BTreeSet<String> = reference.fires().into_iter().map(|f| f.id).collect();
+    let expected: BTreeSet<FireId> = reference.fires().into_iter().map(|f| f.id).collect();
     assert!(expected.len() >= 20, "a meaningful number of fires to lose: {}", expected.len());
 
     // Few attempts per call, so some batches fail outright and are delivered again.
@@ -249,7 +250,7 @@ async fn under_random_faults_nothing_is_lost_or_fired_twice() {
     }
     f.faults().chaos(0x5EED, 30);
     let pipeline = Ingest { engine: &engine, store: &f.store };
-    let mut reported: BTreeMap<String, usize> = BTreeMap::new();
+    let mut reported: BTreeMap<FireId, usize> = BTreeMap::new();
     let mut failed_attempts = 0;
     for batch in &batches {
         // As SQS does: a batch that fails is delivered again until it succeeds.

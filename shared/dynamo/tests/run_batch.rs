@@ -3,6 +3,7 @@
 //! changes nothing skipped, and under random faults the same fires and records as the reference.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::FireId;
 use automations_core::activity;
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, RunKey, parse_envelope};
@@ -41,7 +42,7 @@ fn envelope(v: serde_json::Value) -> Envelope {
 
 fn metrics(id: &str, run: &str, step: i64, loss: f64) -> Envelope {
     envelope(json!({"specversion": "1.0", "id": id, "source": "t", "type": "run.metrics.logged",
-        "time": Timestamp(T0.0 + step * 20 * SECOND).to_string(),
+        "time": T0.plus(step * 20 * SECOND).to_string(),
         "data": {"entity": "acme", "project": "mnist", "run_id": run, "rows": [{"step": step, "values": {"loss": loss}}]}}))
 }
 
@@ -129,16 +130,16 @@ async fn under_random_faults_batches_end_as_the_reference_does() {
                 batch.push(metrics(&format!("m{n}"), run, step, loss));
             }
         }
-        batch.push(heartbeat(&format!("h{b}"), "r4", Timestamp(T0.0 + b * 20 * SECOND)));
+        batch.push(heartbeat(&format!("h{b}"), "r4", T0.plus(b * 20 * SECOND)));
         batches.push(batch);
     }
-    let at = |b: usize| Timestamp(T0.0 + b as i64 * 20 * SECOND);
+    let at = |b: usize| T0.plus(b as i64 * 20 * SECOND);
     let reference = MemoryStore::new();
     for (b, batch) in batches.iter().enumerate() {
         Ingest { engine: &engine, store: &reference }.process(batch, IngestClock::Arrival(at(b))).await.unwrap();
         reference.record_activity(&activity::updates(batch, at(b)), at(b)).await.unwrap();
     }
-    let expected: BTreeSet<String> = reference.fires().into_iter().map(|f| f.id).collect();
+    let expected: BTreeSet<FireId> = reference.fires().into_iter().map(|f| f.id).collect();
     assert!(expected.len() >= 5, "{}", expected.len());
 
     let moto = Moto::start();
@@ -157,7 +158,7 @@ async fn under_random_faults_batches_end_as_the_reference_does() {
         }
     }
     s.api().calm();
-    let unique: BTreeSet<String> = reported.iter().cloned().collect();
+    let unique: BTreeSet<FireId> = reported.iter().cloned().collect();
     assert_eq!(unique.len(), reported.len(), "a fire was reported twice");
     assert!(unique.is_subset(&expected));
     let now = at(batches.len());

@@ -133,7 +133,7 @@ async fn main() {
         for a in ["loss-high", "acc-drop", "grad-spike"] {
             n += automations_core::store::ExecutionStore::list_executions(
                 &*store,
-                a,
+                &automations_core::AutomationId::new(a),
                 None,
                 1000,
                 automations_lambda::now(),

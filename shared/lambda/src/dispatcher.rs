@@ -106,7 +106,7 @@ impl Dispatcher {
                 Outcome::Done
             }
             Some(Verdict::RetryAt(at)) => {
-                let wait = ((at.0 - crate::now().0).max(0) + 999) / 1000;
+                let wait = (at.since(crate::now()).max(0) + 999) / 1000;
                 tracing::warn!(fire_id = %e.fire_id, attempts = e.attempts, status, retry_in_seconds = wait, "delivery failed; will retry");
                 if let Some(receipt) = &record.receipt_handle
                     && let Err(err) = self

@@ -77,7 +77,9 @@ impl<D: DynamoApi> Evaluator<D> {
 
 /// The sweeper's `crashed` envelopes are evaluated like any other.
 impl<D: DynamoApi> EnvelopeFeed for Evaluator<D> {
-    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.evaluate(&envelopes, now).await.map(|_| ()).map_err(|e| e.to_string()) })
+    type Error = EvalError;
+
+    fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), EvalError>> {
+        Box::pin(async move { self.evaluate(&envelopes, now).await.map(drop) })
     }
 }

@@ -153,8 +153,11 @@ impl Dispatcher {
 pub async fn config_api() -> Result<axum::Router, Error> {
     let c = clients().await?;
     if let Some((hash, entity)) = &c.settings.first_api_key {
-        let key =
-            automations_core::store::ApiKeyRecord { hash: hash.clone(), entity: entity.clone(), created_at: now() };
+        let key = automations_core::store::ApiKeyRecord {
+            hash: hash.clone(),
+            entity: entity.clone().into(),
+            created_at: now(),
+        };
         // Writing it again on every cold start is harmless, and recreates it if it was lost.
         c.store.put_api_key(&key).await?;
     }

@@ -82,7 +82,7 @@ pub async fn poll_all<D: DynamoApi>(
             report.requests += r.requests;
             report.envelopes += r.envelopes;
         }
-        if now().0 >= started.0.saturating_add(config.window) {
+        if now() >= started.plus(config.window) {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

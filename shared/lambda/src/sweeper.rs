@@ -14,13 +14,15 @@ pub struct SqsRelay {
 }
 
 impl Relay for SqsRelay {
-    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), String>> {
+    type Error = automations_sqs::SqsError;
+
+    fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), Self::Error>> {
         Box::pin(async move {
             let messages = executions
                 .iter()
                 .map(|e| DeliveryMessage { fire_id: e.fire_id.clone(), version: e.version }.to_message())
                 .collect();
-            self.sqs.send(&self.url, messages).await.map_err(|e| e.to_string())
+            self.sqs.send(&self.url, messages).await
         })
     }
 }

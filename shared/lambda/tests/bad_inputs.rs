@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_api::auth;
+use automations_core::EntityId;
 use automations_core::delivery::RetryPolicy;
 use automations_core::store::ApiKeyStore;
 use automations_delivery::{Delivery, HttpSender, SystemClock};
@@ -36,7 +37,7 @@ async fn deployed() -> (Moto, impl AsyncFn(&str, &str, String) -> (u16, Value)) 
     let policy = RetryPolicy::default();
     let sender = HttpSender::new(Duration::from_millis(policy.timeout as u64), false).unwrap();
     let delivery = Arc::new(Delivery::new(store.clone(), sender, policy, Arc::new(SystemClock)));
-    let (key, record) = auth::issue_key("acme", automations_lambda::now()).unwrap();
+    let (key, record) = auth::issue_key(&EntityId::new("acme"), automations_lambda::now()).unwrap();
     store.put_api_key(&record).await.unwrap();
     let router = app(store, sink, delivery, 1000);
     let call = async move |method: &str, route: &str, body: String| {

@@ -4,6 +4,7 @@
 //! visibility timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::FireId;
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::model::Automation;
 use automations_core::store::ReadExecution;
@@ -272,7 +273,7 @@ async fn an_unreachable_receiver_is_retried_through_the_visibility_timeout() {
     .unwrap();
     let r = dispatcher.handle(ev.clone()).await;
     assert_eq!(failures(&r), [m.message_id().unwrap()], "reported failed, so SQS hands it back");
-    let e = store.get_execution("fire_x", now).await.unwrap().unwrap();
+    let e = store.get_execution(&FireId::new("fire_x"), now).await.unwrap().unwrap();
     assert_eq!((e.state.as_str(), e.attempts), ("PENDING", 1));
     let retry_at = e.next_attempt_at.expect("a retry time");
     assert!(retry_at > now, "{retry_at:?}");
@@ -283,7 +284,7 @@ async fn an_unreachable_receiver_is_retried_through_the_visibility_timeout() {
     // Handed back before it is due (a duplicate, or early): nothing is sent, nothing changes.
     let r = dispatcher.handle(ev).await;
     assert!(failures(&r).is_empty());
-    assert_eq!(store.get_execution("fire_x", now).await.unwrap().unwrap().attempts, 1);
+    assert_eq!(store.get_execution(&FireId::new("fire_x"), now).await.unwrap().unwrap().attempts, 1);
 }
 
 /// The runbook's redrive (docs/dead-letters.md): a message dead-lettered after 5 failed

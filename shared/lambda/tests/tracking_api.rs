@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_api::auth;
+use automations_core::EntityId;
 use automations_core::delivery::RetryPolicy;
 use automations_core::store::{ApiKeyStore, PollRecord, TrackingStore};
 use automations_delivery::{Delivery, HttpSender, SystemClock};
@@ -42,7 +43,7 @@ async fn tracking_servers_are_checked_and_their_polls_shown_on_aws() {
     let policy = RetryPolicy::default();
     let sender = HttpSender::new(Duration::from_millis(policy.timeout as u64), false).unwrap();
     let delivery = Arc::new(Delivery::new(store.clone(), sender, policy, Arc::new(SystemClock)));
-    let (key, record) = auth::issue_key("acme", automations_lambda::now()).unwrap();
+    let (key, record) = auth::issue_key(&EntityId::new("acme"), automations_lambda::now()).unwrap();
     store.put_api_key(&record).await.unwrap();
     let router = app(store.clone(), sink, delivery, 1000);
     let call = |method: &str, route: &str, body: Value| {

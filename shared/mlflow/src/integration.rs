@@ -2,11 +2,11 @@
 //! run (`automations serve`'s poller task and the AWS `mlflow-poller` function), so the backoff,
 //! the poll record and what is logged are decided here once.
 
-use crate::client::TrackingClient;
-use crate::poll::{PollOutcome, poll_once};
-use automations_api::{BoxFuture, TrackingHooks};
+use crate::client::{TrackingClient, TrackingError};
+use crate::poll::{PollError, PollOutcome, poll_once};
+use automations_api::{BoxFuture, HookError, TrackingHooks};
 use automations_core::model::Integration;
-use automations_core::store::{PollRecord, TrackingStore};
+use automations_core::store::{PollRecord, StoreError, TrackingStore};
 use automations_core::time::{Millis, SECOND, Timestamp};
 use automations_delivery::EnvelopeFeed;
 use serde_json::{Map, Value};
@@ -34,13 +34,36 @@ pub fn interval(integration: &Integration, every: Option<Millis>) -> Millis {
 /// Is a poll of an integration whose last poll is `last` due at `now`? (`slack`: how early a
 /// poll may start, for a scheduler that wakes up at a coarser grain than the interval.)
 pub fn due(last: Option<&PollRecord>, interval: Millis, now: Timestamp, slack: Millis) -> bool {
-    last.is_none_or(|r| now.0 >= r.at.0.saturating_add(backoff(interval, r.failures)).saturating_sub(slack))
+    last.is_none_or(|r| now >= r.at.plus(backoff(interval, r.failures)).minus(slack))
+}
+
+/// Why a tracking integration's server could not be checked or polled. Like
+/// [`TrackingError`], a message never holds a credential: what is shown on
+/// `GET /v1/integrations/{name}` (`last_poll.error`) and in the API's refusals is this text.
+#[derive(Debug, thiserror::Error)]
+pub enum MlflowError {
+    #[error("the integration has no tracking_uri")]
+    NotTracking,
+    /// The client could not be made (the URI is refused).
+    #[error(transparent)]
+    Client(TrackingError),
+    /// The server did not answer a check as it should; the integration was not stored.
+    #[error("{0}; nothing was stored")]
+    Check(#[source] TrackingError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Poll(#[from] PollError),
 }
 
 /// A client of `integration`'s tracking server.
-pub fn client(integration: &Integration, timeout: Duration, allow_private: bool) -> Result<TrackingClient, String> {
-    let tracking = integration.tracking().ok_or_else(|| "the integration has no tracking_uri".to_string())?;
-    TrackingClient::new(tracking, timeout, allow_private).map_err(|e| e.to_string())
+pub fn client(
+    integration: &Integration,
+    timeout: Duration,
+    allow_private: bool,
+) -> Result<TrackingClient, MlflowError> {
+    let tracking = integration.tracking().ok_or(MlflowError::NotTracking)?;
+    TrackingClient::new(tracking, timeout, allow_private).map_err(MlflowError::Client)
 }
 
 /// The API's side of tracking integrations, for either deployment's sink: check that a new (or
@@ -52,16 +75,19 @@ pub struct Hooks<S> {
 }
 
 impl<S: TrackingStore + 'static> TrackingHooks for Hooks<S> {
-    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), String>> {
+    fn check<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<(), HookError>> {
         Box::pin(async move {
             let c = client(integration, self.timeout, self.allow_private)?;
-            c.check().await.map_err(|e| format!("{e}; nothing was stored"))
+            c.check().await.map_err(|e| MlflowError::Check(e).into())
         })
     }
 
-    fn status<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<Option<Map<String, Value>>, String>> {
+    fn status<'a>(
+        &'a self,
+        integration: &'a Integration,
+    ) -> BoxFuture<'a, Result<Option<Map<String, Value>>, HookError>> {
         Box::pin(async move {
-            let record = self.store.poll_record(&integration.id).await.map_err(|e| e.to_string())?;
+            let record = self.store.poll_record(&integration.id).await.map_err(MlflowError::Store)?;
             let mut out = Map::new();
             // A view of strings and numbers always serializes.
             out.insert(
@@ -96,13 +122,13 @@ pub async fn poll_integration<S: TrackingStore, F: EnvelopeFeed>(
     let result = match client(integration, timeout, allow_private) {
         Ok(c) => poll_once(&c, store, feed, integration, previous.last_success, now, &mut outcome)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(MlflowError::from),
         Err(e) => Err(e),
     };
     let ok = result.is_ok();
     let record = PollRecord {
         at: now,
-        error: result.err(),
+        error: result.err().map(|e| e.to_string()),
         requests: outcome.requests,
         envelopes: outcome.envelopes,
         last_success: if ok { Some(now) } else { previous.last_success },

@@ -14,5 +14,5 @@ mod poll;
 
 pub use automations_delivery::EnvelopeFeed;
 pub use client::{TrackingClient, TrackingError};
-pub use integration::{Hooks, MAX_BACKOFF, backoff, client, due, interval, poll_integration};
+pub use integration::{Hooks, MAX_BACKOFF, MlflowError, backoff, client, due, interval, poll_integration};
 pub use poll::{PollError, PollOutcome, poll_once};

@@ -1,6 +1,7 @@
 //! One poll of one tracking integration.
 
 use crate::client::{TrackingClient, TrackingError};
+use automations_core::IntegrationName;
 use automations_core::mlflow::tracking::{self, MlflowRun, TrackingTarget};
 use automations_core::model::Integration;
 use automations_core::store::{StoreError, TrackingStore};
@@ -26,9 +27,9 @@ pub enum PollError {
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
     #[error("ingest failed: {0}")]
-    Ingest(String),
+    Ingest(#[source] automations_delivery::SeamError),
     #[error("integration {0:?} has no tracking_uri")]
-    NotTracking(String),
+    NotTracking(IntegrationName),
 }
 
 /// Poll `integration` once at `now` (its last successful poll started at `last_success`):
@@ -81,7 +82,7 @@ async fn poll<S: TrackingStore, F: EnvelopeFeed>(
     outcome.runs = runs.len();
     let run_ids: Vec<String> = runs.keys().cloned().collect();
     let cursors = store.load_cursors(&integration.id, &run_ids).await?;
-    let target = TrackingTarget { integration: &integration.name, entity: &integration.entity };
+    let target = TrackingTarget { integration: integration.name.as_str(), entity: integration.entity.as_str() };
     for (run, cursor) in runs.values().zip(cursors) {
         let Some(project) = experiments.get(&run.experiment_id) else { continue };
         let moved = tracking::moved_metrics(run, &cursor);
@@ -95,7 +96,7 @@ async fn poll<S: TrackingStore, F: EnvelopeFeed>(
         let update = tracking::run_envelopes(&target, project, run, &cursor, &histories, now);
         if !update.envelopes.is_empty() {
             let n = update.envelopes.len() as u64;
-            feed.feed(update.envelopes, now).await.map_err(PollError::Ingest)?;
+            feed.feed(update.envelopes, now).await.map_err(|e| PollError::Ingest(Box::new(e)))?;
             outcome.envelopes += n;
         }
         if update.cursor != cursor {

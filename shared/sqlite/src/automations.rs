@@ -1,6 +1,7 @@
 //! Automations, stored as their create documents and validated again when read.
 
 use crate::error::{Result, SqliteError};
+use automations_core::EntityId;
 use automations_core::model::Automation;
 use automations_core::store::StoreError;
 use automations_core::time::Timestamp;
@@ -14,9 +15,9 @@ pub fn list(conn: &Connection) -> Result<Vec<Automation>> {
 }
 
 /// One entity's automations, in the order of [`list`].
-pub fn list_entity(conn: &Connection, entity: &str) -> Result<Vec<Automation>> {
+pub fn list_entity(conn: &Connection, entity: &EntityId) -> Result<Vec<Automation>> {
     let mut stmt = conn.prepare_cached("SELECT id, document FROM automations WHERE entity = ?1 ORDER BY rowid")?;
-    read(stmt.query([entity])?)
+    read(stmt.query([entity.as_str()])?)
 }
 
 fn read(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Automation>> {
@@ -43,7 +44,7 @@ pub fn put(conn: &Connection, a: &Automation, now: Timestamp) -> Result<()> {
                 SET entity = excluded.entity, name = excluded.name, document = excluded.document,
                     updated_at = excluded.updated_at",
         )?
-        .execute(params![a.id, a.entity(), a.name, doc, now.0]);
+        .execute(params![a.id.as_str(), a.entity().as_str(), a.name.as_str(), doc, now.0]);
     match result {
         Ok(_) => Ok(()),
         // Only UNIQUE (entity, name) can fail here: the id conflict is the upsert's target.

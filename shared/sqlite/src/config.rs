@@ -16,6 +16,7 @@ use automations_core::store::{
     IntegrationStore, Page, StoreError,
 };
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId, IntegrationName};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -83,7 +84,7 @@ fn create_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Resul
             "INSERT INTO automations (id, entity, name, document, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         )
-        .and_then(|mut s| s.execute(params![a.id, a.entity(), a.name, doc, now.0]));
+        .and_then(|mut s| s.execute(params![a.id.as_str(), a.entity().as_str(), a.name.as_str(), doc, now.0]));
     match inserted {
         Ok(_) => Ok(()),
         Err(e) => match taken(&e) {
@@ -94,9 +95,9 @@ fn create_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Resul
     }
 }
 
-fn get_automation(conn: &Connection, entity: &str, id: &str) -> Result<Option<AutomationRecord>> {
+fn get_automation(conn: &Connection, entity: &EntityId, id: &AutomationId) -> Result<Option<AutomationRecord>> {
     conn.prepare_cached("SELECT id, document, created_at, updated_at FROM automations WHERE entity = ?1 AND id = ?2")
-        .and_then(|mut s| s.query_row(params![entity, id], automation_row).optional())
+        .and_then(|mut s| s.query_row(params![entity.as_str(), id.as_str()], automation_row).optional())
         .map_err(db)?
         .map(automation_record)
         .transpose()
@@ -117,7 +118,7 @@ fn find_automations(conn: &Connection, q: &AutomationQuery) -> Result<Page<Autom
     let rows = stmt
         .query_map(
             params![
-                q.entity,
+                q.entity.as_str(),
                 q.cursor.as_deref().unwrap_or(""),
                 q.scope.map(|s| s.as_str()),
                 q.event_type.map(|t| t.as_str()),
@@ -133,7 +134,7 @@ fn find_automations(conn: &Connection, q: &AutomationQuery) -> Result<Page<Autom
     }
     let next = if items.len() > limit {
         items.truncate(limit);
-        items.last().map(|r| r.automation.id.clone())
+        items.last().map(|r| r.automation.id.to_string())
     } else {
         None
     };
@@ -146,7 +147,7 @@ fn update_automation(conn: &Connection, a: &Automation, now: Timestamp) -> Resul
         .prepare_cached(
             "UPDATE automations SET name = ?3, document = ?4, updated_at = ?5 WHERE id = ?1 AND entity = ?2",
         )
-        .and_then(|mut s| s.execute(params![a.id, a.entity(), a.name, doc, now.0]));
+        .and_then(|mut s| s.execute(params![a.id.as_str(), a.entity().as_str(), a.name.as_str(), doc, now.0]));
     match updated {
         Ok(n) => Ok(n > 0),
         // Updated by id: only the name can clash.
@@ -160,7 +161,7 @@ fn stored_document(secrets: Option<&SecretKeys>, i: &Integration) -> Result<Stri
     let doc = i.to_stored_json().to_string();
     match secrets {
         Some(keys) => keys
-            .seal(&doc, &context(&i.entity, &i.id))
+            .seal(&doc, &context(i.entity.as_str(), &i.id))
             .map_err(|e| StoreError::Unavailable(format!("cannot seal integration {:?}: {e}", i.id))),
         None => Ok(doc),
     }
@@ -183,8 +184,9 @@ pub(crate) fn reseal(conn: &mut Connection, keys: &SecretKeys) -> Result<usize> 
         let sealed = keys
             .seal(&plain, &context(&entity, &id))
             .map_err(|e| StoreError::Unavailable(format!("cannot seal integration {id:?}: {e}")))?;
-        let changed =
-            tx.execute("UPDATE integrations SET document = ?2 WHERE id = ?1", params![id, sealed]).map_err(db)?;
+        let changed = tx
+            .execute("UPDATE integrations SET document = ?2 WHERE id = ?1", params![id.as_str(), sealed])
+            .map_err(db)?;
         resealed += changed;
     }
     tx.commit().map_err(db)?;
@@ -198,13 +200,15 @@ fn create_integration(conn: &Connection, secrets: Option<&SecretKeys>, i: &Integ
             "INSERT INTO integrations (id, entity, name, document, disabled, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
-        .and_then(|mut s| s.execute(params![i.id, i.entity, i.name, doc, i.disabled, i.created_at.0]));
+        .and_then(|mut s| {
+            s.execute(params![i.id.as_str(), i.entity.as_str(), i.name.as_str(), doc, i.disabled, i.created_at.0])
+        });
     match inserted {
         Ok(_) => Ok(()),
         Err(e) if matches!(taken(&e), Some(Taken::Id)) => {
             Err(StoreError::Conflict(format!("an integration with id {:?} exists", i.id)))
         }
-        Err(e) if taken(&e).is_some() => Err(StoreError::integration_name_taken(&i.entity, &i.name)),
+        Err(e) if taken(&e).is_some() => Err(StoreError::integration_name_taken(&i.entity, i.name.as_str())),
         Err(e) => Err(db(e)),
     }
 }
@@ -212,13 +216,13 @@ fn create_integration(conn: &Connection, secrets: Option<&SecretKeys>, i: &Integ
 fn get_integration(
     conn: &Connection,
     secrets: Option<&SecretKeys>,
-    entity: &str,
-    name: &str,
+    entity: &EntityId,
+    name: &IntegrationName,
 ) -> Result<Option<Integration>> {
     conn.prepare_cached(
         "SELECT id, entity, document, disabled, created_at FROM integrations WHERE entity = ?1 AND name = ?2",
     )
-    .and_then(|mut s| s.query_row(params![entity, name], integration_row).optional())
+    .and_then(|mut s| s.query_row(params![entity.as_str(), name.as_str()], integration_row).optional())
     .map_err(db)?
     .map(|row| integration(secrets, row))
     .transpose()
@@ -227,7 +231,7 @@ fn get_integration(
 fn list_integrations(
     conn: &Connection,
     secrets: Option<&SecretKeys>,
-    entity: &str,
+    entity: &EntityId,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<Integration>> {
@@ -239,7 +243,10 @@ fn list_integrations(
         )
         .map_err(db)?;
     let rows = stmt
-        .query_map(params![entity, cursor.unwrap_or(""), i64::try_from(limit + 1).unwrap_or(i64::MAX)], integration_row)
+        .query_map(
+            params![entity.as_str(), cursor.unwrap_or(""), i64::try_from(limit + 1).unwrap_or(i64::MAX)],
+            integration_row,
+        )
         .map_err(db)?;
     let mut items = Vec::new();
     for row in rows {
@@ -259,7 +266,11 @@ fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Resul
 }
 
 impl AutomationLookup for SqliteStore {
-    fn get_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<Option<AutomationRecord>>> {
+    fn get_automation<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
+    ) -> BoxFuture<'a, Result<Option<AutomationRecord>>> {
         Box::pin(async move { get_automation(&self.lock(), entity, id) })
     }
 }
@@ -277,27 +288,35 @@ impl AutomationCatalog for SqliteStore {
         Box::pin(async move { update_automation(&self.lock(), automation, now) })
     }
 
-    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+    fn delete_automation<'a>(&'a self, entity: &'a EntityId, id: &'a AutomationId) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            Ok(execute(&self.lock(), "DELETE FROM automations WHERE id = ?1 AND entity = ?2", params![id, entity])? > 0)
+            Ok(execute(
+                &self.lock(),
+                "DELETE FROM automations WHERE id = ?1 AND entity = ?2",
+                params![id.as_str(), entity.as_str()],
+            )? > 0)
         })
     }
 }
 
 impl IntegrationLookup for SqliteStore {
-    fn get_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<Option<Integration>>> {
+    fn get_integration<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
+    ) -> BoxFuture<'a, Result<Option<Integration>>> {
         Box::pin(async move { get_integration(&self.lock(), self.secrets.as_ref(), entity, name) })
     }
 
     fn set_integration_disabled<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
         reason: Option<&'a str>,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let sql = "UPDATE integrations SET disabled = ?3 WHERE entity = ?1 AND name = ?2";
-            Ok(execute(&self.lock(), sql, params![entity, name, reason])? > 0)
+            Ok(execute(&self.lock(), sql, params![entity.as_str(), name.as_str(), reason])? > 0)
         })
     }
 }
@@ -309,7 +328,7 @@ impl IntegrationStore for SqliteStore {
 
     fn list_integrations<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page<Integration>>> {
@@ -322,22 +341,26 @@ impl IntegrationStore for SqliteStore {
             // Sealed under the stored row's id (the one it keeps), not the caller's copy's.
             let id: Option<String> = conn
                 .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
-                .and_then(|mut s| s.query_row(params![i.entity, i.name], |r| r.get(0)).optional())
+                .and_then(|mut s| s.query_row(params![i.entity.as_str(), i.name.as_str()], |r| r.get(0)).optional())
                 .map_err(db)?;
             let Some(id) = id else { return Ok(false) };
             let doc = stored_document(self.secrets.as_ref(), &Integration { id, ..i.clone() })?;
             let sql = "UPDATE integrations SET document = ?3, disabled = ?4 WHERE entity = ?1 AND name = ?2";
-            Ok(execute(&conn, sql, params![i.entity, i.name, doc, i.disabled])? > 0)
+            Ok(execute(&conn, sql, params![i.entity.as_str(), i.name.as_str(), doc, i.disabled])? > 0)
         })
     }
 
-    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+    fn delete_integration<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let mut conn = self.lock();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
             let id: Option<String> = tx
                 .prepare_cached("SELECT id FROM integrations WHERE entity = ?1 AND name = ?2")
-                .and_then(|mut s| s.query_row(params![entity, name], |r| r.get(0)).optional())
+                .and_then(|mut s| s.query_row(params![entity.as_str(), name.as_str()], |r| r.get(0)).optional())
                 .map_err(db)?;
             let Some(id) = id else { return Ok(false) };
             // A deleted tracking integration forgets its cursors and polls.
@@ -360,7 +383,7 @@ impl ApiKeyStore for SqliteStore {
         Box::pin(async move {
             let sql = "INSERT INTO api_keys (hash, entity, created_at) VALUES (?1, ?2, ?3)
                    ON CONFLICT (hash) DO UPDATE SET entity = excluded.entity, created_at = excluded.created_at";
-            execute(&self.lock(), sql, params![key.hash, key.entity, key.created_at.0]).map(drop)
+            execute(&self.lock(), sql, params![key.hash, key.entity.as_str(), key.created_at.0]).map(drop)
         })
     }
 
@@ -370,7 +393,11 @@ impl ApiKeyStore for SqliteStore {
                 .prepare_cached("SELECT hash, entity, created_at FROM api_keys WHERE hash = ?1")
                 .and_then(|mut s| {
                     s.query_row(params![hash], |row| {
-                        Ok(ApiKeyRecord { hash: row.get(0)?, entity: row.get(1)?, created_at: Timestamp(row.get(2)?) })
+                        Ok(ApiKeyRecord {
+                            hash: row.get(0)?,
+                            entity: EntityId::new(row.get::<_, String>(1)?),
+                            created_at: Timestamp(row.get(2)?),
+                        })
                     })
                     .optional()
                 })

@@ -13,6 +13,7 @@ use automations_core::delivery::{Execution, ExecutionState};
 use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, Page, StoreError, execution_cursor, parse_execution_cursor};
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, FireId};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -31,8 +32,8 @@ pub(crate) fn insert(tx: &Transaction<'_>, e: &Execution) -> rusqlite::Result<()
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        e.fire_id,
-        e.automation_id,
+        e.fire_id.as_str(),
+        e.automation_id.as_str(),
         e.state.as_str(),
         next,
         version_column(e.version),
@@ -69,13 +70,13 @@ fn read(row: &Row<'_>) -> Result<Execution> {
     Ok(e)
 }
 
-fn claim_row(tx: &Transaction<'_>, fire_id: &str, version: u64, lease_until: Timestamp) -> Result<bool> {
+fn claim_row(tx: &Transaction<'_>, fire_id: &FireId, version: u64, lease_until: Timestamp) -> Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE executions SET version = version + 1, next_attempt_at = ?3
              WHERE fire_id = ?1 AND version = ?2 AND state = 'PENDING'",
         )
-        .and_then(|mut s| s.execute(params![fire_id, version_column(version), lease_until.0]))
+        .and_then(|mut s| s.execute(params![fire_id.as_str(), version_column(version), lease_until.0]))
         .map_err(db)?;
     Ok(n == 1)
 }
@@ -120,10 +121,10 @@ fn claim_due(
     Ok(out)
 }
 
-fn get(conn: &Connection, fire_id: &str, now: Timestamp) -> Result<Option<Execution>> {
+fn get(conn: &Connection, fire_id: &FireId, now: Timestamp) -> Result<Option<Execution>> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM executions WHERE fire_id = ?1 AND expires_at > ?2"))
         .map_err(db)?
-        .query_row(params![fire_id, now.0], |row| Ok(read(row)))
+        .query_row(params![fire_id.as_str(), now.0], |row| Ok(read(row)))
         .optional()
         .map_err(db)?
         .transpose()
@@ -131,7 +132,7 @@ fn get(conn: &Connection, fire_id: &str, now: Timestamp) -> Result<Option<Execut
 
 fn claim(
     conn: &mut Connection,
-    fire_id: &str,
+    fire_id: &FireId,
     version: Option<u64>,
     lease_until: Timestamp,
     now: Timestamp,
@@ -160,7 +161,7 @@ fn save(conn: &Connection, e: &Execution, now: Timestamp) -> Result<bool> {
         )
         .and_then(|mut s| {
             s.execute(params![
-                e.fire_id,
+                e.fire_id.as_str(),
                 version_column(e.version),
                 e.state.as_str(),
                 next_column(e),
@@ -175,7 +176,7 @@ fn save(conn: &Connection, e: &Execution, now: Timestamp) -> Result<bool> {
 
 fn list(
     conn: &Connection,
-    automation_id: &str,
+    automation_id: &AutomationId,
     cursor: Option<&str>,
     limit: usize,
     now: Timestamp,
@@ -195,10 +196,10 @@ fn list(
         .map_err(db)?;
     let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
     let (after_t, after_id) = match after {
-        Some((t, id)) => (Some(t.0), id),
+        Some((t, id)) => (Some(t.0), id.into_string()),
         None => (None, String::new()),
     };
-    let mut rows = stmt.query(params![automation_id, now.0, after_t, after_id, fetch]).map_err(db)?;
+    let mut rows = stmt.query(params![automation_id.as_str(), now.0, after_t, after_id.as_str(), fetch]).map_err(db)?;
     let mut items = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
         items.push(read(row)?);
@@ -251,7 +252,7 @@ impl ExecutionStore for SqliteStore {
 
     fn claim<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
@@ -265,7 +266,7 @@ impl ExecutionStore for SqliteStore {
 
     fn list_executions<'a>(
         &'a self,
-        automation_id: &'a str,
+        automation_id: &'a AutomationId,
         cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
@@ -279,7 +280,7 @@ impl ExecutionStore for SqliteStore {
 }
 
 impl ReadExecution for SqliteStore {
-    fn get_execution<'a>(&'a self, fire_id: &'a str, now: Timestamp) -> BoxFuture<'a, Result<Option<Execution>>> {
+    fn get_execution<'a>(&'a self, fire_id: &'a FireId, now: Timestamp) -> BoxFuture<'a, Result<Option<Execution>>> {
         Box::pin(async move { get(&self.lock(), fire_id, now) })
     }
 }

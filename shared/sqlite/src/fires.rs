@@ -2,6 +2,7 @@
 //! (the outbox, `executions.rs`) in the same transaction.
 
 use crate::error::{Result, SqliteError};
+use automations_core::AutomationId;
 use automations_core::ingest::NewFire;
 use automations_core::store::FIRE_TTL;
 use automations_core::time::Timestamp;
@@ -24,7 +25,14 @@ pub fn record(tx: &Transaction<'_>, fires: &[NewFire]) -> Result<Vec<bool>> {
     )?;
     for NewFire { fire: f, execution, at } in fires {
         let doc = serde_json::to_string(&f.line()).map_err(|e| SqliteError::Corrupt(format!("fire {}: {e}", f.id)))?;
-        let changed = insert.execute(params![f.id, f.automation_id, f.entity, doc, at.0, at.plus(FIRE_TTL).0])?;
+        let changed = insert.execute(params![
+            f.id.as_str(),
+            f.automation_id.as_str(),
+            f.entity.as_str(),
+            doc,
+            at.0,
+            at.plus(FIRE_TTL).0
+        ])?;
         if changed == 1 {
             crate::executions::insert(tx, execution)?;
         }
@@ -35,10 +43,10 @@ pub fn record(tx: &Transaction<'_>, fires: &[NewFire]) -> Result<Vec<bool>> {
 
 /// The stored fires of one automation (as [`Fire::line`] wrote them), oldest first. Rows
 /// past their expiry that the sweeper has not deleted yet are included.
-pub fn for_automation(conn: &Connection, automation_id: &str) -> Result<Vec<Value>> {
+pub fn for_automation(conn: &Connection, automation_id: &AutomationId) -> Result<Vec<Value>> {
     let mut stmt =
         conn.prepare_cached("SELECT id, fire FROM fires WHERE automation_id = ?1 ORDER BY created_at, rowid")?;
-    let mut rows = stmt.query([automation_id])?;
+    let mut rows = stmt.query([automation_id.as_str()])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;

@@ -8,6 +8,7 @@
 use crate::SqliteStore;
 use crate::error::{Result, SqliteError};
 use automations_core::BoxFuture;
+use automations_core::EntityId;
 use automations_core::event::RunKey;
 use automations_core::history::{HISTORY_TTL, MAX_POINTS, Point, RunHistory, Series, thin};
 use automations_core::store::{HistoryStore, StoreError};
@@ -134,7 +135,7 @@ fn append(tx: &Transaction<'_>, series: &[Series], max: usize, now: Timestamp) -
 
 /// Remove the (run, metric)s that logged nothing for [`HISTORY_TTL`]; returns the rows deleted.
 pub(crate) fn delete_expired(conn: &Connection, now: Timestamp) -> rusqlite::Result<usize> {
-    let cutoff = now.0 - HISTORY_TTL;
+    let cutoff = now.minus(HISTORY_TTL).0;
     let chunks = conn
         .prepare_cached(
             "DELETE FROM history_chunks WHERE series_id IN (SELECT id FROM history_series WHERE updated_at <= ?1)",
@@ -167,7 +168,7 @@ impl HistoryStore for SqliteStore {
 
     fn history_runs<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         project: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RunHistory>, StoreError>> {
@@ -182,7 +183,7 @@ impl HistoryStore for SqliteStore {
                 )
                 .map_err(SqliteError::from)?;
             let rows = stmt
-                .query_map(params![entity, project, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                .query_map(params![entity.as_str(), project, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
                     let metrics: String = r.get(2)?;
                     Ok(RunHistory {
                         run: RunKey { entity: entity.to_string(), project: project.to_string(), run_id: r.get(0)? },

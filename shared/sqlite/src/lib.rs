@@ -38,6 +38,7 @@ use automations_core::store::{
     AutomationStore, FireStore, RejectRecord, RejectStore, RunSave, RunStore, StoreError, Versioned,
 };
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -103,7 +104,7 @@ impl SqliteStore {
 
     /// The stored fires of one automation as JSON ([`Fire::line`]), oldest first. Includes
     /// expired fires not yet removed by [`SqliteStore::delete_expired`].
-    pub fn fires_for(&self, automation_id: &str) -> Result<Vec<serde_json::Value>> {
+    pub fn fires_for(&self, automation_id: &AutomationId) -> Result<Vec<serde_json::Value>> {
         fires::for_automation(&self.lock(), automation_id)
     }
 
@@ -202,7 +203,10 @@ impl AutomationStore for SqliteStore {
         Box::pin(async move { Ok(automations::list(&self.lock())?) })
     }
 
-    fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+    fn list_entity_automations<'a>(
+        &'a self,
+        entity: &'a EntityId,
+    ) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
         Box::pin(async move { Ok(automations::list_entity(&self.lock(), entity)?) })
     }
 }

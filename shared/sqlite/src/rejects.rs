@@ -75,7 +75,7 @@ pub fn get(conn: &Connection, rowid: i64) -> Result<Option<RejectRecord>> {
 /// on `received_at`) is scanned only when something has expired.
 pub(crate) fn delete_expired(conn: &Connection, now: Timestamp) -> rusqlite::Result<usize> {
     use rusqlite::OptionalExtension;
-    let cutoff = now.0 - RETENTION;
+    let cutoff = now.minus(RETENTION).0;
     let oldest: Option<i64> = conn
         .prepare_cached("SELECT received_at FROM rejects ORDER BY rowid LIMIT 1")?
         .query_row([], |r| r.get(0))

@@ -164,6 +164,7 @@ impl TrackingStore for SqliteStore {
 mod tests {
     use super::*;
     use automations_core::store::{IntegrationStore, block_on};
+    use automations_core::{EntityId, IntegrationName};
     use serde_json::json;
     use std::collections::BTreeMap;
 
@@ -206,9 +207,9 @@ mod tests {
         block_on(store.save_poll_record("in_1", &p)).unwrap();
         assert_eq!(block_on(store.poll_record("in_1")).unwrap(), Some(p));
 
-        assert!(block_on(store.delete_integration("acme", "m")).unwrap());
+        assert!(block_on(store.delete_integration(&EntityId::new("acme"), &IntegrationName::new("m"))).unwrap());
         assert_eq!(block_on(store.poll_record("in_1")).unwrap(), None);
         assert_eq!(block_on(store.load_cursors("in_1", &runs)).unwrap(), vec![RunCursor::default(); 2]);
-        assert!(!block_on(store.delete_integration("acme", "m")).unwrap());
+        assert!(!block_on(store.delete_integration(&EntityId::new("acme"), &IntegrationName::new("m"))).unwrap());
     }
 }

@@ -9,6 +9,7 @@ use automations_core::store::{
     IntegrationLookup, IntegrationStore, MemoryStore, StoreError, block_on,
 };
 use automations_core::time::Timestamp;
+use automations_core::{AutomationId, EntityId, IntegrationName};
 use automations_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
@@ -73,13 +74,13 @@ impl<S: ConfigStore + AutomationStore> Checked for S {
         block_on(self.update_automation(a, now))
     }
     fn get(&self, entity: &str, id: &str) -> Option<automations_core::store::AutomationRecord> {
-        block_on(self.get_automation(entity, id)).unwrap()
+        block_on(self.get_automation(&EntityId::new(entity), &AutomationId::new(id))).unwrap()
     }
     fn find(&self, q: &AutomationQuery) -> automations_core::store::Page<automations_core::store::AutomationRecord> {
         block_on(self.find_automations(q)).unwrap()
     }
     fn delete(&self, entity: &str, id: &str) -> bool {
-        block_on(self.delete_automation(entity, id)).unwrap()
+        block_on(self.delete_automation(&EntityId::new(entity), &AutomationId::new(id))).unwrap()
     }
     fn all(&self) -> Vec<Automation> {
         block_on(self.list_automations()).unwrap()
@@ -88,17 +89,18 @@ impl<S: ConfigStore + AutomationStore> Checked for S {
         block_on(IntegrationStore::create_integration(self, i))
     }
     fn integration(&self, entity: &str, name: &str) -> Option<Integration> {
-        block_on(self.get_integration(entity, name)).unwrap()
+        block_on(self.get_integration(&EntityId::new(entity), &IntegrationName::new(name))).unwrap()
     }
     fn integrations(&self, entity: &str, cursor: Option<&str>, limit: usize) -> (Vec<String>, Option<String>) {
-        let p = block_on(self.list_integrations(entity, cursor, limit)).unwrap();
-        (p.items.into_iter().map(|i| i.name).collect(), p.next)
+        let p = block_on(self.list_integrations(&EntityId::new(entity), cursor, limit)).unwrap();
+        (p.items.into_iter().map(|i| i.name.into_string()).collect(), p.next)
     }
     fn delete_integration(&self, entity: &str, name: &str) -> bool {
-        block_on(IntegrationStore::delete_integration(self, entity, name)).unwrap()
+        block_on(IntegrationStore::delete_integration(self, &EntityId::new(entity), &IntegrationName::new(name)))
+            .unwrap()
     }
     fn disable(&self, entity: &str, name: &str, reason: Option<&str>) -> bool {
-        block_on(self.set_integration_disabled(entity, name, reason)).unwrap()
+        block_on(self.set_integration_disabled(&EntityId::new(entity), &IntegrationName::new(name), reason)).unwrap()
     }
     fn put_key(&self, k: &ApiKeyRecord) {
         block_on(self.put_api_key(k)).unwrap()
@@ -113,7 +115,7 @@ fn automations_are_unique_per_entity_filtered_and_paged() {
     both(|make| {
         let s = make();
         for (i, a) in set().iter().enumerate() {
-            s.create(a, Timestamp(T0.0 + i as i64)).unwrap();
+            s.create(a, T0.plus(i as i64)).unwrap();
         }
         // A name taken in the entity, or an id taken anywhere, is a conflict.
         let dup =
@@ -147,7 +149,7 @@ fn automations_are_unique_per_entity_filtered_and_paged() {
         assert!(second.next.is_none());
 
         let r = s.get("acme", "au_3").unwrap();
-        assert_eq!((r.created_at, r.updated_at), (Timestamp(T0.0 + 2), Timestamp(T0.0 + 2)));
+        assert_eq!((r.created_at, r.updated_at), (T0.plus(2), T0.plus(2)));
         assert!(s.get("other", "au_3").is_none(), "another entity's automation does not exist");
     });
 }
@@ -159,7 +161,7 @@ fn updates_and_deletes_stay_in_their_entity() {
         for a in set() {
             s.create(&a, T0).unwrap();
         }
-        let later = Timestamp(T0.0 + 1000);
+        let later = T0.plus(1000);
         let mut renamed = set()[0].clone();
         renamed.name = "uno".into();
         assert!(s.update(&renamed, later).unwrap());
@@ -240,8 +242,15 @@ fn configuration_survives_a_reopen() {
         block_on(s.put_api_key(&ApiKeyRecord { hash: "h".into(), entity: "acme".into(), created_at: T0 })).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(block_on(s.get_automation("acme", "au_1")).unwrap().unwrap().automation.name, "one");
-    let hook = block_on(s.get_integration("acme", "hook")).unwrap().unwrap();
+    assert_eq!(
+        block_on(s.get_automation(&EntityId::new("acme"), &AutomationId::new("au_1")))
+            .unwrap()
+            .unwrap()
+            .automation
+            .name,
+        "one"
+    );
+    let hook = block_on(s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook"))).unwrap().unwrap();
     assert_eq!(hook.secrets()[0].expose(), "s3");
     assert_eq!(block_on(s.find_api_key("h")).unwrap().unwrap().entity, "acme");
 }

@@ -1,6 +1,7 @@
 //! Stored metric history in SQLite: appended once per step, bounded per (run, metric), listed by run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::EntityId;
 use automations_core::event::RunKey;
 use automations_core::history::{Point, Series};
 use automations_core::store::{HistoryStore, block_on};
@@ -48,13 +49,13 @@ fn lists_runs_with_their_metrics_most_recent_first() {
     let store = SqliteStore::in_memory().unwrap();
     block_on(store.append_history(&[series("r1", "loss", 0..3), series("r1", "acc", 0..3)], Timestamp(10))).unwrap();
     block_on(store.append_history(&[series("r2", "loss", 0..3)], Timestamp(20))).unwrap();
-    let runs = block_on(store.history_runs("acme", "mnist", 10)).unwrap();
+    let runs = block_on(store.history_runs(&EntityId::new("acme"), "mnist", 10)).unwrap();
     let ids: Vec<&str> = runs.iter().map(|r| r.run.run_id.as_str()).collect();
     assert_eq!(ids, vec!["r2", "r1"]);
     assert_eq!(runs[1].metrics, vec!["acc", "loss"]);
     assert_eq!(runs[1].run_name.as_deref(), Some("name-r1"));
-    assert_eq!(block_on(store.history_runs("acme", "mnist", 1)).unwrap().len(), 1);
-    assert!(block_on(store.history_runs("acme", "other", 10)).unwrap().is_empty());
+    assert_eq!(block_on(store.history_runs(&EntityId::new("acme"), "mnist", 1)).unwrap().len(), 1);
+    assert!(block_on(store.history_runs(&EntityId::new("acme"), "other", 10)).unwrap().is_empty());
     assert!(block_on(store.metric_history(&run("r3"), "loss")).unwrap().is_empty());
 }
 
@@ -67,7 +68,7 @@ fn history_that_logs_nothing_for_30_days_is_swept() {
     assert_eq!(store.delete_expired(Timestamp(30 * day)).unwrap(), 2, "the chunk and the series of run old");
     assert!(block_on(store.metric_history(&run("old"), "loss")).unwrap().is_empty());
     assert_eq!(block_on(store.metric_history(&run("new"), "loss")).unwrap().len(), 3);
-    let runs = block_on(store.history_runs("acme", "mnist", 10)).unwrap();
+    let runs = block_on(store.history_runs(&EntityId::new("acme"), "mnist", 10)).unwrap();
     assert_eq!(runs.iter().map(|r| r.run.run_id.as_str()).collect::<Vec<_>>(), vec!["new"]);
 }
 

@@ -13,6 +13,7 @@ use automations_core::store::{
     ExecutionStore, FIRE_TTL, FireStore, MemoryStore, PurgeExpired, RunActivityStore, block_on,
 };
 use automations_core::time::{MINUTE, SECOND, Timestamp};
+use automations_core::{AutomationId, FireId};
 use automations_sqlite::SqliteStore;
 
 const T0: Timestamp = Timestamp(1_793_534_400_000); // 2026-11-01T12:00:00Z
@@ -66,17 +67,17 @@ macro_rules! on_both {
 fn records_the_execution_with_the_fire<S: Outbox>(s: &S) {
     let fires = [fire("f1", "a1", hook()), fire("f2", "a1", Action::None)];
     assert_eq!(block_on(s.record_fires(&fires, T0)).unwrap(), [true, true]);
-    let e = block_on(s.get_execution("f1", T0)).unwrap().expect("pending execution recorded");
+    let e = block_on(s.get_execution(&FireId::new("f1"), T0)).unwrap().expect("pending execution recorded");
     assert_eq!(e.state, ExecutionState::Pending);
     assert_eq!(e.next_attempt_at, Some(T0));
     assert_eq!(e.integration(), Some("hook"));
     assert_eq!(e.automation_name, "a1-name");
-    let n = block_on(s.get_execution("f2", T0)).unwrap().unwrap();
+    let n = block_on(s.get_execution(&FireId::new("f2"), T0)).unwrap().unwrap();
     assert_eq!(n.state, ExecutionState::Finished);
     assert!(n.request.is_none());
     // A redelivered fire records nothing new and leaves its execution as it was.
     assert_eq!(block_on(s.record_fires(&fires[..1], T0.plus(SECOND))).unwrap(), [false]);
-    assert_eq!(block_on(s.get_execution("f1", T0)).unwrap().unwrap().created_at, T0);
+    assert_eq!(block_on(s.get_execution(&FireId::new("f1"), T0)).unwrap().unwrap().created_at, T0);
     assert_eq!(block_on(s.next_due(T0)).unwrap(), Some(T0));
 }
 
@@ -114,7 +115,7 @@ fn claims_lease_and_compare_and_swap<S: Outbox>(s: &S) {
     assert_eq!(c.version, other.version + 1);
     assert!(block_on(s.claim(&other.fire_id, None, later, later)).unwrap().is_none(), "leased: not due");
     assert!(block_on(s.claim(&done.fire_id, None, later, later.plus(DAY_MS))).unwrap().is_none(), "finished");
-    assert!(block_on(s.claim("nope", None, later, later)).unwrap().is_none());
+    assert!(block_on(s.claim(&FireId::new("nope"), None, later, later)).unwrap().is_none());
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -129,7 +130,7 @@ fn lists_newest_first<S: Outbox>(s: &S) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let p = block_on(s.list_executions("a1", cursor.as_deref(), 3, T0.plus(100))).unwrap();
+        let p = block_on(s.list_executions(&AutomationId::new("a1"), cursor.as_deref(), 3, T0.plus(100))).unwrap();
         assert!(p.items.len() <= 3);
         seen.extend(p.items.iter().map(|e| e.fire_id.clone()));
         match p.next {
@@ -138,20 +139,22 @@ fn lists_newest_first<S: Outbox>(s: &S) {
         }
     }
     assert_eq!(seen, ["g2", "g1", "f4", "f3", "f2", "f1", "f0"]);
-    assert!(block_on(s.list_executions("a1", Some("not a cursor"), 3, T0)).unwrap().items.is_empty());
+    assert!(
+        block_on(s.list_executions(&AutomationId::new("a1"), Some("not a cursor"), 3, T0)).unwrap().items.is_empty()
+    );
 }
 
 fn executions_expire_with_their_fires<S: Outbox>(s: &S) {
     block_on(s.record_fires(&[fire("f1", "a1", hook())], T0)).unwrap();
     let gone = T0.plus(FIRE_TTL);
-    assert!(block_on(s.get_execution("f1", gone)).unwrap().is_none());
+    assert!(block_on(s.get_execution(&FireId::new("f1"), gone)).unwrap().is_none());
     assert!(block_on(s.claim_due(gone, 10, gone.plus(MINUTE), gone)).unwrap().is_empty());
-    assert!(block_on(s.list_executions("a1", None, 10, gone)).unwrap().items.is_empty());
+    assert!(block_on(s.list_executions(&AutomationId::new("a1"), None, 10, gone)).unwrap().items.is_empty());
     assert_eq!(block_on(s.next_due(gone)).unwrap(), None);
     assert!(block_on(s.purge_expired(gone)).unwrap() >= 2, "the fire and its execution");
     // Recorded again after expiry: a new execution.
     assert_eq!(block_on(s.record_fires(&[fire("f1", "a1", hook())], gone)).unwrap(), [true]);
-    assert_eq!(block_on(s.get_execution("f1", gone)).unwrap().unwrap().created_at, gone);
+    assert_eq!(block_on(s.get_execution(&FireId::new("f1"), gone)).unwrap().unwrap().created_at, gone);
 }
 
 fn update(
@@ -237,7 +240,7 @@ fn a_fire_is_not_recorded_when_its_execution_cannot_be() {
     other.execute_batch("DROP TRIGGER no_outbox").unwrap();
     // Nothing of the fire was kept: recording it again is new, and it gets its execution.
     assert_eq!(block_on(s.record_fires(&[fire("f1", "a1", hook())], T0)).unwrap(), [true]);
-    assert!(block_on(s.get_execution("f1", T0)).unwrap().is_some());
+    assert!(block_on(s.get_execution(&FireId::new("f1"), T0)).unwrap().is_some());
 }
 
 #[test]

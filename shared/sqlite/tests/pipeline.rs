@@ -2,6 +2,7 @@
 //! is reopened, and also when the run records were lost after the fires were recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::AutomationId;
 use automations_core::engine::Engine;
 use automations_core::event::{Envelope, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
@@ -62,7 +63,7 @@ fn redelivered_batches_fire_nothing_new() {
     assert_eq!(raw.execute("DELETE FROM runs", []).unwrap(), 1);
     assert_eq!(process(&store, &batch, now), (0, 1));
 
-    let fires = store.fires_for("loss-high").unwrap();
+    let fires = store.fires_for(&AutomationId::new("loss-high")).unwrap();
     assert_eq!(fires.len(), 1);
     assert_eq!(fires[0]["step"], 2);
     assert_eq!(fires[0]["event_id"], "e2");

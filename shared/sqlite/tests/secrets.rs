@@ -5,6 +5,7 @@
 use automations_core::model::Integration;
 use automations_core::store::{IntegrationLookup, IntegrationStore, StoreError, block_on};
 use automations_core::time::Timestamp;
+use automations_core::{EntityId, IntegrationName};
 use automations_sqlite::SqliteStore;
 use automations_sqlite::secrets::SecretKeys;
 use base64::Engine as _;
@@ -39,7 +40,10 @@ fn secrets_are_sealed_at_rest_and_the_key_rotates() {
             let (store, resealed) = SqliteStore::open(&db).unwrap().with_secret_keys(ring(&[1])).unwrap();
             assert_eq!(resealed, 0);
             store.create_integration(&hook).await.unwrap();
-            assert_eq!(store.get_integration("acme", "hook").await.unwrap().as_ref(), Some(&hook));
+            assert_eq!(
+                store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().as_ref(),
+                Some(&hook)
+            );
         }
         for secret in ["whsec-AT-REST", "tok-AT-REST", "URL-SECRET"] {
             assert!(!files_contain(dir.path(), secret), "{secret} is readable in the database files");
@@ -54,7 +58,10 @@ fn secrets_are_sealed_at_rest_and_the_key_rotates() {
         drop(rotated);
         let (store, resealed) = SqliteStore::open(&db).unwrap().with_secret_keys(ring(&[2])).unwrap();
         assert_eq!(resealed, 0);
-        assert_eq!(store.get_integration("acme", "hook").await.unwrap().as_ref(), Some(&hook));
+        assert_eq!(
+            store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().as_ref(),
+            Some(&hook)
+        );
     })
 }
 
@@ -73,7 +80,10 @@ fn plain_documents_from_before_are_sealed_on_first_open_with_a_key() {
         SqliteStore::open(&db).unwrap().create_integration(&hook).await.unwrap();
         let (store, resealed) = SqliteStore::open(&db).unwrap().with_secret_keys(ring(&[1])).unwrap();
         assert_eq!(resealed, 1);
-        assert_eq!(store.get_integration("acme", "hook").await.unwrap().as_ref(), Some(&hook));
+        assert_eq!(
+            store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().as_ref(),
+            Some(&hook)
+        );
     })
 }
 

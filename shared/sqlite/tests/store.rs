@@ -2,6 +2,7 @@
 //! read back (or reported corrupt), and everything surviving a reopen of the file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use automations_core::AutomationId;
 use automations_core::engine::RunRecord;
 use automations_core::event::{RunInfo, RunKey};
 use automations_core::fire::{Fire, Subject};
@@ -73,7 +74,7 @@ fn automation(id: &str, name: &str) -> Automation {
 
 fn reject(n: i64) -> RejectRecord {
     RejectRecord {
-        received_at: Timestamp(T0.0 + n),
+        received_at: T0.plus(n),
         id: (n % 2 == 0).then(|| format!("evt-{n}")),
         source: Some("tracker".into()),
         event_type: None,
@@ -117,7 +118,7 @@ fn expired_runs_read_as_absent_and_can_be_taken_over() {
     let s = SqliteStore::in_memory().unwrap();
     let exp = T0.plus(DAY);
     assert_eq!(block_on(s.save_runs(&[save("r1", None, 1, exp)], T0)).unwrap(), vec![true]);
-    let just_before = Timestamp(exp.0 - 1);
+    let just_before = exp.minus(1);
     assert_eq!(block_on(s.load_runs(&[key("r1")], just_before)).unwrap()[0].as_ref().map(|v| v.version), Some(1));
     assert!(block_on(s.load_runs(&[key("r1")], exp)).unwrap()[0].is_none(), "expires_at <= now is absent");
     assert!(block_on(s.load_runs(&[key("r1")], exp.plus(1))).unwrap()[0].is_none());
@@ -160,10 +161,10 @@ fn fires_are_recorded_at_most_once() {
     let c = fire("f3", "auto-2");
     assert_eq!(block_on(s.record_fires(&[c.clone(), c.clone()], T0)).unwrap(), vec![true, false]);
 
-    let stored = s.fires_for("auto-1").unwrap();
+    let stored = s.fires_for(&AutomationId::new("auto-1")).unwrap();
     assert_eq!(stored, vec![a.to_value(), b.to_value()]);
-    assert_eq!(s.fires_for("auto-2").unwrap(), vec![c.to_value()]);
-    assert!(s.fires_for("nobody").unwrap().is_empty());
+    assert_eq!(s.fires_for(&AutomationId::new("auto-2")).unwrap(), vec![c.to_value()]);
+    assert!(s.fires_for(&AutomationId::new("nobody")).unwrap().is_empty());
 }
 
 #[test]
@@ -172,10 +173,10 @@ fn an_expired_fire_can_be_recorded_again() {
     let f = fire("f1", "auto-1");
     assert_eq!(block_on(s.record_fires(std::slice::from_ref(&f), T0)).unwrap(), vec![true]);
     let expiry = T0.plus(FIRE_TTL);
-    assert_eq!(block_on(s.record_fires(std::slice::from_ref(&f), Timestamp(expiry.0 - 1))).unwrap(), vec![false]);
+    assert_eq!(block_on(s.record_fires(std::slice::from_ref(&f), expiry.minus(1))).unwrap(), vec![false]);
     assert_eq!(block_on(s.record_fires(std::slice::from_ref(&f), expiry)).unwrap(), vec![true]);
     // Replaced, not added: still one row, now living another TTL.
-    assert_eq!(s.fires_for("auto-1").unwrap().len(), 1);
+    assert_eq!(s.fires_for(&AutomationId::new("auto-1")).unwrap().len(), 1);
     assert_eq!(block_on(s.record_fires(std::slice::from_ref(&f), expiry.plus(1))).unwrap(), vec![false]);
 }
 
@@ -187,10 +188,10 @@ fn delete_expired_removes_only_expired_runs_and_fires() {
     assert_eq!(block_on(s.record_fires(&[fire("f1", "a")], T0)).unwrap(), vec![true]);
     assert_eq!(block_on(s.record_fires(&[fire("f2", "a")], T0.plus(DAY))).unwrap(), vec![true]);
 
-    assert_eq!(s.delete_expired(Timestamp(T0.0 + DAY - 1)).unwrap(), 0);
+    assert_eq!(s.delete_expired(T0.plus(DAY - 1)).unwrap(), 0);
     assert_eq!(s.delete_expired(T0.plus(DAY)).unwrap(), 1, "r1 expires exactly now");
     assert_eq!(s.delete_expired(T0.plus(FIRE_TTL)).unwrap(), 3, "r2, f1 and f1's execution");
-    assert_eq!(s.fires_for("a").unwrap(), vec![fire("f2", "a").to_value()]);
+    assert_eq!(s.fires_for(&AutomationId::new("a")).unwrap(), vec![fire("f2", "a").to_value()]);
     let loaded = block_on(s.load_runs(&[key("r1"), key("r2")], T0)).unwrap();
     assert!(loaded.iter().all(Option::is_none));
 }
@@ -287,7 +288,7 @@ fn everything_survives_a_reopen() {
     assert_eq!(v.value.windows["loss"].ring.values(), &[-1.25, 1e-300, 7.0]);
     assert_eq!(v.value.windows["loss"].last_step, Some(4));
     assert_eq!(block_on(s.record_fires(&[fire("f1", "a1")], T0.plus(1))).unwrap(), vec![false]);
-    assert_eq!(s.fires_for("a1").unwrap(), vec![fire("f1", "a1").to_value()]);
+    assert_eq!(s.fires_for(&AutomationId::new("a1")).unwrap(), vec![fire("f1", "a1").to_value()]);
     assert_eq!(s.rejects().unwrap(), vec![reject(1)]);
     let listed = block_on(s.list_automations()).unwrap();
     assert_eq!(listed.len(), 1);

@@ -336,7 +336,7 @@ pub fn dedup_id(source: &str, id: &str) -> String {
 /// `version` (0 when the evaluator recorded it; a relay's claim otherwise).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryMessage {
-    pub fire_id: String,
+    pub fire_id: automations_core::FireId,
     pub version: u64,
 }
 
@@ -354,7 +354,7 @@ impl DeliveryMessage {
             .filter(|s| !s.is_empty())
             .ok_or("fire_id: a non-empty string is required")?;
         let version = v.get("version").and_then(Value::as_u64).ok_or("version: a non-negative integer is required")?;
-        Ok(DeliveryMessage { fire_id: fire_id.to_string(), version })
+        Ok(DeliveryMessage { fire_id: fire_id.into(), version })
     }
 }
 

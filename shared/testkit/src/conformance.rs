@@ -20,6 +20,7 @@ use automations_core::store::{
     TrackingStore,
 };
 use automations_core::time::{DAY, MINUTE, SECOND, Timestamp};
+use automations_core::{AutomationId, EntityId, FireId, IntegrationName};
 use serde_json::{Value, json};
 use std::future::Future;
 
@@ -141,7 +142,7 @@ fn automation(id: &str, name: &str) -> Automation {
 
 fn reject(n: i64) -> RejectRecord {
     RejectRecord {
-        received_at: Timestamp(T0.0 + n),
+        received_at: T0.plus(n),
         id: (n % 2 == 0).then(|| format!("evt-{n}")),
         source: Some("tracker".into()),
         event_type: None,
@@ -188,7 +189,7 @@ pub async fn expired_runs_read_as_absent_and_can_be_taken_over<F: Fixture>(f: &F
     let s = f.store();
     let exp = T0.plus(DAY);
     assert_eq!(s.save_runs(&[save("r1", None, 1, exp)], T0).await.unwrap(), vec![true]);
-    assert_eq!(load_one(s, "r1", Timestamp(exp.0 - 1)).await.map(|v| v.0), Some(1));
+    assert_eq!(load_one(s, "r1", exp.minus(1)).await.map(|v| v.0), Some(1));
     assert_eq!(load_one(s, "r1", exp).await, None, "expires_at <= now is absent");
     assert_eq!(load_one(s, "r1", exp.plus(1)).await, None);
 
@@ -238,11 +239,11 @@ pub async fn an_expired_fire_can_be_recorded_again<F: Fixture>(f: &F) {
     let one = [fire("f1", "auto-1")];
     assert_eq!(s.record_fires(&one, T0).await.unwrap(), vec![true]);
     let expiry = T0.plus(FIRE_TTL);
-    assert_eq!(s.record_fires(&one, Timestamp(expiry.0 - 1)).await.unwrap(), vec![false]);
+    assert_eq!(s.record_fires(&one, expiry.minus(1)).await.unwrap(), vec![false]);
     assert_eq!(s.record_fires(&one, expiry).await.unwrap(), vec![true]);
     // Recorded again, it lives another TTL from then.
     assert_eq!(s.record_fires(&one, expiry.plus(1)).await.unwrap(), vec![false]);
-    assert_eq!(s.record_fires(&one, Timestamp(expiry.plus(FIRE_TTL).0 - 1)).await.unwrap(), vec![false]);
+    assert_eq!(s.record_fires(&one, expiry.plus(FIRE_TTL).minus(1)).await.unwrap(), vec![false]);
 }
 
 pub async fn rejects_are_kept_in_order<F: Fixture>(f: &F) {
@@ -256,7 +257,7 @@ pub async fn rejects_are_kept_in_order<F: Fixture>(f: &F) {
 pub async fn automations_upsert_by_id_and_keep_names_unique<F: Fixture>(f: &F) {
     let s = f.store();
     let listed = |v: Vec<Automation>| {
-        let mut v: Vec<(String, String)> = v.into_iter().map(|a| (a.id, a.name)).collect();
+        let mut v: Vec<(String, String)> = v.into_iter().map(|a| (a.id.into_string(), a.name)).collect();
         v.sort();
         v
     };
@@ -289,11 +290,11 @@ pub async fn automations_upsert_by_id_and_keep_names_unique<F: Fixture>(f: &F) {
     doc["scope"]["entity"] = "zeta".into();
     s.put_automation(&Automation::from_create("z1", &doc).unwrap(), T0).await.unwrap();
     let ids = |v: Vec<Automation>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
-    let acme_in_order: Vec<String> =
-        ids(s.list_automations().await.unwrap()).into_iter().filter(|id| id.starts_with('a')).collect();
-    assert_eq!(ids(s.list_entity_automations("acme").await.unwrap()), acme_in_order);
-    assert_eq!(ids(s.list_entity_automations("zeta").await.unwrap()), ["z1"]);
-    assert!(s.list_entity_automations("nobody").await.unwrap().is_empty());
+    let acme_in_order: Vec<AutomationId> =
+        ids(s.list_automations().await.unwrap()).into_iter().filter(|id| id.as_str().starts_with('a')).collect();
+    assert_eq!(ids(s.list_entity_automations(&EntityId::new("acme")).await.unwrap()), acme_in_order);
+    assert_eq!(ids(s.list_entity_automations(&EntityId::new("zeta")).await.unwrap()), ["z1"]);
+    assert!(s.list_entity_automations(&EntityId::new("nobody")).await.unwrap().is_empty());
 }
 
 fn metrics(id: &str, step: i64, loss: f64) -> Envelope {
@@ -332,7 +333,7 @@ async fn engine_of<S: AutomationStore>(s: &S) -> Engine {
 }
 
 fn fire_summary(fires: &[Fire]) -> Vec<(String, Value)> {
-    fires.iter().map(|f| (f.automation_id.clone(), Value::from(f.event_id.clone()))).collect()
+    fires.iter().map(|f| (f.automation_id.to_string(), Value::from(f.event_id.clone()))).collect()
 }
 
 pub async fn redelivered_batches_fire_nothing_new<F: Fixture>(f: &F) {
@@ -435,7 +436,7 @@ fn ids(page: &[AutomationRecord]) -> Vec<&str> {
 pub async fn config_automations_are_unique_per_entity_filtered_and_paged<F: Fixture>(f: &F) {
     let s = f.store();
     for (i, a) in config_set().iter().enumerate() {
-        s.create_automation(a, Timestamp(T0.0 + i as i64)).await.unwrap();
+        s.create_automation(a, T0.plus(i as i64)).await.unwrap();
     }
     // A name taken in the entity, or the id taken, is a conflict.
     let tag = json!({"type": "ADD_ARTIFACT_TAG"});
@@ -472,9 +473,12 @@ pub async fn config_automations_are_unique_per_entity_filtered_and_paged<F: Fixt
     // Any string resumes after its place in id order.
     page_q.cursor = Some("au_25".into());
     assert_eq!(ids(&s.find_automations(&page_q).await.unwrap().items), ["au_3", "au_5"]);
-    let r = s.get_automation("acme", "au_3").await.unwrap().unwrap();
-    assert_eq!((r.created_at, r.updated_at), (Timestamp(T0.0 + 2), Timestamp(T0.0 + 2)));
-    assert!(s.get_automation("other", "au_3").await.unwrap().is_none(), "another entity's automation does not exist");
+    let r = s.get_automation(&EntityId::new("acme"), &AutomationId::new("au_3")).await.unwrap().unwrap();
+    assert_eq!((r.created_at, r.updated_at), (T0.plus(2), T0.plus(2)));
+    assert!(
+        s.get_automation(&EntityId::new("other"), &AutomationId::new("au_3")).await.unwrap().is_none(),
+        "another entity's automation does not exist"
+    );
 }
 
 pub async fn config_updates_and_deletes_stay_in_their_entity<F: Fixture>(f: &F) {
@@ -482,26 +486,29 @@ pub async fn config_updates_and_deletes_stay_in_their_entity<F: Fixture>(f: &F) 
     for a in config_set() {
         s.create_automation(&a, T0).await.unwrap();
     }
-    let later = Timestamp(T0.0 + 1000);
+    let later = T0.plus(1000);
     let mut renamed = config_set()[0].clone();
     renamed.name = "uno".into();
     assert!(s.update_automation(&renamed, later).await.unwrap());
-    let r = s.get_automation("acme", "au_1").await.unwrap().unwrap();
+    let r = s.get_automation(&EntityId::new("acme"), &AutomationId::new("au_1")).await.unwrap().unwrap();
     assert_eq!((r.automation.name.as_str(), r.created_at, r.updated_at), ("uno", T0, later));
     // Onto a taken name: a conflict, and nothing changed.
     renamed.name = "two".into();
     assert!(matches!(s.update_automation(&renamed, later).await, Err(StoreError::NameTaken { .. })));
-    assert_eq!(s.get_automation("acme", "au_1").await.unwrap().unwrap().automation.name, "uno");
+    assert_eq!(
+        s.get_automation(&EntityId::new("acme"), &AutomationId::new("au_1")).await.unwrap().unwrap().automation.name,
+        "uno"
+    );
     // The old name was given up by the rename.
     let reuse = scoped("au_6", "acme", "one", json!({"type": "entity"}), json!({"type": "ADD_ARTIFACT_TAG"}), true);
     s.create_automation(&reuse, later).await.unwrap();
     // An automation of another entity (same id, other scope) is not there to update or delete.
     let foreign = scoped("au_1", "other", "x", json!({"type": "entity"}), json!({"type": "ADD_ARTIFACT_TAG"}), true);
     assert!(!s.update_automation(&foreign, later).await.unwrap());
-    assert!(!s.delete_automation("other", "au_1").await.unwrap());
-    assert!(s.delete_automation("acme", "au_1").await.unwrap());
-    assert!(!s.delete_automation("acme", "au_1").await.unwrap());
-    assert!(s.get_automation("acme", "au_1").await.unwrap().is_none());
+    assert!(!s.delete_automation(&EntityId::new("other"), &AutomationId::new("au_1")).await.unwrap());
+    assert!(s.delete_automation(&EntityId::new("acme"), &AutomationId::new("au_1")).await.unwrap());
+    assert!(!s.delete_automation(&EntityId::new("acme"), &AutomationId::new("au_1")).await.unwrap());
+    assert!(s.get_automation(&EntityId::new("acme"), &AutomationId::new("au_1")).await.unwrap().is_none());
     assert_eq!(s.list_automations().await.unwrap().len(), 5);
     // A deleted automation's name is free.
     let again = scoped("au_7", "acme", "uno", json!({"type": "entity"}), json!({"type": "ADD_ARTIFACT_TAG"}), true);
@@ -518,8 +525,8 @@ async fn integration_names<S: ConfigStore>(
     cursor: Option<&str>,
     limit: usize,
 ) -> (Vec<String>, Option<String>) {
-    let p = s.list_integrations(entity, cursor, limit).await.unwrap();
-    (p.items.into_iter().map(|i| i.name).collect(), p.next)
+    let p = s.list_integrations(&EntityId::new(entity), cursor, limit).await.unwrap();
+    (p.items.into_iter().map(|i| i.name.into_string()).collect(), p.next)
 }
 
 pub async fn config_integrations_and_keys<F: Fixture>(f: &F) {
@@ -537,19 +544,44 @@ pub async fn config_integrations_and_keys<F: Fixture>(f: &F) {
         s.create_integration(&integration("in_4", "acme", chan)).await,
         Err(StoreError::NameTaken { .. })
     ));
-    assert_eq!(s.get_integration("acme", "hook").await.unwrap(), Some(hook), "credentials come back for delivery");
-    assert!(s.get_integration("other", "hook").await.unwrap().is_none());
+    assert_eq!(
+        s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap(),
+        Some(hook),
+        "credentials come back for delivery"
+    );
+    assert!(s.get_integration(&EntityId::new("other"), &IntegrationName::new("hook")).await.unwrap().is_none());
     assert_eq!(integration_names(s, "acme", None, 10).await, (vec!["hook".into(), "chan".into()], None));
     let (first, next) = integration_names(s, "acme", None, 1).await;
     assert_eq!(first, ["hook"]);
     assert_eq!(integration_names(s, "acme", next.as_deref(), 1).await, (vec!["chan".into()], None));
-    assert!(s.set_integration_disabled("acme", "hook", Some("410 Gone")).await.unwrap());
-    assert_eq!(s.get_integration("acme", "hook").await.unwrap().unwrap().disabled.as_deref(), Some("410 Gone"));
-    assert!(s.set_integration_disabled("acme", "hook", None).await.unwrap());
-    assert_eq!(s.get_integration("acme", "hook").await.unwrap().unwrap().disabled, None);
-    assert!(!s.set_integration_disabled("other", "hook", Some("x")).await.unwrap());
+    assert!(
+        s.set_integration_disabled(&EntityId::new("acme"), &IntegrationName::new("hook"), Some("410 Gone"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook"))
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+            .as_deref(),
+        Some("410 Gone")
+    );
+    assert!(s.set_integration_disabled(&EntityId::new("acme"), &IntegrationName::new("hook"), None).await.unwrap());
+    assert_eq!(
+        s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().unwrap().disabled,
+        None
+    );
+    assert!(
+        !s.set_integration_disabled(&EntityId::new("other"), &IntegrationName::new("hook"), Some("x")).await.unwrap()
+    );
     // Replaced in place (issue 16, item 9): new URL and secret, the id and created_at kept.
-    assert!(s.set_integration_disabled("acme", "hook", Some("410 Gone")).await.unwrap());
+    assert!(
+        s.set_integration_disabled(&EntityId::new("acme"), &IntegrationName::new("hook"), Some("410 Gone"))
+            .await
+            .unwrap()
+    );
     let mut moved = integration(
         "in_new",
         "acme",
@@ -557,14 +589,14 @@ pub async fn config_integrations_and_keys<F: Fixture>(f: &F) {
     );
     moved.created_at = T0.plus(SECOND);
     assert!(s.update_integration(&moved).await.unwrap());
-    let got = s.get_integration("acme", "hook").await.unwrap().unwrap();
+    let got = s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().unwrap();
     assert_eq!((got.id.as_str(), got.created_at, got.disabled.as_deref()), ("in_1", T0, None));
     assert_eq!(got.to_stored_json(), moved.to_stored_json(), "the new URL and secret are stored");
     moved.entity = "other".into();
     assert!(!s.update_integration(&moved).await.unwrap(), "no integration hook in entity other");
-    assert!(!s.delete_integration("other", "hook").await.unwrap());
-    assert!(s.delete_integration("acme", "hook").await.unwrap());
-    assert!(s.get_integration("acme", "hook").await.unwrap().is_none());
+    assert!(!s.delete_integration(&EntityId::new("other"), &IntegrationName::new("hook")).await.unwrap());
+    assert!(s.delete_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap());
+    assert!(s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().is_none());
     let key = ApiKeyRecord { hash: "ab".repeat(32), entity: "acme".into(), created_at: T0 };
     s.put_api_key(&key).await.unwrap();
     assert_eq!(s.find_api_key(&key.hash).await.unwrap(), Some(key));
@@ -636,7 +668,7 @@ pub async fn tracking_cursors_and_polls_per_integration<F: Fixture>(f: &F) {
     assert!(s.update_integration(&tracked("in_t2", "other", "ml")).await.unwrap());
     assert_eq!(ids(s.tracking_integrations().await.unwrap()), ["in_t1", "in_t2"]);
 
-    assert!(s.delete_integration("acme", "ml").await.unwrap());
+    assert!(s.delete_integration(&EntityId::new("acme"), &IntegrationName::new("ml")).await.unwrap());
     assert_eq!(ids(s.tracking_integrations().await.unwrap()), ["in_t2"]);
     assert_eq!(s.poll_record("in_t1").await.unwrap(), None, "a deleted integration's poll is forgotten");
     assert_eq!(s.load_cursors("in_t1", &runs).await.unwrap(), vec![empty; 3], "and its cursors");
@@ -650,20 +682,20 @@ pub async fn outbox_records_the_execution_with_the_fire<F: Fixture>(f: &F) {
     let s = f.store();
     let fires = [hook_fire("f1", "a1"), fire("f2", "a1")];
     assert_eq!(s.record_fires(&fires, T0).await.unwrap(), [true, true]);
-    let e = s.get_execution("f1", T0).await.unwrap().expect("pending execution recorded");
+    let e = s.get_execution(&FireId::new("f1"), T0).await.unwrap().expect("pending execution recorded");
     assert_eq!(e.state, ExecutionState::Pending);
     assert_eq!(e.next_attempt_at, Some(T0));
     assert_eq!(e.integration(), Some("hook"));
     assert_eq!(e.automation_name, "a1-name");
     assert_eq!(e.event, fires[0].to_value(), "the fire is kept whole");
-    let n = s.get_execution("f2", T0).await.unwrap().unwrap();
+    let n = s.get_execution(&FireId::new("f2"), T0).await.unwrap().unwrap();
     assert_eq!(n.state, ExecutionState::Finished, "the none action is done when recorded");
     assert!(n.request.is_none());
     // A redelivered fire records nothing new and leaves its execution as it was.
     assert_eq!(s.record_fires(&fires[..1], T0.plus(SECOND)).await.unwrap(), [false]);
-    assert_eq!(s.get_execution("f1", T0).await.unwrap().unwrap().created_at, T0);
+    assert_eq!(s.get_execution(&FireId::new("f1"), T0).await.unwrap().unwrap().created_at, T0);
     assert_eq!(s.next_due(T0).await.unwrap(), Some(T0));
-    assert!(s.get_execution("nope", T0).await.unwrap().is_none());
+    assert!(s.get_execution(&FireId::new("nope"), T0).await.unwrap().is_none());
 }
 
 pub async fn outbox_claims_lease_and_compare_and_swap<F: Fixture>(f: &F) {
@@ -702,7 +734,7 @@ pub async fn outbox_claims_lease_and_compare_and_swap<F: Fixture>(f: &F) {
     assert!(s.claim(&other.fire_id, None, later, later).await.unwrap().is_none(), "leased: not due");
     assert!(s.claim(&other.fire_id, None, later, later.plus(2 * MINUTE)).await.unwrap().is_some(), "lease over: due");
     assert!(s.claim(&done.fire_id, None, later, later.plus(DAY)).await.unwrap().is_none(), "finished");
-    assert!(s.claim("nope", None, later, later).await.unwrap().is_none());
+    assert!(s.claim(&FireId::new("nope"), None, later, later).await.unwrap().is_none());
     // A pending execution saved with a later attempt time is due again then.
     let mut retry =
         s.claim(&fires[2].id, None, later, later.plus(3 * MINUTE)).await.unwrap().unwrap_or_else(|| panic!("f2 due"));
@@ -725,7 +757,7 @@ pub async fn outbox_lists_newest_first<F: Fixture>(f: &F) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let p = s.list_executions("a1", cursor.as_deref(), 3, T0.plus(100)).await.unwrap();
+        let p = s.list_executions(&AutomationId::new("a1"), cursor.as_deref(), 3, T0.plus(100)).await.unwrap();
         assert!(p.items.len() <= 3);
         seen.extend(p.items.iter().map(|e| e.fire_id.clone()));
         match p.next {
@@ -734,25 +766,25 @@ pub async fn outbox_lists_newest_first<F: Fixture>(f: &F) {
         }
     }
     assert_eq!(seen, ["g2", "g1", "f4", "f3", "f2", "f1", "f0"]);
-    assert!(s.list_executions("a1", Some("not a cursor"), 3, T0).await.unwrap().items.is_empty());
-    assert!(s.list_executions("nobody", None, 3, T0).await.unwrap().items.is_empty());
+    assert!(s.list_executions(&AutomationId::new("a1"), Some("not a cursor"), 3, T0).await.unwrap().items.is_empty());
+    assert!(s.list_executions(&AutomationId::new("nobody"), None, 3, T0).await.unwrap().items.is_empty());
 }
 
 pub async fn outbox_executions_expire_with_their_fires<F: Fixture>(f: &F) {
     let s = f.store();
     s.record_fires(&[hook_fire("f1", "a1")], T0).await.unwrap();
     let gone = T0.plus(FIRE_TTL);
-    assert!(s.get_execution("f1", Timestamp(gone.0 - 1)).await.unwrap().is_some());
-    assert!(s.get_execution("f1", gone).await.unwrap().is_none());
+    assert!(s.get_execution(&FireId::new("f1"), gone.minus(1)).await.unwrap().is_some());
+    assert!(s.get_execution(&FireId::new("f1"), gone).await.unwrap().is_none());
     assert!(s.claim_due(gone, 10, gone.plus(MINUTE), gone).await.unwrap().is_empty());
-    assert!(s.claim("f1", None, gone.plus(MINUTE), gone).await.unwrap().is_none());
-    assert!(s.list_executions("a1", None, 10, gone).await.unwrap().items.is_empty());
+    assert!(s.claim(&FireId::new("f1"), None, gone.plus(MINUTE), gone).await.unwrap().is_none());
+    assert!(s.list_executions(&AutomationId::new("a1"), None, 10, gone).await.unwrap().items.is_empty());
     // (How much a purge removes is the adapter's business: DynamoDB leaves it to its TTL.)
     s.purge_expired(gone).await.unwrap();
-    assert!(s.get_execution("f1", gone).await.unwrap().is_none());
+    assert!(s.get_execution(&FireId::new("f1"), gone).await.unwrap().is_none());
     // Recorded again after expiry: a new execution.
     assert_eq!(s.record_fires(&[hook_fire("f1", "a1")], gone).await.unwrap(), [true]);
-    assert_eq!(s.get_execution("f1", gone).await.unwrap().unwrap().created_at, gone);
+    assert_eq!(s.get_execution(&FireId::new("f1"), gone).await.unwrap().unwrap().created_at, gone);
 }
 
 fn run_info(run: &str) -> RunInfo {

@@ -14,6 +14,7 @@ use automations_core::error::FieldError;
 use automations_core::model::{Action, Automation, Integration, ScopeKind, TriggerKind};
 use automations_core::store::{AutomationQuery, AutomationRecord};
 use automations_core::wandb;
+use automations_core::{AutomationId, EntityId};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -66,7 +67,7 @@ pub(super) async fn create_from(api: &Api, caller: &Caller, mut doc: Value) -> R
 
 /// Refuse a create when the entity already has [`crate::Limits::max_automations`]. (Two creates
 /// at the same instant may both pass: the cap bounds a runaway client, not an exact count.)
-async fn check_room(api: &Api, entity: &str) -> Result<(), ApiError> {
+async fn check_room(api: &Api, entity: &EntityId) -> Result<(), ApiError> {
     let max = api.limits.max_automations;
     let count = entity_automations(&*api.store, entity, max).await?.len();
     if count >= max {
@@ -81,10 +82,10 @@ async fn check_room(api: &Api, entity: &str) -> Result<(), ApiError> {
 /// `entity`'s automations, page by page, until there are none left or at least `at_most`.
 pub(super) async fn entity_automations(
     store: &dyn ApiStore,
-    entity: &str,
+    entity: &EntityId,
     at_most: usize,
 ) -> Result<Vec<AutomationRecord>, ApiError> {
-    let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
+    let mut query = AutomationQuery { entity: entity.clone(), limit: 200, ..Default::default() };
     let mut out = Vec::new();
     loop {
         let page = store.find_automations(&query).await?;
@@ -97,7 +98,7 @@ pub(super) async fn entity_automations(
 }
 
 /// A scope without an entity is in the caller's entity (the key grants only that one).
-fn default_entity(doc: &mut Value, entity: &str) {
+fn default_entity(doc: &mut Value, entity: &EntityId) {
     if let Some(Value::Object(scope)) = doc.get_mut("scope")
         && !scope.contains_key("entity")
     {
@@ -118,7 +119,7 @@ fn check_entity(caller: &Caller, a: &Automation) -> Result<(), ApiError> {
 /// The action's integration must exist in the entity and be of the action's type. Returns it.
 pub(super) async fn check_action(
     store: &dyn ApiStore,
-    entity: &str,
+    entity: &EntityId,
     a: &Automation,
 ) -> Result<Option<Integration>, ApiError> {
     let (name, want) = match &a.action {
@@ -150,7 +151,7 @@ fn raced(e: ApiError) -> ApiError {
 }
 
 /// The caller's automation `id`, or 404 (also when it is another entity's).
-pub(super) async fn find(api: &Api, caller: &Caller, id: &str) -> Result<AutomationRecord, ApiError> {
+pub(super) async fn find(api: &Api, caller: &Caller, id: &AutomationId) -> Result<AutomationRecord, ApiError> {
     api.store
         .get_automation(&caller.entity, id)
         .await?
@@ -189,7 +190,7 @@ pub async fn list(State(api): St, caller: Caller, RawQuery(raw): RawQuery) -> Re
     Ok(axum::Json(view::page(items, page.next)).into_response())
 }
 
-pub async fn get_one(State(api): St, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_one(State(api): St, caller: Caller, Path(id): Path<AutomationId>) -> Result<Response, ApiError> {
     let record = find(&api, &caller, &id).await?;
     Ok(axum::Json(view::automation(&record)).into_response())
 }
@@ -199,7 +200,7 @@ pub async fn get_one(State(api): St, caller: Caller, Path(id): Path<String>) -> 
 pub async fn patch(
     State(api): St,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<AutomationId>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let patch = parse_json(&body)?;
@@ -213,18 +214,18 @@ pub async fn patch(
     Ok(axum::Json(view::automation(&record)).into_response())
 }
 
-pub async fn enable(state: St, caller: Caller, id: Path<String>) -> Result<Response, ApiError> {
+pub async fn enable(state: St, caller: Caller, id: Path<AutomationId>) -> Result<Response, ApiError> {
     set_enabled(state, caller, id, true).await
 }
 
-pub async fn disable(state: St, caller: Caller, id: Path<String>) -> Result<Response, ApiError> {
+pub async fn disable(state: St, caller: Caller, id: Path<AutomationId>) -> Result<Response, ApiError> {
     set_enabled(state, caller, id, false).await
 }
 
 async fn set_enabled(
     State(api): St,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<AutomationId>,
     enabled: bool,
 ) -> Result<Response, ApiError> {
     let existing = find(&api, &caller, &id).await?;
@@ -275,13 +276,13 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-pub async fn delete(State(api): St, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(State(api): St, caller: Caller, Path(id): Path<AutomationId>) -> Result<Response, ApiError> {
     remove(&api, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Delete the caller's automation `id` (404 when there is none), and tell the engine.
-pub(super) async fn remove(api: &Api, caller: &Caller, id: &str) -> Result<(), ApiError> {
+pub(super) async fn remove(api: &Api, caller: &Caller, id: &AutomationId) -> Result<(), ApiError> {
     if !api.store.delete_automation(&caller.entity, id).await? {
         return Err(ApiError::NotFound(format!("there is no automation {id:?}")));
     }
@@ -292,7 +293,7 @@ pub(super) async fn remove(api: &Api, caller: &Caller, id: &str) -> Result<(), A
 pub async fn executions(
     State(api): St,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<AutomationId>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let q = Query::parse(raw.as_deref(), &["limit", "cursor"])?;
@@ -303,7 +304,7 @@ pub async fn executions(
     Ok(axum::Json(view::page(page.items, page.next)).into_response())
 }
 
-pub async fn test(State(api): St, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn test(State(api): St, caller: Caller, Path(id): Path<AutomationId>) -> Result<Response, ApiError> {
     let record = find(&api, &caller, &id).await?;
     let integration = check_action(&*api.store, &caller.entity, &record.automation).await?;
     let outcome = api.deliverer.test(&record.automation, integration.as_ref(), api.now()).await?;

@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::RawBody;
 use crate::{Api, EventSink};
+use automations_core::AutomationId;
 use automations_core::engine::Engine;
 use automations_core::error::{Errors, FieldError, Invalid};
 use automations_core::event::{Envelope, EventData, MetricsEvent, parse_value};
@@ -51,7 +52,7 @@ const RUN_FIELDS: [&str; 6] = ["project", "run_id", "run_name", "user", "tags", 
 pub async fn backtest(
     State(api): State<Arc<Api>>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<AutomationId>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let text = std::str::from_utf8(&body).map_err(|e| ApiError::field("", format!("the body is not UTF-8: {e}")))?;
@@ -178,7 +179,7 @@ async fn with_stored_history(
         (None, Scope::Project { project, .. }) => project.clone(),
         _ => return Err(ApiError::field("run.project", "names the project of the stored run to backtest over")),
     };
-    let run = automations_core::event::RunKey { entity: caller.entity.clone(), project, run_id: run_id.clone() };
+    let run = automations_core::event::RunKey { entity: caller.entity.clone().into(), project, run_id: run_id.clone() };
     let metric = condition.metric();
     let points = super::runs::stored(sink, caller, &run, metric).await.map_err(|e| match e {
         ApiError::NotFound(why) => ApiError::field("run.run_id", why),

@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, field_errors, json_response};
 use crate::input::RawBody;
 use crate::sink::Accepted;
+use automations_core::EntityId;
 use automations_core::error::{FieldError, Invalid};
 use automations_core::event::{EVENT_TYPES, Envelope, EventData, parse_envelope_at};
 use automations_core::json::{Position, RawItem, sanitize_non_finite, split_batch};
@@ -127,7 +128,7 @@ pub async fn intake(
 
 /// Split and parse a request body. A body that is not a batch at all is an error for the
 /// whole request; a bad envelope is only its own rejection.
-fn parse_batch(body: &Bytes, entity: &str, now: Timestamp) -> Result<(Vec<Accepted>, Vec<Rejection>), ApiError> {
+fn parse_batch(body: &Bytes, entity: &EntityId, now: Timestamp) -> Result<(Vec<Accepted>, Vec<Rejection>), ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| ApiError::field("", format!("the body is not UTF-8: {e}")))?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -146,7 +147,7 @@ fn parse_batch(body: &Bytes, entity: &str, now: Timestamp) -> Result<(Vec<Accept
 
 /// Parse the items of a request; an envelope without `time` takes the arrival time `now`, and
 /// its forwarded text says so (queued envelopes are parsed again, with `time` required).
-fn parse_items(items: Vec<RawItem<'_>>, entity: &str, now: Timestamp) -> (Vec<Accepted>, Vec<Rejection>) {
+fn parse_items(items: Vec<RawItem<'_>>, entity: &EntityId, now: Timestamp) -> (Vec<Accepted>, Vec<Rejection>) {
     let mut accepted = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
@@ -240,7 +241,7 @@ fn is_one_json_value(text: &str) -> bool {
     serde_json::from_str::<serde::de::IgnoredAny>(&sanitize_non_finite(text)).is_ok()
 }
 
-fn check_entity(envelope: &Envelope, entity: &str) -> Result<(), FieldError> {
+fn check_entity(envelope: &Envelope, entity: &EntityId) -> Result<(), FieldError> {
     let of = match &envelope.data {
         EventData::Artifact(a) => &a.entity,
         EventData::RunState(s) => &s.run.key.entity,

@@ -8,6 +8,7 @@ use crate::input::{Query, RawBody, new_id, parse_json};
 use crate::{Api, ApiStore};
 use automations_core::model::Integration;
 use automations_core::store::AutomationQuery;
+use automations_core::{EntityId, IntegrationName};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +25,7 @@ pub async fn create(State(api): St, caller: Caller, RawBody(body): RawBody) -> R
     }
     api.store.create_integration(&integration).await?;
     let mut res = (StatusCode::CREATED, axum::Json(integration.view())).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/integrations/{}", path_segment(&integration.name))) {
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/integrations/{}", path_segment(integration.name.as_str()))) {
         res.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(res)
@@ -51,7 +52,7 @@ pub async fn list(State(api): St, caller: Caller, RawQuery(raw): RawQuery) -> Re
     Ok(axum::Json(view::page(items, page.next)).into_response())
 }
 
-pub async fn get_one(State(api): St, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_one(State(api): St, caller: Caller, Path(name): Path<IntegrationName>) -> Result<Response, ApiError> {
     match api.store.get_integration(&caller.entity, &name).await? {
         Some(i) => {
             let mut doc = i.to_public_json();
@@ -60,15 +61,15 @@ pub async fn get_one(State(api): St, caller: Caller, Path(name): Path<String>) -
             }
             Ok(axum::Json(doc).into_response())
         }
-        None => Err(not_found(&name)),
+        None => Err(not_found(name.as_str())),
     }
 }
 
 /// Deleting an integration that an automation still uses is a 409 naming the automations:
 /// deleting it would make them fail at delivery time instead of now.
-pub async fn delete(State(api): St, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(State(api): St, caller: Caller, Path(name): Path<IntegrationName>) -> Result<Response, ApiError> {
     let Some(existing) = api.store.get_integration(&caller.entity, &name).await? else {
-        return Err(not_found(&name));
+        return Err(not_found(name.as_str()));
     };
     let users = automations_using(&*api.store, &caller.entity, &name).await?;
     if !users.is_empty() {
@@ -78,7 +79,7 @@ pub async fn delete(State(api): St, caller: Caller, Path(name): Path<String>) ->
         )));
     }
     if !api.store.delete_integration(&caller.entity, &name).await? {
-        return Err(not_found(&name));
+        return Err(not_found(name.as_str()));
     }
     // Checked again after the write: an automation created meanwhile with this integration
     // (its create re-checks too, so at least one of the two backs out) gets it back.
@@ -100,14 +101,14 @@ pub async fn delete(State(api): St, caller: Caller, Path(name): Path<String>) ->
 pub async fn patch(
     State(api): St,
     caller: Caller,
-    Path(name): Path<String>,
+    Path(name): Path<IntegrationName>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let patch = parse_json(&body)?;
     let Some(fields) = patch.as_object() else {
         return Err(ApiError::field("", "a patch must be a JSON object (a JSON merge patch, RFC 7396)"));
     };
-    let existing = api.store.get_integration(&caller.entity, &name).await?.ok_or_else(|| not_found(&name))?;
+    let existing = api.store.get_integration(&caller.entity, &name).await?.ok_or_else(|| not_found(name.as_str()))?;
     for (field, what) in [("name", existing.name.as_str()), ("type", existing.kind.type_name())] {
         if fields.get(field).is_some_and(|v| v.as_str() != Some(what)) {
             return Err(ApiError::field(
@@ -134,19 +135,19 @@ pub async fn patch(
         api.sink.check_integration(&updated).await?;
     }
     if !api.store.update_integration(&updated).await? {
-        return Err(not_found(&name));
+        return Err(not_found(name.as_str()));
     }
     Ok(axum::Json(updated.view()).into_response())
 }
 
 /// `POST .../enable`: deliver to it again after it was disabled (by a 410 Gone answer).
-pub async fn enable(State(api): St, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn enable(State(api): St, caller: Caller, Path(name): Path<IntegrationName>) -> Result<Response, ApiError> {
     if !api.store.set_integration_disabled(&caller.entity, &name, None).await? {
-        return Err(not_found(&name));
+        return Err(not_found(name.as_str()));
     }
     match api.store.get_integration(&caller.entity, &name).await? {
         Some(i) => Ok(axum::Json(i.view()).into_response()),
-        None => Err(not_found(&name)),
+        None => Err(not_found(name.as_str())),
     }
 }
 
@@ -155,8 +156,12 @@ fn not_found(name: &str) -> ApiError {
 }
 
 /// The names of the entity's automations whose action uses integration `name` (at most 10).
-async fn automations_using(store: &dyn ApiStore, entity: &str, name: &str) -> Result<Vec<String>, ApiError> {
-    let mut query = AutomationQuery { entity: entity.to_string(), limit: 200, ..Default::default() };
+async fn automations_using(
+    store: &dyn ApiStore,
+    entity: &EntityId,
+    name: &IntegrationName,
+) -> Result<Vec<String>, ApiError> {
+    let mut query = AutomationQuery { entity: entity.clone(), limit: 200, ..Default::default() };
     let mut users = Vec::new();
     loop {
         let page = store.find_automations(&query).await?;

@@ -21,6 +21,7 @@ use crate::error::{ApiError, PROBLEM_JSON, json_response};
 use crate::input::RawBody;
 use crate::sink::Accepted;
 use automations_core::mlflow::{self, Headers, MlflowError, Outcome};
+use automations_core::{EntityId, IntegrationName};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 pub async fn intake(
     State(api): State<Arc<Api>>,
-    Path((entity, name)): Path<(String, String)>,
+    Path((entity, name)): Path<(EntityId, IntegrationName)>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -66,7 +67,9 @@ pub async fn intake(
         match headers.get(header).map(|v| v.to_str()) {
             None => texts.push(None),
             Some(Ok(v)) => texts.push(Some(v)),
-            Some(Err(_)) => return Ok(unauthorized(&entity, &name, format!("header {header} is not ASCII text"))),
+            Some(Err(_)) => {
+                return Ok(unauthorized(&entity, &name, format!("header {header} is not ASCII text")));
+            }
         }
     }
     let received = Headers { delivery_id: texts[0], timestamp: texts[1], signature: texts[2] };
@@ -121,7 +124,7 @@ pub(crate) const GENERIC_401: &str = "the delivery could not be authenticated; c
 /// 401, the same for every reason; the reason goes to the server's log only. Not
 /// [`ApiError::Unauthorized`]: that one is about the Bearer key (and says so in
 /// `WWW-Authenticate`), this one about the delivery's signature.
-fn unauthorized(entity: &str, name: &str, reason: String) -> Response {
+fn unauthorized(entity: &EntityId, name: &IntegrationName, reason: String) -> Response {
     tracing::warn!(integration = %name, entity = %entity, reason = %reason, "MLflow delivery refused");
     let status = StatusCode::UNAUTHORIZED;
     let problem = json!({

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses part of it
 
 use automations_api::{Api, LocalSink, NoDelivery, auth};
+use automations_core::EntityId;
 use automations_core::store::{ApiKeyStore, MemoryStore};
 use automations_core::time::{FixedClock, Timestamp};
 use axum::Router;
@@ -83,9 +84,9 @@ impl TestApi {
         api.clock = Arc::new(FixedClock(NOW));
         api.limits = limits;
         let router = automations_api::router(api);
-        let (a, rec) = auth::issue_key("acme", NOW).unwrap();
+        let (a, rec) = auth::issue_key(&EntityId::new("acme"), NOW).unwrap();
         store.put_api_key(&rec).await.unwrap();
-        let (b, rec) = auth::issue_key("other", NOW).unwrap();
+        let (b, rec) = auth::issue_key(&EntityId::new("other"), NOW).unwrap();
         store.put_api_key(&rec).await.unwrap();
         TestApi { router, store, a, b }
     }

@@ -2,6 +2,7 @@
 //! stored run, all fed by `/v1/events` through the one ingest path.
 
 use crate::common::{TestApi, loss_doc, metrics};
+use automations_core::EntityId;
 use serde_json::{Value, json};
 
 fn steps(points: &Value) -> Vec<(i64, f64)> {
@@ -102,7 +103,7 @@ async fn a_sink_without_history_stores_none_and_answers_501() {
     let store = Arc::new(MemoryStore::new());
     let sink = LocalSink::new(store.clone()).await.unwrap().without_history();
     let router = automations_api::router(Api::new(store.clone(), Arc::new(sink), Arc::new(NoDelivery)));
-    let (a, rec) = auth::issue_key("acme", crate::common::NOW).unwrap();
+    let (a, rec) = auth::issue_key(&EntityId::new("acme"), crate::common::NOW).unwrap();
     store.put_api_key(&rec).await.unwrap();
     let t = TestApi { router, store, a: a.clone(), b: a };
     t.call("POST", "/v1/events", &t.a, Some(json!([metrics("acme", "e1", 1, &[0.5])]))).await.expect(202);

@@ -1,6 +1,7 @@
 //! `/v1/integrations`: create, list, get, delete; credentials are write-only.
 
 use crate::common::{TestApi, loss_doc};
+use automations_core::{EntityId, IntegrationName};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -39,7 +40,7 @@ async fn secrets_and_tokens_are_never_returned() {
     }
     // The store has them (delivery needs them).
     use automations_core::store::IntegrationLookup;
-    let stored = t.store.get_integration("acme", "hook").await.unwrap().unwrap();
+    let stored = t.store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().unwrap();
     assert_eq!(stored.secrets().iter().map(|s| s.expose()).collect::<Vec<_>>(), ["tok-TOPSECRET", "whsec-TOPSECRET"]);
 }
 
@@ -111,7 +112,16 @@ async fn a_disabled_integration_is_enabled_and_changed_in_place() {
     let mut doc = loss_doc("uses-hook");
     doc["action"] = json!({"type": "webhook", "integration": "hook"});
     t.automation(&t.a, doc).await;
-    assert!(t.store.set_integration_disabled("acme", "hook", Some("the endpoint answered 410 Gone")).await.unwrap());
+    assert!(
+        t.store
+            .set_integration_disabled(
+                &EntityId::new("acme"),
+                &IntegrationName::new("hook"),
+                Some("the endpoint answered 410 Gone")
+            )
+            .await
+            .unwrap()
+    );
     assert!(t.call("GET", "/v1/integrations/hook", &t.a, None).await.expect(200).json()["disabled"].is_string());
 
     let patch = json!({"url": "http://127.0.0.1:9/moved", "secret": "whsec-ROTATED", "access_token": null});
@@ -121,12 +131,15 @@ async fn a_disabled_integration_is_enabled_and_changed_in_place() {
     assert_eq!((&after["has_secret"], &after["has_access_token"]), (&json!(true), &json!(false)));
     assert!(after["disabled"].is_string(), "a patch does not re-enable: {after}");
     assert!(!after.to_string().contains("ROTATED"));
-    let stored = t.store.get_integration("acme", "hook").await.unwrap().unwrap();
+    let stored = t.store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().unwrap();
     assert!(stored.to_stored_json().to_string().contains("whsec-ROTATED"));
 
     let enabled = t.call("POST", "/v1/integrations/hook/enable", &t.a, None).await.expect(200).json();
     assert_eq!(enabled["disabled"], serde_json::Value::Null);
-    assert_eq!(t.store.get_integration("acme", "hook").await.unwrap().unwrap().disabled, None);
+    assert_eq!(
+        t.store.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook")).await.unwrap().unwrap().disabled,
+        None
+    );
 
     // Validated whole, fields named; the name and type stay; another entity's is a 404.
     let res = t.call("PATCH", "/v1/integrations/hook", &t.a, Some(json!({"url": "https://x.test:99999/"}))).await;
@@ -138,7 +151,12 @@ async fn a_disabled_integration_is_enabled_and_changed_in_place() {
     t.call("PATCH", "/v1/integrations/hook", &t.b, Some(json!({"url": "http://127.0.0.1:9/x"}))).await.expect(404);
     t.call("POST", "/v1/integrations/hook/enable", &t.b, None).await.expect(404);
     assert_eq!(
-        t.store.get_integration("acme", "hook").await.unwrap().unwrap().to_stored_json()["url"],
+        t.store
+            .get_integration(&EntityId::new("acme"), &IntegrationName::new("hook"))
+            .await
+            .unwrap()
+            .unwrap()
+            .to_stored_json()["url"],
         "http://127.0.0.1:9/moved"
     );
 }
@@ -152,16 +170,19 @@ impl automations_api::TrackingHooks for Checks {
     fn check<'a>(
         &'a self,
         integration: &'a automations_core::model::Integration,
-    ) -> automations_api::BoxFuture<'a, Result<(), String>> {
+    ) -> automations_api::BoxFuture<'a, Result<(), automations_api::HookError>> {
         let uri = integration.tracking().map(|t| t.uri.clone()).unwrap_or_default();
         self.0.lock().unwrap().push(uri.clone());
-        Box::pin(async move { if uri.contains("nowhere") { Err(format!("cannot reach {uri}")) } else { Ok(()) } })
+        Box::pin(
+            async move { if uri.contains("nowhere") { Err(format!("cannot reach {uri}").into()) } else { Ok(()) } },
+        )
     }
 
     fn status<'a>(
         &'a self,
         _integration: &'a automations_core::model::Integration,
-    ) -> automations_api::BoxFuture<'a, Result<Option<serde_json::Map<String, Value>>, String>> {
+    ) -> automations_api::BoxFuture<'a, Result<Option<serde_json::Map<String, Value>>, automations_api::HookError>>
+    {
         Box::pin(async { Ok(None) })
     }
 }

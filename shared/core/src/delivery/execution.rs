@@ -11,6 +11,7 @@ use super::payload;
 use super::retry::Verdict;
 use crate::fire::FIRE_TTL;
 use crate::fire::Fire;
+use crate::id::{AutomationId, EntityId, FireId, IntegrationName};
 use crate::model::Action;
 use crate::time::Timestamp;
 use serde::Deserialize;
@@ -57,7 +58,7 @@ impl ExecutionState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
     /// The integration's name.
-    pub integration: String,
+    pub integration: IntegrationName,
     pub url: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -81,11 +82,11 @@ pub struct LastResponse {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Execution {
     /// The fire's id: the `webhook-id` of every attempt.
-    pub fire_id: String,
-    pub automation_id: String,
+    pub fire_id: FireId,
+    pub automation_id: AutomationId,
     /// The automation's name at fire time.
     pub automation_name: String,
-    pub entity: String,
+    pub entity: EntityId,
     /// The trigger, e.g. `ADD_ARTIFACT_ALIAS`.
     pub event_type: String,
     /// The fire as [`Fire::line`] writes it.
@@ -161,7 +162,7 @@ impl Execution {
     /// The execution of a fire recorded at `now`.
     pub fn for_fire(fire: &Fire, now: Timestamp) -> Execution {
         let request = payload::body(fire).zip(fire.action.integration()).map(|(body, integration)| RecordedRequest {
-            integration: integration.to_string(),
+            integration: integration.clone(),
             url: None,
             headers: Vec::new(),
             body,

@@ -49,7 +49,7 @@ pub fn slack_message(fire: &Fire, title: &str, message: &str, severity: Severity
         (Subject::Artifact { location: Location::Registry(r), .. }, _) => format!("{} / registry {r}", fire.entity),
         (Subject::Artifact { location: Location::Project(p), .. }, _) => format!("{}/{p}", fire.entity),
         (_, Some(run)) => format!("{}/{}", fire.entity, run.key.project),
-        _ => fire.entity.clone(),
+        _ => fire.entity.clone().into(),
     };
     let mut fields = vec![
         field("Severity", severity.as_str()),
@@ -85,7 +85,9 @@ fn what_fired(fire: &Fire) -> String {
     match &fire.subject {
         Subject::Artifact { location, collection, version, alias, tag, .. } => {
             let what = match version {
-                Some(v) => format!("`{}`", escape(&describe::version_string(&fire.entity, location, collection, *v))),
+                Some(v) => {
+                    format!("`{}`", escape(&describe::version_string(fire.entity.as_str(), location, collection, *v)))
+                }
                 None => format!("collection `{}`", escape(collection)),
             };
             let mut s = format!("*{}*: {what}", fire.trigger.as_str());
@@ -117,7 +119,7 @@ fn plain_what_fired(fire: &Fire) -> String {
             Some(v) => format!(
                 "{} {}",
                 fire.trigger.as_str(),
-                describe::version_string(&fire.entity, location, collection, *v)
+                describe::version_string(fire.entity.as_str(), location, collection, *v)
             ),
             None => format!("{} {collection}", fire.trigger.as_str()),
         },

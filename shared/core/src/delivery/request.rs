@@ -3,6 +3,7 @@
 
 use super::execution::RecordedRequest;
 use super::sign::{InvalidSecret, SigningKey};
+use crate::IntegrationName;
 use crate::time::Timestamp;
 
 /// What a delivery goes through.
@@ -51,7 +52,7 @@ pub struct OutgoingRequest {
 
 impl std::fmt::Debug for OutgoingRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let r = self.recorded("");
+        let r = self.recorded(&IntegrationName::default());
         f.debug_struct("OutgoingRequest").field("url", &r.url).field("headers", &r.headers).finish_non_exhaustive()
     }
 }
@@ -79,7 +80,7 @@ pub fn build(target: &Target, id: &str, body: &str, now: Timestamp) -> Result<Ou
 impl OutgoingRequest {
     /// The copy an execution keeps: the token masked, and the parts of the URL that are
     /// credentials (a Slack webhook's path, a password, query values) masked.
-    pub fn recorded(&self, integration: &str) -> RecordedRequest {
+    pub fn recorded(&self, integration: &IntegrationName) -> RecordedRequest {
         let headers = self
             .headers
             .iter()
@@ -89,7 +90,7 @@ impl OutgoingRequest {
             })
             .collect();
         RecordedRequest {
-            integration: integration.to_string(),
+            integration: integration.clone(),
             url: Some(mask_url(&self.url, self.kind)),
             headers,
             body: self.body.clone(),
@@ -168,7 +169,7 @@ mod tests {
         assert_eq!(h("webhook-timestamp"), Some("1614265330"));
         assert_eq!(h("webhook-signature"), Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
         assert!(h("x-wandb-signature").is_some());
-        let rec = r.recorded("hook");
+        let rec = r.recorded(&IntegrationName::new("hook"));
         assert_eq!(rec.url.as_deref(), Some("https://hooks.example.com/in?key=****&x"));
         assert!(rec.headers.iter().any(|(k, v)| k == "authorization" && v == "Bearer ****"));
         assert!(!format!("{r:?}").contains("tok"), "Debug masks the token");
@@ -192,7 +193,10 @@ mod tests {
         };
         let r = build(&t, "fire_1", "{}", Timestamp(0)).unwrap();
         assert_eq!(r.headers.len(), 1);
-        assert_eq!(r.recorded("c").url.as_deref(), Some("https://hooks.slack.com/services/****"));
+        assert_eq!(
+            r.recorded(&IntegrationName::new("c")).url.as_deref(),
+            Some("https://hooks.slack.com/services/****")
+        );
         assert!(!format!("{t:?}").contains("XXXX"));
     }
 

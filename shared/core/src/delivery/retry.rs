@@ -126,7 +126,7 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Millis> {
         return v.parse::<i64>().ok().map(|s| s.saturating_mul(SECOND));
     }
     let at = parse_http_date(v)?;
-    Some((at.0 - now.0).max(0))
+    Some(at.since(now).max(0))
 }
 
 /// An IMF-fixdate (RFC 9110 section 5.6.7), the only date form senders may generate.

@@ -83,7 +83,7 @@ pub fn fire(automation: &Automation, now: Timestamp) -> Fire {
         automation_id: automation.id.clone(),
         automation_name: automation.name.clone(),
         trigger: kind,
-        entity,
+        entity: entity.into(),
         event_id,
         event_source: TEST_SOURCE.into(),
         event_type: event_type(kind),

@@ -83,7 +83,7 @@ pub fn variable(fire: &Fire, name: &str) -> Option<String> {
         "automation_name" => Some(fire.automation_name.clone()),
         "event_type" => Some(fire.trigger.as_str().to_string()),
         "event_author" => describe::author(fire).map(str::to_string),
-        "entity_name" => Some(fire.entity.clone()),
+        "entity_name" => Some(fire.entity.clone().into()),
         "project_name" => match (artifact, run) {
             (Some((location, ..)), _) => Some(describe::project_name(location)),
             (None, Some(run)) => Some(run.key.project.clone()),
@@ -93,7 +93,7 @@ pub fn variable(fire: &Fire, name: &str) -> Option<String> {
         "artifact_version" => artifact.and_then(|(_, _, v, ..)| v).map(describe::version_name),
         "artifact_version_index" => artifact.and_then(|(_, _, v, ..)| v).map(|v| v.to_string()),
         "artifact_version_string" => artifact.and_then(|(location, collection, version, ..)| {
-            version.map(|v| describe::version_string(&fire.entity, location, collection, v))
+            version.map(|v| describe::version_string(fire.entity.as_str(), location, collection, v))
         }),
         "alias" => artifact.and_then(|(.., alias, _)| alias.clone()),
         "tag" => artifact.and_then(|(.., tag)| tag.clone()),

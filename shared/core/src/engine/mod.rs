@@ -267,7 +267,7 @@ impl Engine {
                 let in_step = w.in_step();
                 for &(ai, mi, cooldown, condition, watch) in &admitted[idx] {
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
-                    if last_fire[mi].is_some_and(|last| t.0 - last.0 < cooldown) {
+                    if last_fire[mi].is_some_and(|last| t.since(last) < cooldown) {
                         continue;
                     }
                     // O(1): rules out the condition unless it holds or is within rounding of its

@@ -2,6 +2,7 @@
 //! each automation for it (the cooldowns). One record per run, so a batch reads and writes each
 //! touched run once.
 
+use crate::AutomationId;
 use crate::time::{DAY, Timestamp};
 use crate::window::{MetricWindow, Ring};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ pub struct RunRecord {
     /// Automation id → time of its last fire for this run. Never pruned by time: cooldowns are
     /// measured in row time, and a backfilled row may be dated long before the latest envelope.
     /// The map is bounded by the automations watching the run, and goes with the record.
-    pub last_fires: BTreeMap<String, Timestamp>,
+    pub last_fires: BTreeMap<AutomationId, Timestamp>,
     /// The latest event time seen for this run.
     pub last_event: Option<Timestamp>,
 }
@@ -55,7 +56,7 @@ pub struct StoredRecord<V> {
     w: BTreeMap<String, StoredWindow<V>>,
     /// Automation id → last fire, in milliseconds.
     #[serde(default)]
-    f: BTreeMap<String, i64>,
+    f: BTreeMap<AutomationId, i64>,
     #[serde(default)]
     t: Option<i64>,
 }

@@ -7,6 +7,7 @@
 //! cost what its own automations cost (issue 16: a regex-heavy tenant made every create of
 //! every tenant take 1.7 s).
 
+use crate::EntityId;
 use crate::engine::Engine;
 use crate::model::Automation;
 use crate::store::{AutomationStore, StoreError};
@@ -27,16 +28,16 @@ pub enum Refresh {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stale {
     Nothing,
-    Entities(BTreeSet<String>),
+    Entities(BTreeSet<EntityId>),
     Everything,
 }
 
 impl Stale {
-    fn add(&mut self, entity: &str) {
+    fn add(&mut self, entity: &EntityId) {
         match self {
-            Stale::Nothing => *self = Stale::Entities(BTreeSet::from([entity.to_string()])),
+            Stale::Nothing => *self = Stale::Entities(BTreeSet::from([entity.clone()])),
             Stale::Entities(set) => {
-                set.insert(entity.to_string());
+                set.insert(entity.clone());
             }
             Stale::Everything => {}
         }
@@ -46,7 +47,7 @@ impl Stale {
 struct Cached {
     engine: Option<(Arc<Engine>, Timestamp)>,
     /// The automations the engine was built from, by entity.
-    by_entity: BTreeMap<String, Vec<Automation>>,
+    by_entity: BTreeMap<EntityId, Vec<Automation>>,
     stale: Stale,
     /// Bumped by every invalidation; a rebuild that an invalidation overtook is not kept.
     generation: u64,
@@ -81,7 +82,7 @@ impl EngineCache {
     }
 
     /// `entity`'s automations changed: the next [`EngineCache::engine`] reads that entity's.
-    pub fn invalidate_entity(&self, entity: &str) {
+    pub fn invalidate_entity(&self, entity: &EntityId) {
         let mut c = self.lock();
         c.stale.add(entity);
         c.generation += 1;
@@ -106,9 +107,9 @@ impl EngineCache {
         let read = match &stale {
             Stale::Nothing => unreachable!("answered from the cache above"),
             Stale::Everything => {
-                let mut all: BTreeMap<String, Vec<Automation>> = BTreeMap::new();
+                let mut all: BTreeMap<EntityId, Vec<Automation>> = BTreeMap::new();
                 for a in store.list_automations().await? {
-                    all.entry(a.entity().to_string()).or_default().push(a);
+                    all.entry(a.entity().clone()).or_default().push(a);
                 }
                 Read::All(all)
             }
@@ -147,14 +148,14 @@ impl EngineCache {
     fn fresh(&self, built: Timestamp, now: Timestamp) -> bool {
         match self.refresh {
             Refresh::OnChange => true,
-            Refresh::Every(ttl) => now >= built && now.0 - built.0 < ttl,
+            Refresh::Every(ttl) => now >= built && now.since(built) < ttl,
         }
     }
 }
 
 enum Read {
-    All(BTreeMap<String, Vec<Automation>>),
-    Some(Vec<(String, Vec<Automation>)>),
+    All(BTreeMap<EntityId, Vec<Automation>>),
+    Some(Vec<(EntityId, Vec<Automation>)>),
 }
 
 #[cfg(test)]
@@ -182,7 +183,7 @@ mod tests {
         }
         fn list_entity_automations<'a>(
             &'a self,
-            entity: &'a str,
+            entity: &'a EntityId,
         ) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
             Box::pin(async move {
                 self.entities.lock().unwrap().push(entity.to_string());
@@ -225,16 +226,16 @@ mod tests {
 
             store.put_automation(&automation("a2", "acme", true), Timestamp(0)).await.unwrap();
             store.put_automation(&automation("z1", "zeta", false), Timestamp(0)).await.unwrap();
-            cache.invalidate_entity("acme");
+            cache.invalidate_entity(&EntityId::new("acme"));
             // Only acme was read again: zeta's disabled z1 is not seen until zeta changes.
             assert_eq!(ids(&cache.engine(&store, Timestamp(0)).await.unwrap()), ["a1", "a2", "z1", "z2"]);
             assert_eq!(*store.entities.lock().unwrap(), ["acme"]);
             assert_eq!(store.all.load(Ordering::Relaxed), 1);
-            cache.invalidate_entity("zeta");
+            cache.invalidate_entity(&EntityId::new("zeta"));
             assert_eq!(ids(&cache.engine(&store, Timestamp(0)).await.unwrap()), ["a1", "a2", "z2"]);
             // An entity whose automations are all gone is gone.
             store.put_automation(&automation("z2", "zeta", false), Timestamp(0)).await.unwrap();
-            cache.invalidate_entity("zeta");
+            cache.invalidate_entity(&EntityId::new("zeta"));
             assert_eq!(ids(&cache.engine(&store, Timestamp(0)).await.unwrap()), ["a1", "a2"]);
             cache.invalidate();
             cache.engine(&store, Timestamp(0)).await.unwrap();
@@ -250,7 +251,7 @@ mod tests {
             cache.engine(&store, Timestamp(0)).await.unwrap();
             cache.engine(&store, Timestamp(999)).await.unwrap();
             assert_eq!(store.all.load(Ordering::Relaxed), 1);
-            cache.invalidate_entity("acme");
+            cache.invalidate_entity(&EntityId::new("acme"));
             cache.engine(&store, Timestamp(1000)).await.unwrap();
             assert_eq!(store.all.load(Ordering::Relaxed), 2, "expired: everything, not only acme");
             assert!(store.entities.lock().unwrap().is_empty());

@@ -34,7 +34,7 @@ pub struct Ingested {
     /// Fires recorded by this batch, in event order.
     pub fires: Vec<Fire>,
     /// Ids of the recorded fires that have a delivery to make (not the `none` action).
-    pub to_deliver: Vec<String>,
+    pub to_deliver: Vec<crate::FireId>,
     /// Fires this batch decided that were already recorded (redeliveries).
     pub duplicates: usize,
 }

@@ -132,9 +132,10 @@ pub fn receive(
 /// for a tracking-only integration.
 pub fn integration_target(integration: &Integration) -> Option<(Target<'_>, &Secret)> {
     match &integration.kind {
-        IntegrationKind::Mlflow { registry: Some((secret, registry)), .. } => {
-            Some((Target { integration: &integration.name, entity: &integration.entity, registry }, secret))
-        }
+        IntegrationKind::Mlflow { registry: Some((secret, registry)), .. } => Some((
+            Target { integration: integration.name.as_str(), entity: integration.entity.as_str(), registry },
+            secret,
+        )),
         _ => None,
     }
 }

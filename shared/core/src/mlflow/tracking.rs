@@ -126,7 +126,7 @@ pub fn is_ended(status: &str) -> bool {
 /// last successful poll, or the integration's creation (runs that ended before it are history,
 /// not news).
 pub fn ended_since(last_success: Option<Timestamp>, created_at: Timestamp) -> i64 {
-    last_success.unwrap_or(created_at).0 - ENDED_MARGIN_MS
+    last_success.unwrap_or(created_at).minus(ENDED_MARGIN_MS).0
 }
 
 /// The `runs/search` filters of a poll: the active runs, and the runs that ended since

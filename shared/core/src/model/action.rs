@@ -2,6 +2,7 @@
 
 use super::reader::{ObjReader, one_of};
 use crate::error::Errors;
+use crate::id::IntegrationName;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -30,12 +31,12 @@ impl Severity {
 pub enum Action {
     /// POST to a webhook integration; `payload` is a JSON template with `${variable}`s.
     Webhook {
-        integration: String,
+        integration: IntegrationName,
         #[serde(skip_serializing_if = "Option::is_none")]
         payload: Option<String>,
     },
     /// A Block Kit message to a Slack integration.
-    Slack { integration: String, title: String, message: String, severity: Severity },
+    Slack { integration: IntegrationName, title: String, message: String, severity: Severity },
     /// Record the execution and do nothing else (for testing).
     None,
 }
@@ -111,7 +112,7 @@ impl Action {
                 if let Some(p) = payload {
                     check_template(p, &r.path_of("payload"), errors);
                 }
-                Action::Webhook { integration: integration?.to_string(), payload: payload.map(str::to_string) }
+                Action::Webhook { integration: integration?.into(), payload: payload.map(str::to_string) }
             }
             "slack" => {
                 let integration = r.str("integration", errors);
@@ -126,7 +127,7 @@ impl Action {
                     }),
                 };
                 Action::Slack {
-                    integration: integration?.to_string(),
+                    integration: integration?.into(),
                     title: title.to_string(),
                     message: message.to_string(),
                     severity: severity?,
@@ -139,7 +140,7 @@ impl Action {
     }
 
     /// The integration this action delivers through, if any.
-    pub fn integration(&self) -> Option<&str> {
+    pub fn integration(&self) -> Option<&IntegrationName> {
         match self {
             Action::Webhook { integration, .. } | Action::Slack { integration, .. } => Some(integration),
             Action::None => None,

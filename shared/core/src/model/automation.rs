@@ -10,6 +10,7 @@ use super::scope::Scope;
 use super::trigger::TriggerKind;
 use crate::error::{Errors, Invalid};
 use crate::filter::Filter;
+use crate::id::{AutomationId, EntityId};
 use crate::time::{DAY, MINUTE, Millis};
 use serde::Serialize;
 use serde_json::Value;
@@ -66,7 +67,7 @@ impl Trigger {
 /// A validated automation.
 #[derive(Debug, Clone)]
 pub struct Automation {
-    pub id: String,
+    pub id: AutomationId,
     pub name: String,
     pub description: Option<String>,
     pub enabled: bool,
@@ -78,7 +79,7 @@ pub struct Automation {
 impl Automation {
     /// Validate a create document (docs/automation.md) and give it `id`. Every problem is
     /// reported, each with the path of its field.
-    pub fn from_create(id: impl Into<String>, doc: &Value) -> Result<Automation, Invalid> {
+    pub fn from_create(id: impl Into<AutomationId>, doc: &Value) -> Result<Automation, Invalid> {
         let mut errors = Errors::default();
         let Some(mut r) = ObjReader::new(doc, "", &mut errors) else {
             return Err(errors.failed());
@@ -121,7 +122,7 @@ impl Automation {
         }
     }
 
-    pub fn entity(&self) -> &str {
+    pub fn entity(&self) -> &EntityId {
         self.scope.entity()
     }
 

@@ -13,6 +13,7 @@
 
 use super::reader::{ObjReader, one_of};
 use crate::error::{Errors, Invalid};
+use crate::id::{EntityId, IntegrationName};
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -176,9 +177,9 @@ pub const INTEGRATION_TYPES: [&str; 3] = ["webhook", "slack", "mlflow"];
 #[derive(Debug, Clone, PartialEq)]
 pub struct Integration {
     pub id: String,
-    pub entity: String,
+    pub entity: EntityId,
     /// Unique within the entity.
-    pub name: String,
+    pub name: IntegrationName,
     pub kind: IntegrationKind,
     /// Why deliveries to it stopped (e.g. the endpoint answered 410 Gone); `None` when active.
     pub disabled: Option<String>,
@@ -197,7 +198,7 @@ impl Integration {
     /// for registry webhooks, `tracking_uri` (and the rest) for polling runs; one or both.
     pub fn from_create(
         id: impl Into<String>,
-        entity: impl Into<String>,
+        entity: impl Into<EntityId>,
         doc: &Value,
         created_at: Timestamp,
     ) -> Result<Integration, Invalid> {
@@ -212,9 +213,14 @@ impl Integration {
         let kind = parse_kind(&mut r, &mut errors);
         r.deny_unknown(&mut errors);
         match (name, kind) {
-            (Some(name), Some(kind)) if errors.is_empty() => {
-                Ok(Integration { id: id.into(), entity: entity.into(), name, kind, disabled: None, created_at })
-            }
+            (Some(name), Some(kind)) if errors.is_empty() => Ok(Integration {
+                id: id.into(),
+                entity: entity.into(),
+                name: name.into(),
+                kind,
+                disabled: None,
+                created_at,
+            }),
             _ => Err(errors.failed()),
         }
     }
@@ -245,7 +251,7 @@ impl Integration {
     /// Read an integration a store saved with [`Integration::to_stored_json`].
     pub fn from_stored(
         id: impl Into<String>,
-        entity: impl Into<String>,
+        entity: impl Into<EntityId>,
         doc: &Value,
         disabled: Option<String>,
         created_at: Timestamp,

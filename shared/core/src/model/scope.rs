@@ -2,6 +2,7 @@
 
 use super::reader::{ObjReader, one_of};
 use crate::error::{Errors, Invalid};
+use crate::id::EntityId;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -29,21 +30,21 @@ impl Location {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Scope {
     Project {
-        entity: String,
+        entity: EntityId,
         project: String,
     },
     Registry {
-        entity: String,
+        entity: EntityId,
         registry: String,
     },
     Collection {
-        entity: String,
+        entity: EntityId,
         #[serde(flatten)]
         location: Location,
         collection: String,
     },
     Entity {
-        entity: String,
+        entity: EntityId,
     },
 }
 
@@ -77,7 +78,7 @@ impl Scope {
         }
     }
 
-    pub fn entity(&self) -> &str {
+    pub fn entity(&self) -> &EntityId {
         match self {
             Scope::Project { entity, .. }
             | Scope::Registry { entity, .. }
@@ -115,12 +116,12 @@ impl Scope {
     pub fn parse(v: &Value, path: &str) -> Result<Scope, Invalid> {
         let mut errors = Errors::default();
         let Some(mut r) = ObjReader::new(v, path, &mut errors) else {
-            return errors.finish(Scope::Entity { entity: String::new() });
+            return errors.finish(Scope::Entity { entity: EntityId::default() });
         };
         let ty = r
             .required("type", &mut errors)
             .and_then(|t| one_of(t, &r.path_of("type"), &["project", "registry", "collection", "entity"], &mut errors));
-        let entity = r.str("entity", &mut errors).map(str::to_string);
+        let entity = r.str("entity", &mut errors).map(EntityId::from);
         let scope = match ty {
             Some("project") => r
                 .str("project", &mut errors)
@@ -159,7 +160,7 @@ impl Scope {
         r.deny_unknown(&mut errors);
         match scope {
             Some(s) if errors.is_empty() => Ok(s),
-            _ => errors.finish(Scope::Entity { entity: String::new() }),
+            _ => errors.finish(Scope::Entity { entity: EntityId::default() }),
         }
     }
 }

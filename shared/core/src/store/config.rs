@@ -15,6 +15,7 @@ use super::StoreError;
 use crate::BoxFuture;
 use crate::model::{Automation, Integration, ScopeKind, TriggerKind};
 use crate::time::Timestamp;
+use crate::{AutomationId, EntityId, IntegrationName};
 
 /// An automation with its bookkeeping times.
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub struct AutomationRecord {
 /// Which automations of an entity to list, and where to resume.
 #[derive(Debug, Clone, Default)]
 pub struct AutomationQuery {
-    pub entity: String,
+    pub entity: EntityId,
     /// Only automations with this kind of scope.
     pub scope: Option<ScopeKind>,
     /// Only automations triggered by this event type.
@@ -53,7 +54,7 @@ pub struct Page<T> {
 pub struct ApiKeyRecord {
     pub hash: String,
     /// The one entity the key grants.
-    pub entity: String,
+    pub entity: EntityId,
     pub created_at: Timestamp,
 }
 
@@ -63,8 +64,8 @@ pub trait AutomationLookup: Send + Sync {
     /// The automation `id` of `entity`; `None` when there is none, or it belongs to another entity.
     fn get_automation<'a>(
         &'a self,
-        entity: &'a str,
-        id: &'a str,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
     ) -> BoxFuture<'a, Result<Option<AutomationRecord>, StoreError>>;
 }
 
@@ -95,7 +96,11 @@ pub trait AutomationCatalog: AutomationLookup {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Delete an automation; `false` when the entity has none of that id.
-    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn delete_automation<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 /// The little of integrations that delivery needs: read one to send through it, and disable it
@@ -105,16 +110,16 @@ pub trait IntegrationLookup: Send + Sync {
     /// only [`Integration::to_public_json`]).
     fn get_integration<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
     ) -> BoxFuture<'a, Result<Option<Integration>, StoreError>>;
 
     /// Mark an integration disabled with a reason (delivery does, on HTTP 410 Gone), or enable it
     /// again with `None`. `false` when the entity has no integration of that name.
     fn set_integration_disabled<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
         reason: Option<&'a str>,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
@@ -127,7 +132,7 @@ pub trait IntegrationStore: IntegrationLookup {
     /// One page of an entity's integrations, in id order.
     fn list_integrations<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page<Integration>, StoreError>>;
@@ -138,7 +143,11 @@ pub trait IntegrationStore: IntegrationLookup {
     fn update_integration<'a>(&'a self, integration: &'a Integration) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Delete an integration by name; `false` when the entity has none of that name.
-    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn delete_integration<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 /// API keys (only their hashes), as `keys create` writes them and authentication reads them.
@@ -157,7 +166,7 @@ impl<T: AutomationCatalog + IntegrationStore + ApiKeyStore + ?Sized> ConfigStore
 /// Does an automation pass the query's filters (entity included)? For adapters that filter in
 /// memory.
 pub fn query_matches(query: &AutomationQuery, a: &Automation) -> bool {
-    a.entity() == query.entity
+    *a.entity() == query.entity
         && query.scope.is_none_or(|s| a.scope.kind() == s)
         && query.event_type.is_none_or(|t| a.trigger.kind() == t)
         && query.enabled.is_none_or(|e| a.enabled == e)

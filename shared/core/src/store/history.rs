@@ -3,6 +3,7 @@
 
 use super::StoreError;
 use crate::BoxFuture;
+use crate::EntityId;
 use crate::event::RunKey;
 use crate::history::{Point, RunHistory, Series};
 use crate::time::Timestamp;
@@ -16,7 +17,7 @@ pub trait HistoryStore: Send + Sync {
     /// Up to `limit` runs of (entity, project) with stored history, the most recently updated first.
     fn history_runs<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         project: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RunHistory>, StoreError>>;

@@ -23,6 +23,7 @@ pub use seed::{ReadExecution, SeedAutomations};
 pub use tracking::{PollRecord, PollView, TrackingStore};
 
 use crate::BoxFuture;
+use crate::EntityId;
 use crate::engine::RunRecord;
 use crate::event::RunKey;
 use crate::fire::Fire;
@@ -38,7 +39,7 @@ pub enum StoreError {
     Unavailable(String),
     /// The entity already has an automation or integration of that name.
     #[error("entity {entity:?} already has an {kind} named {name:?}")]
-    NameTaken { kind: Named, entity: String, name: String },
+    NameTaken { kind: Named, entity: EntityId, name: String },
     /// The write would break another uniqueness rule (an id already taken).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -65,13 +66,13 @@ impl std::fmt::Display for Named {
 
 impl StoreError {
     /// `entity`'s automation `name` is taken.
-    pub fn automation_name_taken(entity: &str, name: &str) -> StoreError {
-        StoreError::NameTaken { kind: Named::Automation, entity: entity.to_string(), name: name.to_string() }
+    pub fn automation_name_taken(entity: &EntityId, name: &str) -> StoreError {
+        StoreError::NameTaken { kind: Named::Automation, entity: entity.clone(), name: name.to_string() }
     }
 
     /// `entity`'s integration `name` is taken.
-    pub fn integration_name_taken(entity: &str, name: &str) -> StoreError {
-        StoreError::NameTaken { kind: Named::Integration, entity: entity.to_string(), name: name.to_string() }
+    pub fn integration_name_taken(entity: &EntityId, name: &str) -> StoreError {
+        StoreError::NameTaken { kind: Named::Integration, entity: entity.clone(), name: name.to_string() }
     }
 }
 
@@ -138,7 +139,10 @@ pub trait AutomationStore: Send + Sync {
     /// One entity's automations, in the order [`AutomationStore::list_automations`] gives them:
     /// what an engine reloads after that entity changed (an adapter that can read one entity
     /// alone says so; the default reads them all).
-    fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+    fn list_entity_automations<'a>(
+        &'a self,
+        entity: &'a EntityId,
+    ) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
         Box::pin(
             async move { Ok(self.list_automations().await?.into_iter().filter(|a| a.entity() == entity).collect()) },
         )

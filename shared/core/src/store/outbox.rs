@@ -43,6 +43,7 @@ use super::{Page, StoreError};
 use crate::BoxFuture;
 use crate::delivery::Execution;
 use crate::time::Timestamp;
+use crate::{AutomationId, FireId};
 
 /// Executions: what the local deliverer, the AWS dispatcher and sweeper, and the API read and write.
 pub trait ExecutionStore: Send + Sync {
@@ -61,7 +62,7 @@ pub trait ExecutionStore: Send + Sync {
     /// this caller (finished, claimed by someone else, unknown or expired).
     fn claim<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
@@ -80,7 +81,7 @@ pub trait ExecutionStore: Send + Sync {
     /// `next`; `limit` is at least 1.
     fn list_executions<'a>(
         &'a self,
-        automation_id: &'a str,
+        automation_id: &'a AutomationId,
         cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
@@ -100,7 +101,7 @@ pub fn execution_cursor(e: &Execution) -> String {
 /// Read a cursor made by [`execution_cursor`]; `None` when it is not one. The API checks
 /// cursors with this first and answers 400 naming the parameter; a store handed one that does not
 /// read returns an empty page.
-pub fn parse_execution_cursor(cursor: &str) -> Option<(Timestamp, String)> {
+pub fn parse_execution_cursor(cursor: &str) -> Option<(Timestamp, FireId)> {
     let (ms, id) = cursor.split_once('.')?;
-    Some((Timestamp(ms.parse().ok()?), id.to_string()))
+    Some((Timestamp(ms.parse().ok()?), FireId::new(id)))
 }

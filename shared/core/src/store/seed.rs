@@ -5,6 +5,7 @@
 
 use super::StoreError;
 use crate::BoxFuture;
+use crate::FireId;
 use crate::delivery::Execution;
 use crate::model::Automation;
 use crate::time::Timestamp;
@@ -24,7 +25,7 @@ pub trait ReadExecution: Send + Sync {
     /// The execution of a fire, if it exists and has not expired.
     fn get_execution<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>>;
 }

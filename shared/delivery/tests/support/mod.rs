@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use automations_core::FireId;
 use automations_core::delivery::{Execution, RetryPolicy};
 use automations_core::engine::Engine;
 use automations_core::event::parse_envelope;
@@ -154,7 +155,7 @@ impl World {
             .await
             .unwrap();
         assert_eq!(out.fires.len(), 1, "the event fires the automation once");
-        out.fires[0].id.clone()
+        out.fires[0].id.clone().into()
     }
 
     /// Run the local deliverer until the returned guard drops.
@@ -172,7 +173,7 @@ impl World {
     }
 
     pub async fn execution(&self, fire_id: &str) -> Execution {
-        self.store.get_execution(fire_id, self.clock.now()).await.unwrap().expect("the execution exists")
+        self.store.get_execution(&FireId::new(fire_id), self.clock.now()).await.unwrap().expect("the execution exists")
     }
 
     /// Wait until the execution satisfies `done`; panics with it after `limit`.

@@ -59,13 +59,13 @@ pub fn scope(scope_type: &str, id: &str) -> Option<Scope> {
         "PROJECT" => {
             let [entity, project] = <[String; 2]>::try_from(decode(id.strip_prefix(PROJECT)?)?).ok()?;
             Some(match location(project) {
-                Location::Project(project) => Scope::Project { entity, project },
-                Location::Registry(registry) => Scope::Registry { entity, registry },
+                Location::Project(project) => Scope::Project { entity: entity.into(), project },
+                Location::Registry(registry) => Scope::Registry { entity: entity.into(), registry },
             })
         }
         "ARTIFACT_COLLECTION" => {
             let [entity, project, collection] = <[String; 3]>::try_from(decode(id.strip_prefix(COLLECTION)?)?).ok()?;
-            Some(Scope::Collection { entity, location: location(project), collection })
+            Some(Scope::Collection { entity: entity.into(), location: location(project), collection })
         }
         _ => None,
     }

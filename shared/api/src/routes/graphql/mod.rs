@@ -23,6 +23,7 @@ use crate::Api;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::RawBody;
+use automations_core::AutomationId;
 use automations_core::model::{Location, Scope};
 use automations_core::store::AutomationRecord;
 use automations_core::wandb;
@@ -158,7 +159,7 @@ async fn load(api: &Api, caller: &Caller, listing: bool) -> Result<View, ApiErro
             }
         }
     }
-    Ok(View::new(caller.entity.clone(), automations, integrations))
+    Ok(View::new(caller.entity.clone().into(), automations, integrations))
 }
 
 fn query_root(view: &View, name: &str, args: &Map<String, Value>) -> Result<Value, ApiError> {
@@ -191,7 +192,7 @@ fn native(view: &View, input: &Map<String, Value>) -> Result<Value, ApiError> {
     };
     let (scope_type, scope_id) = (str_of("scopeType")?, str_of("scopeID")?);
     let scope = ids::scope(scope_type, scope_id)
-        .filter(|s| s.entity() == view.entity)
+        .filter(|s| *s.entity() == view.entity)
         .ok_or_else(|| ApiError::NotFound(format!("there is no {scope_type} with id {scope_id:?} here")))?;
     let mut names = Map::new();
     if let Some(Value::Object(config)) = input.get("triggeredActionConfig") {
@@ -259,7 +260,7 @@ impl Mutations<'_> {
         if view.find(id).is_none() {
             return Err(ApiError::NotFound(format!("there is no automation {id:?}")));
         }
-        rest::remove(api, caller, id).await?;
+        rest::remove(api, caller, &AutomationId::new(id)).await?;
         Ok(
             json!({"__typename": "DeleteTriggerPayload", "success": true, "clientMutationId": input.get("clientMutationId")}),
         )
@@ -274,12 +275,12 @@ fn current_input(view: &View, record: &AutomationRecord) -> Result<Map<String, V
         |name: &str| view.integrations.iter().find(|i| i.name == name).map(|i| i.id.clone()).unwrap_or_default();
     let (action_type, config) = wandb::action_input(&e.action, id_of);
     let (scope_type, scope_id) = match &a.scope {
-        Scope::Project { entity, project } => ("PROJECT", ids::project(entity, project)),
+        Scope::Project { entity, project } => ("PROJECT", ids::project(entity.as_str(), project)),
         Scope::Registry { entity, registry } => {
-            ("PROJECT", ids::project(entity, &ids::project_name(&Location::Registry(registry.clone()))))
+            ("PROJECT", ids::project(entity.as_str(), &ids::project_name(&Location::Registry(registry.clone()))))
         }
         Scope::Collection { entity, location, collection } => {
-            ("ARTIFACT_COLLECTION", ids::collection(entity, &ids::project_name(location), collection))
+            ("ARTIFACT_COLLECTION", ids::collection(entity.as_str(), &ids::project_name(location), collection))
         }
         Scope::Entity { .. } => return Err(ApiError::NotFound(format!("there is no automation {:?}", a.id))),
     };

@@ -293,14 +293,14 @@ fn collection_object(entity: &str, project: &str, name: &str) -> Value {
 
 fn scope_object(scope: &Scope) -> Value {
     match scope {
-        Scope::Project { entity, project } => project_object(entity, project),
+        Scope::Project { entity, project } => project_object(entity.as_str(), project),
         Scope::Registry { entity, registry } => {
-            project_object(entity, &ids::project_name(&Location::Registry(registry.clone())))
+            project_object(entity.as_str(), &ids::project_name(&Location::Registry(registry.clone())))
         }
         Scope::Collection { entity, location, collection } => {
-            collection_object(entity, &ids::project_name(location), collection)
+            collection_object(entity.as_str(), &ids::project_name(location), collection)
         }
-        Scope::Entity { entity } => json!({"__typename": "Entity", "id": ids::entity(entity), "name": entity}),
+        Scope::Entity { entity } => json!({"__typename": "Entity", "id": ids::entity(entity.as_str()), "name": entity}),
     }
 }
 

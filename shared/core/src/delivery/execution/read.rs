@@ -3,6 +3,7 @@
 
 use super::{Execution, ExecutionState, LastResponse, RecordedRequest};
 use crate::error::Errors;
+use crate::id::{AutomationId, EntityId, FireId, IntegrationName};
 use crate::model::Action;
 use crate::time::Timestamp;
 use serde::Deserialize;
@@ -11,10 +12,10 @@ use serde_json::{Map, Value};
 
 #[derive(Deserialize)]
 pub(super) struct ExecutionDoc {
-    fire_id: String,
-    automation_id: String,
+    fire_id: FireId,
+    automation_id: AutomationId,
     automation_name: String,
-    entity: String,
+    entity: EntityId,
     event_type: String,
     #[serde(deserialize_with = "state")]
     state: ExecutionState,
@@ -40,7 +41,7 @@ pub(super) struct ExecutionDoc {
 
 #[derive(Deserialize)]
 struct RequestDoc {
-    integration: String,
+    integration: IntegrationName,
     #[serde(default)]
     url: Option<String>,
     /// An object, in the order the headers were sent (serde_json keeps the order).

@@ -6,16 +6,17 @@
 use super::{Execution, ExecutionState, LastResponse, RecordedRequest};
 use crate::model::Action;
 use crate::time::{Timestamp, rfc3339, rfc3339_opt};
+use crate::{AutomationId, EntityId, FireId};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 /// `GET /v1/automations/{id}/executions` items.
 #[derive(Debug, Serialize)]
 pub struct ExecutionView<'a> {
-    fire_id: &'a str,
-    automation_id: &'a str,
+    fire_id: &'a FireId,
+    automation_id: &'a AutomationId,
     automation_name: &'a str,
-    entity: &'a str,
+    entity: &'a EntityId,
     event_type: &'a str,
     state: &'static str,
     attempts: u32,
@@ -99,7 +100,7 @@ impl<'a> StoredExecution<'a> {
 impl<'a> RequestView<'a> {
     fn of(r: &'a RecordedRequest) -> RequestView<'a> {
         RequestView {
-            integration: &r.integration,
+            integration: r.integration.as_str(),
             method: "POST",
             url: r.url.as_deref(),
             headers: &r.headers,

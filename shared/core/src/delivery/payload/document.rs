@@ -9,6 +9,7 @@ use crate::fire::{Fire, Subject};
 use crate::model::{Location, MetricCondition};
 use crate::time::{Timestamp, rfc3339};
 use crate::window::Observed;
+use crate::{AutomationId, EntityId, FireId};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -19,12 +20,12 @@ pub const DEFAULT_PAYLOAD_SCHEMA: &str = "automations.fire.v1";
 #[derive(Debug, Serialize)]
 pub struct FirePayloadV1<'a> {
     schema: &'static str,
-    fire_id: &'a str,
+    fire_id: &'a FireId,
     automation: AutomationRef<'a>,
     event_type: &'static str,
     #[serde(serialize_with = "rfc3339")]
     time: Timestamp,
-    entity: &'a str,
+    entity: &'a EntityId,
     event: EventRef<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     author: Option<&'a str>,
@@ -34,7 +35,7 @@ pub struct FirePayloadV1<'a> {
 
 #[derive(Debug, Serialize)]
 struct AutomationRef<'a> {
-    id: &'a str,
+    id: &'a AutomationId,
     name: &'a str,
 }
 
@@ -196,7 +197,7 @@ impl<'a> FirePayloadV1<'a> {
                         collection_type,
                         version: *version,
                         version_string: version
-                            .map(|v| describe::version_string(&fire.entity, location, collection, v)),
+                            .map(|v| describe::version_string(fire.entity.as_str(), location, collection, v)),
                         alias: alias.as_deref(),
                         tag: tag.as_deref(),
                         aliases,

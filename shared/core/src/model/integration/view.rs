@@ -4,16 +4,17 @@
 
 use super::{Integration, IntegrationKind, MlflowTracking};
 use crate::time::{Timestamp, rfc3339};
+use crate::{EntityId, IntegrationName};
 use serde::Serialize;
 
 /// `GET /v1/integrations/{name}` and the other integration answers.
 #[derive(Debug, Serialize)]
 pub struct IntegrationView<'a> {
     id: &'a str,
-    name: &'a str,
+    name: &'a IntegrationName,
     #[serde(rename = "type")]
     kind: &'static str,
-    entity: &'a str,
+    entity: &'a EntityId,
     #[serde(flatten)]
     fields: KindView<'a>,
     /// Why delivery turned it off (`null`: enabled).

@@ -6,6 +6,7 @@ use crate::BoxFuture;
 use crate::mlflow::tracking::RunCursor;
 use crate::model::Integration;
 use crate::store::*;
+use crate::{AutomationId, EntityId, IntegrationName};
 use std::collections::HashMap;
 
 /// The configuration data the engine's ports do not need. Automations themselves stay in
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub(in crate::store) struct ConfigData {
     /// (created_at, updated_at) per automation id.
-    times: HashMap<String, (Timestamp, Timestamp)>,
+    times: HashMap<AutomationId, (Timestamp, Timestamp)>,
     integrations: Vec<Integration>,
     api_keys: HashMap<String, ApiKeyRecord>,
     /// The tracking poller's cursors per (integration id, run id), and poll records.
@@ -40,8 +41,8 @@ fn page<T: Clone>(mut items: Vec<&T>, id: impl Fn(&T) -> &str, cursor: Option<&s
 impl AutomationLookup for MemoryStore {
     fn get_automation<'a>(
         &'a self,
-        entity: &'a str,
-        id: &'a str,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
     ) -> BoxFuture<'a, Result<Option<AutomationRecord>, StoreError>> {
         Box::pin(async move {
             let inner = self.lock();
@@ -108,7 +109,11 @@ impl AutomationCatalog for MemoryStore {
         })
     }
 
-    fn delete_automation<'a>(&'a self, entity: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn delete_automation<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        id: &'a AutomationId,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut inner = self.lock();
             let before = inner.automations.len();
@@ -125,8 +130,8 @@ impl AutomationCatalog for MemoryStore {
 impl IntegrationLookup for MemoryStore {
     fn get_integration<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
     ) -> BoxFuture<'a, Result<Option<Integration>, StoreError>> {
         Box::pin(async move {
             Ok(self.lock().config.integrations.iter().find(|i| i.entity == entity && i.name == name).cloned())
@@ -135,8 +140,8 @@ impl IntegrationLookup for MemoryStore {
 
     fn set_integration_disabled<'a>(
         &'a self,
-        entity: &'a str,
-        name: &'a str,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
         reason: Option<&'a str>,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
@@ -158,7 +163,7 @@ impl IntegrationStore for MemoryStore {
             let mut inner = self.lock();
             let list = &mut inner.config.integrations;
             if list.iter().any(|i| i.entity == integration.entity && i.name == integration.name) {
-                return Err(StoreError::integration_name_taken(&integration.entity, &integration.name));
+                return Err(StoreError::integration_name_taken(&integration.entity, integration.name.as_str()));
             }
             if list.iter().any(|i| i.id == integration.id) {
                 return Err(StoreError::Conflict(format!("an integration with id {:?} exists", integration.id)));
@@ -170,7 +175,7 @@ impl IntegrationStore for MemoryStore {
 
     fn list_integrations<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Page<Integration>, StoreError>> {
@@ -196,7 +201,11 @@ impl IntegrationStore for MemoryStore {
         })
     }
 
-    fn delete_integration<'a>(&'a self, entity: &'a str, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn delete_integration<'a>(
+        &'a self,
+        entity: &'a EntityId,
+        name: &'a IntegrationName,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut inner = self.lock();
             let config = &mut inner.config;
@@ -297,10 +306,10 @@ mod tests {
         let dup = block_on(s.create_automation(&automation("a2", "acme", "n", true), Timestamp(2)));
         assert!(matches!(dup, Err(StoreError::NameTaken { .. })));
         block_on(s.create_automation(&automation("a3", "other", "n", true), Timestamp(3))).unwrap();
-        assert!(block_on(s.get_automation("other", "a1")).unwrap().is_none());
-        assert!(!block_on(s.delete_automation("other", "a1")).unwrap());
+        assert!(block_on(s.get_automation(&EntityId::new("other"), &AutomationId::new("a1"))).unwrap().is_none());
+        assert!(!block_on(s.delete_automation(&EntityId::new("other"), &AutomationId::new("a1"))).unwrap());
         assert!(!block_on(s.update_automation(&automation("a1", "other", "m", true), Timestamp(4))).unwrap());
-        let r = block_on(s.get_automation("acme", "a1")).unwrap().unwrap();
+        let r = block_on(s.get_automation(&EntityId::new("acme"), &AutomationId::new("a1"))).unwrap().unwrap();
         assert_eq!((r.created_at, r.automation.name.as_str()), (Timestamp(1), "n"));
         // Both ports see the same automations.
         assert_eq!(block_on(s.list_automations()).unwrap().len(), 2);

@@ -8,6 +8,7 @@ use super::*;
 use crate::BoxFuture;
 use crate::activity::ActivityUpdate;
 use crate::ingest::{Committed, IngestSession, IngestStore, NewFire, UnitOfWork};
+use crate::{EntityId, FireId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
@@ -15,11 +16,11 @@ use std::task::{Context, Poll, Waker};
 #[derive(Debug, Default)]
 pub(super) struct Inner {
     pub(super) runs: HashMap<RunKey, (Versioned<RunRecord>, Timestamp)>,
-    pub(super) fires: HashMap<String, (Fire, Timestamp)>,
-    pub(super) fire_order: Vec<String>,
+    pub(super) fires: HashMap<FireId, (Fire, Timestamp)>,
+    pub(super) fire_order: Vec<FireId>,
     /// Keep only fire ids and their expiry (see [`MemoryStore::ids_only`]).
     ids_only: bool,
-    pub(super) fire_ids: HashMap<String, Timestamp>,
+    pub(super) fire_ids: HashMap<FireId, Timestamp>,
     rejects: Vec<RejectRecord>,
     pub(super) automations: Vec<Automation>,
     /// What only the configuration port keeps (see `memory_config`).
@@ -191,7 +192,10 @@ impl AutomationStore for MemoryStore {
         Box::pin(async move { Ok(self.lock().automations.clone()) })
     }
 
-    fn list_entity_automations<'a>(&'a self, entity: &'a str) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
+    fn list_entity_automations<'a>(
+        &'a self,
+        entity: &'a EntityId,
+    ) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>> {
         Box::pin(async move { Ok(self.lock().automations.iter().filter(|a| a.entity() == entity).cloned().collect()) })
     }
 }
@@ -260,7 +264,7 @@ impl super::HistoryStore for MemoryStore {
 
     fn history_runs<'a>(
         &'a self,
-        entity: &'a str,
+        entity: &'a EntityId,
         project: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<crate::history::RunHistory>, StoreError>> {

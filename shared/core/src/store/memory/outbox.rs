@@ -6,12 +6,13 @@ use crate::activity::{self, ActivityUpdate, RunActivity};
 use crate::delivery::{Execution, ExecutionState};
 use crate::model::RunState;
 use crate::store::*;
+use crate::{AutomationId, FireId};
 use std::collections::HashMap;
 
 /// Executions by fire id, and run activity by run.
 #[derive(Debug, Default)]
 pub(in crate::store) struct OutboxData {
-    executions: HashMap<String, Execution>,
+    executions: HashMap<FireId, Execution>,
     activity: HashMap<RunKey, RunActivity>,
 }
 
@@ -21,7 +22,7 @@ impl OutboxData {
         self.executions.insert(execution.fire_id.clone(), execution);
     }
 
-    fn live(&self, fire_id: &str, now: Timestamp) -> Option<&Execution> {
+    fn live(&self, fire_id: &FireId, now: Timestamp) -> Option<&Execution> {
         self.executions.get(fire_id).filter(|e| e.expires_at > now)
     }
 }
@@ -42,7 +43,7 @@ impl ExecutionStore for MemoryStore {
     ) -> BoxFuture<'a, Result<Vec<Execution>, StoreError>> {
         Box::pin(async move {
             let mut inner = self.lock();
-            let mut due: Vec<(Timestamp, String)> = inner
+            let mut due: Vec<(Timestamp, FireId)> = inner
                 .outbox
                 .executions
                 .values()
@@ -60,7 +61,7 @@ impl ExecutionStore for MemoryStore {
 
     fn claim<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         version: Option<u64>,
         lease_until: Timestamp,
         now: Timestamp,
@@ -99,7 +100,7 @@ impl ExecutionStore for MemoryStore {
 
     fn list_executions<'a>(
         &'a self,
-        automation_id: &'a str,
+        automation_id: &'a AutomationId,
         cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
@@ -147,7 +148,7 @@ impl ExecutionStore for MemoryStore {
 impl ReadExecution for MemoryStore {
     fn get_execution<'a>(
         &'a self,
-        fire_id: &'a str,
+        fire_id: &'a FireId,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
         Box::pin(async move { Ok(self.lock().outbox.live(fire_id, now).cloned()) })
@@ -212,7 +213,7 @@ impl PurgeExpired for MemoryStore {
             inner.outbox.activity.retain(|_, a| a.expires_at > now);
             inner.fires.retain(|_, (_, exp)| *exp > now);
             let fires = &inner.fires;
-            let order: Vec<String> = inner.fire_order.iter().filter(|id| fires.contains_key(*id)).cloned().collect();
+            let order: Vec<FireId> = inner.fire_order.iter().filter(|id| fires.contains_key(*id)).cloned().collect();
             inner.fire_order = order;
             inner.runs.retain(|_, (_, exp)| *exp > now);
             let after = inner.outbox.executions.len()
@@ -230,12 +231,12 @@ mod tests {
     use super::*;
     use crate::delivery::payload::tests::artifact_fire;
 
-    fn store_with(n: usize) -> (MemoryStore, Vec<String>) {
+    fn store_with(n: usize) -> (MemoryStore, Vec<FireId>) {
         let s = MemoryStore::new();
         let fires: Vec<Fire> = (0..n)
             .map(|i| {
                 let mut f = artifact_fire();
-                f.id = format!("fire_{i:02}");
+                f.id = FireId::new(format!("fire_{i:02}"));
                 f
             })
             .collect();
@@ -280,17 +281,26 @@ mod tests {
         let s = MemoryStore::new();
         for i in 0..5 {
             let mut f = artifact_fire();
-            f.id = format!("fire_{i}");
+            f.id = FireId::new(format!("fire_{i}"));
             block_on(s.record_fires(&[f], Timestamp(100 + i))).unwrap();
         }
-        let p1 = block_on(s.list_executions("auto-1", None, 2, Timestamp(200))).unwrap();
+        let p1 = block_on(s.list_executions(&AutomationId::new("auto-1"), None, 2, Timestamp(200))).unwrap();
         let ids: Vec<_> = p1.items.iter().map(|e| e.fire_id.as_str()).collect();
         assert_eq!(ids, ["fire_4", "fire_3"]);
-        let p2 = block_on(s.list_executions("auto-1", p1.next.as_deref(), 2, Timestamp(200))).unwrap();
-        let p3 = block_on(s.list_executions("auto-1", p2.next.as_deref(), 2, Timestamp(200))).unwrap();
+        let p2 =
+            block_on(s.list_executions(&AutomationId::new("auto-1"), p1.next.as_deref(), 2, Timestamp(200))).unwrap();
+        let p3 =
+            block_on(s.list_executions(&AutomationId::new("auto-1"), p2.next.as_deref(), 2, Timestamp(200))).unwrap();
         assert_eq!(p3.items.len(), 1);
         assert!(p3.next.is_none());
-        assert!(block_on(s.list_executions("auto-1", Some("garbage"), 2, Timestamp(200))).unwrap().items.is_empty());
-        assert!(block_on(s.list_executions("other", None, 2, Timestamp(200))).unwrap().items.is_empty());
+        assert!(
+            block_on(s.list_executions(&AutomationId::new("auto-1"), Some("garbage"), 2, Timestamp(200)))
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert!(
+            block_on(s.list_executions(&AutomationId::new("other"), None, 2, Timestamp(200))).unwrap().items.is_empty()
+        );
     }
 }
