@@ -6,7 +6,7 @@ use automations_api::LocalSink;
 use automations_api::outbox::OutboxDeliverer;
 use automations_core::delivery::RetryPolicy;
 use automations_core::time::{Clock, DAY, HOUR, MINUTE, Millis, SECOND};
-use automations_delivery::{DelivererConfig, Delivery, HttpSender, LocalDeliverer, StallPolicy, Sweeper, SystemClock};
+use automations_delivery::{DelivererConfig, Delivery, HttpSender, LocalDeliverer, Sweeper, SystemClock};
 use automations_sqlite::SqliteStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,7 +128,7 @@ pub async fn start(
     }
     let sink = Arc::new(local);
     let mut sweeper = Sweeper::new(store);
-    sweeper.stall = StallPolicy { default: args.stall_period, ..StallPolicy::default() };
+    sweeper.stall = args.stall_period;
     let every = Duration::from_millis(u64::try_from(args.sweep_every).unwrap_or(60_000));
     let feed = sink.clone();
     let sweeps = tokio::spawn(async move {

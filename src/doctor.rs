@@ -6,7 +6,7 @@ use anyhow::Result;
 use automations_api::auth;
 use automations_core::EntityId;
 use automations_core::model::IntegrationKind;
-use automations_core::store::{ApiKeyStore, ExecutionStore, IntegrationStore, block_on};
+use automations_core::store::{ApiKeyStore, ExecutionStore, IntegrationStore, ready_now};
 use automations_core::time::{Clock, Timestamp};
 use automations_delivery::SystemClock;
 use automations_sqlite::SqliteStore;
@@ -72,7 +72,7 @@ pub fn run(db: &Path, key: Option<&str>) -> Result<ExitCode> {
             report.skip("API key", "none given (--key or AUTOMATIONS_API_KEY); integrations not checked");
             None
         }
-        Some(key) => match block_on(store.find_api_key(&auth::hash_key(key))) {
+        Some(key) => match ready_now(store.find_api_key(&auth::hash_key(key))) {
             Ok(Some(record)) => {
                 report.ok("API key", &format!("grants entity {:?}", record.entity));
                 Some(record.entity)
@@ -130,7 +130,7 @@ fn unseal(report: &mut Report, store: SqliteStore, db: &Path) -> Option<SqliteSt
 /// read it), nor absurd.
 fn check_clock(report: &mut Report, store: &SqliteStore, now: Timestamp) {
     let newest = store.newest_rejects(1).ok().and_then(|r| r.first().map(|(_, r)| r.received_at));
-    let due = block_on(store.next_due(Timestamp(0))).ok().flatten();
+    let due = ready_now(store.next_due(Timestamp(0))).ok().flatten();
     let recorded = newest.into_iter().chain(due).max();
     if now < Timestamp(1_704_067_200_000) {
         report.fail("clock", &format!("the system clock says {now}"), "set the system time (e.g. enable NTP)");
@@ -149,7 +149,7 @@ fn check_integrations(report: &mut Report, store: &SqliteStore, entity: &EntityI
     let mut cursor = None;
     let mut seen = 0;
     loop {
-        let page = block_on(store.list_integrations(entity, cursor.as_deref(), 200))?;
+        let page = ready_now(store.list_integrations(entity, cursor.as_deref(), 200))?;
         for i in &page.items {
             seen += 1;
             let what = format!("integration {:?}", i.name);

@@ -7,7 +7,7 @@ use automations_core::event::{Envelope, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::json::{ItemStream, Position};
 use automations_core::model::Automation;
-use automations_core::store::{MemoryStore, PurgeExpired, block_on};
+use automations_core::store::{MemoryStore, PurgeExpired, ready_now};
 use automations_core::time::Timestamp;
 use automations_core::wandb::{self, Integrations};
 use serde_json::Value;
@@ -121,7 +121,7 @@ impl<W: Write> Replay<'_, W> {
             return Ok(());
         }
         let clock = IngestClock::EventTime { floor: self.clock };
-        let outcome = block_on(self.ingest.process(&self.chunk, clock)).map_err(|e| anyhow!("{e}"))?;
+        let outcome = ready_now(self.ingest.process(&self.chunk, clock)).map_err(|e| anyhow!("{e}"))?;
         self.clock = clock.after(&self.chunk);
         self.chunk.clear();
         for fire in &outcome.fires {
@@ -133,7 +133,7 @@ impl<W: Write> Replay<'_, W> {
         }
         self.batches += 1;
         if self.batches.is_multiple_of(PURGE_EVERY) {
-            block_on(self.ingest.store.purge_expired(self.clock)).map_err(|e| anyhow!("{e}"))?;
+            ready_now(self.ingest.store.purge_expired(self.clock)).map_err(|e| anyhow!("{e}"))?;
         }
         Ok(())
     }

@@ -209,7 +209,7 @@ pub fn create_key(entity: &str, db: &Path) -> Result<()> {
     let store = open(db)?;
     let (key, record) = auth::issue_key(&EntityId::new(entity), SystemClock.now())
         .map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
-    automations_core::store::block_on(store.put_api_key(&record))
+    automations_core::store::ready_now(store.put_api_key(&record))
         .with_context(|| format!("cannot store the key in {}", db.display()))?;
     println!("{key}");
     eprintln!(

@@ -15,7 +15,7 @@ use automations_core::event::{Envelope, parse_envelope};
 use automations_core::fire::Fire;
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::store::{ApiKeyStore, MemoryStore, block_on};
+use automations_core::store::{ApiKeyStore, MemoryStore, ready_now};
 use automations_core::time::{DAY, FixedClock, HOUR, MINUTE, SECOND, Timestamp};
 use automations_core::{AutomationId, EntityId};
 use automations_sqlite::SqliteStore;
@@ -196,7 +196,7 @@ fn on_event_time(engine: &Engine, envs: &[Envelope], size: usize) -> Vec<Value> 
     let mut fires = Vec::new();
     for batch in envs.chunks(size.max(1)) {
         let c = IngestClock::EventTime { floor: clock };
-        fires.extend(block_on(ingest.process(batch, c)).expect("the memory store never fails").fires);
+        fires.extend(ready_now(ingest.process(batch, c)).expect("the memory store never fails").fires);
         clock = c.after(batch);
     }
     fires.iter().map(Fire::to_value).collect()
@@ -341,7 +341,7 @@ proptest! {
         let store = MemoryStore::new();
         let mem: usize = envs
             .chunks(7)
-            .map(|b| block_on(Ingest { engine: &engine, store: &store }.process(b, IngestClock::Arrival(now))).unwrap().fires.len())
+            .map(|b| ready_now(Ingest { engine: &engine, store: &store }.process(b, IngestClock::Arrival(now))).unwrap().fires.len())
             .sum();
         prop_assert_eq!(mem, whole.len());
     }
@@ -370,7 +370,7 @@ fn each(envs: &[Envelope]) -> Vec<Vec<(String, i64)>> {
     envs.iter()
         .map(|e| {
             let c = IngestClock::EventTime { floor: clock };
-            let out = block_on(ingest.process(std::slice::from_ref(e), c)).unwrap();
+            let out = ready_now(ingest.process(std::slice::from_ref(e), c)).unwrap();
             clock = c.after(std::slice::from_ref(e));
             names(&out.fires)
         })

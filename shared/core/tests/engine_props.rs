@@ -16,7 +16,7 @@ use automations_core::event::{Envelope, parse_envelope};
 use automations_core::fire::{Fire, Subject};
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
-use automations_core::store::{MemoryStore, block_on};
+use automations_core::store::{MemoryStore, ready_now};
 use automations_core::time::{DAY, Timestamp};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -629,7 +629,7 @@ fn process(automations: &[Automation], batches: &[&[Envelope]], store: &MemorySt
         if rebuild {
             engine = Engine::new(automations.to_vec());
         }
-        let out = block_on(Ingest { engine: &engine, store }.process(batch, IngestClock::Arrival(NOW)))
+        let out = ready_now(Ingest { engine: &engine, store }.process(batch, IngestClock::Arrival(NOW)))
             .expect("memory store never fails");
         fires.extend(out.fires);
     }

@@ -8,7 +8,7 @@ use automations_core::event::{Envelope, parse_envelope};
 use automations_core::fire::{Fire, Subject};
 use automations_core::ingest::{Ingest, IngestClock, Ingested};
 use automations_core::model::Automation;
-use automations_core::store::{MemoryStore, block_on};
+use automations_core::store::{MemoryStore, ready_now};
 use automations_core::time::{DAY, HOUR, MINUTE, SECOND, Timestamp};
 use serde_json::{Value, json};
 
@@ -98,7 +98,7 @@ fn loss_series(first_id: usize, values: &[f64]) -> Vec<Envelope> {
 
 fn process(engine: &Engine, store: &MemoryStore, envs: &[Envelope]) -> Ingested {
     let now = envs.iter().map(|e| e.time).max().unwrap_or(Timestamp(BASE));
-    block_on(Ingest { engine, store }.process(envs, IngestClock::Arrival(now))).expect("the memory store never fails")
+    ready_now(Ingest { engine, store }.process(envs, IngestClock::Arrival(now))).expect("the memory store never fails")
 }
 
 /// Process each envelope as its own batch; the fires of all.

@@ -21,4 +21,4 @@ pub use attempt::{Attempted, Delivery, DeliveryStore, target_of};
 pub use clock::SystemClock;
 pub use deliverer::{DelivererConfig, LocalDeliverer};
 pub use sender::{HttpSender, Sent};
-pub use sweeper::{EnvelopeFeed, Relay, SeamError, StallPolicy, SweepError, SweepReport, Sweeper};
+pub use sweeper::{DEFAULT_STALL, EnvelopeFeed, Relay, SeamError, SweepError, SweepReport, Sweeper};

@@ -13,33 +13,11 @@ use automations_core::delivery::Execution;
 use automations_core::event::Envelope;
 use automations_core::store::{ExecutionStore, PurgeExpired, RunActivityStore, StoreError};
 use automations_core::time::{MINUTE, Millis, Timestamp};
-use std::collections::HashMap;
 use std::sync::Arc;
 
-/// How long a running run may stay silent before it is marked `crashed`: a default (10 minutes,
-/// as W&B) and per-project settings.
-#[derive(Debug, Clone)]
-pub struct StallPolicy {
-    pub default: Millis,
-    /// (entity, project) → stall period.
-    pub per_project: HashMap<(String, String), Millis>,
-}
-
-impl Default for StallPolicy {
-    fn default() -> StallPolicy {
-        StallPolicy { default: 10 * MINUTE, per_project: HashMap::new() }
-    }
-}
-
-impl StallPolicy {
-    pub fn period(&self, entity: &str, project: &str) -> Millis {
-        self.per_project.get(&(entity.to_string(), project.to_string())).copied().unwrap_or(self.default)
-    }
-
-    fn shortest(&self) -> Millis {
-        self.per_project.values().copied().chain(std::iter::once(self.default)).min().unwrap_or(self.default)
-    }
-}
+/// How long a running run may stay silent before it is marked `crashed`, unless set: 10 minutes,
+/// as W&B.
+pub const DEFAULT_STALL: Millis = 10 * MINUTE;
 
 /// Where the sweeper's envelopes go: the same evaluation as intake (and the same run-activity
 /// update), so a `crashed` run fires `RUN_STATE` automations like any other.
@@ -97,7 +75,8 @@ pub enum SweepError {
 /// The sweeper over store `S`.
 pub struct Sweeper<S> {
     pub store: Arc<S>,
-    pub stall: StallPolicy,
+    /// How long a running run may stay silent before it is marked `crashed`.
+    pub stall: Millis,
     /// How long a due execution is left to the queue before the relay takes it.
     pub relay_grace: Millis,
     /// How long a relay's claim holds an execution (the dispatcher claims it again by version).
@@ -108,7 +87,7 @@ pub struct Sweeper<S> {
 
 impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
     pub fn new(store: Arc<S>) -> Sweeper<S> {
-        Sweeper { store, stall: StallPolicy::default(), relay_grace: 2 * MINUTE, relay_lease: 5 * MINUTE, batch: 500 }
+        Sweeper { store, stall: DEFAULT_STALL, relay_grace: 2 * MINUTE, relay_lease: 5 * MINUTE, batch: 500 }
     }
 
     /// One sweep at `now`.
@@ -128,23 +107,21 @@ impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
 
     /// Feed a `crashed` envelope for every run silent past its stall period.
     pub async fn crash_stalled(&self, feed: &impl EnvelopeFeed, now: Timestamp) -> Result<usize, SweepError> {
-        let silent_since = now.minus(self.stall.shortest());
+        let silent_since = now.minus(self.stall);
         let mut crashed = 0;
         // Each round's crashes leave the stalled set, so rounds make progress; the bound only
         // guards against a store that does not.
         for _ in 0..1000 {
             let stalled = self.store.stalled_runs(silent_since, self.batch, now).await?;
             let found = stalled.len();
-            let due: Vec<&RunActivity> = stalled
-                .iter()
-                .filter(|a| activity::is_stalled(a, self.stall.period(&a.key.entity, &a.key.project), now))
-                .collect();
+            let due: Vec<&RunActivity> = stalled.iter().filter(|a| activity::is_stalled(a, self.stall, now)).collect();
             if !due.is_empty() {
                 let envelopes: Vec<Envelope> = due.iter().map(|a| activity::crash_envelope(a, now)).collect();
                 crashed += envelopes.len();
                 feed.feed(envelopes, now).await.map_err(|e| SweepError::Feed(Box::new(e)))?;
             }
-            // A short round is the last; so is one where every run found has a longer period.
+            // A short round is the last; so is one that found nothing due (a guard against a store
+            // that keeps answering the same runs).
             if found < self.batch || due.is_empty() {
                 break;
             }

@@ -14,7 +14,7 @@ use automations_core::model::Automation;
 use automations_core::store::ReadExecution;
 use automations_core::store::{ExecutionStore, FIRE_TTL, RunActivityStore};
 use automations_core::time::{MINUTE, SECOND, Timestamp};
-use automations_delivery::{EnvelopeFeed, Relay, StallPolicy, Sweeper};
+use automations_delivery::{EnvelopeFeed, Relay, Sweeper};
 use automations_sqlite::SqliteStore;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -117,12 +117,11 @@ async fn a_silent_run_crashes_once_however_many_sweeps_overlap() {
 }
 
 #[tokio::test]
-async fn a_project_may_set_its_own_stall_period() {
+async fn the_stall_period_is_the_sweepers_setting() {
     let i = intake();
     i.take(&[metrics("m1", "r1")], T0).await;
     let mut sweeper = Sweeper::new(i.store.clone());
-    sweeper.stall =
-        StallPolicy { default: 10 * MINUTE, per_project: [(("acme".into(), "mnist".into()), 30 * MINUTE)].into() };
+    sweeper.stall = 30 * MINUTE;
     assert_eq!(sweeper.sweep(&i, None::<&()>, T0.plus(20 * MINUTE)).await.unwrap().crashed, 0);
     assert_eq!(sweeper.sweep(&i, None::<&()>, T0.plus(30 * MINUTE)).await.unwrap().crashed, 1);
 }

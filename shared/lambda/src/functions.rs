@@ -14,7 +14,7 @@ use automations_api::SystemClock;
 use automations_core::delivery::RetryPolicy;
 use automations_core::ingest::{EngineCache, Refresh};
 use automations_core::store::ApiKeyStore;
-use automations_delivery::{Delivery, HttpSender, StallPolicy, Sweeper};
+use automations_delivery::{Delivery, HttpSender, Sweeper};
 use automations_dynamo::{DynamoStore, SdkDynamo};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
@@ -79,7 +79,7 @@ impl Sweep {
         let relay =
             SqsRelay { sqs: c.sqs.clone(), url: Settings::required(&c.settings.delivery_queue, "DELIVERY_QUEUE_URL")? };
         let mut sweeper = Sweeper::new(c.store.clone());
-        sweeper.stall = StallPolicy { default: c.settings.stall, ..StallPolicy::default() };
+        sweeper.stall = c.settings.stall;
         Ok(Sweep { sweeper, evaluator: evaluator(&c)?, relay })
     }
 

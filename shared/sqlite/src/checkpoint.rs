@@ -89,7 +89,7 @@ impl Drop for Checkpointer {
 mod tests {
     use super::*;
     use automations_core::model::Automation;
-    use automations_core::store::{AutomationStore, SeedAutomations, block_on};
+    use automations_core::store::{AutomationStore, SeedAutomations, ready_now};
     use automations_core::time::Timestamp;
     use serde_json::json;
 
@@ -114,7 +114,7 @@ mod tests {
             let mut d = doc.clone();
             d["name"] = format!("n{i}").into();
             let a = Automation::from_create(format!("a{i}"), &d).unwrap();
-            block_on(store.put_automation(&a, Timestamp(0))).unwrap();
+            ready_now(store.put_automation(&a, Timestamp(0))).unwrap();
         }
         let before = wal_frames(&path);
         assert!(before > 4096 * 1500, "the WAL grew to {before} bytes");
@@ -123,7 +123,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         let (frames, copied) = checkpoint(&conn, "PASSIVE").unwrap();
         assert_eq!(frames, copied, "nothing was left to copy");
-        assert_eq!(block_on(store.list_automations()).unwrap().len(), 600);
+        assert_eq!(ready_now(store.list_automations()).unwrap().len(), 600);
     }
 
     #[test]
@@ -139,7 +139,7 @@ mod tests {
             d["description"] = format!("{i}{}", "x".repeat(8000)).into();
             d["name"] = format!("n{}", i % 50).into();
             let a = Automation::from_create(format!("a{}", i % 50), &d).unwrap();
-            block_on(store.put_automation(&a, Timestamp(0))).unwrap();
+            ready_now(store.put_automation(&a, Timestamp(0))).unwrap();
             if i % 100 == 0 {
                 std::thread::sleep(Duration::from_millis(10));
             }

@@ -89,7 +89,7 @@ pub(crate) fn delete_expired(conn: &Connection, now: Timestamp) -> rusqlite::Res
 #[cfg(test)]
 mod tests {
     use crate::SqliteStore;
-    use automations_core::store::{RejectRecord, RejectStore, block_on};
+    use automations_core::store::{RejectRecord, RejectStore, ready_now};
     use automations_core::time::{DAY, Timestamp};
 
     fn reject(at: i64, id: &str) -> RejectRecord {
@@ -106,8 +106,8 @@ mod tests {
     #[test]
     fn rejects_are_listed_newest_first_and_kept_30_days() {
         let store = SqliteStore::in_memory().unwrap();
-        block_on(store.record_reject(&reject(0, "old"))).unwrap();
-        block_on(store.record_reject(&reject(20 * DAY, "new"))).unwrap();
+        ready_now(store.record_reject(&reject(0, "old"))).unwrap();
+        ready_now(store.record_reject(&reject(20 * DAY, "new"))).unwrap();
         let listed = store.newest_rejects(10).unwrap();
         assert_eq!(listed.iter().map(|(_, r)| r.id.clone().unwrap()).collect::<Vec<_>>(), ["new", "old"]);
         assert_eq!(store.get_reject(listed[1].0).unwrap().unwrap().id.as_deref(), Some("old"));

@@ -163,7 +163,7 @@ impl TrackingStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use automations_core::store::{IntegrationStore, block_on};
+    use automations_core::store::{IntegrationStore, ready_now};
     use automations_core::{EntityId, IntegrationName};
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -173,29 +173,29 @@ mod tests {
         let store = SqliteStore::in_memory().unwrap();
         let doc = json!({"name": "m", "type": "mlflow", "tracking_uri": "http://127.0.0.1:5000", "token": "t"});
         let i = Integration::from_create("in_1", "acme", &doc, Timestamp(0)).unwrap();
-        block_on(store.create_integration(&i)).unwrap();
+        ready_now(store.create_integration(&i)).unwrap();
         let hook = json!({"name": "h", "type": "mlflow", "secret": "s", "registry": "r"});
-        block_on(store.create_integration(&Integration::from_create("in_2", "acme", &hook, Timestamp(0)).unwrap()))
+        ready_now(store.create_integration(&Integration::from_create("in_2", "acme", &hook, Timestamp(0)).unwrap()))
             .unwrap();
-        let listed = block_on(store.tracking_integrations()).unwrap();
+        let listed = ready_now(store.tracking_integrations()).unwrap();
         assert_eq!(listed.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["in_1"]);
 
         let runs = vec!["r1".to_string(), "r2".to_string()];
-        assert_eq!(block_on(store.load_cursors("in_1", &runs)).unwrap(), vec![RunCursor::default(); 2]);
+        assert_eq!(ready_now(store.load_cursors("in_1", &runs)).unwrap(), vec![RunCursor::default(); 2]);
         let mut c = RunCursor {
             status: Some("RUNNING".into()),
             metrics: BTreeMap::from([("loss".into(), MetricCursor { step: 3, timestamp: 30 })]),
         };
-        block_on(store.save_cursor("in_1", "r1", &c)).unwrap();
+        ready_now(store.save_cursor("in_1", "r1", &c)).unwrap();
         c.status = Some("FINISHED".into());
         c.metrics.insert("acc".into(), MetricCursor { step: 1, timestamp: 9 });
         c.metrics.insert("loss".into(), MetricCursor { step: 4, timestamp: 40 });
-        block_on(store.save_cursor("in_1", "r1", &c)).unwrap();
-        let got = block_on(store.load_cursors("in_1", &runs)).unwrap();
+        ready_now(store.save_cursor("in_1", "r1", &c)).unwrap();
+        let got = ready_now(store.load_cursors("in_1", &runs)).unwrap();
         assert_eq!(got, vec![c, RunCursor::default()]);
-        assert_eq!(block_on(store.load_cursors("in_2", &runs)).unwrap()[0], RunCursor::default());
+        assert_eq!(ready_now(store.load_cursors("in_2", &runs)).unwrap()[0], RunCursor::default());
 
-        assert_eq!(block_on(store.poll_record("in_1")).unwrap(), None);
+        assert_eq!(ready_now(store.poll_record("in_1")).unwrap(), None);
         let p = PollRecord {
             at: Timestamp(5),
             error: Some("401".into()),
@@ -204,12 +204,12 @@ mod tests {
             last_success: Some(Timestamp(1)),
             failures: 2,
         };
-        block_on(store.save_poll_record("in_1", &p)).unwrap();
-        assert_eq!(block_on(store.poll_record("in_1")).unwrap(), Some(p));
+        ready_now(store.save_poll_record("in_1", &p)).unwrap();
+        assert_eq!(ready_now(store.poll_record("in_1")).unwrap(), Some(p));
 
-        assert!(block_on(store.delete_integration(&EntityId::new("acme"), &IntegrationName::new("m"))).unwrap());
-        assert_eq!(block_on(store.poll_record("in_1")).unwrap(), None);
-        assert_eq!(block_on(store.load_cursors("in_1", &runs)).unwrap(), vec![RunCursor::default(); 2]);
-        assert!(!block_on(store.delete_integration(&EntityId::new("acme"), &IntegrationName::new("m"))).unwrap());
+        assert!(ready_now(store.delete_integration(&EntityId::new("acme"), &IntegrationName::new("m"))).unwrap());
+        assert_eq!(ready_now(store.poll_record("in_1")).unwrap(), None);
+        assert_eq!(ready_now(store.load_cursors("in_1", &runs)).unwrap(), vec![RunCursor::default(); 2]);
+        assert!(!ready_now(store.delete_integration(&EntityId::new("acme"), &IntegrationName::new("m"))).unwrap());
     }
 }

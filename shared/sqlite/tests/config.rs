@@ -6,7 +6,7 @@
 use automations_core::model::{Automation, Integration, ScopeKind, TriggerKind};
 use automations_core::store::{
     ApiKeyRecord, ApiKeyStore, AutomationCatalog, AutomationLookup, AutomationQuery, AutomationStore, ConfigStore,
-    IntegrationLookup, IntegrationStore, MemoryStore, StoreError, block_on,
+    IntegrationLookup, IntegrationStore, MemoryStore, StoreError, ready_now,
 };
 use automations_core::time::Timestamp;
 use automations_core::{AutomationId, EntityId, IntegrationName};
@@ -68,45 +68,45 @@ trait Checked {
 
 impl<S: ConfigStore + AutomationStore> Checked for S {
     fn create(&self, a: &Automation, now: Timestamp) -> Result<(), StoreError> {
-        block_on(self.create_automation(a, now))
+        ready_now(self.create_automation(a, now))
     }
     fn update(&self, a: &Automation, now: Timestamp) -> Result<bool, StoreError> {
-        block_on(self.update_automation(a, now))
+        ready_now(self.update_automation(a, now))
     }
     fn get(&self, entity: &str, id: &str) -> Option<automations_core::store::AutomationRecord> {
-        block_on(self.get_automation(&EntityId::new(entity), &AutomationId::new(id))).unwrap()
+        ready_now(self.get_automation(&EntityId::new(entity), &AutomationId::new(id))).unwrap()
     }
     fn find(&self, q: &AutomationQuery) -> automations_core::store::Page<automations_core::store::AutomationRecord> {
-        block_on(self.find_automations(q)).unwrap()
+        ready_now(self.find_automations(q)).unwrap()
     }
     fn delete(&self, entity: &str, id: &str) -> bool {
-        block_on(self.delete_automation(&EntityId::new(entity), &AutomationId::new(id))).unwrap()
+        ready_now(self.delete_automation(&EntityId::new(entity), &AutomationId::new(id))).unwrap()
     }
     fn all(&self) -> Vec<Automation> {
-        block_on(self.list_automations()).unwrap()
+        ready_now(self.list_automations()).unwrap()
     }
     fn create_integration(&self, i: &Integration) -> Result<(), StoreError> {
-        block_on(IntegrationStore::create_integration(self, i))
+        ready_now(IntegrationStore::create_integration(self, i))
     }
     fn integration(&self, entity: &str, name: &str) -> Option<Integration> {
-        block_on(self.get_integration(&EntityId::new(entity), &IntegrationName::new(name))).unwrap()
+        ready_now(self.get_integration(&EntityId::new(entity), &IntegrationName::new(name))).unwrap()
     }
     fn integrations(&self, entity: &str, cursor: Option<&str>, limit: usize) -> (Vec<String>, Option<String>) {
-        let p = block_on(self.list_integrations(&EntityId::new(entity), cursor, limit)).unwrap();
+        let p = ready_now(self.list_integrations(&EntityId::new(entity), cursor, limit)).unwrap();
         (p.items.into_iter().map(|i| i.name.into_string()).collect(), p.next)
     }
     fn delete_integration(&self, entity: &str, name: &str) -> bool {
-        block_on(IntegrationStore::delete_integration(self, &EntityId::new(entity), &IntegrationName::new(name)))
+        ready_now(IntegrationStore::delete_integration(self, &EntityId::new(entity), &IntegrationName::new(name)))
             .unwrap()
     }
     fn disable(&self, entity: &str, name: &str, reason: Option<&str>) -> bool {
-        block_on(self.set_integration_disabled(&EntityId::new(entity), &IntegrationName::new(name), reason)).unwrap()
+        ready_now(self.set_integration_disabled(&EntityId::new(entity), &IntegrationName::new(name), reason)).unwrap()
     }
     fn put_key(&self, k: &ApiKeyRecord) {
-        block_on(self.put_api_key(k)).unwrap()
+        ready_now(self.put_api_key(k)).unwrap()
     }
     fn key(&self, hash: &str) -> Option<ApiKeyRecord> {
-        block_on(self.find_api_key(hash)).unwrap()
+        ready_now(self.find_api_key(hash)).unwrap()
     }
 }
 
@@ -232,25 +232,25 @@ fn configuration_survives_a_reopen() {
     let path = dir.path().join("a.db");
     {
         let s = SqliteStore::open(&path).unwrap();
-        block_on(s.create_automation(&set()[0], T0)).unwrap();
+        ready_now(s.create_automation(&set()[0], T0)).unwrap();
         let hook = integration(
             "in_1",
             "acme",
             json!({"name": "hook", "type": "webhook", "url": "http://x.test", "secret": "s3"}),
         );
-        block_on(IntegrationStore::create_integration(&s, &hook)).unwrap();
-        block_on(s.put_api_key(&ApiKeyRecord { hash: "h".into(), entity: "acme".into(), created_at: T0 })).unwrap();
+        ready_now(IntegrationStore::create_integration(&s, &hook)).unwrap();
+        ready_now(s.put_api_key(&ApiKeyRecord { hash: "h".into(), entity: "acme".into(), created_at: T0 })).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(
-        block_on(s.get_automation(&EntityId::new("acme"), &AutomationId::new("au_1")))
+        ready_now(s.get_automation(&EntityId::new("acme"), &AutomationId::new("au_1")))
             .unwrap()
             .unwrap()
             .automation
             .name,
         "one"
     );
-    let hook = block_on(s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook"))).unwrap().unwrap();
+    let hook = ready_now(s.get_integration(&EntityId::new("acme"), &IntegrationName::new("hook"))).unwrap().unwrap();
     assert_eq!(hook.secrets()[0].expose(), "s3");
-    assert_eq!(block_on(s.find_api_key("h")).unwrap().unwrap().entity, "acme");
+    assert_eq!(ready_now(s.find_api_key("h")).unwrap().unwrap().entity, "acme");
 }

@@ -8,7 +8,7 @@ use automations_core::event::{Envelope, parse_envelope};
 use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::model::Automation;
 use automations_core::store::SeedAutomations;
-use automations_core::store::{AutomationStore, block_on};
+use automations_core::store::{AutomationStore, ready_now};
 use automations_core::time::Timestamp;
 use automations_sqlite::SqliteStore;
 use serde_json::json;
@@ -25,9 +25,9 @@ fn metrics(id: &str, step: i64, loss: f64) -> Envelope {
 }
 
 fn process(store: &SqliteStore, batch: &[Envelope], now: Timestamp) -> (usize, usize) {
-    let automations = block_on(store.list_automations()).unwrap();
+    let automations = ready_now(store.list_automations()).unwrap();
     let engine = Engine::new(automations);
-    let out = block_on(Ingest { engine: &engine, store }.process(batch, IngestClock::Arrival(now))).unwrap();
+    let out = ready_now(Ingest { engine: &engine, store }.process(batch, IngestClock::Arrival(now))).unwrap();
     (out.fires.len(), out.duplicates)
 }
 
@@ -48,7 +48,7 @@ fn redelivered_batches_fire_nothing_new() {
 
     {
         let store = SqliteStore::open(&path).unwrap();
-        block_on(store.put_automation(&automation, now)).unwrap();
+        ready_now(store.put_automation(&automation, now)).unwrap();
         assert_eq!(process(&store, &batch, now), (1, 0));
         // Redelivered: the windows have seen these steps, nothing is even evaluated.
         assert_eq!(process(&store, &batch, now), (0, 0));

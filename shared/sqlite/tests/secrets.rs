@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automations_core::model::Integration;
-use automations_core::store::{IntegrationLookup, IntegrationStore, StoreError, block_on};
+use automations_core::store::{IntegrationLookup, IntegrationStore, StoreError, ready_now};
 use automations_core::time::Timestamp;
 use automations_core::{EntityId, IntegrationName};
 use automations_sqlite::SqliteStore;
@@ -25,7 +25,7 @@ fn files_contain(dir: &std::path::Path, needle: &str) -> bool {
 
 #[test]
 fn secrets_are_sealed_at_rest_and_the_key_rotates() {
-    block_on(async {
+    ready_now(async {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("automations.db");
         let hook = Integration::from_create(
@@ -67,7 +67,7 @@ fn secrets_are_sealed_at_rest_and_the_key_rotates() {
 
 #[test]
 fn plain_documents_from_before_are_sealed_on_first_open_with_a_key() {
-    block_on(async {
+    ready_now(async {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("automations.db");
         let hook = Integration::from_create(

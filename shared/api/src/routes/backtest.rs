@@ -30,7 +30,7 @@ use automations_core::ingest::{Ingest, IngestClock};
 use automations_core::json::sanitize_non_finite;
 use automations_core::model::reader::ObjReader;
 use automations_core::model::{RunState, Scope, Trigger};
-use automations_core::store::{MemoryStore, block_on};
+use automations_core::store::{MemoryStore, ready_now};
 use automations_core::time::Timestamp;
 use automations_core::window::Observed;
 use axum::extract::{Path, State};
@@ -116,7 +116,7 @@ pub async fn backtest(
             let part = metrics.slice(start..(start + BACKTEST_CHUNK_ROWS).min(metrics.rows.len()));
             let chunk = [Envelope { data: EventData::Metrics(part), ..envelope.clone() }];
             let at = IngestClock::EventTime { floor: clock };
-            let outcome = block_on(ingest.process(&chunk, at)).map_err(|e| e.to_string())?;
+            let outcome = ready_now(ingest.process(&chunk, at)).map_err(|e| e.to_string())?;
             clock = at.after(&chunk);
             total += outcome.fires.len();
             let room = max_fires.saturating_sub(shown.len());

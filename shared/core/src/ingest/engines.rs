@@ -163,7 +163,7 @@ mod tests {
     use super::*;
     use crate::BoxFuture;
     use crate::store::SeedAutomations;
-    use crate::store::{MemoryStore, block_on};
+    use crate::store::{MemoryStore, ready_now};
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_change_rereads_only_its_entity() {
-        block_on(async {
+        ready_now(async {
             let store = Counting { inner: MemoryStore::new(), all: AtomicUsize::new(0), entities: Mutex::default() };
             for (id, e) in [("a1", "acme"), ("z1", "zeta"), ("z2", "zeta")] {
                 store.put_automation(&automation(id, e, true), Timestamp(0)).await.unwrap();
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn an_expired_engine_rereads_everything() {
-        block_on(async {
+        ready_now(async {
             let store = Counting { inner: MemoryStore::new(), all: AtomicUsize::new(0), entities: Mutex::default() };
             let cache = EngineCache::new(Refresh::Every(1000));
             cache.engine(&store, Timestamp(0)).await.unwrap();

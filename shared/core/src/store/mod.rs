@@ -17,7 +17,7 @@ mod tracking;
 pub use activity::{PurgeExpired, RunActivityStore};
 pub use config::*;
 pub use history::HistoryStore;
-pub use memory::{MemoryStore, block_on};
+pub use memory::{MemoryStore, ready_now};
 pub use outbox::{ExecutionStore, execution_cursor, parse_execution_cursor};
 pub use seed::{ReadExecution, SeedAutomations};
 pub use tracking::{PollRecord, PollView, TrackingStore};

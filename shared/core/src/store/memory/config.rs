@@ -302,17 +302,17 @@ mod tests {
     #[test]
     fn names_are_unique_per_entity_and_entities_are_isolated() {
         let s = MemoryStore::new();
-        block_on(s.create_automation(&automation("a1", "acme", "n", true), Timestamp(1))).unwrap();
-        let dup = block_on(s.create_automation(&automation("a2", "acme", "n", true), Timestamp(2)));
+        ready_now(s.create_automation(&automation("a1", "acme", "n", true), Timestamp(1))).unwrap();
+        let dup = ready_now(s.create_automation(&automation("a2", "acme", "n", true), Timestamp(2)));
         assert!(matches!(dup, Err(StoreError::NameTaken { .. })));
-        block_on(s.create_automation(&automation("a3", "other", "n", true), Timestamp(3))).unwrap();
-        assert!(block_on(s.get_automation(&EntityId::new("other"), &AutomationId::new("a1"))).unwrap().is_none());
-        assert!(!block_on(s.delete_automation(&EntityId::new("other"), &AutomationId::new("a1"))).unwrap());
-        assert!(!block_on(s.update_automation(&automation("a1", "other", "m", true), Timestamp(4))).unwrap());
-        let r = block_on(s.get_automation(&EntityId::new("acme"), &AutomationId::new("a1"))).unwrap().unwrap();
+        ready_now(s.create_automation(&automation("a3", "other", "n", true), Timestamp(3))).unwrap();
+        assert!(ready_now(s.get_automation(&EntityId::new("other"), &AutomationId::new("a1"))).unwrap().is_none());
+        assert!(!ready_now(s.delete_automation(&EntityId::new("other"), &AutomationId::new("a1"))).unwrap());
+        assert!(!ready_now(s.update_automation(&automation("a1", "other", "m", true), Timestamp(4))).unwrap());
+        let r = ready_now(s.get_automation(&EntityId::new("acme"), &AutomationId::new("a1"))).unwrap().unwrap();
         assert_eq!((r.created_at, r.automation.name.as_str()), (Timestamp(1), "n"));
         // Both ports see the same automations.
-        assert_eq!(block_on(s.list_automations()).unwrap().len(), 2);
+        assert_eq!(ready_now(s.list_automations()).unwrap().len(), 2);
     }
 
     #[test]
@@ -320,12 +320,12 @@ mod tests {
         let s = MemoryStore::new();
         for i in 0..5 {
             let a = automation(&format!("a{i}"), "acme", &format!("n{i}"), i % 2 == 0);
-            block_on(s.create_automation(&a, Timestamp(i))).unwrap();
+            ready_now(s.create_automation(&a, Timestamp(i))).unwrap();
         }
         let mut q = AutomationQuery { entity: "acme".into(), limit: 2, ..Default::default() };
         let mut seen = Vec::new();
         loop {
-            let p = block_on(s.find_automations(&q)).unwrap();
+            let p = ready_now(s.find_automations(&q)).unwrap();
             seen.extend(p.items.iter().map(|r| r.automation.id.clone()));
             match p.next {
                 Some(n) => q.cursor = Some(n),
@@ -334,7 +334,7 @@ mod tests {
         }
         assert_eq!(seen, vec!["a0", "a1", "a2", "a3", "a4"]);
         let q = AutomationQuery { entity: "acme".into(), enabled: Some(false), limit: 10, ..Default::default() };
-        let p = block_on(s.find_automations(&q)).unwrap();
+        let p = ready_now(s.find_automations(&q)).unwrap();
         assert_eq!(p.items.len(), 2);
         assert!(p.next.is_none());
     }

@@ -224,16 +224,18 @@ impl SeedAutomations for MemoryStore {
     }
 }
 
-/// Run a future to completion on this thread. For futures that never wait on I/O (the memory
-/// store's), so replay and tests need no async runtime.
-pub fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
+/// The output of a future that completes without waiting, read on this thread. The in-process
+/// stores (memory, SQLite) do all their work when first polled: they hold nothing they could wait
+/// on. So callers with no async runtime (replay, backtest, the CLI's checks, tests) read their
+/// futures directly. One that would wait is a bug in such a store, not a slow one: it panics,
+/// saying so, rather than spinning.
+pub fn ready_now<F: Future>(f: F) -> F::Output {
     let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
+    match std::pin::pin!(f).poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!(
+            "ready_now: a future of an in-process store waited; only futures that never wait may be read this way"
+        ),
     }
 }
 

@@ -240,7 +240,7 @@ mod tests {
                 f
             })
             .collect();
-        let new = block_on(s.record_fires(&fires, Timestamp(100))).unwrap();
+        let new = ready_now(s.record_fires(&fires, Timestamp(100))).unwrap();
         assert!(new.iter().all(|x| *x));
         (s, fires.into_iter().map(|f| f.id).collect())
     }
@@ -248,31 +248,31 @@ mod tests {
     #[test]
     fn recording_a_fire_records_its_pending_execution() {
         let (s, ids) = store_with(1);
-        let e = block_on(s.get_execution(&ids[0], Timestamp(100))).unwrap().unwrap();
+        let e = ready_now(s.get_execution(&ids[0], Timestamp(100))).unwrap().unwrap();
         assert_eq!(e.state, ExecutionState::Pending);
-        assert_eq!(block_on(s.next_due(Timestamp(100))).unwrap(), Some(Timestamp(100)));
+        assert_eq!(ready_now(s.next_due(Timestamp(100))).unwrap(), Some(Timestamp(100)));
     }
 
     #[test]
     fn a_claim_leases_and_only_its_holder_saves() {
         let (s, ids) = store_with(3);
         let now = Timestamp(200);
-        let claimed = block_on(s.claim_due(now, 2, Timestamp(1_000), now)).unwrap();
+        let claimed = ready_now(s.claim_due(now, 2, Timestamp(1_000), now)).unwrap();
         assert_eq!(claimed.len(), 2);
         // Claimed ones are not due again until the lease ends; the third still is.
-        let again = block_on(s.claim_due(now, 10, Timestamp(1_000), now)).unwrap();
+        let again = ready_now(s.claim_due(now, 10, Timestamp(1_000), now)).unwrap();
         assert_eq!(again.len(), 1);
-        assert!(block_on(s.claim_due(now, 10, Timestamp(1_000), now)).unwrap().is_empty());
+        assert!(ready_now(s.claim_due(now, 10, Timestamp(1_000), now)).unwrap().is_empty());
         // A stale holder cannot save over a newer claim.
         let mut first = claimed[0].clone();
         let taken_over =
-            block_on(s.claim(&first.fire_id, Some(first.version), Timestamp(2_000), now)).unwrap().unwrap();
+            ready_now(s.claim(&first.fire_id, Some(first.version), Timestamp(2_000), now)).unwrap().unwrap();
         first.state = ExecutionState::Finished;
-        assert!(!block_on(s.save_execution(&first, now)).unwrap());
+        assert!(!ready_now(s.save_execution(&first, now)).unwrap());
         let mut done = taken_over;
         done.state = ExecutionState::Finished;
-        assert!(block_on(s.save_execution(&done, now)).unwrap());
-        assert!(block_on(s.claim(&done.fire_id, None, Timestamp(3_000), Timestamp(5_000))).unwrap().is_none());
+        assert!(ready_now(s.save_execution(&done, now)).unwrap());
+        assert!(ready_now(s.claim(&done.fire_id, None, Timestamp(3_000), Timestamp(5_000))).unwrap().is_none());
         assert_eq!(ids.len(), 3);
     }
 
@@ -282,25 +282,28 @@ mod tests {
         for i in 0..5 {
             let mut f = artifact_fire();
             f.id = FireId::new(format!("fire_{i}"));
-            block_on(s.record_fires(&[f], Timestamp(100 + i))).unwrap();
+            ready_now(s.record_fires(&[f], Timestamp(100 + i))).unwrap();
         }
-        let p1 = block_on(s.list_executions(&AutomationId::new("auto-1"), None, 2, Timestamp(200))).unwrap();
+        let p1 = ready_now(s.list_executions(&AutomationId::new("auto-1"), None, 2, Timestamp(200))).unwrap();
         let ids: Vec<_> = p1.items.iter().map(|e| e.fire_id.as_str()).collect();
         assert_eq!(ids, ["fire_4", "fire_3"]);
         let p2 =
-            block_on(s.list_executions(&AutomationId::new("auto-1"), p1.next.as_deref(), 2, Timestamp(200))).unwrap();
+            ready_now(s.list_executions(&AutomationId::new("auto-1"), p1.next.as_deref(), 2, Timestamp(200))).unwrap();
         let p3 =
-            block_on(s.list_executions(&AutomationId::new("auto-1"), p2.next.as_deref(), 2, Timestamp(200))).unwrap();
+            ready_now(s.list_executions(&AutomationId::new("auto-1"), p2.next.as_deref(), 2, Timestamp(200))).unwrap();
         assert_eq!(p3.items.len(), 1);
         assert!(p3.next.is_none());
         assert!(
-            block_on(s.list_executions(&AutomationId::new("auto-1"), Some("garbage"), 2, Timestamp(200)))
+            ready_now(s.list_executions(&AutomationId::new("auto-1"), Some("garbage"), 2, Timestamp(200)))
                 .unwrap()
                 .items
                 .is_empty()
         );
         assert!(
-            block_on(s.list_executions(&AutomationId::new("other"), None, 2, Timestamp(200))).unwrap().items.is_empty()
+            ready_now(s.list_executions(&AutomationId::new("other"), None, 2, Timestamp(200)))
+                .unwrap()
+                .items
+                .is_empty()
         );
     }
 }
