@@ -79,6 +79,7 @@ pub fn issue_key(entity: &EntityId, now: Timestamp) -> Result<(String, ApiKeyRec
 /// The authenticated caller: the entity its key grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The one entity this caller may read and write.
     pub entity: EntityId,
 }
 

@@ -55,6 +55,7 @@ impl ApiError {
         ApiError::Invalid(Invalid::one(path, message))
     }
 
+    /// The HTTP status the error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,

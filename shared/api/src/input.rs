@@ -51,6 +51,7 @@ pub struct Query {
 }
 
 impl Query {
+    /// Read a query string. A parameter not in `known`, or one given twice, is a 400 naming it.
     pub fn parse(raw: Option<&str>, known: &[&str]) -> Result<Query, ApiError> {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -69,6 +70,7 @@ impl Query {
         Ok(Query { pairs })
     }
 
+    /// The value of parameter `name`, if given.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }

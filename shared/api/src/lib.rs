@@ -7,7 +7,7 @@
 //!   [`RejectStore`] for refused envelopes);
 //! - the [`EventSink`] that takes accepted envelopes ([`LocalSink`] evaluates them inline;
 //!   the Lambda queues them);
-//! - the [`Deliverer`] behind executions and test deliveries ([`NoDelivery`] answers 501).
+//! - the [`Deliverer`] behind executions and test deliveries (`NoDelivery`, feature `testing`, answers 501).
 //!
 //! Every request but `GET /v1/health` carries `Authorization: Bearer KEY` ([`auth`]); every
 //! error is `application/problem+json` ([`error`]); the routes are described by `openapi.yaml`
@@ -70,10 +70,15 @@ pub use automations_delivery::SystemClock;
 
 /// Everything the routes use.
 pub struct Api {
+    /// Automations, integrations and API keys.
     pub store: Arc<dyn ApiStore>,
+    /// Where accepted events go: the ingest service locally, the input queues on AWS.
     pub sink: Arc<dyn EventSink>,
+    /// Executions and test deliveries.
     pub deliverer: Arc<dyn Deliverer>,
+    /// "Now", for records and arrival times.
     pub clock: Arc<dyn Clock>,
+    /// Sizes and counts the API accepts.
     pub limits: Limits,
 }
 
@@ -83,6 +88,7 @@ impl Api {
         Api { store, sink, deliverer, clock: Arc::new(SystemClock), limits: Limits::default() }
     }
 
+    /// The API clock's now.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }

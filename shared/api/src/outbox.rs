@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 /// Executions and test deliveries over an outbox store.
 pub struct OutboxDeliverer {
+    /// The delivery service that reads the outbox and sends.
     pub delivery: Arc<Delivery>,
 }
 

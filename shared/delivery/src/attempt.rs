@@ -18,9 +18,13 @@ impl<T: ExecutionStore + AutomationLookup + IntegrationLookup + ?Sized> Delivery
 
 /// Delivers the executions of a store (which also holds the integrations).
 pub struct Delivery {
+    /// The executions, and the automations and integrations they deliver through.
     pub store: Arc<dyn DeliveryStore>,
+    /// Sends each attempt, to allowed addresses only.
     pub sender: HttpSender,
+    /// Timeouts, backoff and when to give up.
     pub policy: RetryPolicy,
+    /// "Now", for claims, attempts and retries.
     pub clock: Arc<dyn Clock>,
     /// Per-process randomness for the backoff jitter, so that two processes retrying the same
     /// outage do not retry in step.
@@ -66,6 +70,7 @@ pub fn target_of(integration: &Integration) -> Option<Target> {
 }
 
 impl Delivery {
+    /// Delivery over `store`, with fresh jitter for this process.
     pub fn new(
         store: Arc<dyn DeliveryStore>,
         sender: HttpSender,

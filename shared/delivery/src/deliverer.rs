@@ -40,6 +40,7 @@ pub struct LocalDeliverer {
 }
 
 impl LocalDeliverer {
+    /// A deliverer of `delivery`'s outbox, woken early by [`LocalDeliverer::waker`]'s handle.
     pub fn new(delivery: Arc<Delivery>, config: DelivererConfig) -> LocalDeliverer {
         LocalDeliverer { delivery, config, wake: Arc::new(Notify::new()) }
     }

@@ -28,7 +28,9 @@ pub struct ClientError(String);
 /// One attempt's result: how it ended (for the retry policy) and what to record.
 #[derive(Debug, Clone)]
 pub struct Sent {
+    /// How the attempt ended, for the retry policy.
     pub attempt: Attempt,
+    /// What the execution records of it.
     pub response: LastResponse,
 }
 
@@ -51,6 +53,7 @@ impl HttpSender {
         Ok(HttpSender { client, allow_private, timeout })
     }
 
+    /// How long an attempt may take, connection and body included.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }

@@ -26,6 +26,7 @@ pub trait EnvelopeFeed: Send + Sync {
     /// ingest error), so the cause chain reaches the log.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Evaluate `envelopes` as arrived at `now`, and record what they fire.
     fn feed<'a>(&'a self, envelopes: Vec<Envelope>, now: Timestamp) -> BoxFuture<'a, Result<(), Self::Error>>;
 }
 
@@ -35,6 +36,7 @@ pub trait Relay: Send + Sync {
     /// Why a relay failed; kept as the source of [`SweepError::Relay`].
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Send these executions on, each with the version its claim gave it.
     fn relay<'a>(&'a self, executions: &'a [Execution]) -> BoxFuture<'a, Result<(), Self::Error>>;
 }
 
@@ -62,18 +64,23 @@ pub struct SweepReport {
     pub purged: usize,
 }
 
+/// Why a sweep stopped (what it did before that stays done).
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Evaluating the `crashed` envelopes failed.
     #[error("feeding the crashed-run events failed: {0}")]
     Feed(#[source] SeamError),
+    /// Sending executions to the delivery queue failed.
     #[error("relaying to the delivery queue failed: {0}")]
     Relay(#[source] SeamError),
 }
 
 /// The sweeper over store `S`.
 pub struct Sweeper<S> {
+    /// Run activity, executions, and everything that expires.
     pub store: Arc<S>,
     /// How long a running run may stay silent before it is marked `crashed`.
     pub stall: Millis,
@@ -86,6 +93,7 @@ pub struct Sweeper<S> {
 }
 
 impl<S: RunActivityStore + ExecutionStore + PurgeExpired> Sweeper<S> {
+    /// A sweeper with the default stall period, relay timing and batch size.
     pub fn new(store: Arc<S>) -> Sweeper<S> {
         Sweeper { store, stall: DEFAULT_STALL, relay_grace: 2 * MINUTE, relay_lease: 5 * MINUTE, batch: 500 }
     }

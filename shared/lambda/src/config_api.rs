@@ -16,9 +16,13 @@ use std::sync::Arc;
 /// The intake on AWS: accepted envelopes go to the input queues. MLflow tracking integrations
 /// are checked and shown through `tracking` (the `mlflow-poller` function polls them).
 pub struct QueueSink {
+    /// The SQS client.
     pub sqs: Sqs,
+    /// The artifact events' standard queue (`ARTIFACT_QUEUE_URL`).
     pub artifact_queue: String,
+    /// The run events' FIFO queue, grouped by run (`RUN_QUEUE_URL`).
     pub run_queue: String,
+    /// MLflow tracking integrations' checks and status; `None` answers that there are none.
     pub tracking: Option<Arc<dyn TrackingHooks>>,
 }
 

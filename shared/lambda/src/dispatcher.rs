@@ -20,10 +20,13 @@ use tracing::Instrument;
 
 /// The dispatcher's parts.
 pub struct Dispatcher {
+    /// Claims, attempts and records each execution.
     pub delivery: Delivery,
+    /// The SQS client.
     pub sqs: Sqs,
     /// The delivery queue (for visibility changes).
     pub queue_url: String,
+    /// Where messages that can never be delivered go, with the reason.
     pub dead: DeadLetters,
     /// How long a claim holds an execution: longer than an attempt can take.
     pub lease: Millis,

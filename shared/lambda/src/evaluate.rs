@@ -19,24 +19,31 @@ use std::sync::Arc;
 /// Why a batch could not be evaluated; the batch is then retried.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// DynamoDB failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The ingest service failed (its store, or a conflict it could not settle).
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    /// The fires were recorded but their delivery messages not sent (the sweeper relays them).
     #[error("queueing deliveries: {0}")]
     Queue(#[from] SqsError),
 }
 
 /// Where new fires' deliveries go.
 pub struct DeliveryQueue {
+    /// The SQS client.
     pub sqs: Sqs,
+    /// The delivery queue (`DELIVERY_QUEUE_URL`).
     pub url: String,
 }
 
 /// What evaluating a batch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Evaluated {
+    /// New fires recorded.
     pub fires: usize,
+    /// Fires decided again for envelopes already evaluated (redeliveries), not recorded twice.
     pub duplicates: usize,
     /// Delivery messages sent.
     pub queued: usize,
@@ -44,6 +51,7 @@ pub struct Evaluated {
 
 /// Envelopes through the engine on DynamoDB.
 pub struct Evaluator<D> {
+    /// The table.
     pub store: Arc<DynamoStore<D>>,
     /// The automations as of at most the settings' TTL ago (a warm function hears of no change).
     pub automations: EngineCache,

@@ -55,6 +55,7 @@ impl Ingest {
         Ok(Ingest { evaluator: evaluator(&c)?, dead: dead_letters(&c)?, queue })
     }
 
+    /// One SQS batch: each envelope evaluated, failures reported per message.
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, Error> {
         let out = process(&self.evaluator, &self.dead, event, self.queue, now()).await;
         emit_metrics(match self.queue {
@@ -74,6 +75,7 @@ pub struct Sweep {
 }
 
 impl Sweep {
+    /// Read the environment and build the clients (once per cold start).
     pub async fn start() -> Result<Sweep, Error> {
         let c = clients().await?;
         let relay =
@@ -102,6 +104,7 @@ pub struct MlflowPoll {
 }
 
 impl MlflowPoll {
+    /// Read the environment and build the clients (once per cold start).
     pub async fn start() -> Result<MlflowPoll, Error> {
         let c = clients().await?;
         let config = PollerConfig {
@@ -130,6 +133,7 @@ fn delivery(c: &Clients) -> Result<Delivery, Error> {
 
 /// `dispatcher`: the delivery queue's consumer.
 impl Dispatcher {
+    /// Read the environment and build the clients (once per cold start).
     pub async fn start() -> Result<Dispatcher, Error> {
         let c = clients().await?;
         Ok(Dispatcher {

@@ -37,8 +37,11 @@ pub async fn aws() -> aws_config::SdkConfig {
 
 /// What every function holds: its settings, the store and the SQS client.
 pub struct Clients {
+    /// The function's environment, read.
     pub settings: Settings,
+    /// The table.
     pub store: Arc<DynamoStore>,
+    /// The SQS client.
     pub sqs: Sqs,
 }
 

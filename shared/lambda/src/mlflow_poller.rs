@@ -38,9 +38,13 @@ pub struct PollerConfig {
 pub struct PollerReport {
     /// Tracking integrations found (enabled or not).
     pub integrations: usize,
+    /// Polls made (integrations that were due).
     pub polls: u64,
+    /// Polls that failed (their cursors stay where they were).
     pub failed: u64,
+    /// HTTP requests to tracking servers.
     pub requests: u64,
+    /// Envelopes the polls produced and evaluated.
     pub envelopes: u64,
 }
 

@@ -6,7 +6,9 @@ use automations_core::time::{MINUTE, Millis, SECOND};
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name}: {problem}")]
 pub struct SettingsError {
+    /// The variable.
     pub name: &'static str,
+    /// What is wrong with it (never its value: some are secrets).
     pub problem: String,
 }
 

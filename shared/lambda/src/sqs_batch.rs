@@ -20,7 +20,9 @@ use tracing::Instrument;
 
 /// The dead-letter queue of the function's source queue.
 pub struct DeadLetters {
+    /// The SQS client.
     pub sqs: Sqs,
+    /// The dead-letter queue (`DEAD_LETTER_QUEUE_URL`).
     pub url: String,
 }
 

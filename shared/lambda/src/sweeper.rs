@@ -9,7 +9,9 @@ use automations_sqs::{DeliveryMessage, Sqs};
 
 /// Relays claimed executions to the delivery queue, each with the version its claim gave it.
 pub struct SqsRelay {
+    /// The SQS client.
     pub sqs: Sqs,
+    /// The delivery queue.
     pub url: String,
 }
 

@@ -12,18 +12,25 @@ use automations_testkit::queues::{Queues, create_queues, drain};
 use automations_testkit::tools::workspace_root;
 use std::path::Path;
 
+/// The table's name, as `template.yaml` names it.
 pub const TABLE: &str = "automations";
 
 /// Everything a function test runs against.
 pub struct Stack {
+    /// The table, on moto.
     pub store: DynamoStore,
+    /// An SQS client of moto.
     pub sqs: aws_sdk_sqs::Client,
+    /// The queues' URLs.
     pub queues: Queues,
+    /// The Lambda runtime emulator.
     pub emulator: Emulator,
+    /// The moto server (stopped when the stack drops).
     pub moto: Moto,
 }
 
 impl Stack {
+    /// Start moto with the table and queues, and the emulator for the six functions.
     pub async fn start() -> Stack {
         let moto = Moto::start();
         create_table(&moto.dynamodb(), TABLE).await.expect("create the table");

@@ -20,18 +20,50 @@ const MAX_PAGES: usize = 1000;
 /// Why a request to the tracking server failed. Messages never hold a credential.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrackingError {
+    /// No answer: the connection failed or timed out.
     #[error("cannot reach the MLflow tracking server at {uri}: {reason}")]
-    Unreachable { uri: String, reason: String },
+    Unreachable {
+        /// The tracking URI (without credentials).
+        uri: String,
+        /// What the HTTP client said.
+        reason: String,
+    },
+    /// 401 or 403: the credentials were refused.
     #[error(
         "the MLflow tracking server answered {status} to {endpoint}: the credentials (token, or username and password) were refused"
     )]
-    Unauthorized { status: u16, endpoint: &'static str },
+    Unauthorized {
+        /// The HTTP status.
+        status: u16,
+        /// The REST endpoint asked.
+        endpoint: &'static str,
+    },
+    /// Any other status that is not a success.
     #[error("the MLflow tracking server answered {status} to {endpoint}{detail}")]
-    Status { status: u16, endpoint: &'static str, detail: String },
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The REST endpoint asked.
+        endpoint: &'static str,
+        /// `: `, MLflow's error code and message, when it gave them (else empty).
+        detail: String,
+    },
+    /// A success whose body is not what MLflow's REST API answers.
     #[error("{endpoint}: {error}")]
-    BadAnswer { endpoint: &'static str, error: BadAnswer },
+    BadAnswer {
+        /// The REST endpoint asked.
+        endpoint: &'static str,
+        /// What is wrong with the body.
+        error: BadAnswer,
+    },
+    /// The URI is not one this deployment connects to (a private address, a bad scheme).
     #[error("the MLflow tracking server at {uri} is refused: {reason}")]
-    Refused { uri: String, reason: String },
+    Refused {
+        /// The tracking URI (without credentials).
+        uri: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 impl TrackingError {

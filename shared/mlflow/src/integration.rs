@@ -42,6 +42,7 @@ pub fn due(last: Option<&PollRecord>, interval: Millis, now: Timestamp, slack: M
 /// `GET /v1/integrations/{name}` (`last_poll.error`) and in the API's refusals is this text.
 #[derive(Debug, thiserror::Error)]
 pub enum MlflowError {
+    /// The integration is not a tracking one.
     #[error("the integration has no tracking_uri")]
     NotTracking,
     /// The client could not be made (the URI is refused).
@@ -50,8 +51,10 @@ pub enum MlflowError {
     /// The server did not answer a check as it should; the integration was not stored.
     #[error("{0}; nothing was stored")]
     Check(#[source] TrackingError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A poll failed.
     #[error(transparent)]
     Poll(#[from] PollError),
 }
@@ -69,8 +72,11 @@ pub fn client(
 /// The API's side of tracking integrations, for either deployment's sink: check that a new (or
 /// moved) integration's server answers, and show its last poll on `GET /v1/integrations/{name}`.
 pub struct Hooks<S> {
+    /// Where the last poll of each integration is kept.
     pub store: Arc<S>,
+    /// How long a check's request may take.
     pub timeout: Duration,
+    /// Whether tracking servers on private addresses may be reached (tests, on-premises).
     pub allow_private: bool,
 }
 

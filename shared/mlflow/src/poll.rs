@@ -20,14 +20,19 @@ pub struct PollOutcome {
     pub envelopes: u64,
 }
 
+/// Why a poll stopped; the cursors of the runs not yet read stay where they were.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
+    /// The tracking server failed or refused.
     #[error(transparent)]
     Tracking(#[from] TrackingError),
+    /// The store failed.
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
+    /// Evaluating the polled envelopes failed.
     #[error("ingest failed: {0}")]
     Ingest(#[source] automations_delivery::SeamError),
+    /// The integration is not a tracking one.
     #[error("integration {0:?} has no tracking_uri")]
     NotTracking(IntegrationName),
 }

@@ -14,7 +14,12 @@ pub enum SqliteError {
     Corrupt(String),
     /// The database was written by a newer version of this adapter; opening it could lose data.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
-    SchemaTooNew { found: i64, supported: i64 },
+    SchemaTooNew {
+        /// The version the file is at.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
     /// Another automation of the same entity already has this name.
     #[error("{0}")]
     NameTaken(StoreError),

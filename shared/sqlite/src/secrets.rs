@@ -23,16 +23,35 @@ const PREFIX: &str = "enc:v1:";
 /// Why the key ring or a sealed document cannot be used. Never holds key material.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
+    /// A key of the ring is not 32 bytes of base64.
     #[error("{source_name}: key {index} is not base64 of 32 bytes (make one with: head -c 32 /dev/urandom | base64)")]
-    BadKey { source_name: String, index: usize },
+    BadKey {
+        /// Where the ring came from (a variable or a file), never its content.
+        source_name: String,
+        /// The key's position in the ring, from 0.
+        index: usize,
+    },
+    /// The ring is empty.
     #[error("{source_name}: holds no key")]
-    NoKey { source_name: String },
+    NoKey {
+        /// Where the ring came from.
+        source_name: String,
+    },
+    /// The key file cannot be read or made.
     #[error("the key file {path}: {why}")]
-    KeyFile { path: PathBuf, why: String },
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        why: String,
+    },
+    /// A document was sealed under a key that is no longer in the ring.
     #[error("a sealed document is under key {0}, which the key ring does not hold")]
     UnknownKey(String),
+    /// A document fails its authentication.
     #[error("a sealed document does not open (damaged, or moved from another row)")]
     Damaged,
+    /// The system gave no randomness.
     #[error("no randomness for a nonce: {0}")]
     Random(String),
 }

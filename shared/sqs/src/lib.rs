@@ -336,11 +336,14 @@ pub fn dedup_id(source: &str, id: &str) -> String {
 /// `version` (0 when the evaluator recorded it; a relay's claim otherwise).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryMessage {
+    /// The execution's fire.
     pub fire_id: automations_core::FireId,
+    /// The version to claim the execution at.
     pub version: u64,
 }
 
 impl DeliveryMessage {
+    /// The message to send: `{"fire_id": ..., "version": ...}`.
     pub fn to_message(&self) -> OutMessage {
         OutMessage::new(json!({"fire_id": self.fire_id, "version": self.version}).to_string())
     }
