@@ -33,7 +33,9 @@ pub const SWEEPER_SOURCE: &str = "automations/sweeper";
 /// What is known of a run's liveness.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunActivity {
+    /// The run this row is about.
     pub key: RunKey,
+    /// The run's state as last known: `running` after an alive signal, else the last state change.
     pub state: RunState,
     /// The event time of the state change (or of the alive signal that made it `running`).
     pub state_at: Timestamp,
@@ -42,12 +44,14 @@ pub struct RunActivity {
     /// The run's name, user, tags and config as last sent (heartbeats carry none), so a
     /// `crashed` event passes the same run filters as the run's other events.
     pub info: Option<RunInfo>,
+    /// When the sweeper may drop the row: [`RUN_RECORD_TTL`] after `last_seen`.
     pub expires_at: Timestamp,
 }
 
 /// What one batch says about one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityUpdate {
+    /// The run the update is about.
     pub key: RunKey,
     /// The newest state change of the batch, with its event time.
     pub state: Option<(RunState, Timestamp)>,
@@ -182,6 +186,7 @@ pub struct StoredRunInfo {
 }
 
 impl StoredRunInfo {
+    /// The stored form of `info` (its key left out).
     pub fn of(info: &RunInfo) -> StoredRunInfo {
         StoredRunInfo {
             run_name: info.run_name.clone(),

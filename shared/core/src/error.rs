@@ -18,6 +18,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// An error about the field at dotted `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError { path: path.into(), message: message.into() }
     }
@@ -26,10 +27,12 @@ impl FieldError {
 /// A refused input: one or more field errors. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Invalid {
+    /// The problems found, in the order they were found.
     pub errors: Vec<FieldError>,
 }
 
 impl Invalid {
+    /// A refusal with a single error, about the field at `path`.
     pub fn one(path: impl Into<String>, message: impl Into<String>) -> Self {
         Invalid { errors: vec![FieldError::new(path, message)] }
     }
@@ -86,10 +89,12 @@ pub struct Errors {
 }
 
 impl Errors {
+    /// Record an error about the field at `path`.
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldError::new(path, message));
     }
 
+    /// Record every error of `invalid`, with its paths unchanged.
     pub fn extend(&mut self, invalid: Invalid) {
         self.errors.extend(invalid.errors);
     }
@@ -105,6 +110,7 @@ impl Errors {
         }
     }
 
+    /// Whether no error was recorded so far.
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
@@ -114,7 +120,6 @@ impl Errors {
         self.errors.len()
     }
 
-    /// `Ok(v)` if nothing was recorded, else every recorded error.
     /// The errors of a reader that could not build its value. Never empty: a reader that gave up
     /// without recording why is reported at the document's root rather than not at all.
     pub fn failed(mut self) -> Invalid {
@@ -124,6 +129,7 @@ impl Errors {
         Invalid { errors: self.errors }
     }
 
+    /// `Ok(v)` if nothing was recorded, else every recorded error.
     pub fn finish<T>(self, v: T) -> Result<T, Invalid> {
         if self.errors.is_empty() { Ok(v) } else { Err(Invalid { errors: self.errors }) }
     }

@@ -36,31 +36,52 @@ pub fn fire_id(automation_id: &AutomationId, source: &str, event_id: &str, metri
 /// What fired: the artifact, the run state change, or the metric and the values read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Subject {
+    /// An artifact or collection event fired the automation.
     Artifact {
+        /// The project or registry the event happened in (for a link, the registry linked into).
         location: Location,
+        /// The artifact collection's name.
         collection: String,
+        /// The collection's type, e.g. `model` or `dataset`.
         collection_type: String,
+        /// The version's index in the collection; `None` on collection tag events.
         version: Option<u64>,
+        /// The alias added, on `artifact.alias.added`.
         alias: Option<String>,
+        /// The tag added or removed, on tag events.
         tag: Option<String>,
+        /// The version's aliases as the event sent them.
         aliases: Vec<String>,
+        /// The version's tags as the event sent them.
         tags: Vec<String>,
+        /// The user who caused the event, if the event named one.
         author: Option<String>,
+        /// The version's metadata as the event sent it (empty when it sent none).
         metadata: Map<String, Value>,
+        /// Where a linked or unlinked version came from.
         source: Option<LinkSource>,
     },
+    /// A run state change fired the automation.
     RunState {
+        /// The run, as the event described it.
         run: RunInfo,
+        /// The state the run changed to.
         state: RunState,
+        /// The state it changed from, when the event said.
         previous: Option<RunState>,
     },
+    /// A metric condition held on a run's logged values.
     Metric {
+        /// The run, as the event described it.
         run: RunInfo,
+        /// The name of the metric the condition is on.
         metric: String,
+        /// The step of the row that made the condition hold.
         step: i64,
         /// Every value the condition read, oldest first: the window; for change the prior
         /// window then the current one; for z-score the window then the new value.
         values: Vec<f64>,
+        /// What the condition computed from `values` (the value, the change, or the z-score).
         observed: Observed,
         /// The automation's condition at fire time (what `${metric_filter}` describes).
         condition: MetricCondition,
@@ -73,18 +94,25 @@ pub const FIRE_TTL: i64 = 30 * crate::time::DAY;
 /// An automation fired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fire {
+    /// Deterministic id of this fire (see [`fire_id`]); also the delivery's `webhook-id`.
     pub id: FireId,
+    /// The automation that fired.
     pub automation_id: AutomationId,
     /// The automation's name at fire time.
     pub automation_name: String,
+    /// The automation's trigger kind.
     pub trigger: TriggerKind,
+    /// The entity the event belongs to.
     pub entity: EntityId,
+    /// The envelope's `id`.
     pub event_id: String,
+    /// The envelope's `source`.
     pub event_source: String,
     /// The CloudEvents type of the envelope.
     pub event_type: &'static str,
     /// The time of the row (or envelope) that made the automation fire.
     pub time: Timestamp,
+    /// What fired, with the values of the event (and for metric fires the values read).
     pub subject: Subject,
     /// The automation's action at fire time: what delivering this fire means.
     pub action: Action,
@@ -194,15 +222,25 @@ impl Fire {
 /// then the subject's fields. The replay's output line and an execution's `event`.
 #[derive(Debug, Serialize)]
 pub struct FireLine<'a> {
+    /// The automation's name at fire time.
     pub automation: &'a str,
+    /// The automation's id.
     pub automation_id: &'a str,
+    /// The fire's id.
     pub fire_id: &'a str,
+    /// The envelope's `id`.
     pub event_id: &'a str,
+    /// The envelope's `source`.
     pub event_source: &'a str,
+    /// The automation's trigger, e.g. `RUN_METRIC_THRESHOLD` (not the CloudEvents type).
     pub event_type: &'static str,
+    /// The envelope's CloudEvents type, e.g. `run.metrics.logged`.
     pub cloudevent_type: &'static str,
+    /// The fire's time, formatted as RFC 3339.
     pub time: String,
+    /// The entity the event belongs to.
     pub entity: &'a str,
+    /// The subject's fields, written inline after the fields above.
     #[serde(flatten)]
     pub subject: SubjectLine<'a>,
 }
@@ -211,40 +249,59 @@ pub struct FireLine<'a> {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum SubjectLine<'a> {
+    /// The fields of an artifact or collection event's fire.
     Artifact {
         /// `"project": name` or `"registry": name`.
         #[serde(flatten)]
         location: &'a Location,
+        /// The artifact collection's name.
         collection: &'a str,
+        /// The collection's type, e.g. `model`.
         collection_type: &'a str,
+        /// The version's index; left out on collection tag events.
         #[serde(skip_serializing_if = "Option::is_none")]
         version: Option<u64>,
+        /// The alias added, on `artifact.alias.added`.
         #[serde(skip_serializing_if = "Option::is_none")]
         alias: Option<&'a str>,
+        /// The tag added or removed, on tag events.
         #[serde(skip_serializing_if = "Option::is_none")]
         tag: Option<&'a str>,
+        /// The version's aliases.
         aliases: &'a [String],
+        /// The version's tags.
         tags: &'a [String],
+        /// The user who caused the event.
         #[serde(skip_serializing_if = "Option::is_none")]
         author: Option<&'a str>,
+        /// The version's metadata; left out when empty.
         #[serde(skip_serializing_if = "Map::is_empty")]
         metadata: &'a Map<String, Value>,
         /// Where a linked version came from; its parts are `null` when unknown.
         #[serde(skip_serializing_if = "Option::is_none")]
         source: Option<&'a LinkSource>,
     },
+    /// The fields of a run state change's fire.
     RunState {
+        /// The run's `project`, `run_id`, `run_name` and `user`, written inline.
         #[serde(flatten)]
         run: RunLine<'a>,
+        /// The state the run changed to, e.g. `failed`.
         state: &'static str,
+        /// The state it changed from, when the event said.
         #[serde(skip_serializing_if = "Option::is_none")]
         previous_state: Option<&'static str>,
     },
+    /// The fields of a metric condition's fire.
     Metric {
+        /// The run's `project`, `run_id`, `run_name` and `user`, written inline.
         #[serde(flatten)]
         run: RunLine<'a>,
+        /// The name of the metric.
         metric_name: &'a str,
+        /// The step of the row that made the condition hold.
         step: i64,
+        /// Every value the condition read, oldest first.
         metric_values: &'a [f64],
         /// `value`; or `prior`, `current`, `change`; or `value`, `mean`, `stddev`, `zscore`.
         #[serde(flatten)]
@@ -255,10 +312,14 @@ pub enum SubjectLine<'a> {
 /// The run of a run event's fire: `project`, `run_id`, and `run_name`, `user` when known.
 #[derive(Debug, Serialize)]
 pub struct RunLine<'a> {
+    /// The run's project.
     pub project: &'a str,
+    /// The run's id within its project.
     pub run_id: &'a str,
+    /// The run's display name, when the event gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_name: Option<&'a str>,
+    /// The user who owns the run, when the event gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<&'a str>,
 }

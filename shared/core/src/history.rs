@@ -26,26 +26,34 @@ pub const HISTORY_TTL: i64 = 30 * crate::time::DAY;
 /// One logged value (serialized as `GET /v1/runs/.../metrics/{name}` lists it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Point {
+    /// The step the value was logged at.
     pub step: i64,
     /// The row's time, else its envelope's.
     #[serde(serialize_with = "crate::time::rfc3339")]
     pub time: Timestamp,
+    /// The logged value (always finite: non-finite values are not stored).
     pub value: f64,
 }
 
 /// The points of one (run, metric) that one batch logged, in the order logged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// The run that logged the points.
     pub run: RunKey,
+    /// The run's name as the batch sent it, if any.
     pub run_name: Option<String>,
+    /// The metric's name.
     pub metric: String,
+    /// The points, in the order logged (steps not yet checked against the stored ones).
     pub points: Vec<Point>,
 }
 
 /// A run with stored history, as `GET /v1/runs` lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunHistory {
+    /// The run.
     pub run: RunKey,
+    /// The run's name as last stored, if any.
     pub run_name: Option<String>,
     /// Its metrics, by name.
     pub metrics: Vec<String>,

@@ -13,13 +13,18 @@ pub struct Timestamp(pub i64);
 /// A span of time in milliseconds.
 pub type Millis = i64;
 
+/// One second, in milliseconds.
 pub const SECOND: Millis = 1_000;
+/// One minute, in milliseconds.
 pub const MINUTE: Millis = 60 * SECOND;
+/// One hour, in milliseconds.
 pub const HOUR: Millis = 60 * MINUTE;
+/// One day, in milliseconds.
 pub const DAY: Millis = 24 * HOUR;
 
 /// Where "now" comes from: the system clock in the adapters, a fixed one in tests.
 pub trait Clock: Send + Sync {
+    /// The current instant.
     fn now(&self) -> Timestamp;
 }
 

@@ -31,8 +31,11 @@ pub const EVENT_TYPES: [&str; 11] = [
 pub struct Envelope {
     /// With `source`, the idempotency key.
     pub id: String,
+    /// The envelope's `source`: with `id`, the idempotency key.
     pub source: String,
+    /// The envelope's `time` (the event time, which windows and state ordering follow).
     pub time: Timestamp,
+    /// The typed `data`, by the envelope's `type`.
     pub data: EventData,
 }
 
@@ -67,19 +70,27 @@ impl Envelope {
     }
 }
 
+/// What an envelope says, by its type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventData {
+    /// One of the `artifact.*` and `collection.*` types.
     Artifact(ArtifactEvent),
+    /// `run.state.changed`.
     RunState(RunStateEvent),
+    /// `run.metrics.logged`.
     Metrics(MetricsEvent),
+    /// `run.heartbeat`: the run is alive, and nothing more.
     Heartbeat(RunKey),
 }
 
 /// Where a link came from (`data.source` of link and unlink events).
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct LinkSource {
+    /// The project the linked version came from, if sent.
     pub project: Option<String>,
+    /// The collection the linked version came from, if sent.
     pub collection: Option<String>,
+    /// The linked version's index in its source collection, if sent.
     pub version: Option<u64>,
 }
 
@@ -88,21 +99,29 @@ pub struct LinkSource {
 pub struct ArtifactEvent {
     /// The trigger this event is for (`artifact.alias.added` is `ADD_ARTIFACT_ALIAS`).
     pub trigger: TriggerKind,
+    /// The entity the event belongs to (`data.entity`).
     pub entity: String,
     /// For a link or unlink, the registry linked into.
     pub location: Location,
+    /// The artifact collection's name.
     pub collection: String,
+    /// The collection's type, e.g. `model` or `dataset`.
     pub collection_type: String,
     /// The version's index; absent on collection tag events.
     pub version: Option<u64>,
+    /// The version's aliases (`data.aliases`; empty when absent).
     pub aliases: Vec<String>,
+    /// The version's tags (`data.tags`; empty when absent).
     pub tags: Vec<String>,
+    /// The version's metadata (`data.metadata`; empty when absent).
     pub metadata: Map<String, Value>,
+    /// The user who caused the event (`data.author`), if sent.
     pub author: Option<String>,
     /// The alias added (`artifact.alias.added`).
     pub alias: Option<String>,
     /// The tag added or removed (tag events).
     pub tag: Option<String>,
+    /// Where the linked version came from (`data.source`): link and unlink events only.
     pub source: Option<LinkSource>,
 }
 
@@ -130,19 +149,28 @@ impl ArtifactEvent {
 /// A run: (entity, project, run_id). Its windows, steps and cooldowns are its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RunKey {
+    /// The entity (`data.entity`).
     pub entity: String,
+    /// The project within the entity.
     pub project: String,
+    /// The run's id within the project.
     pub run_id: String,
 }
 
 /// What a run event says about its run, for run filters and deliveries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
+    /// Which run.
     pub key: RunKey,
+    /// The run's display name (`data.run_name`), if sent.
     pub run_name: Option<String>,
+    /// The user who owns the run (`data.user`), if sent.
     pub user: Option<String>,
+    /// The run's tags (empty when absent).
     pub tags: Vec<String>,
+    /// The run's config (empty when absent); run filters read it as `config.KEY`.
     pub config: Map<String, Value>,
+    /// The user who caused the event (`data.author`), if sent.
     pub author: Option<String>,
 }
 
@@ -165,19 +193,25 @@ impl RunInfo {
     }
 }
 
+/// `run.state.changed`: a run entered a new state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunStateEvent {
+    /// The run whose state changed.
     pub run: RunInfo,
+    /// The new state (`data.state`).
     pub state: RunState,
+    /// The state before (`data.previous_state`), if sent.
     pub previous: Option<RunState>,
 }
 
 /// `run.metrics.logged`: rows of values, in the order they were sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsEvent {
+    /// The run that logged the rows.
     pub run: RunInfo,
     /// The metric names used by the rows, each once; rows refer to them by index.
     pub names: Vec<String>,
+    /// The rows, in the order sent.
     pub rows: Vec<Row>,
     /// Every row's values, row after row: (index into `names`, value). One vector for the
     /// envelope rather than one per row: an allocation per row was a tenth of reading one, and
@@ -189,7 +223,9 @@ pub struct MetricsEvent {
 /// values are kept and skipped by the windows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// The step the row was logged at.
     pub step: i64,
+    /// The row's own `time`, if it had one; else the envelope's time applies.
     pub time: Option<Timestamp>,
     /// Where the row's values are in [`MetricsEvent::values`]: see [`MetricsEvent::row_values`].
     pub values: std::ops::Range<usize>,

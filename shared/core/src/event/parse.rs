@@ -14,10 +14,13 @@ pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}{errors}", id_prefix(.id))]
 pub struct Rejected {
+    /// The envelope's `id`, if it could be read.
     pub id: Option<String>,
     /// The envelope's `source`, if it could be read.
     pub event_source: Option<String>,
+    /// The envelope's `type`, if it could be read.
     pub event_type: Option<String>,
+    /// Every problem found, each naming its field.
     pub errors: Invalid,
 }
 

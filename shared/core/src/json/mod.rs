@@ -119,7 +119,9 @@ impl std::fmt::Display for Position {
 /// One item of a batch: its raw text, or why it could not be cut out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawItem<'a> {
+    /// Where the item is in the batch.
     pub position: Position,
+    /// The item's raw text, or why it could not be cut out.
     pub text: Result<&'a str, String>,
 }
 

@@ -25,13 +25,16 @@ pub const MAX_ITEM_BYTES: usize = 4 * crate::event::MAX_ENVELOPE_BYTES;
 /// One item of a stream: its text, or why it could not be cut out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamItem {
+    /// Where the item is in the stream.
     pub position: Position,
+    /// The item's text, or why it could not be cut out.
     pub text: Result<String, String>,
 }
 
 /// Where items go as they are cut: each with its position, and its text (borrowed from the
 /// input where it can be) or why it could not be cut out.
 pub trait Items {
+    /// Take one item, at `position`: its text, or why it could not be cut out.
     fn item(&mut self, position: Position, text: Result<&str, String>);
 }
 
@@ -72,6 +75,7 @@ impl Default for ItemStream {
 }
 
 impl ItemStream {
+    /// A splitter with nothing read yet.
     pub fn new() -> ItemStream {
         ItemStream { mode: Mode::Start, partial: Vec::new(), line: 1 }
     }
