@@ -6,15 +6,20 @@ use crate::id::IntegrationName;
 use serde::Serialize;
 use serde_json::Value;
 
+/// How urgent a Slack message says it is (`severity`; `INFO` when not given).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
+    /// `INFO`: for information.
     Info,
+    /// `WARN`: worth a look.
     Warn,
+    /// `ERROR`: something went wrong.
     Error,
 }
 
 impl Severity {
+    /// The name as written in documents and messages: `INFO`, `WARN` or `ERROR`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "INFO",
@@ -31,12 +36,23 @@ impl Severity {
 pub enum Action {
     /// POST to a webhook integration; `payload` is a JSON template with `${variable}`s.
     Webhook {
+        /// The webhook integration to POST to, by name.
         integration: IntegrationName,
+        /// The body template; `None` sends the default payload.
         #[serde(skip_serializing_if = "Option::is_none")]
         payload: Option<String>,
     },
     /// A Block Kit message to a Slack integration.
-    Slack { integration: IntegrationName, title: String, message: String, severity: Severity },
+    Slack {
+        /// The Slack integration to post to, by name.
+        integration: IntegrationName,
+        /// The message's title (`title`; empty when not given).
+        title: String,
+        /// The message's text (`message`; empty when not given).
+        message: String,
+        /// How urgent the message says it is.
+        severity: Severity,
+    },
     /// Record the execution and do nothing else (for testing).
     None,
 }
@@ -100,6 +116,7 @@ fn check_template(template: &str, path: &str, errors: &mut Errors) {
 }
 
 impl Action {
+    /// Read the `action` document at `path`, recording every problem in `errors`.
     pub fn parse(v: &Value, path: &str, errors: &mut Errors) -> Option<Action> {
         let mut r = ObjReader::new(v, path, errors)?;
         let ty = r

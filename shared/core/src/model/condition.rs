@@ -9,64 +9,92 @@ use serde_json::Value;
 /// Largest window accepted, in values. Bounds the memory a run's window may hold.
 pub const MAX_WINDOW: i64 = 1000;
 
+/// How a window's values are reduced to one (`agg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Agg {
+    /// `MAX`: the largest value of the window.
     Max,
+    /// `MIN`: the smallest value of the window.
     Min,
+    /// `AVERAGE`: the mean of the window's values.
     Average,
 }
 
+/// How a threshold condition compares the aggregate with its threshold (`cmp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Cmp {
+    /// `$gt`: greater than.
     #[serde(rename = "$gt")]
     Gt,
+    /// `$gte`: greater than or equal.
     #[serde(rename = "$gte")]
     Gte,
+    /// `$lt`: less than.
     #[serde(rename = "$lt")]
     Lt,
+    /// `$lte`: less than or equal.
     #[serde(rename = "$lte")]
     Lte,
+    /// `$eq`: equal.
     #[serde(rename = "$eq")]
     Eq,
+    /// `$ne`: not equal.
     #[serde(rename = "$ne")]
     Ne,
 }
 
+/// How a change condition measures the change (`change_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ChangeType {
+    /// `ABSOLUTE`: the difference, current minus prior.
     Absolute,
+    /// `RELATIVE`: the difference divided by the prior's magnitude (not evaluated when prior is 0).
     Relative,
 }
 
+/// Which way a change or z-score must go to hold (`change_dir`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ChangeDir {
+    /// `INCREASE`: up by at least the amount (or z at least the threshold).
     Increase,
+    /// `DECREASE`: down by at least the amount (or z at most minus the threshold).
     Decrease,
+    /// `ANY`: either way, by magnitude.
     Any,
 }
 
 /// `agg(last window values) cmp threshold`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Threshold {
+    /// The metric's name, e.g. `loss` or `system/cpu`.
     pub name: String,
+    /// How the window is aggregated; `None`: the last value alone.
     pub agg: Option<Agg>,
     /// 1 when `agg` is none: the last value alone.
     pub window: usize,
+    /// How the aggregate is compared with `threshold`.
     pub cmp: Cmp,
+    /// The value the aggregate is compared with.
     pub threshold: f64,
 }
 
 /// The change between two adjacent, non-overlapping windows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
+    /// The metric's name.
     pub name: String,
+    /// How each window is aggregated; `None`: both windows are the last value alone.
     pub agg: Option<Agg>,
+    /// How many of the latest values the current window holds (1 when `agg` is none).
     pub current_window: usize,
+    /// How many values just before the current window the prior window holds (1 when `agg` is none).
     pub prior_window: usize,
+    /// Whether the change is a difference or a fraction of the prior.
     pub change_type: ChangeType,
+    /// Which way the change must go.
     pub change_dir: ChangeDir,
     /// Strictly positive; for relative changes a fraction (0.25 is 25%).
     pub amount: f64,
@@ -75,10 +103,13 @@ pub struct Change {
 /// How many standard deviations a new value lies from the window before it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ZScore {
+    /// The metric's name.
     pub name: String,
+    /// How many values before the new one the mean and (population) stddev are taken over.
     pub window: usize,
     /// Strictly positive.
     pub threshold: f64,
+    /// Which way the new value must lie from the mean.
     pub change_dir: ChangeDir,
 }
 
@@ -87,8 +118,11 @@ pub struct ZScore {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MetricCondition {
+    /// `RUN_METRIC_THRESHOLD`.
     Threshold(Threshold),
+    /// `RUN_METRIC_CHANGE`.
     Change(Change),
+    /// `RUN_METRIC_ZSCORE`.
     ZScore(ZScore),
 }
 
@@ -111,6 +145,7 @@ impl MetricCondition {
         }
     }
 
+    /// The trigger kind of automations with this condition.
     pub fn kind(&self) -> TriggerKind {
         match self {
             MetricCondition::Threshold(_) => TriggerKind::RunMetricThreshold,
@@ -197,6 +232,7 @@ impl MetricCondition {
     }
 }
 
+/// The name of `a` in documents: `MAX`, `MIN` or `AVERAGE`.
 pub fn agg_str(a: Agg) -> &'static str {
     match a {
         Agg::Max => "MAX",
@@ -205,6 +241,7 @@ pub fn agg_str(a: Agg) -> &'static str {
     }
 }
 
+/// The name of `c` in documents, e.g. `$gte`.
 pub fn cmp_str(c: Cmp) -> &'static str {
     match c {
         Cmp::Gt => "$gt",
@@ -216,6 +253,7 @@ pub fn cmp_str(c: Cmp) -> &'static str {
     }
 }
 
+/// The name of `d` in documents: `INCREASE`, `DECREASE` or `ANY`.
 pub fn dir_str(d: ChangeDir) -> &'static str {
     match d {
         ChangeDir::Increase => "INCREASE",

@@ -59,6 +59,7 @@ impl<'a> ObjReader<'a> {
         v
     }
 
+    /// An optional string field: `None` when absent or `null`, an error when not a string.
     pub fn opt_str(&mut self, field: &'static str, errors: &mut Errors) -> Option<&'a str> {
         match self.get(field)? {
             Value::String(s) => Some(s),
@@ -84,6 +85,7 @@ impl<'a> ObjReader<'a> {
         }
     }
 
+    /// An optional boolean field: `None` when absent or `null`, an error when not a boolean.
     pub fn opt_bool(&mut self, field: &'static str, errors: &mut Errors) -> Option<bool> {
         match self.get(field)? {
             Value::Bool(b) => Some(*b),

@@ -4,15 +4,22 @@
 /// stopped the run on purpose).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunState {
+    /// Created, not started yet.
     Pending,
+    /// Running: alive and logging.
     Running,
+    /// Ended successfully.
     Finished,
+    /// Ended with an error.
     Failed,
+    /// Ended abnormally; also what the sweeper marks a stalled run (SPEC section 8).
     Crashed,
+    /// Stopped on purpose by an admin: never triggers an automation.
     Killed,
 }
 
 impl RunState {
+    /// Every state, in lifecycle order.
     pub const ALL: [RunState; 6] = [
         RunState::Pending,
         RunState::Running,
@@ -22,6 +29,7 @@ impl RunState {
         RunState::Killed,
     ];
 
+    /// The state's name in events and filters, lower case (`running`).
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Pending => "pending",
@@ -33,6 +41,7 @@ impl RunState {
         }
     }
 
+    /// The state named `s` (lower case, as [`RunState::as_str`] writes it), if there is one.
     pub fn parse(s: &str) -> Option<RunState> {
         RunState::ALL.into_iter().find(|st| st.as_str() == s)
     }

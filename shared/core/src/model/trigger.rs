@@ -6,21 +6,34 @@ use super::scope::ScopeKind;
 /// [`TriggerKind::RunMetricThreshold`], its `LINK_MODEL` is [`TriggerKind::LinkArtifact`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TriggerKind {
+    /// `CREATE_ARTIFACT`: a new artifact version (`artifact.version.created`).
     CreateArtifact,
+    /// `LINK_ARTIFACT`: a version linked into a registry (`artifact.version.linked`).
     LinkArtifact,
+    /// `UNLINK_ARTIFACT`: a version unlinked from a registry (`artifact.version.unlinked`).
     UnlinkArtifact,
+    /// `ADD_ARTIFACT_ALIAS`: an alias added to a version (`artifact.alias.added`).
     AddArtifactAlias,
+    /// `ADD_ARTIFACT_TAG`: a tag added to a version (`artifact.tag.added`).
     AddArtifactTag,
+    /// `REMOVE_ARTIFACT_TAG`: a tag removed from a version (`artifact.tag.removed`).
     RemoveArtifactTag,
+    /// `ADD_COLLECTION_TAG`: a tag added to a collection (`collection.tag.added`).
     AddCollectionTag,
+    /// `REMOVE_COLLECTION_TAG`: a tag removed from a collection (`collection.tag.removed`).
     RemoveCollectionTag,
+    /// `RUN_STATE`: a run changed state (`run.state.changed`).
     RunState,
+    /// `RUN_METRIC_THRESHOLD`: a metric (or its window's aggregate) crossed a threshold.
     RunMetricThreshold,
+    /// `RUN_METRIC_CHANGE`: a metric's window changed by an amount from the window before it.
     RunMetricChange,
+    /// `RUN_METRIC_ZSCORE`: a metric's new value lies far from its window's mean.
     RunMetricZscore,
 }
 
 impl TriggerKind {
+    /// Every kind, artifact and collection events first.
     pub const ALL: [TriggerKind; 12] = [
         TriggerKind::CreateArtifact,
         TriggerKind::LinkArtifact,
@@ -36,6 +49,7 @@ impl TriggerKind {
         TriggerKind::RunMetricZscore,
     ];
 
+    /// The kind's name in documents and fire lines, e.g. `RUN_METRIC_THRESHOLD`.
     pub fn as_str(self) -> &'static str {
         match self {
             TriggerKind::CreateArtifact => "CREATE_ARTIFACT",
@@ -53,6 +67,7 @@ impl TriggerKind {
         }
     }
 
+    /// The kind named `s` (as [`TriggerKind::as_str`] writes it), if there is one.
     pub fn parse(s: &str) -> Option<TriggerKind> {
         TriggerKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
