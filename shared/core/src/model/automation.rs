@@ -17,14 +17,19 @@ use serde_json::Value;
 
 /// The default cooldown of a run metric automation: at most one fire per run in 24 hours.
 pub const DEFAULT_COOLDOWN: Millis = DAY;
+/// The shortest cooldown an automation may set.
 pub const MIN_COOLDOWN: Millis = MINUTE;
+/// The longest cooldown an automation may set.
 pub const MAX_COOLDOWN: Millis = 30 * DAY;
+/// The longest automation name accepted, in characters.
 pub const MAX_NAME_LEN: usize = 128;
 
 /// A filter together with the expression it was compiled from (kept for display and storage).
 #[derive(Debug, Clone)]
 pub struct CompiledFilter {
+    /// The compiled filter; matches everything when no expression was given.
     pub filter: Filter,
+    /// The expression as written; `None` when none was given.
     pub source: Option<Value>,
 }
 
@@ -47,14 +52,32 @@ impl CompiledFilter {
 #[derive(Debug, Clone)]
 pub enum Trigger {
     /// One of the artifact or collection events, with a filter over the event's fields.
-    Artifact { kind: TriggerKind, filter: CompiledFilter },
+    Artifact {
+        /// Which artifact or collection event.
+        kind: TriggerKind,
+        /// The filter over the event's fields (`event.filter`).
+        filter: CompiledFilter,
+    },
     /// A run changing to one of `states`.
-    RunState { run_filter: CompiledFilter, states: Vec<RunState> },
+    RunState {
+        /// The filter over the run (`event.run_filter`).
+        run_filter: CompiledFilter,
+        /// The states a change to which fires (`event.states`; never empty).
+        states: Vec<RunState>,
+    },
     /// A run metric condition, checked after every logged value.
-    Metric { run_filter: CompiledFilter, condition: MetricCondition, cooldown: Millis },
+    Metric {
+        /// The filter over the run (`event.run_filter`).
+        run_filter: CompiledFilter,
+        /// The condition on the metric (`event.metric`).
+        condition: MetricCondition,
+        /// The least time between two fires for one run, in milliseconds ([`DEFAULT_COOLDOWN`] unless set).
+        cooldown: Millis,
+    },
 }
 
 impl Trigger {
+    /// The trigger kind (for a metric trigger, its condition's).
     pub fn kind(&self) -> TriggerKind {
         match self {
             Trigger::Artifact { kind, .. } => *kind,
@@ -67,12 +90,19 @@ impl Trigger {
 /// A validated automation.
 #[derive(Debug, Clone)]
 pub struct Automation {
+    /// The automation's id, given when it was created.
     pub id: AutomationId,
+    /// The automation's name: non-empty, at most [`MAX_NAME_LEN`] characters, no control characters.
     pub name: String,
+    /// Free text for people; `None` when not given.
     pub description: Option<String>,
+    /// Whether the engine evaluates it (`true` unless the document says otherwise).
     pub enabled: bool,
+    /// Which events it sees: an entity, project, registry or collection.
     pub scope: Scope,
+    /// What it reacts to, with its filters compiled.
     pub trigger: Trigger,
+    /// What happens when it fires.
     pub action: Action,
 }
 
@@ -122,6 +152,7 @@ impl Automation {
         }
     }
 
+    /// The entity the automation belongs to (its scope's).
     pub fn entity(&self) -> &EntityId {
         self.scope.entity()
     }

@@ -35,6 +35,7 @@ pub const MAX_FIELD_LEN: usize = 2048;
 pub struct Secret(String);
 
 impl Secret {
+    /// A credential holding `value`.
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -63,16 +64,33 @@ impl fmt::Display for Secret {
 pub enum IntegrationKind {
     /// An HTTP endpoint that receives POSTs. `access_token` is sent as `Authorization: Bearer`;
     /// `secret` signs each delivery (Standard Webhooks and `X-Wandb-Signature`).
-    Webhook { url: String, access_token: Option<Secret>, secret: Option<Secret> },
+    Webhook {
+        /// The endpoint POSTed to.
+        url: String,
+        /// Sent as `Authorization: Bearer`; `None`: no such header.
+        access_token: Option<Secret>,
+        /// Signs each delivery; `None`: deliveries are not signed.
+        secret: Option<Secret>,
+    },
     /// A Slack incoming webhook. Its URL is the credential (anyone holding it can post), so it is
     /// a [`Secret`]; `channel` is the channel's name, for display.
-    Slack { url: Secret, channel: String },
+    Slack {
+        /// The incoming-webhook URL: the credential.
+        url: Secret,
+        /// The channel's name, for display.
+        channel: String,
+    },
     /// An MLflow tracking server as a source of events. Its model-registry webhooks (when
     /// `registry` is set) are POSTed to `/v1/mlflow/{entity}/{name}/events`, signed with
     /// `secret` (the MLflow webhook's secret), and land in `registry` of the integration's
     /// entity (see [`crate::mlflow`]). With `tracking` its runs are polled
     /// ([`crate::mlflow::tracking`]). At least one of the two is set.
-    Mlflow { registry: Option<(Secret, String)>, tracking: Option<MlflowTracking> },
+    Mlflow {
+        /// The MLflow webhook's secret and the registry its events land in; `None`: no registry webhooks.
+        registry: Option<(Secret, String)>,
+        /// Where and how to poll its runs; `None`: runs are not polled.
+        tracking: Option<MlflowTracking>,
+    },
 }
 
 /// The tracking side of an `mlflow` integration: where to poll, as whom, what.
@@ -80,6 +98,7 @@ pub enum IntegrationKind {
 pub struct MlflowTracking {
     /// The tracking server's base URL (`http://host:5000`), without a trailing `/`.
     pub uri: String,
+    /// How the poller authenticates to the tracking server.
     pub auth: TrackingAuth,
     /// Experiment names to poll; `None`: every active experiment.
     pub experiments: Option<Vec<String>>,
@@ -90,12 +109,15 @@ pub struct MlflowTracking {
 /// How the poller authenticates to the tracking server.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrackingAuth {
+    /// No authentication.
     None,
     /// `Authorization: Bearer TOKEN` (`MLFLOW_TRACKING_TOKEN`).
     Token(Secret),
     /// HTTP basic (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`); both write-only.
     Basic {
+        /// The user name.
         username: Secret,
+        /// The password.
         password: Secret,
     },
 }
@@ -176,13 +198,17 @@ pub const INTEGRATION_TYPES: [&str; 3] = ["webhook", "slack", "mlflow"];
 /// A validated integration of one entity. Automations refer to it by `name`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Integration {
+    /// The integration's id, given when it was created.
     pub id: String,
+    /// The entity it belongs to (from the API key that created it).
     pub entity: EntityId,
     /// Unique within the entity.
     pub name: IntegrationName,
+    /// Where it delivers (or, for MLflow, where events come from), with its credentials.
     pub kind: IntegrationKind,
     /// Why deliveries to it stopped (e.g. the endpoint answered 410 Gone); `None` when active.
     pub disabled: Option<String>,
+    /// When it was created.
     pub created_at: Timestamp,
 }
 

@@ -12,11 +12,14 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Location {
+    /// A project of the entity.
     Project(String),
+    /// A registry of the entity (where artifact versions are linked).
     Registry(String),
 }
 
 impl Location {
+    /// The project's or registry's name.
     pub fn name(&self) -> &str {
         match self {
             Location::Project(p) | Location::Registry(p) => p,
@@ -29,21 +32,33 @@ impl Location {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Scope {
+    /// Artifact and run events of one project.
     Project {
+        /// The entity the project belongs to.
         entity: EntityId,
+        /// The project's name.
         project: String,
     },
+    /// Artifact events of one registry (links into it included).
     Registry {
+        /// The entity the registry belongs to.
         entity: EntityId,
+        /// The registry's name.
         registry: String,
     },
+    /// Artifact events of one artifact collection.
     Collection {
+        /// The entity the collection belongs to.
         entity: EntityId,
+        /// The project or registry the collection is in.
         #[serde(flatten)]
         location: Location,
+        /// The collection's name.
         collection: String,
     },
+    /// Artifact and run events of every project and registry of the entity.
     Entity {
+        /// The entity.
         entity: EntityId,
     },
 }
@@ -51,13 +66,18 @@ pub enum Scope {
 /// The four kinds of scope, for the rules of which events each allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScopeKind {
+    /// A [`Scope::Project`].
     Project,
+    /// A [`Scope::Registry`].
     Registry,
+    /// A [`Scope::Collection`].
     Collection,
+    /// A [`Scope::Entity`].
     Entity,
 }
 
 impl ScopeKind {
+    /// The scope document's `type`: `project`, `registry`, `collection` or `entity`.
     pub fn as_str(self) -> &'static str {
         match self {
             ScopeKind::Project => "project",
@@ -69,6 +89,7 @@ impl ScopeKind {
 }
 
 impl Scope {
+    /// Which of the four kinds this scope is.
     pub fn kind(&self) -> ScopeKind {
         match self {
             Scope::Project { .. } => ScopeKind::Project,
@@ -78,6 +99,7 @@ impl Scope {
         }
     }
 
+    /// The entity the scope belongs to.
     pub fn entity(&self) -> &EntityId {
         match self {
             Scope::Project { entity, .. }

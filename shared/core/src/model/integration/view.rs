@@ -68,6 +68,7 @@ impl<'a> TrackingView<'a> {
 }
 
 impl<'a> IntegrationView<'a> {
+    /// The view of `i`, with every credential replaced by whether it is set.
     pub fn of(i: &'a Integration) -> IntegrationView<'a> {
         let fields = match &i.kind {
             IntegrationKind::Webhook { url, access_token, secret } => KindView::Webhook {
