@@ -44,7 +44,7 @@ pub struct RunActivity {
     /// The run's name, user, tags and config as last sent (heartbeats carry none), so a
     /// `crashed` event passes the same run filters as the run's other events.
     pub info: Option<RunInfo>,
-    /// When the sweeper may drop the row: [`RUN_RECORD_TTL`] after `last_seen`.
+    /// When the row expires ([`RUN_RECORD_TTL`] after `last_seen`); an expired row counts as absent.
     pub expires_at: Timestamp,
 }
 

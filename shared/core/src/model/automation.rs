@@ -62,7 +62,7 @@ pub enum Trigger {
     RunState {
         /// The filter over the run (`event.run_filter`).
         run_filter: CompiledFilter,
-        /// The states a change to which fires (`event.states`; never empty).
+        /// The states that fire when the run changes to one of them (`event.states`; never empty).
         states: Vec<RunState>,
     },
     /// A run metric condition, checked after every logged value.

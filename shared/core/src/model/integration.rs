@@ -98,7 +98,7 @@ pub enum IntegrationKind {
 pub struct MlflowTracking {
     /// The tracking server's base URL (`http://host:5000`), without a trailing `/`.
     pub uri: String,
-    /// How the poller authenticates to the tracking server.
+    /// How the poller authenticates: not at all, with a token, or with a user name and password.
     pub auth: TrackingAuth,
     /// Experiment names to poll; `None`: every active experiment.
     pub experiments: Option<Vec<String>>,

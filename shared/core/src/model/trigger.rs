@@ -24,7 +24,7 @@ pub enum TriggerKind {
     RemoveCollectionTag,
     /// `RUN_STATE`: a run changed state (`run.state.changed`).
     RunState,
-    /// `RUN_METRIC_THRESHOLD`: a metric (or its window's aggregate) crossed a threshold.
+    /// `RUN_METRIC_THRESHOLD`: the aggregate of a metric's latest values compares with a threshold as `cmp` says.
     RunMetricThreshold,
     /// `RUN_METRIC_CHANGE`: a metric's window changed by an amount from the window before it.
     RunMetricChange,
