@@ -48,7 +48,7 @@ pub struct AutomationQuery {
 /// One page of a listing.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
-    /// The page's items, in id order.
+    /// The page's items, in the listing's order; at most the query's limit.
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; `None` when this page is the last.
     pub next: Option<String>,
