@@ -24,6 +24,7 @@ pub use view::{ExecutionView, StoredExecution};
 /// How much of a response body an execution keeps.
 pub const RESPONSE_BODY_MAX: usize = 4096;
 
+/// Where an execution stands; written `PENDING`, `FINISHED`, `FAILED`, `SKIPPED` in storage and the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExecutionState {
     /// Not delivered yet: waiting for its first attempt or a retry.
@@ -37,6 +38,7 @@ pub enum ExecutionState {
 }
 
 impl ExecutionState {
+    /// The state as stored and shown: `PENDING`, `FINISHED`, `FAILED` or `SKIPPED`.
     pub fn as_str(self) -> &'static str {
         match self {
             ExecutionState::Pending => "PENDING",
@@ -46,6 +48,7 @@ impl ExecutionState {
         }
     }
 
+    /// Read back [`ExecutionState::as_str`]; `None` for any other text.
     pub fn parse(s: &str) -> Option<ExecutionState> {
         [ExecutionState::Pending, ExecutionState::Finished, ExecutionState::Failed, ExecutionState::Skipped]
             .into_iter()
@@ -59,14 +62,18 @@ impl ExecutionState {
 pub struct RecordedRequest {
     /// The integration's name.
     pub integration: IntegrationName,
+    /// The URL the request goes to; `None` until the first attempt.
     pub url: Option<String>,
+    /// The headers sent (secrets masked); empty until the first attempt.
     pub headers: Vec<(String, String)>,
+    /// The request body, fixed when the execution is created.
     pub body: String,
 }
 
 /// The last attempt's outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastResponse {
+    /// When the attempt ended (or when the execution was skipped).
     pub at: Timestamp,
     /// The HTTP status, when the receiver answered.
     pub status: Option<u16>,
@@ -83,9 +90,11 @@ pub struct LastResponse {
 pub struct Execution {
     /// The fire's id: the `webhook-id` of every attempt.
     pub fire_id: FireId,
+    /// The automation that fired.
     pub automation_id: AutomationId,
     /// The automation's name at fire time.
     pub automation_name: String,
+    /// The entity the automation belongs to.
     pub entity: EntityId,
     /// The trigger, e.g. `ADD_ARTIFACT_ALIAS`.
     pub event_type: String,
@@ -93,17 +102,22 @@ pub struct Execution {
     pub event: Value,
     /// The action as the automation had it at fire time.
     pub action: Action,
+    /// Where the execution stands.
     pub state: ExecutionState,
     /// Attempts made (requests sent or tried).
     pub attempts: u32,
     /// `None` for the `none` action.
     pub request: Option<RecordedRequest>,
+    /// The outcome of the latest attempt (or why it was skipped); `None` before any.
     pub last_response: Option<LastResponse>,
+    /// When the fire was recorded, and with it the execution.
     pub created_at: Timestamp,
+    /// When the execution last changed (an attempt or a skip).
     pub updated_at: Timestamp,
     /// When the next attempt is due (pending executions only). While an attempt is under way,
     /// the end of its lease: past it, another worker may take the execution over.
     pub next_attempt_at: Option<Timestamp>,
+    /// When the execution is forgotten: [`FIRE_TTL`] after its creation, with its fire.
     pub expires_at: Timestamp,
     /// Bumped by every claim and save: a worker saves only the version it claimed.
     pub version: u64,

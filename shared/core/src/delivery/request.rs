@@ -18,7 +18,9 @@ pub enum TargetKind {
 /// Where and how to send: an integration, resolved at send time.
 #[derive(Clone)]
 pub struct Target {
+    /// Webhook or Slack: decides which headers are sent and what is masked.
     pub kind: TargetKind,
+    /// The integration's URL (for Slack, itself the credential); records and `Debug` show it masked ([`mask_url`]).
     pub url: String,
     /// Sent as `Authorization: Bearer TOKEN` (webhooks only).
     pub access_token: Option<String>,
@@ -43,9 +45,11 @@ pub const MASK: &str = "****";
 /// One attempt's request, ready to send. Its `Debug` masks the secrets.
 #[derive(Clone)]
 pub struct OutgoingRequest {
+    /// The URL to POST to.
     pub url: String,
     /// Header names in lower case, in the order sent.
     pub headers: Vec<(&'static str, String)>,
+    /// The body, exactly as signed and sent.
     pub body: String,
     kind: TargetKind,
 }

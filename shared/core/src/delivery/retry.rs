@@ -34,7 +34,12 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
     /// The receiver answered. `retry_after` is its `Retry-After`, already read ([`parse_retry_after`]).
-    Answered { status: u16, retry_after: Option<Millis> },
+    Answered {
+        /// The HTTP status code.
+        status: u16,
+        /// The delay the receiver asked for; `None` when it sent no (readable) `Retry-After`.
+        retry_after: Option<Millis>,
+    },
     /// No answer in time.
     TimedOut,
     /// Could not connect, or the connection broke.
@@ -47,12 +52,15 @@ pub enum Attempt {
 /// What to do after an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// The receiver took it (a 2xx answer): the execution is finished.
     Delivered,
     /// Try again at this time.
     RetryAt(Timestamp),
     /// Give up. `disable_integration`: the receiver said 410 Gone.
     Failed {
+        /// Why, for the execution's last response.
         reason: String,
+        /// Whether to disable the integration (the receiver answered 410 Gone).
         disable_integration: bool,
     },
 }

@@ -27,8 +27,10 @@ pub const WHSEC_PREFIX: &str = "whsec_";
 /// A secret that cannot sign: empty, or `whsec_` followed by something that is not base64.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSecret {
+    /// The secret is empty, or is `whsec_` with no key bytes after it.
     #[error("the secret is empty")]
     Empty,
+    /// The secret starts with `whsec_` but the rest is not base64.
     #[error("a secret starting with \"whsec_\" must continue with base64 (the key's bytes)")]
     BadBase64,
 }
@@ -54,6 +56,8 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// The keys of `secret`: a `whsec_<base64>` secret signs Standard Webhooks with the decoded bytes,
+    /// any other with its own; W&B's signature always uses the secret as written.
     pub fn new(secret: &str) -> Result<SigningKey, InvalidSecret> {
         if secret.is_empty() {
             return Err(InvalidSecret::Empty);

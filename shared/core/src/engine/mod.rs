@@ -56,6 +56,7 @@ type Admitted<'a> = (usize, usize, i64, &'a MetricCondition, &'a Watch);
 /// What evaluating a metrics envelope did.
 #[derive(Debug, Default)]
 pub struct MetricOutcome {
+    /// The fires the envelope caused; empty when nothing fired.
     pub fires: Vec<Fire>,
     /// The run record changed and must be saved.
     pub changed: bool,
@@ -68,6 +69,7 @@ impl Engine {
         Engine { index: index::Index::new(&automations), automations, plans: RwLock::default() }
     }
 
+    /// The enabled automations the engine evaluates, disabled ones already left out.
     pub fn automations(&self) -> &[Automation] {
         &self.automations
     }

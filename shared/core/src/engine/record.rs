@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 /// How long a run's record outlives its last event (runs idle for 30 days are forgotten).
 pub const RUN_RECORD_TTL: i64 = 30 * DAY;
 
+/// What the engine keeps of one run between batches: its metric windows, cooldowns and latest event time.
 #[derive(Debug, Clone, Default)]
 pub struct RunRecord {
     /// Windows of the metrics some automation watches, by metric name.
@@ -26,6 +27,7 @@ pub struct RunRecord {
 /// How a stored record writes a window's values: each store picks its own (plain JSON numbers
 /// in SQLite, packed bytes in DynamoDB, where a record's size is its write cost).
 pub trait WindowValues: Serialize + for<'de> Deserialize<'de> {
+    /// The values, in the window's order, as this store writes them.
     fn encode(values: &[f64]) -> Self;
     /// The values back; an error says what is wrong with them (the caller names the window).
     fn decode(self) -> Result<Vec<f64>, String>;
@@ -71,6 +73,7 @@ struct StoredWindow<V> {
 }
 
 impl<V: WindowValues> StoredRecord<V> {
+    /// The stored form of `record`.
     pub fn of(record: &RunRecord) -> StoredRecord<V> {
         StoredRecord {
             w: record

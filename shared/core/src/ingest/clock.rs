@@ -17,7 +17,10 @@ pub enum IngestClock {
     Arrival(Timestamp),
     /// Offline: each envelope at the latest envelope time seen up to it, starting from `floor`
     /// (the clock where the previous batch of the same stream ended; [`Timestamp::MIN`] at first).
-    EventTime { floor: Timestamp },
+    EventTime {
+        /// The clock no envelope of this batch is evaluated before.
+        floor: Timestamp,
+    },
 }
 
 impl IngestClock {

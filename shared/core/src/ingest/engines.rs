@@ -66,6 +66,7 @@ pub struct EngineCache {
 }
 
 impl EngineCache {
+    /// An empty cache: the first [`EngineCache::engine`] reads every automation.
     pub fn new(refresh: Refresh) -> EngineCache {
         EngineCache { refresh, cached: Mutex::new(Cached::default()) }
     }

@@ -39,17 +39,22 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
+/// Why ingesting a batch failed; it may be retried whole (a fire already recorded is not recorded again).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A run's record lost its save to a concurrent writer on every attempt; the key is one such run's.
     #[error("run {0:?} kept being updated concurrently; the batch should be retried")]
     Contention(RunKey),
 }
 
 /// The engine and a store, wired.
 pub struct Ingest<'a, S: ?Sized> {
+    /// The engine evaluating the batch.
     pub engine: &'a Engine,
+    /// Where run records, fires and their executions are loaded from and committed to.
     pub store: &'a S,
 }
 

@@ -10,12 +10,16 @@ use crate::time::Timestamp;
 /// them, and the clock it was decided at (its record lives [`crate::store::FIRE_TTL`] from then).
 #[derive(Debug, Clone)]
 pub struct NewFire {
+    /// The fire, as evaluated.
     pub fire: Fire,
+    /// Its execution, made by [`Execution::for_fire`] at `at`.
     pub execution: Execution,
+    /// The clock the fire was decided at: its record and execution expire [`crate::store::FIRE_TTL`] after it.
     pub at: Timestamp,
 }
 
 impl NewFire {
+    /// The fire with its execution, both recorded at `at`.
     pub fn new(fire: Fire, at: Timestamp) -> NewFire {
         let execution = Execution::for_fire(&fire, at);
         NewFire { fire, execution, at }
@@ -46,6 +50,7 @@ pub struct UnitOfWork {
 }
 
 impl UnitOfWork {
+    /// Whether there is nothing to write: no fire, run save or activity update.
     pub fn is_empty(&self) -> bool {
         self.fires.is_empty() && self.runs.is_empty() && self.activity.is_empty()
     }

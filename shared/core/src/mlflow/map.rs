@@ -25,6 +25,7 @@ pub enum Outcome {
 /// One envelope a delivery maps to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
+    /// The envelope, for the pipeline.
     pub envelope: Envelope,
     /// Its CloudEvents JSON text, for sinks that forward envelopes rather than evaluate them.
     pub text: String,

@@ -66,8 +66,11 @@ impl Target<'_> {
 /// The three MLflow headers of a request, as received (`None`: absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Headers<'a> {
+    /// `X-MLflow-Delivery-Id`: the delivery's id, the same on every retry.
     pub delivery_id: Option<&'a str>,
+    /// `X-MLflow-Timestamp`: when MLflow signed the delivery, in Unix seconds (as text).
     pub timestamp: Option<&'a str>,
+    /// `X-MLflow-Signature`: space-separated `v1,<base64>` signatures.
     pub signature: Option<&'a str>,
 }
 
@@ -78,6 +81,7 @@ pub struct Delivery {
     pub delivery_id: String,
     /// The MLflow event, `entity.action` (e.g. `model_version.created`).
     pub event: String,
+    /// What the delivery maps to: envelopes, an ignored event or MLflow's test delivery.
     pub outcome: Outcome,
 }
 
@@ -86,10 +90,20 @@ pub struct Delivery {
 pub enum MlflowError {
     /// A header needed to authenticate the delivery is missing.
     #[error("missing header {header}: {hint}")]
-    MissingHeader { header: &'static str, hint: &'static str },
+    MissingHeader {
+        /// The missing header's name.
+        header: &'static str,
+        /// What to do about it, for the response.
+        hint: &'static str,
+    },
     /// A header is present but unusable.
     #[error("header {header}: {reason}")]
-    BadHeader { header: &'static str, reason: String },
+    BadHeader {
+        /// The header's name.
+        header: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// No `v1` signature in `X-MLflow-Signature` matches the body with this integration's secret.
     #[error("X-MLflow-Signature: {0}")]
     BadSignature(&'static str),
@@ -99,7 +113,12 @@ pub enum MlflowError {
          a replayed or delayed delivery is refused",
         TIMESTAMP_TOLERANCE / 1000
     )]
-    StaleTimestamp { timestamp: i64, skew_secs: i64 },
+    StaleTimestamp {
+        /// The `X-MLflow-Timestamp` given, in Unix seconds.
+        timestamp: i64,
+        /// Now minus that timestamp, in seconds: positive for a delivery signed in the past.
+        skew_secs: i64,
+    },
     /// The authenticated body is not an MLflow webhook payload.
     #[error("malformed MLflow payload: {0}")]
     Malformed(Invalid),

@@ -31,7 +31,9 @@ pub const ENDED_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// Page sizes asked of MLflow (its limits: 1000 runs per search page by default, up to 50000;
 /// metric history pages of up to 25000 points).
 pub const RUNS_PAGE: usize = 1000;
+/// Points asked per `metrics/get-history` page (MLflow's maximum).
 pub const HISTORY_PAGE: usize = 25_000;
+/// Experiments asked per `experiments/search` page.
 pub const EXPERIMENTS_PAGE: usize = 1000;
 
 /// An answer of the tracking server that is not what its REST API documents.
@@ -46,23 +48,32 @@ fn bad(what: impl Into<String>) -> BadAnswer {
 /// An active experiment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
+    /// MLflow's experiment id (a number, kept as text).
     pub id: String,
+    /// The experiment's name: the project its runs land in.
     pub name: String,
 }
 
 /// What `runs/search` says about one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MlflowRun {
+    /// MLflow's run id; the run key's `run_id`.
     pub run_id: String,
+    /// The run's `run_name`; `None` when MLflow has none or it is empty.
     pub run_name: Option<String>,
+    /// MLflow's `user_id`; `None` when absent or empty.
     pub user: Option<String>,
+    /// The experiment the run belongs to.
     pub experiment_id: String,
     /// MLflow's status: `RUNNING`, `SCHEDULED`, `FINISHED`, `FAILED`, `KILLED`.
     pub status: String,
+    /// When the run started, in ms since the epoch; stamps a state change of a run not ended.
     pub start_time: Option<i64>,
+    /// When the run ended, in ms since the epoch; stamps the change to an ended status.
     pub end_time: Option<i64>,
     /// `key=value`, without MLflow's own `mlflow.*` tags.
     pub tags: Vec<String>,
+    /// The run's params as its `config`, a param that reads as a finite number being that number.
     pub config: Map<String, Value>,
     /// Each metric's latest (step, timestamp), as MLflow keeps them.
     pub latest: BTreeMap<String, MetricCursor>,
@@ -71,15 +82,20 @@ pub struct MlflowRun {
 /// One logged value of a metric's history.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
+    /// MLflow's step of the value; the row's step.
     pub step: i64,
+    /// When the value was logged, in ms since the epoch; the row's time.
     pub timestamp: i64,
+    /// The logged value (may be NaN or infinite, as MLflow writes them).
     pub value: f64,
 }
 
 /// How far one metric of one run was forwarded: the largest (step, timestamp) taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct MetricCursor {
+    /// The largest step taken; only points past it are forwarded later.
     pub step: i64,
+    /// The timestamp (ms since the epoch) of that step's point; [`moved_metrics`] compares (step, timestamp).
     pub timestamp: i64,
 }
 
@@ -89,17 +105,21 @@ pub struct MetricCursor {
 pub struct RunCursor {
     /// The MLflow status last forwarded as a `run.state.changed`.
     pub status: Option<String>,
+    /// Per metric key, how far its history was forwarded.
     pub metrics: BTreeMap<String, MetricCursor>,
 }
 
 /// Where a tracking integration's envelopes land, and what names their source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrackingTarget<'a> {
+    /// The integration's name: names the envelopes' source, `mlflow:{integration}`.
     pub integration: &'a str,
+    /// The entity the integration's experiments (projects) belong to.
     pub entity: &'a str,
 }
 
 impl TrackingTarget<'_> {
+    /// The envelopes' source: `mlflow:{integration}`.
     pub fn source(&self) -> String {
         format!("mlflow:{}", self.integration)
     }
@@ -293,7 +313,9 @@ pub fn moved_metrics<'r>(run: &'r MlflowRun, cursor: &RunCursor) -> Vec<&'r str>
 /// they are ingested.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunUpdate {
+    /// The envelopes to ingest, in order.
     pub envelopes: Vec<Envelope>,
+    /// The run's cursor once they are ingested: store it only after ingesting them all.
     pub cursor: RunCursor,
 }
 

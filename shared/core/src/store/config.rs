@@ -20,14 +20,18 @@ use crate::{AutomationId, EntityId, IntegrationName};
 /// An automation with its bookkeeping times.
 #[derive(Debug, Clone)]
 pub struct AutomationRecord {
+    /// The automation as configured.
     pub automation: Automation,
+    /// When the automation was created.
     pub created_at: Timestamp,
+    /// When the automation was last changed (its creation time until then).
     pub updated_at: Timestamp,
 }
 
 /// Which automations of an entity to list, and where to resume.
 #[derive(Debug, Clone, Default)]
 pub struct AutomationQuery {
+    /// The entity whose automations to list; no other entity's are ever listed.
     pub entity: EntityId,
     /// Only automations with this kind of scope.
     pub scope: Option<ScopeKind>,
@@ -44,6 +48,7 @@ pub struct AutomationQuery {
 /// One page of a listing.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
+    /// The page's items, in the listing's order; at most the query's limit.
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; `None` when this page is the last.
     pub next: Option<String>,
@@ -52,9 +57,11 @@ pub struct Page<T> {
 /// An API key as stored: the SHA-256 of the key (lower-case hex), never the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
+    /// Lower-case hex SHA-256 of the key: what a presented key is looked up by.
     pub hash: String,
     /// The one entity the key grants.
     pub entity: EntityId,
+    /// When the key was created.
     pub created_at: Timestamp,
 }
 

@@ -8,6 +8,7 @@ use crate::event::RunKey;
 use crate::history::{Point, RunHistory, Series};
 use crate::time::Timestamp;
 
+/// Run histories: the values logged per (run, metric), thinned to a bounded number of points.
 pub trait HistoryStore: Send + Sync {
     /// Append each series' points whose step is past the last one stored for its (run, metric),
     /// then thin each (run, metric) back within [`crate::history::MAX_POINTS`]. A redelivered

@@ -32,6 +32,7 @@ use crate::time::Timestamp;
 
 pub use crate::fire::FIRE_TTL;
 
+/// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend could not be reached or refused the request; the caller may retry.
@@ -39,7 +40,14 @@ pub enum StoreError {
     Unavailable(String),
     /// The entity already has an automation or integration of that name.
     #[error("entity {entity:?} already has an {kind} named {name:?}")]
-    NameTaken { kind: Named, entity: EntityId, name: String },
+    NameTaken {
+        /// Whether an automation's or an integration's name is taken.
+        kind: Named,
+        /// The entity that already has the name.
+        entity: EntityId,
+        /// The name taken.
+        name: String,
+    },
     /// The write would break another uniqueness rule (an id already taken).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -51,7 +59,9 @@ pub enum StoreError {
 /// What a [`StoreError::NameTaken`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Named {
+    /// An automation's name.
     Automation,
+    /// An integration's name.
     Integration,
 }
 
@@ -80,18 +90,24 @@ impl StoreError {
 /// expires (ingest forgets a run whose record expires part-way through a batch).
 #[derive(Debug, Clone)]
 pub struct Versioned<T> {
+    /// The version the value was stored under; a save succeeds only if it is still the stored one.
     pub version: u64,
+    /// The stored value.
     pub value: T,
+    /// When the value expires; from then on it reads as absent.
     pub expires_at: Timestamp,
 }
 
 /// A run record to save if nobody saved it since it was loaded.
 #[derive(Debug, Clone)]
 pub struct RunSave {
+    /// The run the record is of.
     pub key: RunKey,
     /// The version loaded (`None`: the run had no record, and must still have none).
     pub expected: Option<u64>,
+    /// The record to store.
     pub record: RunRecord,
+    /// When the stored record expires (reads as absent from then on).
     pub expires_at: Timestamp,
 }
 
@@ -119,10 +135,15 @@ pub trait FireStore: Send + Sync {
 /// An envelope refused at intake, kept where an operator can see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RejectRecord {
+    /// When the envelope was refused.
     pub received_at: Timestamp,
+    /// The envelope's `id`, if it had a readable one.
     pub id: Option<String>,
+    /// The envelope's `source`, if it had a readable one.
     pub source: Option<String>,
+    /// The envelope's `type`, if it had a readable one.
     pub event_type: Option<String>,
+    /// Why it was refused: the validation errors, as text.
     pub reason: String,
     /// The envelope's text, cut to a bounded length.
     pub body: String,
@@ -130,11 +151,13 @@ pub struct RejectRecord {
 
 /// Refused envelopes (a rejects table locally; a dead-letter queue on AWS).
 pub trait RejectStore: Send + Sync {
+    /// Keep one refused envelope.
     fn record_reject<'a>(&'a self, reject: &'a RejectRecord) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// The configured automations.
 pub trait AutomationStore: Send + Sync {
+    /// All configured automations, of every entity.
     fn list_automations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Automation>, StoreError>>;
     /// One entity's automations, in the order [`AutomationStore::list_automations`] gives them:
     /// what an engine reloads after that entity changed (an adapter that can read one entity

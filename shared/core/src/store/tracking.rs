@@ -58,6 +58,7 @@ pub struct PollView<'a> {
     consecutive_failures: u32,
 }
 
+/// What the MLflow tracking poller keeps between polls: run cursors and each integration's last poll.
 pub trait TrackingStore: Send + Sync {
     /// Every `mlflow` integration with a tracking side, of every entity.
     fn tracking_integrations<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Integration>, StoreError>>;
@@ -78,8 +79,10 @@ pub trait TrackingStore: Send + Sync {
         cursor: &'a RunCursor,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// The last poll of integration `integration_id`; `None` before its first poll.
     fn poll_record<'a>(&'a self, integration_id: &'a str) -> BoxFuture<'a, Result<Option<PollRecord>, StoreError>>;
 
+    /// Store the outcome of integration `integration_id`'s poll (replacing the previous one).
     fn save_poll_record<'a>(
         &'a self,
         integration_id: &'a str,

@@ -22,18 +22,37 @@ pub struct Export {
     /// `triggeringCondition.filter` as W&B answers it: artifact filters are wrapped once more,
     /// run-event filters are the input as it is.
     pub saved_filter: String,
+    /// What the automation does, in W&B's terms.
     pub action: ExportAction,
 }
 
 /// W&B's action, with this product's integration names (the caller maps them to ids).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExportAction {
-    Webhook { integration: String, payload: Option<String> },
-    Notification { integration: String, title: String, message: String, severity: &'static str },
+    /// `GENERIC_WEBHOOK`: a webhook action.
+    Webhook {
+        /// The webhook integration's name.
+        integration: String,
+        /// The payload template (a JSON object's text); `None` when the action has none.
+        payload: Option<String>,
+    },
+    /// `NOTIFICATION`: a Slack action.
+    Notification {
+        /// The Slack integration's name.
+        integration: String,
+        /// The message's title.
+        title: String,
+        /// The message's text.
+        message: String,
+        /// `INFO`, `WARN` or `ERROR` (`WARN` unless the action says otherwise).
+        severity: &'static str,
+    },
+    /// `NO_OP`: the `none` action.
     NoOp,
 }
 
 impl ExportAction {
+    /// The integration the action goes through; `None` for [`ExportAction::NoOp`].
     pub fn integration(&self) -> Option<&str> {
         match self {
             ExportAction::Webhook { integration, .. } | ExportAction::Notification { integration, .. } => {

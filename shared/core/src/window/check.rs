@@ -8,19 +8,29 @@ use crate::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCon
 #[serde(untagged)]
 pub enum Observed {
     /// The aggregate of the window.
-    Threshold { value: f64 },
+    Threshold {
+        /// The aggregate (or the latest value, with no aggregation) compared with the threshold.
+        value: f64,
+    },
     /// The two aggregates and their difference (relative: a fraction of |prior|).
     Change {
+        /// The aggregate of the earlier (prior) window.
         prior: f64,
+        /// The aggregate of the current window, the latest values.
         current: f64,
+        /// `current - prior`, or for a relative change that divided by |prior|; shown as `change`.
         #[serde(rename = "change")]
         delta: f64,
     },
     /// The new value against the window before it.
     ZScore {
+        /// The new value.
         value: f64,
+        /// The mean of the window before it.
         mean: f64,
+        /// The population standard deviation of that window (never 0).
         stddev: f64,
+        /// `(value - mean) / stddev`; shown as `zscore`.
         #[serde(rename = "zscore")]
         z: f64,
     },

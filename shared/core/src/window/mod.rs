@@ -25,6 +25,7 @@ use std::sync::Arc;
 pub struct MetricWindow {
     /// The last step whose value was taken; values at this step or earlier are duplicates.
     pub last_step: Option<i64>,
+    /// The latest finite values taken, oldest first, up to its capacity.
     pub ring: Ring,
     aggs: Aggregates,
 }
@@ -39,6 +40,7 @@ pub enum Skip {
 }
 
 impl MetricWindow {
+    /// An empty window holding up to `cap` values.
     pub fn with_capacity(cap: usize) -> MetricWindow {
         MetricWindow::new(None, Ring::with_capacity(cap))
     }

@@ -23,20 +23,24 @@ pub struct Ring {
 }
 
 impl Ring {
+    /// An empty ring keeping the latest `cap` values (none at all when `cap` is 0).
     pub fn with_capacity(cap: usize) -> Ring {
         Ring { buf: vec![0.0; 2 * cap].into_boxed_slice(), cap, end: 2 * cap, len: 0, pushes: 0 }
     }
 
+    /// How many values the ring keeps at most.
     #[inline]
     pub fn capacity(&self) -> usize {
         self.cap
     }
 
+    /// How many values it holds now (at most its capacity).
     #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether it holds no value.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -47,6 +51,7 @@ impl Ring {
         self.pushes
     }
 
+    /// Add `v` as the newest value, dropping the oldest when full; a ring of capacity 0 ignores it.
     #[inline]
     pub fn push(&mut self, v: f64) {
         let cap = self.cap;

@@ -16,8 +16,11 @@ use std::sync::Arc;
 /// What a running aggregate computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AggKind {
+    /// The sum of the span's values (for averages).
     Sum,
+    /// The largest value of the span.
     Max,
+    /// The smallest value of the span.
     Min,
     /// Sums of deviations and squared deviations (z-score mean and variance).
     Moments,
@@ -26,7 +29,9 @@ pub enum AggKind {
     /// some value of its window reaches it, which is exact and costs a comparison a value,
     /// where the extremum itself costs a block scan and a prefix.
     Reach {
+        /// `true`: a value reaches the bound when `<=` it (a minimum's threshold); `false`: when `>=` it.
         min: bool,
+        /// The bound, as its `f64::to_bits`.
         bound: u64,
     },
 }
@@ -47,8 +52,11 @@ impl AggKind {
 /// newest (lag 0 ends with the newest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AggSpec {
+    /// What is computed.
     pub kind: AggKind,
+    /// How many of the newest values the span ends before (0: it ends with the newest).
     pub lag: usize,
+    /// How many values the span covers.
     pub len: usize,
 }
 

@@ -70,6 +70,7 @@ fn pairs<S: Serializer>(headers: &&[(String, String)], s: S) -> Result<S::Ok, S:
 }
 
 impl<'a> ExecutionView<'a> {
+    /// The API's view of `e`: its next attempt time shown only while it is pending.
     pub fn of(e: &'a Execution) -> ExecutionView<'a> {
         ExecutionView {
             fire_id: &e.fire_id,
@@ -92,6 +93,7 @@ impl<'a> ExecutionView<'a> {
 }
 
 impl<'a> StoredExecution<'a> {
+    /// What a store keeps of `e`: its [`ExecutionView`] and its claim version.
     pub fn of(e: &'a Execution) -> StoredExecution<'a> {
         StoredExecution { view: ExecutionView::of(e), version: e.version }
     }

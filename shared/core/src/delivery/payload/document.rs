@@ -170,6 +170,7 @@ fn source_doc(s: &LinkSource) -> SourceDoc<'_> {
 }
 
 impl<'a> FirePayloadV1<'a> {
+    /// The default (`automations.fire.v1`) payload of `fire`, borrowing from it.
     pub fn of(fire: &'a Fire) -> FirePayloadV1<'a> {
         let subject = match &fire.subject {
             Subject::Artifact {

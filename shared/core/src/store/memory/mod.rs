@@ -46,6 +46,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store that keeps whole fires (see [`MemoryStore::ids_only`] for one that keeps only ids).
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
@@ -68,6 +69,7 @@ impl MemoryStore {
         inner.fire_order.iter().filter_map(|id| inner.fires.get(id).map(|(f, _)| f.clone())).collect()
     }
 
+    /// Envelopes refused so far, in the order they were recorded.
     pub fn rejects(&self) -> Vec<RejectRecord> {
         self.lock().rejects.clone()
     }
