@@ -3,7 +3,7 @@
 //! An [`Engine`] holds the enabled automations and, per project, a plan of which metrics are
 //! watched, by whom, and how many values each needs. Evaluation takes an envelope and, for run
 //! metrics, the run's [`RunRecord`]; it returns the fires and updates the record in place. No I/O:
-//! loading and saving records and recording fires is the [`crate::pipeline`]'s job.
+//! loading and saving records and recording fires is the [`crate::ingest`] service's job.
 
 mod index;
 mod record;

@@ -8,8 +8,8 @@
 //! (`has_secret: true`) and never what it is.
 //!
 //! Adding a kind (issue 6 adds MLflow) means: a variant of [`IntegrationKind`], its arm in
-//! [`IntegrationKind::type_name`], [`parse_kind`], [`IntegrationKind::public_fields`] and
-//! [`IntegrationKind::stored_fields`], all in this file.
+//! [`IntegrationKind::type_name`], `parse_kind`, the view ([`Integration::view`]) and
+//! `IntegrationKind::stored_fields`, all in this file.
 
 use super::reader::{ObjReader, one_of};
 use crate::error::{Errors, Invalid};
