@@ -70,10 +70,12 @@ impl<D: DynamoApi> DynamoStore<D> {
         self
     }
 
+    /// The DynamoDB calls go through this (for tests and benchmarks: its faults or counts).
     pub fn api(&self) -> &D {
         &self.api
     }
 
+    /// The name of the table this store uses.
     pub fn table(&self) -> &str {
         &self.table
     }
