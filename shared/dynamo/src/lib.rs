@@ -13,8 +13,6 @@
 //!
 //! Requests are batched to DynamoDB's limits: BatchGetItem 100 keys, BatchWriteItem 25 items,
 //! with unprocessed keys and items retried with exponential backoff and jitter ([`Backoff`]).
-// Not yet documented item by item (about 87): see Cargo.toml.
-#![allow(missing_docs)]
 
 mod activity;
 pub mod api;
