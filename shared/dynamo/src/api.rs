@@ -185,10 +185,10 @@ pub enum DynamoError {
     /// Anything else DynamoDB refused (validation, missing table, access denied).
     #[error("{code}: {message}")]
     Service {
-        /// DynamoDB's error code (such as `ValidationException`), or this crate's
-        /// (`InvalidRequest` for a request the SDK could not build, `SetupFailed` in table setup).
+        /// DynamoDB's error code (such as `ValidationException`; `Unknown` when it gave none), or this
+        /// crate's (`InvalidRequest` for a request the SDK could not build, `SetupFailed` in table setup).
         code: String,
-        /// What went wrong, prefixed with the operation.
+        /// What went wrong; DynamoDB's own messages are prefixed with the operation (`PutItem: ...`).
         message: String,
     },
 }

@@ -31,7 +31,7 @@ pub struct Metrics {
     pub bytes_read: u64,
     /// Items sent in writes (each action of a transaction or batch counts).
     pub items_written: u64,
-    /// Bytes sent in writes: the [`item_size`] of each item put, key deleted, or update's key and values.
+    /// Bytes sent in writes: the [`item_size`] of each item put, key deleted or checked, update's key and values.
     pub bytes_written: u64,
     /// Read capacity units: 4 KiB per item per strongly consistent read, half for eventual ones.
     pub read_units: f64,

@@ -159,8 +159,8 @@ async fn load_one<S: RunStore>(s: &S, run: &str, now: Timestamp) -> Option<(u64,
     loaded.remove(0).map(|v| (v.version, v.value.last_event))
 }
 
-/// Run saves are conditional on the version loaded (`None`: no record): a stale or absent-expecting save
-/// is refused and writes nothing, versions go up by one, and several saves in one call are judged in order.
+/// Run saves are conditional: one whose expected version (`None`: no record) is not the stored one is
+/// refused and writes nothing; versions go up by one; several saves in one call are judged in order.
 pub async fn runs_save_conditionally_and_versions_increment<F: Fixture>(f: &F) {
     let s = f.store();
     let exp = T0.plus(DAY);
