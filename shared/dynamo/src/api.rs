@@ -17,7 +17,9 @@ pub type Item = HashMap<String, AttributeValue>;
 /// Expression attribute names (`#n`) and values (`:v`) of one request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Params {
+    /// `ExpressionAttributeNames`: placeholder (`#n`) to attribute name.
     pub names: HashMap<String, String>,
+    /// `ExpressionAttributeValues`: placeholder (`:v`) to value.
     pub values: Item,
 }
 
@@ -60,17 +62,24 @@ impl Params {
 /// PutItem: write a whole item, optionally only if `condition` holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Put {
+    /// The whole item, keys included; it replaces any item with the same key.
     pub item: Item,
+    /// The `ConditionExpression`; `None` writes unconditionally.
     pub condition: Option<String>,
+    /// The placeholders `condition` uses.
     pub params: Params,
 }
 
 /// UpdateItem: apply `update` to the item at `key`, optionally only if `condition` holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
+    /// The item's primary key (`pk`, `sk`).
     pub key: Item,
+    /// The `UpdateExpression` (`SET ...`, `REMOVE ...`).
     pub update: String,
+    /// The `ConditionExpression`; `None` updates unconditionally (creating the item if absent).
     pub condition: Option<String>,
+    /// The placeholders `update` and `condition` use.
     pub params: Params,
     /// Answer with the whole item as updated (`ReturnValues: ALL_NEW`).
     pub return_new: bool,
@@ -79,20 +88,28 @@ pub struct Update {
 /// DeleteItem, optionally only if `condition` holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delete {
+    /// The item's primary key (`pk`, `sk`).
     pub key: Item,
+    /// The `ConditionExpression`; `None` deletes unconditionally.
     pub condition: Option<String>,
+    /// The placeholders `condition` uses.
     pub params: Params,
 }
 
 /// A Query on the table or one of its indexes; one page of it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Query {
+    /// The global secondary index to query; `None` queries the table.
     pub index: Option<String>,
+    /// The `KeyConditionExpression`.
     pub key_condition: String,
+    /// The `FilterExpression`, applied after the page is read (filtered items still cost reads).
     pub filter: Option<String>,
+    /// The placeholders `key_condition` and `filter` use.
     pub params: Params,
     /// Resume after this key (the previous page's `last_key`).
     pub start: Option<Item>,
+    /// At most this many items evaluated for the page (before `filter`); `None`: DynamoDB's 1 MB page.
     pub limit: Option<i32>,
     /// Strongly consistent (not possible on a global secondary index).
     pub consistent: bool,
@@ -103,6 +120,7 @@ pub struct Query {
 /// One page of a query.
 #[derive(Debug, Clone, Default)]
 pub struct QueryPage {
+    /// The page's items (those that passed the filter).
     pub items: Vec<Item>,
     /// Where the next page starts; `None` on the last page.
     pub last_key: Option<Item>,
@@ -111,27 +129,37 @@ pub struct QueryPage {
 /// What BatchGetItem answered: the items found, and the keys DynamoDB did not get to.
 #[derive(Debug, Clone, Default)]
 pub struct BatchGot {
+    /// The items found, in no particular order; keys with no item are simply absent.
     pub items: Vec<Item>,
+    /// The keys DynamoDB left unprocessed (`UnprocessedKeys`), to ask for again.
     pub unprocessed: Vec<Item>,
 }
 
 /// One write of a BatchWriteItem (unconditional by DynamoDB's rules).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
+    /// Write this whole item (keys included).
     Put(Item),
+    /// Delete the item with this primary key.
     Delete(Item),
 }
 
 /// One action of a TransactWriteItems.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransactItem {
+    /// A PutItem in the transaction.
     Put(Put),
+    /// An UpdateItem in the transaction.
     Update(Update),
+    /// A DeleteItem in the transaction.
     Delete(Delete),
     /// Only a condition on another item.
     Check {
+        /// The checked item's primary key.
         key: Item,
+        /// The `ConditionExpression` that must hold for the transaction to go through.
         condition: String,
+        /// The placeholders `condition` uses.
         params: Params,
     },
 }
@@ -156,7 +184,13 @@ pub enum DynamoError {
     Cancelled(Vec<Option<String>>),
     /// Anything else DynamoDB refused (validation, missing table, access denied).
     #[error("{code}: {message}")]
-    Service { code: String, message: String },
+    Service {
+        /// DynamoDB's error code (such as `ValidationException`; `Unknown` when it gave none), or this
+        /// crate's (`InvalidRequest` for a request the SDK could not build, `SetupFailed` in table setup).
+        code: String,
+        /// What went wrong; DynamoDB's own messages are prefixed with the operation (`PutItem: ...`).
+        message: String,
+    },
 }
 
 #[cfg(test)]
@@ -194,6 +228,7 @@ impl DynamoError {
 /// The DynamoDB operations the store uses. Every method names its table, so one client serves
 /// any table.
 pub trait DynamoApi: Send + Sync + 'static {
+    /// GetItem: the item at `key`, `None` if there is none; strongly consistent if `consistent`.
     fn get_item(
         &self,
         table: &str,
@@ -211,8 +246,10 @@ pub trait DynamoApi: Send + Sync + 'static {
         update: Update,
     ) -> impl Future<Output = Result<Option<Item>, DynamoError>> + Send;
 
+    /// DeleteItem; like [`DynamoApi::put_item`], a failed condition returns the old item.
     fn delete_item(&self, table: &str, delete: Delete) -> impl Future<Output = Result<(), DynamoError>> + Send;
 
+    /// One page of a Query.
     fn query(&self, table: &str, query: Query) -> impl Future<Output = Result<QueryPage, DynamoError>> + Send;
 
     /// At most 100 distinct keys.
@@ -250,6 +287,7 @@ impl SdkDynamo {
         SdkDynamo { client }
     }
 
+    /// The SDK client calls go through.
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }

@@ -12,13 +12,21 @@ use std::sync::Mutex;
 /// The operations of [`DynamoApi`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
+    /// [`DynamoApi::get_item`].
     GetItem,
+    /// [`DynamoApi::put_item`].
     PutItem,
+    /// [`DynamoApi::update_item`].
     UpdateItem,
+    /// [`DynamoApi::delete_item`].
     DeleteItem,
+    /// [`DynamoApi::query`].
     Query,
+    /// [`DynamoApi::batch_get_item`].
     BatchGetItem,
+    /// [`DynamoApi::batch_write_item`].
     BatchWriteItem,
+    /// [`DynamoApi::transact_write_items`].
     TransactWriteItems,
 }
 
@@ -58,10 +66,12 @@ pub struct Faulty<D> {
 }
 
 impl<D> Faulty<D> {
+    /// Calls pass through to `inner` untouched until faults are scripted or chaos is turned on.
     pub fn new(inner: D) -> Faulty<D> {
         Faulty { inner, state: Mutex::new(State::default()) }
     }
 
+    /// The wrapped API, to read or set up state without injected faults.
     pub fn inner(&self) -> &D {
         &self.inner
     }

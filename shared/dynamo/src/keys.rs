@@ -53,7 +53,9 @@ use std::borrow::Cow;
 
 use crate::api::Item;
 
+/// The partition key attribute (a string) of every item.
 pub const PK: &str = "pk";
+/// The sort key attribute (a string) of every item.
 pub const SK: &str = "sk";
 /// The TTL attribute: epoch seconds.
 pub const EXPIRES_AT: &str = "expires_at";
@@ -65,48 +67,68 @@ pub const TOKEN_VALUE: &str = ":tok";
 /// Every versioned item's optimistic version.
 pub const VERSION: &str = "v";
 
-/// Run item attributes: the record as JSON and its expiry (epoch seconds); the activity as
-/// JSON, its expiry, and when the run was last seen (ms); the `stalled` index's shard.
+/// A run item's record (windows and cooldowns) as JSON, values packed (see `record_codec`).
 pub const RECORD: &str = "rec";
+/// When a run item's record expires (epoch seconds).
 pub const RECORD_EXPIRES: &str = "rec_exp";
+/// A run item's activity (liveness) as JSON.
 pub const ACTIVITY: &str = "act";
+/// When a run item's activity expires (epoch seconds).
 pub const ACTIVITY_EXPIRES: &str = "act_exp";
+/// When the run was last seen (ms): the `stalled` index's sort key.
 pub const SEEN: &str = "seen";
+/// The `stalled` index's partition key (`RUN#0`..`RUN#3`), set only while the run is running.
 pub const STALL_SHARD: &str = "stall_shard";
+/// The sort key of every run item.
 pub const RUN_SK: &str = "RUN";
 
-/// Execution (fire) item attributes: the execution as JSON, its automation, the index sort key
-/// `{created_ms:013}#{fire_id}`, its state, and while pending when it is due and its shard.
+/// The item's document as JSON: an execution, an automation or an integration (with its credentials).
 pub const DOCUMENT: &str = "doc";
+/// An execution's automation id: the `by_automation` index's partition key.
 pub const AUTOMATION_ID: &str = "aid";
+/// `{created_ms:013}#{fire_id}`: the `by_automation` index's sort key.
 pub const CREATED_ID: &str = "at_id";
+/// An execution's state (such as `PENDING`).
 pub const STATE: &str = "state";
+/// When a pending execution is next due (ms): the `due` index's sort key; it overrides the document's.
 pub const DUE_AT: &str = "due_at";
+/// The `due` index's partition key (`DUE#0`..`DUE#3`), set only on a pending execution with a next attempt.
 pub const DUE_SHARD: &str = "due_shard";
+/// The sort key of every fire (execution) item.
 pub const FIRE_SK: &str = "FIRE";
 
-/// The indexes.
+/// The index of an automation's executions, newest first.
 pub const BY_AUTOMATION: &str = "by_automation";
+/// The index of pending executions by when they are due (the sweeper's relay).
 pub const DUE: &str = "due";
+/// The index of running runs by when they were last seen (stalled-run detection).
 pub const STALLED: &str = "stalled";
+/// The index of the integrations with an MLflow tracking side (the poller's list).
 pub const TRACKING: &str = "tracking";
 /// The `tracking` index's partition key attribute, set (to [`TRACKING_PK`]) only on the items of
 /// integrations with a tracking side.
 pub const TRACKED: &str = "trk";
+/// The value of [`TRACKED`]: the one partition of the `tracking` index.
 pub const TRACKING_PK: &str = "MLFLOW";
 /// Shards of the `due` and `stalled` indexes.
 pub const SHARDS: u64 = 4;
 
-/// Common attributes.
+/// The entity an automation, integration, API key or execution belongs to.
 pub const ENTITY: &str = "ent";
+/// When an automation, integration or API key was created (ms).
 pub const CREATED_AT: &str = "at";
 
-/// Automation attributes (besides `doc`, `ent`, `at`).
+/// The one partition of every entity's automations and name claims.
 pub const AUTOS_PK: &str = "AUTOS";
+/// An automation's or integration's name.
 pub const NAME: &str = "name";
+/// An automation's or integration's id (on a name claim, the automation holding the name; the `tracking`
+/// index's sort key).
 pub const ID: &str = "id";
+/// When an automation was last updated (ms).
 pub const UPDATED_AT: &str = "upd";
 
+/// The one partition of the rejected envelopes.
 pub const REJECTS_PK: &str = "REJECTS";
 
 /// Escape a user-given key part so `#` always separates parts.

@@ -9,19 +9,29 @@ use std::sync::Mutex;
 /// What a [`Metered`] store asked of DynamoDB.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Metrics {
+    /// GetItem requests (every call, failed or not; likewise for each request count below).
     pub get_item: u64,
+    /// PutItem requests.
     pub put_item: u64,
+    /// UpdateItem requests.
     pub update_item: u64,
+    /// DeleteItem requests.
     pub delete_item: u64,
+    /// Query requests (one per page).
     pub query: u64,
+    /// BatchGetItem requests.
     pub batch_get_item: u64,
+    /// BatchWriteItem requests.
     pub batch_write_item: u64,
+    /// TransactWriteItems requests.
     pub transact_write_items: u64,
     /// Items returned by reads (including the old item of a failed condition).
     pub items_read: u64,
+    /// The [`item_size`] of the items read, summed.
     pub bytes_read: u64,
     /// Items sent in writes (each action of a transaction or batch counts).
     pub items_written: u64,
+    /// Bytes sent in writes: the [`item_size`] of each item put, key deleted or checked, update's key and values.
     pub bytes_written: u64,
     /// Read capacity units: 4 KiB per item per strongly consistent read, half for eventual ones.
     pub read_units: f64,
@@ -40,6 +50,7 @@ impl Metrics {
         self.put_item + self.update_item + self.delete_item + self.batch_write_item + self.transact_write_items
     }
 
+    /// Requests of every kind: reads plus writes.
     pub fn requests(&self) -> u64 {
         self.read_requests() + self.write_requests()
     }
@@ -127,6 +138,7 @@ pub struct Metered<D> {
 }
 
 impl<D> Metered<D> {
+    /// Counts from zero every call passed on to `inner`.
     pub fn new(inner: D) -> Metered<D> {
         Metered { inner, metrics: Mutex::new(Metrics::default()) }
     }
@@ -136,6 +148,7 @@ impl<D> Metered<D> {
         *self.metrics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The wrapped API, for calls that should not be counted.
     pub fn inner(&self) -> &D {
         &self.inner
     }

@@ -13,8 +13,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PackedValues {
-    Packed { packed: String },
-    Plain { values: Vec<f64> },
+    /// The form written here.
+    Packed {
+        /// Base64 (standard alphabet, no padding) of the values as little-endian `f64`s.
+        packed: String,
+    },
+    /// The core's plain form.
+    Plain {
+        /// The values as JSON numbers.
+        values: Vec<f64>,
+    },
 }
 
 impl WindowValues for PackedValues {

@@ -14,10 +14,15 @@ use aws_sdk_dynamodb::types::{
 /// One global secondary index: name, partition key, sort key (and whether it is a number), the
 /// non-key attributes it projects (`None`: keys only).
 pub struct IndexSpec {
+    /// The index's name.
     pub name: &'static str,
+    /// The partition key attribute (always a string).
     pub partition: &'static str,
+    /// The sort key attribute.
     pub sort: &'static str,
+    /// The sort key is a number (`N`) rather than a string (`S`).
     pub sort_is_number: bool,
+    /// The non-key attributes projected into the index; `None`: keys only.
     pub projects: Option<&'static [&'static str]>,
 }
 

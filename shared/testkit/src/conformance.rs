@@ -30,6 +30,7 @@ pub const T0: Timestamp = Timestamp(1_793_534_400_000);
 
 /// A store under test, with what the port leaves to each adapter (listing what was kept).
 pub trait Fixture: Send + Sync {
+    /// The adapter's store, implementing every port the suite tests.
     type Store: RunStore
         + FireStore
         + IngestStore
@@ -43,6 +44,7 @@ pub trait Fixture: Send + Sync {
         + SeedAutomations
         + ReadExecution;
 
+    /// The store under test (fresh and empty for each test).
     fn store(&self) -> &Self::Store;
 
     /// Every reject recorded and live at `now`, oldest first.
@@ -87,6 +89,7 @@ macro_rules! store_conformance {
     };
 }
 
+/// The key of run `run` in project `mnist` of entity `acme`.
 pub fn key(run: &str) -> RunKey {
     RunKey { entity: "acme".into(), project: "mnist".into(), run_id: run.into() }
 }
@@ -156,6 +159,8 @@ async fn load_one<S: RunStore>(s: &S, run: &str, now: Timestamp) -> Option<(u64,
     loaded.remove(0).map(|v| (v.version, v.value.last_event))
 }
 
+/// Run saves are conditional: one whose expected version (`None`: no record) is not the stored one is
+/// refused and writes nothing; versions go up by one; several saves in one call are judged in order.
 pub async fn runs_save_conditionally_and_versions_increment<F: Fixture>(f: &F) {
     let s = f.store();
     let exp = T0.plus(DAY);
@@ -185,6 +190,8 @@ pub async fn runs_save_conditionally_and_versions_increment<F: Fixture>(f: &F) {
     assert_eq!(loaded[2].as_ref().map(|v| (v.version, v.value.last_event)), Some((1, Some(Timestamp(5)))));
 }
 
+/// A run record is absent from its `expires_at` on; a save expecting no record takes it over, and the
+/// version carries on, so a load from before the expiry never matches again.
 pub async fn expired_runs_read_as_absent_and_can_be_taken_over<F: Fixture>(f: &F) {
     let s = f.store();
     let exp = T0.plus(DAY);
@@ -204,6 +211,8 @@ pub async fn expired_runs_read_as_absent_and_can_be_taken_over<F: Fixture>(f: &F
     assert_eq!(s.save_runs(&[save("r1", Some(version), 4, exp.plus(DAY))], exp).await.unwrap(), vec![true]);
 }
 
+/// `load_runs` of more keys than one adapter request takes (250, with gaps) answers one entry per key,
+/// in the keys' order, a key asked twice answered twice.
 pub async fn loads_many_keys_in_order<F: Fixture>(f: &F) {
     // More keys than one request takes in any adapter (SQLite 200, DynamoDB 100), with gaps.
     let s = f.store();
@@ -223,6 +232,8 @@ pub async fn loads_many_keys_in_order<F: Fixture>(f: &F) {
     assert_eq!(twice.iter().map(|v| v.as_ref().map(|v| v.version)).collect::<Vec<_>>(), vec![Some(1), Some(1)]);
 }
 
+/// `record_fires` reports a fire id already recorded (in an earlier call or earlier in the same one) as
+/// not new.
 pub async fn fires_are_recorded_at_most_once<F: Fixture>(f: &F) {
     let s = f.store();
     let (a, b) = (fire("f1", "auto-1"), fire("f2", "auto-1"));
@@ -234,6 +245,7 @@ pub async fn fires_are_recorded_at_most_once<F: Fixture>(f: &F) {
     assert!(s.record_fires(&[], T0).await.unwrap().is_empty());
 }
 
+/// A fire id is taken for [`FIRE_TTL`] from its recording; after that it records anew, for another TTL.
 pub async fn an_expired_fire_can_be_recorded_again<F: Fixture>(f: &F) {
     let s = f.store();
     let one = [fire("f1", "auto-1")];
@@ -246,6 +258,7 @@ pub async fn an_expired_fire_can_be_recorded_again<F: Fixture>(f: &F) {
     assert_eq!(s.record_fires(&one, expiry.plus(FIRE_TTL).minus(1)).await.unwrap(), vec![false]);
 }
 
+/// Recorded rejects read back whole, oldest first ([`Fixture::rejects`]).
 pub async fn rejects_are_kept_in_order<F: Fixture>(f: &F) {
     assert!(f.rejects(T0).await.is_empty());
     for n in 0..3 {
@@ -254,6 +267,8 @@ pub async fn rejects_are_kept_in_order<F: Fixture>(f: &F) {
     assert_eq!(f.rejects(T0).await, vec![reject(0), reject(1), reject(2)]);
 }
 
+/// `put_automation` creates or replaces by id, a name is unique within its entity (a name given up by a
+/// rename is free), and `list_entity_automations` lists one entity's in the order of the whole listing.
 pub async fn automations_upsert_by_id_and_keep_names_unique<F: Fixture>(f: &F) {
     let s = f.store();
     let listed = |v: Vec<Automation>| {
@@ -336,6 +351,8 @@ fn fire_summary(fires: &[Fire]) -> Vec<(String, Value)> {
     fires.iter().map(|f| (f.automation_id.to_string(), Value::from(f.event_id.clone()))).collect()
 }
 
+/// Ingest of a batch delivered twice fires once (the second delivery's state fire counted a duplicate)
+/// and saves the run once.
 pub async fn redelivered_batches_fire_nothing_new<F: Fixture>(f: &F) {
     let s = f.store();
     let now = Timestamp::parse_rfc3339("2026-11-01T12:01:00Z").unwrap();
@@ -361,6 +378,7 @@ pub async fn redelivered_batches_fire_nothing_new<F: Fixture>(f: &F) {
     assert_eq!(version, 1);
 }
 
+/// Two consumers ingesting the same batch at once fire once between them and save the run once.
 pub async fn overlapping_consumers_fire_once<F: Fixture>(f: &F) {
     // Two consumers evaluate the same batch at once (a redelivery overlapping the first
     // delivery): between them the automation fires once and the run record is saved once.
@@ -433,6 +451,8 @@ fn ids(page: &[AutomationRecord]) -> Vec<&str> {
     page.iter().map(|r| r.automation.id.as_str()).collect()
 }
 
+/// The configuration port's automations: name and id conflicts, `find_automations` filtered by scope,
+/// event type and enabled, paged in id order by cursor, and invisible to other entities.
 pub async fn config_automations_are_unique_per_entity_filtered_and_paged<F: Fixture>(f: &F) {
     let s = f.store();
     for (i, a) in config_set().iter().enumerate() {
@@ -481,6 +501,8 @@ pub async fn config_automations_are_unique_per_entity_filtered_and_paged<F: Fixt
     );
 }
 
+/// `update_automation` keeps `created_at` and refuses a taken name; updates and deletes reach only the
+/// automation's own entity; a renamed or deleted automation's name is free.
 pub async fn config_updates_and_deletes_stay_in_their_entity<F: Fixture>(f: &F) {
     let s = f.store();
     for a in config_set() {
@@ -529,6 +551,8 @@ async fn integration_names<S: ConfigStore>(
     (p.items.into_iter().map(|i| i.name.into_string()).collect(), p.next)
 }
 
+/// Integrations: unique names per entity, read back with their credentials, paged, disabled and
+/// re-enabled, replaced in place (id and `created_at` kept), deleted; API keys found by their hash.
 pub async fn config_integrations_and_keys<F: Fixture>(f: &F) {
     let s = f.store();
     let hook = integration(
@@ -678,6 +702,8 @@ fn hook_fire(id: &str, automation_id: &str) -> Fire {
     Fire { action: Action::Webhook { integration: "hook".into(), payload: None }, ..fire(id, automation_id) }
 }
 
+/// Recording a fire records its execution: `PENDING` and due at once for a delivery action, `FINISHED`
+/// for the none action; a redelivered fire leaves it unchanged.
 pub async fn outbox_records_the_execution_with_the_fire<F: Fixture>(f: &F) {
     let s = f.store();
     let fires = [hook_fire("f1", "a1"), fire("f2", "a1")];
@@ -698,6 +724,8 @@ pub async fn outbox_records_the_execution_with_the_fire<F: Fixture>(f: &F) {
     assert!(s.get_execution(&FireId::new("nope"), T0).await.unwrap().is_none());
 }
 
+/// Claims lease due executions (bumping the version) until the lease ends, an ended lease is taken over,
+/// saves compare and swap on the version, and a claim by id checks the version or that it is due.
 pub async fn outbox_claims_lease_and_compare_and_swap<F: Fixture>(f: &F) {
     let s = f.store();
     let fires: Vec<Fire> = (0..3).map(|i| hook_fire(&format!("f{i}"), "a1")).collect();
@@ -746,6 +774,8 @@ pub async fn outbox_claims_lease_and_compare_and_swap<F: Fixture>(f: &F) {
     assert_eq!(again.map(|e| e.attempts), Some(1));
 }
 
+/// `list_executions` pages one automation's executions newest first (ties by fire id); a bad cursor or an
+/// unknown automation lists nothing.
 pub async fn outbox_lists_newest_first<F: Fixture>(f: &F) {
     let s = f.store();
     for i in 0..5 {
@@ -770,6 +800,8 @@ pub async fn outbox_lists_newest_first<F: Fixture>(f: &F) {
     assert!(s.list_executions(&AutomationId::new("nobody"), None, 3, T0).await.unwrap().items.is_empty());
 }
 
+/// An execution is gone when its fire expires ([`FIRE_TTL`]): not read, claimed or listed; the fire id
+/// then records a new execution.
 pub async fn outbox_executions_expire_with_their_fires<F: Fixture>(f: &F) {
     let s = f.store();
     s.record_fires(&[hook_fire("f1", "a1")], T0).await.unwrap();
@@ -807,6 +839,8 @@ fn activity_update(
     ActivityUpdate { key: key(run), state, alive_at, info: Some(run_info(run)), seen_at: seen }
 }
 
+/// `stalled_runs` lists running runs silent since the given time, longest silent first and at most
+/// `limit`; a finished run or a crash envelope's update leaves the list; a heartbeat keeps the run info.
 pub async fn activity_finds_stalled_runs<F: Fixture>(f: &F) {
     let s = f.store();
     s.record_activity(
@@ -848,6 +882,8 @@ pub async fn activity_finds_stalled_runs<F: Fixture>(f: &F) {
     assert_eq!(ids, ["r2", "q5", "q4"]);
 }
 
+/// Activity expires (kept about a month), an older state change arriving late does not undo a newer one,
+/// and a run's record and activity do not overwrite each other.
 pub async fn activity_expires_and_follows_event_time<F: Fixture>(f: &F) {
     let s = f.store();
     s.record_activity(&[activity_update("r1", None, Some(T0), T0)], T0).await.unwrap();

@@ -64,10 +64,12 @@ impl Emulator {
         panic!("cargo lambda watch did not start on three ports; its last output:\n{last}")
     }
 
+    /// The emulator's process id.
     pub fn pid(&self) -> u32 {
         self.server.pid()
     }
 
+    /// The emulator's port on 127.0.0.1 (Runtime API and invoke API both).
     pub fn port(&self) -> u16 {
         self.port
     }

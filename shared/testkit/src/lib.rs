@@ -10,8 +10,6 @@
 //! - [`queues`]: the deployment's queues with their dead-letter queues, on moto;
 //! - [`conformance`]: the store conformance suite, written once and run against every adapter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-// Test support, not yet documented item by item (about 33): see Cargo.toml.
-#![allow(missing_docs)]
 
 pub mod conformance;
 pub mod lambda;

@@ -53,10 +53,12 @@ impl MlflowServer {
         self.server = Some(spawn(&self.dir, self.port));
     }
 
+    /// `http://127.0.0.1:PORT`: the tracking URI (the same after a restart).
     pub fn uri(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's output so far, for failure messages; empty while it is stopped.
     pub fn output(&self) -> String {
         self.server.as_ref().map(Server::output).unwrap_or_default()
     }

@@ -43,10 +43,12 @@ impl Moto {
         panic!("moto_server did not start on three ports; its last output:\n{last}")
     }
 
+    /// The moto server's process id.
     pub fn pid(&self) -> u32 {
         self.server.pid()
     }
 
+    /// The moto server's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -6,11 +6,17 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName
 /// Queue URLs.
 #[derive(Debug, Clone)]
 pub struct Queues {
+    /// `artifact-events`: redriven to [`Queues::artifacts_dlq`] after 5 receives.
     pub artifacts: String,
+    /// `artifact-events-dlq`.
     pub artifacts_dlq: String,
+    /// `run-events.fifo` (FIFO): redriven to [`Queues::runs_dlq`] after 5 receives.
     pub runs: String,
+    /// `run-events-dlq.fifo` (FIFO).
     pub runs_dlq: String,
+    /// `deliveries`: redriven to [`Queues::deliveries_dlq`] after 100 receives.
     pub deliveries: String,
+    /// `deliveries-dlq`.
     pub deliveries_dlq: String,
 }
 
