@@ -1,7 +1,7 @@
 //! Run activity (liveness, for stalled-run detection): the `act` part of a run's item, and the
 //! sparse `stalled` index over the items of running runs.
 
-use crate::api::{DynamoApi, DynamoError, Item, Params, Query, Update};
+use crate::api::{DynamoApi, DynamoError, Item, Params, Query, Read, Update};
 use crate::keys::{
     self, ACTIVITY, ACTIVITY_EXPIRES, EXPIRES_AT, PK, SEEN, STALL_SHARD, STALLED, TOKEN, TOKEN_VALUE, VERSION, get_s,
     n, s,
@@ -233,7 +233,7 @@ impl<D: DynamoApi> RunActivityStore for DynamoStore<D> {
                             .value(":since", n(silent_since.0)),
                         start: start.take(),
                         limit: Some(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000)),
-                        consistent: false,
+                        read: Read::Eventual,
                         forward: true,
                         ..Query::default()
                     };

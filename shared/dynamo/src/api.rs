@@ -111,8 +111,8 @@ pub struct Query {
     pub start: Option<Item>,
     /// At most this many items evaluated for the page (before `filter`); `None`: DynamoDB's 1 MB page.
     pub limit: Option<i32>,
-    /// Strongly consistent (not possible on a global secondary index).
-    pub consistent: bool,
+    /// [`Read::Consistent`] is not possible on a global secondary index.
+    pub read: Read,
     /// Descending sort-key order when `false`.
     pub forward: bool,
 }
@@ -225,15 +225,32 @@ impl DynamoError {
     }
 }
 
+/// How a read sees recent writes (DynamoDB's `ConsistentRead`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Read {
+    /// Sees every write acknowledged before it; costs a whole read unit per 4 KB.
+    Consistent,
+    /// May be a moment behind; half the cost, and the only kind a global secondary index serves.
+    #[default]
+    Eventual,
+}
+
+impl Read {
+    /// The `ConsistentRead` flag of the request.
+    pub fn is_consistent(self) -> bool {
+        self == Read::Consistent
+    }
+}
+
 /// The DynamoDB operations the store uses. Every method names its table, so one client serves
 /// any table.
 pub trait DynamoApi: Send + Sync + 'static {
-    /// GetItem: the item at `key`, `None` if there is none; strongly consistent if `consistent`.
+    /// GetItem: the item at `key`, `None` if there is none.
     fn get_item(
         &self,
         table: &str,
         key: Item,
-        consistent: bool,
+        read: Read,
     ) -> impl Future<Output = Result<Option<Item>, DynamoError>> + Send;
 
     /// Conditional writes return the old item on failure (`ReturnValuesOnConditionCheckFailure`).
@@ -257,7 +274,7 @@ pub trait DynamoApi: Send + Sync + 'static {
         &self,
         table: &str,
         keys: Vec<Item>,
-        consistent: bool,
+        read: Read,
     ) -> impl Future<Output = Result<BatchGot, DynamoError>> + Send;
 
     /// At most 25 writes, to distinct keys. Returns the writes DynamoDB did not process.
@@ -342,13 +359,13 @@ fn no_reasons<E>(_: &E) -> Option<Vec<Option<String>>> {
 }
 
 impl DynamoApi for SdkDynamo {
-    async fn get_item(&self, table: &str, key: Item, consistent: bool) -> Result<Option<Item>, DynamoError> {
+    async fn get_item(&self, table: &str, key: Item, read: Read) -> Result<Option<Item>, DynamoError> {
         let out = self
             .client
             .get_item()
             .table_name(table)
             .set_key(Some(key))
-            .consistent_read(consistent)
+            .consistent_read(read.is_consistent())
             .send()
             .await
             .map_err(|e| classify("GetItem", e, no_item, no_reasons))?;
@@ -437,7 +454,7 @@ impl DynamoApi for SdkDynamo {
             .set_expression_attribute_values(query.params.values_opt())
             .set_exclusive_start_key(query.start)
             .set_limit(query.limit)
-            .consistent_read(query.consistent)
+            .consistent_read(query.read.is_consistent())
             .scan_index_forward(query.forward)
             .send()
             .await
@@ -445,9 +462,12 @@ impl DynamoApi for SdkDynamo {
         Ok(QueryPage { items: out.items.unwrap_or_default(), last_key: out.last_evaluated_key })
     }
 
-    async fn batch_get_item(&self, table: &str, keys: Vec<Item>, consistent: bool) -> Result<BatchGot, DynamoError> {
-        let request =
-            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(consistent).build().map_err(invalid)?;
+    async fn batch_get_item(&self, table: &str, keys: Vec<Item>, read: Read) -> Result<BatchGot, DynamoError> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(read.is_consistent())
+            .build()
+            .map_err(invalid)?;
         let mut out = self
             .client
             .batch_get_item()

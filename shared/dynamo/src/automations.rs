@@ -1,7 +1,7 @@
 //! Automations: one item each in the `AUTOS` partition, with a name-claim item per (entity,
 //! name) that keeps names unique, both written in one transaction.
 
-use crate::api::{DynamoApi, DynamoError, Item, Params, Put, Query, TransactItem};
+use crate::api::{DynamoApi, DynamoError, Item, Params, Put, Query, Read, TransactItem};
 use crate::keys::{
     self, AUTOS_PK, CREATED_AT, DOCUMENT, ENTITY, ID, NAME, PK, SK, TOKEN, UPDATED_AT, get_i64, get_s, n, s,
 };
@@ -41,7 +41,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                 .name("#sk", SK)
                 .value(":pk", s(AUTOS_PK))
                 .value(":prefix", s(prefix)),
-            consistent: true,
+            read: Read::Consistent,
             forward: true,
             ..Query::default()
         })
@@ -62,10 +62,11 @@ impl<D: DynamoApi> DynamoStore<D> {
         let entity = automation.entity();
         let key = keys::automation_key(entity, &automation.id);
         for _ in 0..PUT_ATTEMPTS {
-            let existing =
-                retrying(&self.backoff, "GetItem (automation)", || self.api.get_item(&self.table, key.clone(), true))
-                    .await
-                    .map_err(|e| unavailable("read automation", e))?;
+            let existing = retrying(&self.backoff, "GetItem (automation)", || {
+                self.api.get_item(&self.table, key.clone(), Read::Consistent)
+            })
+            .await
+            .map_err(|e| unavailable("read automation", e))?;
             match (&existing, mode) {
                 (Some(_), WriteMode::Create) => {
                     return Err(StoreError::Conflict(format!("an automation with id {:?} exists", automation.id)));
@@ -127,7 +128,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                     // Our own earlier attempt may have landed (a timeout, then a retry that found
                     // the item changed): the item then carries our token.
                     let now_item = retrying(&self.backoff, "GetItem (automation)", || {
-                        self.api.get_item(&self.table, key.clone(), true)
+                        self.api.get_item(&self.table, key.clone(), Read::Consistent)
                     })
                     .await
                     .map_err(|e| unavailable("read automation", e))?;

@@ -1,7 +1,7 @@
 //! BatchGetItem and BatchWriteItem at DynamoDB's limits, with what DynamoDB leaves unprocessed
 //! retried with backoff until done or out of attempts.
 
-use crate::api::{DynamoApi, DynamoError, Item, Write};
+use crate::api::{DynamoApi, DynamoError, Item, Read, Write};
 use crate::retry::retrying;
 use crate::{DynamoStore, keys};
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ pub const MAX_BATCH_WRITE: usize = 25;
 
 impl<D: DynamoApi> DynamoStore<D> {
     /// Every item of `keys` that exists (in no particular order). Duplicate keys are asked once.
-    pub async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, DynamoError> {
+    pub async fn batch_get(&self, keys: Vec<Item>, read: Read) -> Result<Vec<Item>, DynamoError> {
         let mut seen = HashSet::new();
         let keys: Vec<Item> = keys.into_iter().filter(|k| seen.insert(key_string(k))).collect();
         let mut found = Vec::with_capacity(keys.len());
@@ -31,7 +31,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                     tokio::time::sleep(self.backoff.delay(round - 1)).await;
                 }
                 let got = retrying(&self.backoff, "BatchGetItem", || {
-                    self.api.batch_get_item(&self.table, pending.clone(), consistent)
+                    self.api.batch_get_item(&self.table, pending.clone(), read)
                 })
                 .await?;
                 found.extend(got.items);

@@ -1,7 +1,7 @@
 //! The configuration port: automations per entity (see `automations.rs`), integrations and API
 //! keys.
 
-use crate::api::{Delete, DynamoApi, DynamoError, Item, Params, Put, Query, TransactItem, Update};
+use crate::api::{Delete, DynamoApi, DynamoError, Item, Params, Put, Query, Read, TransactItem, Update};
 use crate::automations::{WriteMode, decode as decode_automation};
 use crate::keys::{
     self, AUTOS_PK, CREATED_AT, DOCUMENT, ENTITY, ID, NAME, PK, SK, TOKEN, TRACKED, TRACKING_PK, get_i64, get_s, n, s,
@@ -42,7 +42,7 @@ pub(crate) fn integration_of(item: &Item) -> Result<Integration, StoreError> {
 
 impl<D: DynamoApi> DynamoStore<D> {
     pub(crate) async fn get(&self, key: Item, what: &str) -> Result<Option<Item>, StoreError> {
-        retrying(&self.backoff, "GetItem", || self.api.get_item(&self.table, key.clone(), true))
+        retrying(&self.backoff, "GetItem", || self.api.get_item(&self.table, key.clone(), Read::Consistent))
             .await
             .map_err(|e| unavailable(what, e))
     }
@@ -96,7 +96,7 @@ impl<D: DynamoApi> AutomationCatalog for DynamoStore<D> {
                         .value(":to", s(to.clone())),
                     start: start.take(),
                     limit: Some(i32::try_from((limit + 1).min(200)).unwrap_or(200)),
-                    consistent: true,
+                    read: Read::Consistent,
                     forward: true,
                     ..Query::default()
                 };
@@ -270,7 +270,7 @@ impl<D: DynamoApi> IntegrationStore for DynamoStore<D> {
                 .query_all(Query {
                     key_condition: "#pk = :pk".into(),
                     params: Params::default().name("#pk", PK).value(":pk", s(keys::integrations_pk(entity))),
-                    consistent: true,
+                    read: Read::Consistent,
                     forward: true,
                     ..Query::default()
                 })

@@ -2,7 +2,7 @@
 //! which is also the fire's delivery record. While `PENDING` it sits in the sparse `due` index;
 //! workers claim it with a conditional update of its version.
 
-use crate::api::{DynamoApi, DynamoError, Item, Params, Put, Query, Update};
+use crate::api::{DynamoApi, DynamoError, Item, Params, Put, Query, Read, Update};
 use crate::keys::{
     self, AUTOMATION_ID, BY_AUTOMATION, CREATED_ID, DOCUMENT, DUE, DUE_AT, DUE_SHARD, ENTITY, EXPIRES_AT, PK, STATE,
     TOKEN, TOKEN_VALUE, VERSION, get_i64, get_s, n, s,
@@ -168,7 +168,7 @@ impl<D: DynamoApi> DynamoStore<D> {
                     .value(":due_by", n(due_by.0)),
                 start: start.take(),
                 limit: Some(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000)),
-                consistent: false,
+                read: Read::Eventual,
                 forward: true,
                 ..Query::default()
             };
@@ -308,7 +308,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
                     key_condition: key_condition.into(),
                     params,
                     limit: Some(i32::try_from(want.min(100)).unwrap_or(100)),
-                    consistent: false,
+                    read: Read::Eventual,
                     forward: false,
                     ..Query::default()
                 };
@@ -319,7 +319,7 @@ impl<D: DynamoApi> ExecutionStore for DynamoStore<D> {
                     page.items.iter().map(|i| keys::key(get_s(i, PK).unwrap_or_default(), keys::FIRE_SK)).collect();
                 let order: Vec<String> = page.items.iter().filter_map(|i| get_s(i, PK).map(str::to_string)).collect();
                 let mut got: HashMap<String, Item> = self
-                    .batch_get(keys, false)
+                    .batch_get(keys, Read::Eventual)
                     .await
                     .map_err(|e| unavailable("read executions", e))?
                     .into_iter()
@@ -365,7 +365,7 @@ impl<D: DynamoApi> ReadExecution for DynamoStore<D> {
     ) -> BoxFuture<'a, Result<Option<Execution>, StoreError>> {
         Box::pin(async move {
             let item = retrying(&self.backoff, "GetItem (execution)", || {
-                self.api.get_item(&self.table, keys::fire_key(fire_id), true)
+                self.api.get_item(&self.table, keys::fire_key(fire_id), Read::Consistent)
             })
             .await
             .map_err(|e| unavailable("read execution", e))?;

@@ -3,7 +3,9 @@
 //! work unprocessed. Faults are scripted per operation or drawn at random from a seed, so a
 //! failing run can be replayed.
 
-use crate::api::{BatchGot, Delete, DynamoApi, DynamoError, Item, Put, Query, QueryPage, TransactItem, Update, Write};
+use crate::api::{
+    BatchGot, Delete, DynamoApi, DynamoError, Item, Put, Query, QueryPage, Read, TransactItem, Update, Write,
+};
 use crate::keys::{TOKEN, TOKEN_VALUE};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{HashMap, VecDeque};
@@ -176,10 +178,10 @@ macro_rules! simple_fault {
 }
 
 impl<D: DynamoApi> DynamoApi for Faulty<D> {
-    async fn get_item(&self, table: &str, key: Item, consistent: bool) -> Result<Option<Item>, DynamoError> {
+    async fn get_item(&self, table: &str, key: Item, read: Read) -> Result<Option<Item>, DynamoError> {
         let fault = self.next(Op::GetItem, false);
-        simple_fault!(Op::GetItem, fault, self.inner.get_item(table, key.clone(), consistent));
-        self.inner.get_item(table, key, consistent).await
+        simple_fault!(Op::GetItem, fault, self.inner.get_item(table, key.clone(), read));
+        self.inner.get_item(table, key, read).await
     }
 
     async fn put_item(&self, table: &str, put: Put) -> Result<(), DynamoError> {
@@ -218,17 +220,17 @@ impl<D: DynamoApi> DynamoApi for Faulty<D> {
         self.inner.query(table, query).await
     }
 
-    async fn batch_get_item(&self, table: &str, keys: Vec<Item>, consistent: bool) -> Result<BatchGot, DynamoError> {
+    async fn batch_get_item(&self, table: &str, keys: Vec<Item>, read: Read) -> Result<BatchGot, DynamoError> {
         let fault = self.next(Op::BatchGetItem, false);
-        simple_fault!(Op::BatchGetItem, fault, self.inner.batch_get_item(table, keys.clone(), consistent));
+        simple_fault!(Op::BatchGetItem, fault, self.inner.batch_get_item(table, keys.clone(), read));
         if fault == Some(Fault::Partial) && keys.len() > 1 {
             let mut keys = keys;
             let rest = keys.split_off(keys.len().div_ceil(2));
-            let mut got = self.inner.batch_get_item(table, keys, consistent).await?;
+            let mut got = self.inner.batch_get_item(table, keys, read).await?;
             got.unprocessed.extend(rest);
             return Ok(got);
         }
-        self.inner.batch_get_item(table, keys, consistent).await
+        self.inner.batch_get_item(table, keys, read).await
     }
 
     async fn batch_write_item(&self, table: &str, writes: Vec<Write>) -> Result<Vec<Write>, DynamoError> {

@@ -33,7 +33,7 @@ mod runs;
 pub mod schema;
 mod tracking;
 
-pub use api::{DynamoApi, DynamoError, Item, SdkDynamo};
+pub use api::{DynamoApi, DynamoError, Item, Read, SdkDynamo};
 pub use batch_session::{ACTIVITY_GRANULARITY, RunBatch};
 #[cfg(feature = "testing")]
 pub use fault::{Fault, Faulty, Op};

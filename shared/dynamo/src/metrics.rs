@@ -1,7 +1,9 @@
 //! Counting what the store asks of DynamoDB: requests per operation, and item bytes read and
 //! written, with the capacity units they cost. The cost benchmark reads these.
 
-use crate::api::{BatchGot, Delete, DynamoApi, DynamoError, Item, Put, Query, QueryPage, TransactItem, Update, Write};
+use crate::api::{
+    BatchGot, Delete, DynamoApi, DynamoError, Item, Put, Query, QueryPage, Read, TransactItem, Update, Write,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::fmt;
 use std::sync::Mutex;
@@ -157,13 +159,13 @@ impl<D> Metered<D> {
         f(&mut self.metrics.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    fn read(&self, items: &[&Item], consistent: bool) {
+    fn read(&self, items: &[&Item], read: Read) {
         self.count(|m| {
             for it in items {
                 let size = item_size(it);
                 m.items_read += 1;
                 m.bytes_read += size;
-                m.read_units += units(size, 4096) * if consistent { 1.0 } else { 0.5 };
+                m.read_units += units(size, 4096) * read_cost(read);
             }
         });
     }
@@ -180,7 +182,7 @@ impl<D> Metered<D> {
 
     fn failed_condition<T>(&self, r: &Result<T, DynamoError>) {
         if let Err(DynamoError::ConditionFailed(Some(old))) = r {
-            self.read(&[old], true);
+            self.read(&[old], Read::Consistent);
         }
     }
 }
@@ -192,11 +194,11 @@ fn update_size(u: &Update) -> u64 {
 }
 
 impl<D: DynamoApi> DynamoApi for Metered<D> {
-    async fn get_item(&self, table: &str, key: Item, consistent: bool) -> Result<Option<Item>, DynamoError> {
+    async fn get_item(&self, table: &str, key: Item, read: Read) -> Result<Option<Item>, DynamoError> {
         self.count(|m| m.get_item += 1);
-        let r = self.inner.get_item(table, key, consistent).await;
+        let r = self.inner.get_item(table, key, read).await;
         if let Ok(Some(item)) = &r {
-            self.read(&[item], consistent);
+            self.read(&[item], read);
         }
         r
     }
@@ -227,7 +229,7 @@ impl<D: DynamoApi> DynamoApi for Metered<D> {
 
     async fn query(&self, table: &str, query: Query) -> Result<QueryPage, DynamoError> {
         self.count(|m| m.query += 1);
-        let consistent = query.consistent;
+        let read = query.read;
         let r = self.inner.query(table, query).await;
         if let Ok(page) = &r {
             // A query is billed on the total size of what it read, not per item.
@@ -235,17 +237,17 @@ impl<D: DynamoApi> DynamoApi for Metered<D> {
             self.count(|m| {
                 m.items_read += page.items.len() as u64;
                 m.bytes_read += size;
-                m.read_units += units(size, 4096) * if consistent { 1.0 } else { 0.5 };
+                m.read_units += units(size, 4096) * read_cost(read);
             });
         }
         r
     }
 
-    async fn batch_get_item(&self, table: &str, keys: Vec<Item>, consistent: bool) -> Result<BatchGot, DynamoError> {
+    async fn batch_get_item(&self, table: &str, keys: Vec<Item>, read: Read) -> Result<BatchGot, DynamoError> {
         self.count(|m| m.batch_get_item += 1);
-        let r = self.inner.batch_get_item(table, keys, consistent).await;
+        let r = self.inner.batch_get_item(table, keys, read).await;
         if let Ok(got) = &r {
-            self.read(&got.items.iter().collect::<Vec<_>>(), consistent);
+            self.read(&got.items.iter().collect::<Vec<_>>(), read);
         }
         r
     }
@@ -273,6 +275,14 @@ impl<D: DynamoApi> DynamoApi for Metered<D> {
             2.0,
         );
         self.inner.transact_write_items(table, items).await
+    }
+}
+
+/// Read units per 4 KB: a whole one for a consistent read, half for an eventual one.
+fn read_cost(read: Read) -> f64 {
+    match read {
+        Read::Consistent => 1.0,
+        Read::Eventual => 0.5,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Rejected envelopes, kept 30 days where an operator can list them. (On AWS the functions send
 //! rejects to the dead-letter queue; this is for the API's intake, which answers the sender.)
 
-use crate::api::{DynamoApi, Params, Put, Query};
+use crate::api::{DynamoApi, Params, Put, Query, Read};
 use crate::keys::{self, EXPIRES_AT, PK, REJECTS_PK, get_i64, get_s, n, s};
 use crate::retry::retrying;
 use crate::{DynamoStore, unavailable};
@@ -42,7 +42,7 @@ impl<D: DynamoApi> DynamoStore<D> {
             .query_all(Query {
                 key_condition: "#pk = :pk".into(),
                 params: Params::default().name("#pk", PK).value(":pk", s(REJECTS_PK)),
-                consistent: true,
+                read: Read::Consistent,
                 forward: true,
                 ..Query::default()
             })

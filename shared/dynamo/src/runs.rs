@@ -1,7 +1,7 @@
 //! Run records: the `rec` part of a run's item, read in batches, saved with the item's
 //! optimistic version.
 
-use crate::api::{DynamoApi, DynamoError, Item, Params, Update};
+use crate::api::{DynamoApi, DynamoError, Item, Params, Read, Update};
 use crate::keys::{self, EXPIRES_AT, PK, RECORD, RECORD_EXPIRES, TOKEN, TOKEN_VALUE, VERSION, get_i64, get_s, n, s};
 use crate::retry::retrying;
 use crate::{DynamoStore, corrupt, own_write, unavailable};
@@ -65,7 +65,7 @@ impl<D: DynamoApi> DynamoStore<D> {
     /// The run items of `keys` (whole, expired or not), by partition key.
     pub(crate) async fn run_items(&self, keys: &[RunKey]) -> Result<HashMap<String, Item>, StoreError> {
         let items = self
-            .batch_get(keys.iter().map(keys::run_key).collect(), true)
+            .batch_get(keys.iter().map(keys::run_key).collect(), Read::Consistent)
             .await
             .map_err(|e| unavailable("load runs", e))?;
         Ok(items.into_iter().map(|item| (get_s(&item, PK).unwrap_or_default().to_string(), item)).collect())

@@ -2,7 +2,7 @@
 //! (through the sparse `tracking` index), one cursor item per (integration, run), one poll
 //! record per integration, all in the integration's `MLFLOW#{id}` partition (see [`crate::keys`]).
 
-use crate::api::{DynamoApi, Item, Params, Put, Query, Write};
+use crate::api::{DynamoApi, Item, Params, Put, Query, Read, Write};
 use crate::config::integration_of;
 use crate::keys::{self, PK, SK, TRACKED, TRACKING, TRACKING_PK, get_i64, get_s, n, s};
 use crate::retry::retrying;
@@ -53,7 +53,7 @@ impl<D: DynamoApi> DynamoStore<D> {
             .query_all(Query {
                 key_condition: "#pk = :pk".into(),
                 params: Params::default().name("#pk", PK).value(":pk", s(keys::tracking_pk(integration_id))),
-                consistent: true,
+                read: Read::Consistent,
                 forward: true,
                 ..Query::default()
             })
@@ -85,14 +85,17 @@ impl<D: DynamoApi> TrackingStore for DynamoStore<D> {
                     index: Some(TRACKING.into()),
                     key_condition: "#trk = :trk".into(),
                     params: Params::default().name("#trk", TRACKED).value(":trk", s(TRACKING_PK)),
-                    consistent: false,
+                    read: Read::Eventual,
                     forward: true,
                     ..Query::default()
                 })
                 .await
                 .map_err(|e| unavailable("list tracking integrations", e))?;
             let keys = listed.iter().filter_map(|i| Some(keys::key(get_s(i, PK)?, get_s(i, SK)?))).collect();
-            let items = self.batch_get(keys, true).await.map_err(|e| unavailable("read tracking integrations", e))?;
+            let items = self
+                .batch_get(keys, Read::Consistent)
+                .await
+                .map_err(|e| unavailable("read tracking integrations", e))?;
             let mut out = Vec::with_capacity(items.len());
             for item in items.iter().filter(|i| get_s(i, TRACKED).is_some()) {
                 let i = integration_of(item)?;
@@ -113,7 +116,8 @@ impl<D: DynamoApi> TrackingStore for DynamoStore<D> {
     ) -> BoxFuture<'a, Result<Vec<RunCursor>, StoreError>> {
         Box::pin(async move {
             let keys = run_ids.iter().map(|r| keys::cursor_key(integration_id, r)).collect();
-            let items = self.batch_get(keys, true).await.map_err(|e| unavailable("read tracking cursors", e))?;
+            let items =
+                self.batch_get(keys, Read::Consistent).await.map_err(|e| unavailable("read tracking cursors", e))?;
             let mut found: HashMap<String, RunCursor> = HashMap::with_capacity(items.len());
             for item in &items {
                 found.insert(get_s(item, SK).unwrap_or_default().to_string(), decode_cursor(item)?);

@@ -12,7 +12,7 @@ use automations_core::store::ReadExecution;
 use automations_core::store::SeedAutomations;
 use automations_core::store::{FireStore, MemoryStore, RunSave, RunStore, StoreError};
 use automations_core::time::{DAY, Timestamp};
-use automations_dynamo::api::{Item, Write};
+use automations_dynamo::api::{Item, Read, Write};
 use automations_dynamo::keys::{self, n};
 use automations_dynamo::{Backoff, DynamoStore, Fault, Faulty, Metered, Op, SdkDynamo, create_table};
 use automations_testkit::conformance::{T0, fire, key};
@@ -134,7 +134,11 @@ async fn unprocessed_keys_and_items_are_retried() {
     f.store.batch_write(writes).await.unwrap();
     let m = f.requests().since(&before);
     assert!(m.batch_write_item >= 3 + 2, "three chunks of at most 25, and the unprocessed halves again: {m}");
-    let got = f.store.batch_get((0..60).map(|i| keys::key(format!("TEST#{i}"), "X")).collect(), true).await.unwrap();
+    let got = f
+        .store
+        .batch_get((0..60).map(|i| keys::key(format!("TEST#{i}"), "X")).collect(), Read::Consistent)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 60, "every write landed");
     assert!(got.iter().all(|i| matches!(i.get("n"), Some(v) if v.as_n().is_ok())));
 }
@@ -146,7 +150,7 @@ async fn batches_are_chunked_to_dynamodb_limits() {
     f.store.batch_write(writes).await.unwrap();
     assert_eq!(f.requests().batch_write_item, 5, "25 + 25 + 25 + 25 + 1");
     let keys: Vec<Item> = (0..101).map(|i| keys::key(format!("T#{i}"), "X")).collect();
-    let got = f.store.batch_get(keys, true).await.unwrap();
+    let got = f.store.batch_get(keys, Read::Consistent).await.unwrap();
     assert_eq!((got.len(), f.requests().batch_get_item), (101, 2), "100 + 1");
 }
 
