@@ -11,6 +11,7 @@
 use super::extremum::Extremum;
 use super::ring::Ring;
 use super::sums::{SlidingMoments, SlidingSum, period};
+use super::watch::ErrScales;
 use std::sync::Arc;
 
 /// What a running aggregate computes.
@@ -221,7 +222,17 @@ impl Aggregates {
         }
         self.specs = Some(specs.clone());
         let values = ring.values();
-        let mut fresh = Aggregates { specs: Some(specs.clone()), ..Aggregates::default() };
+        // Sized exactly: a window holds these for as long as it lives, and a vector grown by
+        // pushes keeps room for four.
+        let count = |family: usize| specs.iter().filter(|s| s.kind.family() == family).count();
+        let mut fresh = Aggregates {
+            specs: Some(specs.clone()),
+            sums: Vec::with_capacity(count(0)),
+            extrema: Vec::with_capacity(count(1)),
+            moments: Vec::with_capacity(count(2)),
+            reaches: Vec::with_capacity(count(3)),
+            ..Aggregates::default()
+        };
         for &spec in specs.iter() {
             let AggSpec { lag, len, .. } = spec;
             let part = span(values, lag, len);
@@ -232,7 +243,7 @@ impl Aggregates {
                     fresh.sums.push(Tracked::new(spec, s, ring.pushes()));
                 }
                 AggKind::Moments => {
-                    let mut m = SlidingMoments::default();
+                    let mut m = SlidingMoments::new(ErrScales::of(len));
                     m.recompute(part, None);
                     fresh.moments.push(Tracked::new(spec, m, ring.pushes()));
                 }
