@@ -373,7 +373,9 @@ impl ByMetric {
     fn values<'a>(&'a self, ev: &'a MetricsEvent, idx: usize) -> Column<'a> {
         match self {
             ByMetric::Regular { width, places } => match places[idx] {
-                Some(place) => Column::Strided { values: &ev.values[place as usize..], width: *width, place, row: 0 },
+                Some(place) => {
+                    Column::Strided { values: ev.values[place as usize..].iter().step_by(*width).enumerate(), place }
+                }
                 None => Column::Sorted([].iter()),
             },
             ByMetric::Sorted { starts, values } => Column::Sorted(values[starts[idx]..starts[idx + 1]].iter()),
@@ -385,10 +387,8 @@ impl ByMetric {
 enum Column<'a> {
     /// Every `width`-th value from the first of the metric's.
     Strided {
-        values: &'a [(u32, f64)],
-        width: usize,
+        values: std::iter::Enumerate<std::iter::StepBy<std::slice::Iter<'a, (u32, f64)>>>,
         place: u32,
-        row: u32,
     },
     Sorted(std::slice::Iter<'a, (u32, u32, f64)>),
 }
@@ -399,13 +399,7 @@ impl Iterator for Column<'_> {
     #[inline]
     fn next(&mut self) -> Option<(u32, u32, f64)> {
         match self {
-            Column::Strided { values, width, place, row } => {
-                let &(_, v) = values.first()?;
-                let item = (*row, *place, v);
-                *values = values.get(*width..).unwrap_or(&[]);
-                *row += 1;
-                Some(item)
-            }
+            Column::Strided { values, place } => values.next().map(|(row, &(_, v))| (row as u32, *place, v)),
             Column::Sorted(it) => it.next().copied(),
         }
     }
