@@ -261,12 +261,9 @@ impl Engine {
             let Some(w) = w.as_mut() else { continue };
             for (r, place, value) in by_metric.values(ev, idx) {
                 let row = &ev.rows[r as usize];
-                if w.offer(row.step, value).is_err() {
-                    continue;
-                }
+                let Ok(in_step) = w.take(row.step, value) else { continue };
                 took_any = true;
                 let t = row.time.unwrap_or(env.time);
-                let in_step = w.in_step();
                 for &(ai, mi, cooldown, condition, watch) in &admitted[idx] {
                     // Level-triggered cooldown: a row older than the last fire stays inside it.
                     if last_fire[mi].is_some_and(|last| t.since(last) < cooldown) {

@@ -278,12 +278,12 @@ impl Aggregates {
         *self = fresh;
     }
 
-    /// Push `v` onto `ring`, keeping the aggregates in step if they were.
+    /// Push `v` onto `ring`, keeping the aggregates in step if they were; whether they are.
     #[inline]
-    pub fn push(&mut self, ring: &mut Ring, v: f64) {
+    pub fn push(&mut self, ring: &mut Ring, v: f64) -> bool {
         if !self.in_step(ring) || ring.capacity() == 0 {
             ring.push(v);
-            return;
+            return self.in_step(ring);
         }
         let old = ring.values();
         if self.fits && old.len() == ring.capacity() {
@@ -311,6 +311,7 @@ impl Aggregates {
         if pushes >= self.next_due {
             self.recompute_due(ring);
         }
+        true
     }
 
     fn push_filling(&mut self, old: &[f64], v: f64) {
