@@ -261,20 +261,19 @@ impl Engine {
             let Some(w) = w.as_mut() else { continue };
             for (r, place, value) in by_metric.values(ev, idx) {
                 let row = &ev.rows[r as usize];
-                if w.offer(row.step, value).is_err() {
-                    continue;
-                }
+                let Ok(in_step) = w.take(row.step, value) else { continue };
                 took_any = true;
                 let t = row.time.unwrap_or(env.time);
-                let in_step = w.in_step();
                 for &(ai, mi, cooldown, condition, watch) in &admitted[idx] {
-                    // Level-triggered cooldown: a row older than the last fire stays inside it.
-                    if last_fire[mi].is_some_and(|last| t.since(last) < cooldown) {
+                    // O(1): rules out the condition unless it holds or is within rounding of its
+                    // boundary; then the reference check over the window decides, exactly. Both
+                    // tests are pure, so asking this one first (it almost always says no) spares
+                    // the cooldown's test without changing a fire.
+                    if in_step && !w.might_hold_in_step(watch) {
                         continue;
                     }
-                    // O(1): rules out the condition unless it holds or is within rounding of its
-                    // boundary; then the reference check over the window decides, exactly.
-                    if in_step && !w.might_hold_in_step(watch) {
+                    // Level-triggered cooldown: a row older than the last fire stays inside it.
+                    if last_fire[mi].is_some_and(|last| t.since(last) < cooldown) {
                         continue;
                     }
                     let Some(observed) = condition.check(w.ring.last(condition.needed())) else { continue };
@@ -373,7 +372,9 @@ impl ByMetric {
     fn values<'a>(&'a self, ev: &'a MetricsEvent, idx: usize) -> Column<'a> {
         match self {
             ByMetric::Regular { width, places } => match places[idx] {
-                Some(place) => Column::Strided { values: &ev.values[place as usize..], width: *width, place, row: 0 },
+                Some(place) => {
+                    Column::Strided { values: ev.values[place as usize..].iter().step_by(*width).enumerate(), place }
+                }
                 None => Column::Sorted([].iter()),
             },
             ByMetric::Sorted { starts, values } => Column::Sorted(values[starts[idx]..starts[idx + 1]].iter()),
@@ -385,10 +386,8 @@ impl ByMetric {
 enum Column<'a> {
     /// Every `width`-th value from the first of the metric's.
     Strided {
-        values: &'a [(u32, f64)],
-        width: usize,
+        values: std::iter::Enumerate<std::iter::StepBy<std::slice::Iter<'a, (u32, f64)>>>,
         place: u32,
-        row: u32,
     },
     Sorted(std::slice::Iter<'a, (u32, u32, f64)>),
 }
@@ -399,13 +398,7 @@ impl Iterator for Column<'_> {
     #[inline]
     fn next(&mut self) -> Option<(u32, u32, f64)> {
         match self {
-            Column::Strided { values, width, place, row } => {
-                let &(_, v) = values.first()?;
-                let item = (*row, *place, v);
-                *values = values.get(*width..).unwrap_or(&[]);
-                *row += 1;
-                Some(item)
-            }
+            Column::Strided { values, place } => values.next().map(|(row, &(_, v))| (row as u32, *place, v)),
             Column::Sorted(it) => it.next().copied(),
         }
     }

@@ -91,6 +91,13 @@ impl MetricWindow {
     /// Take a value logged at `step`, unless it is a duplicate or not finite.
     #[inline]
     pub fn offer(&mut self, step: i64, value: f64) -> Result<(), Skip> {
+        self.take(step, value).map(|_| ())
+    }
+
+    /// [`MetricWindow::offer`], answering [`MetricWindow::in_step`] after it: the push knows,
+    /// and asking again cost a comparison of the ring's state a value.
+    #[inline]
+    pub(crate) fn take(&mut self, step: i64, value: f64) -> Result<bool, Skip> {
         if self.last_step.is_some_and(|last| step <= last) {
             return Err(Skip::OldStep);
         }
@@ -98,8 +105,7 @@ impl MetricWindow {
             return Err(Skip::NonFinite);
         }
         self.last_step = Some(step);
-        self.aggs.push(&mut self.ring, value);
-        Ok(())
+        Ok(self.aggs.push(&mut self.ring, value))
     }
 }
 

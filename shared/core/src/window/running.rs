@@ -11,6 +11,7 @@
 use super::extremum::Extremum;
 use super::ring::Ring;
 use super::sums::{SlidingMoments, SlidingSum, period};
+use super::watch::ErrScales;
 use std::sync::Arc;
 
 /// What a running aggregate computes.
@@ -182,16 +183,20 @@ impl Reach {
     }
 }
 
+/// A `synced` no ring matches: a ring's buffer holds twice its capacity, so none has this one.
+const NEVER: (usize, u64) = (usize::MAX, 0);
+
 /// The running aggregates of one window, and the length of its latest run of equal values.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Aggregates {
     specs: Option<Arc<[AggSpec]>>,
     sums: Vec<Tracked<SlidingSum>>,
     extrema: Vec<Tracked<Extremum>>,
     moments: Vec<Tracked<SlidingMoments>>,
     reaches: Vec<Reach>,
-    /// `(ring capacity, ring pushes)` when the aggregates were last in step with the ring.
-    synced: Option<(usize, u64)>,
+    /// `(ring capacity, ring pushes)` when the aggregates were last in step with the ring;
+    /// [`NEVER`] until they were. Not an `Option`: a push then stores one field, not three.
+    synced: (usize, u64),
     /// The earliest `due_at` of the sliding sums: one comparison a push instead of a counter
     /// per sum.
     next_due: u64,
@@ -205,11 +210,28 @@ pub struct Aggregates {
     prev_run: usize,
 }
 
+impl Default for Aggregates {
+    fn default() -> Aggregates {
+        Aggregates {
+            specs: None,
+            sums: Vec::new(),
+            extrema: Vec::new(),
+            moments: Vec::new(),
+            reaches: Vec::new(),
+            synced: NEVER,
+            next_due: 0,
+            fits: false,
+            run: 0,
+            prev_run: 0,
+        }
+    }
+}
+
 impl Aggregates {
     /// Are these aggregates in step with `ring`?
     #[inline]
     pub fn in_step(&self, ring: &Ring) -> bool {
-        self.synced == Some((ring.capacity(), ring.pushes()))
+        self.synced == (ring.capacity(), ring.pushes())
     }
 
     /// Make the aggregates those of `specs`, in step with `ring`: nothing to do when they are,
@@ -221,7 +243,17 @@ impl Aggregates {
         }
         self.specs = Some(specs.clone());
         let values = ring.values();
-        let mut fresh = Aggregates { specs: Some(specs.clone()), ..Aggregates::default() };
+        // Sized exactly: a window holds these for as long as it lives, and a vector grown by
+        // pushes keeps room for four.
+        let count = |family: usize| specs.iter().filter(|s| s.kind.family() == family).count();
+        let mut fresh = Aggregates {
+            specs: Some(specs.clone()),
+            sums: Vec::with_capacity(count(0)),
+            extrema: Vec::with_capacity(count(1)),
+            moments: Vec::with_capacity(count(2)),
+            reaches: Vec::with_capacity(count(3)),
+            ..Aggregates::default()
+        };
         for &spec in specs.iter() {
             let AggSpec { lag, len, .. } = spec;
             let part = span(values, lag, len);
@@ -232,7 +264,7 @@ impl Aggregates {
                     fresh.sums.push(Tracked::new(spec, s, ring.pushes()));
                 }
                 AggKind::Moments => {
-                    let mut m = SlidingMoments::default();
+                    let mut m = SlidingMoments::new(ErrScales::of(len));
                     m.recompute(part, None);
                     fresh.moments.push(Tracked::new(spec, m, ring.pushes()));
                 }
@@ -261,18 +293,18 @@ impl Aggregates {
         };
         fresh.run = trailing(values);
         fresh.prev_run = trailing(&values[..values.len().saturating_sub(1)]);
-        fresh.synced = Some((ring.capacity(), ring.pushes()));
+        fresh.synced = (ring.capacity(), ring.pushes());
         fresh.next_due = fresh.earliest_due();
         fresh.fits = specs.iter().all(|s| s.lag + s.len <= ring.capacity());
         *self = fresh;
     }
 
-    /// Push `v` onto `ring`, keeping the aggregates in step if they were.
+    /// Push `v` onto `ring`, keeping the aggregates in step if they were; whether they are.
     #[inline]
-    pub fn push(&mut self, ring: &mut Ring, v: f64) {
+    pub fn push(&mut self, ring: &mut Ring, v: f64) -> bool {
         if !self.in_step(ring) || ring.capacity() == 0 {
             ring.push(v);
-            return;
+            return self.in_step(ring);
         }
         let old = ring.values();
         if self.fits && old.len() == ring.capacity() {
@@ -296,10 +328,11 @@ impl Aggregates {
         self.run = if old.last() == Some(&v) { self.run.saturating_add(1) } else { 1 };
         ring.push(v);
         let pushes = ring.pushes();
-        self.synced = Some((ring.capacity(), pushes));
+        self.synced.1 = pushes;
         if pushes >= self.next_due {
             self.recompute_due(ring);
         }
+        true
     }
 
     fn push_filling(&mut self, old: &[f64], v: f64) {

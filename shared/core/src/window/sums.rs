@@ -10,6 +10,8 @@
 //! reference fold anyway, a tighter bound would only spare a reference check on values within
 //! about 1e-12 of a boundary.
 
+use super::watch::{ErrScales, ErrTerms};
+
 /// Values between two exact recomputations of a span of `len` values: twice the span (so the
 /// recomputation costs O(1) a value, amortised: half a pass over the span per value), and not
 /// less than a floor so that short windows do not recompute all the time.
@@ -75,9 +77,26 @@ pub struct SlidingMoments {
     pub max_abs: f64,
     /// The largest |x - shift| taken since the last recomputation.
     pub max_dev: f64,
+    scales: ErrScales,
+    /// The z-score's error terms at `max_dev` and `max_abs` ([`ErrScales::terms`]). They change
+    /// only when one of those grows, which is rare once a span is full: kept here, they cost a
+    /// check two loads instead of a dozen dependent operations.
+    pub terms: ErrTerms,
 }
 
 impl SlidingMoments {
+    /// Empty moments of a span whose z-score error terms are scaled by `scales`.
+    pub fn new(scales: ErrScales) -> SlidingMoments {
+        let mut m = SlidingMoments { scales, ..SlidingMoments::default() };
+        m.refresh();
+        m
+    }
+
+    #[inline]
+    fn refresh(&mut self) {
+        self.terms = self.scales.terms(self.max_dev, self.max_abs);
+    }
+
     /// Recompute from the span's values, shifted by `mean` when it is known (the running mean,
     /// close enough to keep deviations small), else by their mean, computed here.
     pub fn recompute(&mut self, values: &[f64], mean: Option<f64>) {
@@ -89,21 +108,28 @@ impl SlidingMoments {
         // An overflowing mean would poison every deviation: shift by a value of the span instead.
         let shift = if shift.is_finite() || values.is_empty() { shift } else { values[values.len() - 1] };
         let shift = if shift.is_finite() { shift } else { 0.0 };
-        let mut m = SlidingMoments { shift, ..SlidingMoments::default() };
+        let mut m = SlidingMoments { shift, scales: self.scales, ..SlidingMoments::default() };
         for &x in values {
-            m.enter(x);
+            m.add(x);
         }
+        m.refresh();
         *self = m;
     }
 
-    /// `x` enters the span (while it fills).
     #[inline]
-    pub fn enter(&mut self, x: f64) {
+    fn add(&mut self, x: f64) {
         let d = x - self.shift;
         self.s1 += d;
         self.s2 += d * d;
         self.max_abs = fmax(self.max_abs, x.abs());
         self.max_dev = fmax(self.max_dev, d.abs());
+    }
+
+    /// `x` enters the span (while it fills).
+    #[inline]
+    pub fn enter(&mut self, x: f64) {
+        self.add(x);
+        self.refresh();
     }
 
     /// `x` enters the span and `out` leaves it.
@@ -113,8 +139,12 @@ impl SlidingMoments {
         let e = out - self.shift;
         self.s1 += d - e;
         self.s2 += d * d - e * e;
-        self.max_abs = fmax(self.max_abs, x.abs());
-        self.max_dev = fmax(self.max_dev, d.abs());
+        let (ax, ad) = (x.abs(), d.abs());
+        if ax > self.max_abs || ad > self.max_dev {
+            self.max_abs = fmax(self.max_abs, ax);
+            self.max_dev = fmax(self.max_dev, ad);
+            self.refresh();
+        }
     }
 
     /// Sum of deviations from the shift.

@@ -380,17 +380,33 @@ fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
 struct ZBounds {
     /// 1 / n.
     inv: f64,
+    /// threshold^2, lowered for the rounding of the squared comparison.
+    threshold2: f64,
+}
+
+/// The scales of a z-score's error terms over a span of n values ([`ZBounds`]), which depend on
+/// n alone: the span's moments keep the terms ([`ErrTerms`]) up to date with D and M.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ErrScales {
     /// Mean error: `k_d D + k_m M`.
     k_d: f64,
     k_m: f64,
     /// Variance error: `k_v D^2 + 2 em^2`.
     k_v: f64,
-    /// threshold^2, lowered for the rounding of the squared comparison.
-    threshold2: f64,
 }
 
-impl ZBounds {
-    fn new(window: usize, threshold: f64) -> ZBounds {
+/// A z-score's error terms at given D and M ([`ZBounds`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ErrTerms {
+    /// Bound on the distance of the running variance to the reference's.
+    ev: f64,
+    /// The part of the numerator's slack that does not depend on the new value.
+    slack: f64,
+}
+
+impl ErrScales {
+    /// The scales for a span of `window` values.
+    pub fn of(window: usize) -> ErrScales {
         let n = window as f64;
         let p = f64::from(period(window));
         let c1 = n + p * (n + 2.0) / n;
@@ -400,7 +416,23 @@ impl ZBounds {
         // k_dd D^2 + k_bd |b| D + k_a (a + b^2) with k_dd = 2 eps c2, k_bd = 4 eps c1,
         // k_a = 2 eps (n + 10), |b| D <= 2 D^2, a + b^2 <= 4 D^2.
         let k_v = 2.0 * EPS * c2 + 8.0 * EPS * c1 + 8.0 * EPS * (n + 10.0);
-        ZBounds { inv: 1.0 / n, k_d, k_m, k_v, threshold2: threshold * threshold * (1.0 - 16.0 * EPS) }
+        ErrScales { k_d, k_m, k_v }
+    }
+
+    /// The error terms with deviations bounded by `d` and magnitudes by `big`.
+    #[inline]
+    pub fn terms(&self, d: f64, big: f64) -> ErrTerms {
+        let em = self.k_d * d + self.k_m * big + TINY;
+        let ev = self.k_v * d * d + 2.0 * em * em + TINY;
+        // With the roundings of v - mean (here and in the reference) and of the reference's
+        // z = num / sd, within 8 eps (|v| + M): the |v| part is added per check.
+        ErrTerms { ev, slack: em + 8.0 * EPS * big + 2.0 * TINY }
+    }
+}
+
+impl ZBounds {
+    fn new(window: usize, threshold: f64) -> ZBounds {
+        ZBounds { inv: 1.0 / window as f64, threshold2: threshold * threshold * (1.0 - 16.0 * EPS) }
     }
 
     /// For `v` against the values of `m`'s span: the running `v - mean`, a slack that bounds its
@@ -408,12 +440,10 @@ impl ZBounds {
     /// the reference's variance; `None` when the deviation may be 0.
     #[inline(always)]
     fn of(&self, m: &SlidingMoments, v: f64) -> Option<(f64, f64, f64)> {
-        let (d, big) = (m.max_dev, m.max_abs);
-        let em = self.k_d * d + self.k_m * big + TINY;
-        let ev = self.k_v * d * d + 2.0 * em * em + TINY;
-        // The roundings of v - mean (here and in the reference) and of the reference's
-        // z = num / sd, within 8 eps (|v| + M).
-        let slack = em + 8.0 * EPS * (v.abs() + big) + 2.0 * TINY;
+        let ErrTerms { ev, slack } = m.terms;
+        // Rounding the sum once more than the bound's derivation assumed is covered by its
+        // factor of 4.
+        let slack = slack + 8.0 * EPS * v.abs();
         let b = m.s1() * self.inv;
         let a = m.s2() * self.inv;
         let var_lo = (a - b * b) - ev;
