@@ -76,14 +76,7 @@ struct ArtifactDoc<'a> {
     tags: &'a [String],
     metadata: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<SourceDoc<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct SourceDoc<'a> {
-    project: Option<&'a str>,
-    collection: Option<&'a str>,
-    version: Option<u64>,
+    source: Option<&'a LinkSource>,
 }
 
 #[derive(Debug, Serialize)]
@@ -109,17 +102,9 @@ struct MetricDoc<'a> {
     step: i64,
     values: &'a [f64],
     condition: &'a MetricCondition,
-    observed: ObservedDoc,
+    observed: Observed,
     description: String,
     status: String,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum ObservedDoc {
-    Threshold { value: f64 },
-    Change { prior: f64, current: f64, change: f64 },
-    ZScore { value: f64, mean: f64, stddev: f64, zscore: f64 },
 }
 
 impl<'a> RunDoc<'a> {
@@ -137,16 +122,6 @@ impl<'a> RunDoc<'a> {
     }
 }
 
-impl ObservedDoc {
-    fn of(o: &Observed) -> ObservedDoc {
-        match *o {
-            Observed::Threshold { value } => ObservedDoc::Threshold { value },
-            Observed::Change { prior, current, delta } => ObservedDoc::Change { prior, current, change: delta },
-            Observed::ZScore { value, mean, stddev, z } => ObservedDoc::ZScore { value, mean, stddev, zscore: z },
-        }
-    }
-}
-
 fn metric_doc<'a>(
     metric: &'a str,
     step: i64,
@@ -159,14 +134,10 @@ fn metric_doc<'a>(
         step,
         values,
         condition,
-        observed: ObservedDoc::of(observed),
+        observed: *observed,
         description: describe::condition(condition),
         status: describe::observed(metric, condition, observed),
     }
-}
-
-fn source_doc(s: &LinkSource) -> SourceDoc<'_> {
-    SourceDoc { project: s.project.as_deref(), collection: s.collection.as_deref(), version: s.version }
 }
 
 impl<'a> FirePayloadV1<'a> {
@@ -204,7 +175,7 @@ impl<'a> FirePayloadV1<'a> {
                         aliases,
                         tags,
                         metadata,
-                        source: source.as_ref().map(source_doc),
+                        source: source.as_ref(),
                     },
                 }
             }
