@@ -7,7 +7,7 @@
 
 use automations_core::engine::{PlainValues, RunRecord, StoredRecord};
 use automations_core::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCondition, Threshold, ZScore};
-use automations_core::window::{AggSpec, MetricWindow, Watch, aggregate};
+use automations_core::window::{AggSpec, Columns, MetricWindow, Watch, aggregate};
 use proptest::prelude::*;
 use std::sync::Arc;
 
@@ -179,6 +179,18 @@ struct Tally {
     maybes: usize,
 }
 
+/// As a store would: the stored form, read back, aggregates rebuilt from the ring.
+fn reload(w: &MetricWindow, specs: &Arc<[AggSpec]>) -> MetricWindow {
+    let mut r = RunRecord::default();
+    r.windows.insert("m".into(), w.clone());
+    let text = serde_json::to_string(&StoredRecord::<PlainValues>::of(&r)).expect("writes");
+    let stored: StoredRecord<PlainValues> = serde_json::from_str(&text).expect("parses");
+    let mut back = stored.into_record().expect("reads back");
+    let mut w = back.windows.remove("m").expect("window");
+    w.track(specs);
+    w
+}
+
 /// Push `xs` through a window watched by `conditions`, rebuilding its aggregates from a stored
 /// copy at the positions in `reloads`; assert no false "no" and count the "maybe"s.
 fn run(conditions: &[MetricCondition], xs: &[f64], reloads: &[usize]) -> Result<Tally, TestCaseError> {
@@ -191,14 +203,7 @@ fn run(conditions: &[MetricCondition], xs: &[f64], reloads: &[usize]) -> Result<
     let mut tally = Tally::default();
     for (i, &x) in xs.iter().enumerate() {
         if reloads.contains(&i) {
-            // As a store would: the stored form, read back, aggregates rebuilt from the ring.
-            let mut r = RunRecord::default();
-            r.windows.insert("m".into(), w.clone());
-            let text = serde_json::to_string(&StoredRecord::<PlainValues>::of(&r)).expect("writes");
-            let stored: StoredRecord<PlainValues> = serde_json::from_str(&text).expect("parses");
-            let mut back = stored.into_record().expect("reads back");
-            w = back.windows.remove("m").expect("window");
-            w.track(&specs);
+            w = reload(&w, &specs);
         }
         w.offer(i as i64, x).expect("a new step and a finite value");
         for (c, watch) in conditions.iter().zip(&watches) {
@@ -214,6 +219,93 @@ fn run(conditions: &[MetricCondition], xs: &[f64], reloads: &[usize]) -> Result<
     Ok(tally)
 }
 
+/// Conditions of `shapes` whose boundaries are quantities the reference computes at points of
+/// `xs`, on them or a few ulps beside.
+fn conditions_on(xs: &[f64], shapes: &[(Shape, prop::sample::Index, i64)]) -> Vec<MetricCondition> {
+    shapes
+        .iter()
+        .map(|(shape, at, ulps)| {
+            let candidates: Vec<f64> = (1..=xs.len()).filter_map(|k| reference_quantity(shape, &xs[..k])).collect();
+            let boundary = if candidates.is_empty() { 1.0 } else { candidates[at.index(candidates.len())] };
+            condition(shape, nudge(boundary, *ulps))
+        })
+        .collect()
+}
+
+/// Take `xs` value by value into one window and in batches cut at `cuts` into another (one at a
+/// time while the window fills, as the engine does), both reloaded from their stored form at
+/// the batches in `reloads`: after every value, every watch answers the same and the window
+/// holds the same values.
+fn batched(
+    conditions: &[MetricCondition],
+    xs: &[f64],
+    cuts: &[usize],
+    reloads: &[usize],
+) -> Result<usize, TestCaseError> {
+    let mut specs: Vec<AggSpec> = Vec::new();
+    let watches: Vec<Watch> = conditions.iter().map(|c| Watch::new(c, &mut specs)).collect();
+    let specs: Arc<[AggSpec]> = specs.into();
+    let cap = conditions.iter().map(MetricCondition::needed).max().unwrap_or(1);
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (xs.len() + 1)).chain([0, xs.len()]).collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let (mut one, mut many) = (MetricWindow::with_capacity(cap), MetricWindow::with_capacity(cap));
+    one.track(&specs);
+    many.track(&specs);
+    let mut cols = Columns::default();
+    let mut in_batches = 0;
+    for (b, part) in bounds.windows(2).enumerate() {
+        let (from, to) = (part[0], part[1]);
+        if reloads.contains(&b) {
+            one = reload(&one, &specs);
+            many = reload(&many, &specs);
+        }
+        // Value by value: the answers and the window after each.
+        let mut answers = Vec::new();
+        for (i, &x) in xs.iter().enumerate().take(to).skip(from) {
+            one.offer(i as i64, x).expect("a new step and a finite value");
+            let maybes: Vec<bool> = watches.iter().map(|watch| one.might_hold(watch)).collect();
+            answers.push((maybes, one.ring.last(cap).to_vec()));
+        }
+        for (i, &x) in xs.iter().enumerate().take(to).skip(from) {
+            many.admit(i as i64, x).expect("a new step and a finite value");
+        }
+        let mut next = from;
+        while next < to && !many.batches() {
+            many.push(xs[next]);
+            let maybes: Vec<bool> = watches.iter().map(|watch| many.might_hold(watch)).collect();
+            prop_assert_eq!(&maybes, &answers[next - from].0, "value {} taken alone", next);
+            next += 1;
+        }
+        if next == to {
+            continue;
+        }
+        many.push_batch(&xs[next..to], &mut cols);
+        prop_assert_eq!(cols.len(), to - next);
+        for (j, watch) in watches.iter().enumerate() {
+            let mut said = vec![false; to - next];
+            cols.scan(watch, |i| said[i] = true);
+            for (i, &maybe) in said.iter().enumerate() {
+                let (want, window) = &answers[next + i - from];
+                prop_assert_eq!(
+                    maybe,
+                    want[j],
+                    "{:?} after value {} of a batch from {}",
+                    conditions[j],
+                    next + i,
+                    next
+                );
+                prop_assert_eq!(cols.last(i, cap), window.as_slice(), "window after value {}", next + i);
+            }
+        }
+        in_batches += to - next;
+        // The running state itself, bit for bit (`Debug` prints every float exactly).
+        prop_assert_eq!(format!("{many:?}"), format!("{one:?}"), "after the batch from {}", next);
+    }
+    prop_assert_eq!(many.ring.values(), one.ring.values());
+    Ok(in_batches)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -224,18 +316,38 @@ proptest! {
         shapes in prop::collection::vec((shape_s(), any::<prop::sample::Index>(), -3i64..=3), 1..5),
         reloads in prop::collection::vec(0usize..400, 0..3),
     ) {
-        let conditions: Vec<MetricCondition> = shapes
-            .iter()
-            .map(|(shape, at, ulps)| {
-                // The quantity the reference computes at a random point of the stream.
-                let candidates: Vec<f64> =
-                    (1..=xs.len()).filter_map(|k| reference_quantity(shape, &xs[..k])).collect();
-                let boundary = if candidates.is_empty() { 1.0 } else { candidates[at.index(candidates.len())] };
-                condition(shape, nudge(boundary, *ulps))
-            })
-            .collect();
-        run(&conditions, &xs, &reloads)?;
+        run(&conditions_on(&xs, &shapes), &xs, &reloads)?;
     }
+
+    /// A batch answers as value by value, bit for bit: the same "maybe"s after every value.
+    #[test]
+    fn a_batch_answers_as_value_by_value(
+        xs in stream_s(),
+        shapes in prop::collection::vec((shape_s(), any::<prop::sample::Index>(), -3i64..=3), 1..5),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+        reloads in prop::collection::vec(0usize..12, 0..3),
+    ) {
+        batched(&conditions_on(&xs, &shapes), &xs, &cuts, &reloads)?;
+    }
+}
+
+/// Most values of long streams cut into a few batches are taken in batches: the property
+/// above is about the batch path, not the one-at-a-time path it falls back on.
+#[test]
+fn long_batches_take_most_values() {
+    let xs: Vec<f64> = (0..3000).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 + (i as f64 * 1e-2).sin()).collect();
+    let conditions: Vec<MetricCondition> = [
+        Shape::Threshold { agg: Some(Agg::Average), window: 50, cmp: Cmp::Gt },
+        Shape::Threshold { agg: Some(Agg::Max), window: 7, cmp: Cmp::Lte },
+        Shape::ZScore { window: 30, dir: ChangeDir::Any },
+        Shape::Change { agg: Some(Agg::Min), current: 5, prior: 9, relative: true, dir: ChangeDir::Decrease },
+    ]
+    .iter()
+    .map(|shape| condition(shape, 0.5))
+    .collect();
+    let cuts: Vec<usize> = (1..30).map(|c| c * 100 + c % 7).collect();
+    let in_batches = batched(&conditions, &xs, &cuts, &[3, 17]).unwrap();
+    assert!(in_batches > 2500, "{in_batches} of 3000 values in batches");
 }
 
 /// The "all values equal" test is exact: a constant 0.1 never fires, whatever the threshold, and

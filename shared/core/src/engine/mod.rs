@@ -15,7 +15,7 @@ use crate::fire::{Fire, Subject};
 use crate::model::condition::MetricCondition;
 use crate::model::{Automation, RunState, Trigger};
 use crate::time::Timestamp;
-use crate::window::{AggSpec, MetricWindow, Watch};
+use crate::window::{AggSpec, Columns, MetricWindow, Watch};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -257,39 +257,83 @@ impl Engine {
         // Each fire with its row and place, to put fires back in the order of rows and values.
         let mut keyed: Vec<((u32, u32), Fire)> = Vec::new();
         let mut took_any = false;
+        // The values a window takes (where they came from, and the values), and what a batch
+        // recorded: reused metric after metric.
+        let mut places: Vec<(u32, u32)> = Vec::new();
+        let mut taken: Vec<f64> = Vec::new();
+        let mut cols = Columns::default();
+        // An automation whose pre-check said "maybe" after a value: its cooldown, then the
+        // reference check over the window as it stood (`latest`) decide.
+        let mut consider = |idx: usize, adm: &Admitted<'_>, (r, place): (u32, u32), latest: &[f64]| {
+            let &(ai, mi, cooldown, condition, _) = adm;
+            let row = &ev.rows[r as usize];
+            let t = row.time.unwrap_or(env.time);
+            // Level-triggered cooldown: a row older than the last fire stays inside it.
+            if last_fire[mi].is_some_and(|last| t.since(last) < cooldown) {
+                return;
+            }
+            let Some(observed) = condition.check(latest) else { return };
+            let name = &ev.names[idx];
+            let subject = Subject::Metric {
+                run: ev.run.clone(),
+                metric: name.clone(),
+                step: row.step,
+                values: latest.to_vec(),
+                observed,
+                condition: condition.clone(),
+            };
+            let fire = Fire::base(&self.automations[ai], env, Some((name, row.step)), t, subject);
+            keyed.push(((r, place), fire));
+            last_fire[mi] = Some(t);
+        };
         for (idx, w) in windows.iter_mut().enumerate() {
             let Some(w) = w.as_mut() else { continue };
-            for (r, place, value) in by_metric.values(ev, idx) {
-                let row = &ev.rows[r as usize];
-                let Ok(in_step) = w.take(row.step, value) else { continue };
-                took_any = true;
-                let t = row.time.unwrap_or(env.time);
-                for &(ai, mi, cooldown, condition, watch) in &admitted[idx] {
+            // The values the window takes, in order: written at `n` whether taken or not, and
+            // `n` moved past them only if taken (a branch a value cost more than both stores).
+            let count = by_metric.count(idx);
+            if taken.len() < count {
+                taken.resize(count, 0.0);
+                places.resize(count, (0, 0));
+            }
+            let mut n = 0;
+            by_metric.each(ev, idx, |r, place, value| {
+                let ok = w.admit(ev.rows[r as usize].step, value).is_ok();
+                taken[n] = value;
+                places[n] = (r, place);
+                n += usize::from(ok);
+            });
+            if n == 0 {
+                continue;
+            }
+            took_any = true;
+            // One at a time until the window is full and in step (a run's first values, or a
+            // record just loaded whose aggregates are rebuilt on the way).
+            let mut from = 0;
+            while from < n && !w.batches() {
+                let (at, value) = (places[from], taken[from]);
+                from += 1;
+                let in_step = w.push(value);
+                for adm in &admitted[idx] {
                     // O(1): rules out the condition unless it holds or is within rounding of its
                     // boundary; then the reference check over the window decides, exactly. Both
                     // tests are pure, so asking this one first (it almost always says no) spares
                     // the cooldown's test without changing a fire.
-                    if in_step && !w.might_hold_in_step(watch) {
+                    if in_step && !w.might_hold_in_step(adm.4) {
                         continue;
                     }
-                    // Level-triggered cooldown: a row older than the last fire stays inside it.
-                    if last_fire[mi].is_some_and(|last| t.since(last) < cooldown) {
-                        continue;
-                    }
-                    let Some(observed) = condition.check(w.ring.last(condition.needed())) else { continue };
-                    let name = &ev.names[idx];
-                    let subject = Subject::Metric {
-                        run: ev.run.clone(),
-                        metric: name.clone(),
-                        step: row.step,
-                        values: w.ring.last(condition.needed()).to_vec(),
-                        observed,
-                        condition: condition.clone(),
-                    };
-                    let fire = Fire::base(&self.automations[ai], env, Some((name, row.step)), t, subject);
-                    keyed.push(((r, place), fire));
-                    last_fire[mi] = Some(t);
+                    consider(idx, adm, at, w.ring.last(adm.3.needed()));
                 }
+            }
+            if from == n {
+                continue;
+            }
+            // The steady state: every aggregate steps through the rest in its own loop, then
+            // each automation reads the columns; the same answers as value by value.
+            w.push_batch(&taken[from..n], &mut cols);
+            let places = &places[from..n];
+            for adm in &admitted[idx] {
+                let needed = adm.3.needed();
+                cols.scan(adm.4, |i| consider(idx, adm, places[i], cols.last(i, needed)));
             }
         }
         let fired_any = !keyed.is_empty();
@@ -326,7 +370,7 @@ impl Engine {
 enum ByMetric {
     /// Every row lists the same metrics, each once, in the same order (as a tracker that logs
     /// a fixed set does): metric `idx` is at `places[idx]` of every row, nothing to move.
-    Regular { width: usize, places: Vec<Option<u32>> },
+    Regular { width: usize, rows: usize, places: Vec<Option<u32>> },
     /// Any other layout, sorted by metric (a counting sort, stable): metric `idx` has
     /// `values[starts[idx]..starts[idx + 1]]`.
     Sorted { starts: Vec<usize>, values: Vec<(u32, u32, f64)> },
@@ -347,7 +391,7 @@ impl ByMetric {
             && ev.rows.iter().enumerate().all(|(r, row)| row.values.start == r * width && row.values.len() == width)
             && ev.values.chunks_exact(width).all(|row| row.iter().zip(first).all(|(a, b)| a.0 == b.0));
         if regular {
-            return ByMetric::Regular { width, places };
+            return ByMetric::Regular { width, rows: ev.rows.len(), places };
         }
         let mut starts = vec![0usize; ev.names.len() + 1];
         for &(idx, _) in &ev.values {
@@ -368,38 +412,29 @@ impl ByMetric {
         ByMetric::Sorted { starts, values }
     }
 
-    /// Metric `idx`'s values in row order: (row, place in the row, value).
-    fn values<'a>(&'a self, ev: &'a MetricsEvent, idx: usize) -> Column<'a> {
+    /// How many values metric `idx` has.
+    fn count(&self, idx: usize) -> usize {
         match self {
-            ByMetric::Regular { width, places } => match places[idx] {
-                Some(place) => {
-                    Column::Strided { values: ev.values[place as usize..].iter().step_by(*width).enumerate(), place }
-                }
-                None => Column::Sorted([].iter()),
-            },
-            ByMetric::Sorted { starts, values } => Column::Sorted(values[starts[idx]..starts[idx + 1]].iter()),
+            ByMetric::Regular { places, rows, .. } => places[idx].map_or(0, |_| *rows),
+            ByMetric::Sorted { starts, .. } => starts[idx + 1] - starts[idx],
         }
     }
-}
 
-/// One metric's values of a [`ByMetric`].
-enum Column<'a> {
-    /// Every `width`-th value from the first of the metric's.
-    Strided {
-        values: std::iter::Enumerate<std::iter::StepBy<std::slice::Iter<'a, (u32, f64)>>>,
-        place: u32,
-    },
-    Sorted(std::slice::Iter<'a, (u32, u32, f64)>),
-}
-
-impl Iterator for Column<'_> {
-    type Item = (u32, u32, f64);
-
-    #[inline]
-    fn next(&mut self) -> Option<(u32, u32, f64)> {
+    /// `f(row, place in the row, value)` for metric `idx`'s values, in row order.
+    #[inline(always)]
+    fn each(&self, ev: &MetricsEvent, idx: usize, mut f: impl FnMut(u32, u32, f64)) {
         match self {
-            Column::Strided { values, place } => values.next().map(|(row, &(_, v))| (row as u32, *place, v)),
-            Column::Sorted(it) => it.next().copied(),
+            ByMetric::Regular { width, places, .. } => {
+                let Some(place) = places[idx] else { return };
+                for (r, &(_, v)) in ev.values[place as usize..].iter().step_by(*width).enumerate() {
+                    f(r as u32, place, v);
+                }
+            }
+            ByMetric::Sorted { starts, values } => {
+                for &(r, place, v) in &values[starts[idx]..starts[idx + 1]] {
+                    f(r, place, v);
+                }
+            }
         }
     }
 }

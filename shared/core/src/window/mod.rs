@@ -1,5 +1,6 @@
 //! Per-(run, metric) windows of logged values and the conditions checked over them.
 
+mod batch;
 mod check;
 mod extremum;
 mod ring;
@@ -7,6 +8,7 @@ mod running;
 mod sums;
 mod watch;
 
+pub use batch::Columns;
 pub use check::{Observed, aggregate};
 pub use ring::Ring;
 pub use running::{AggKind, AggSpec};
@@ -91,13 +93,16 @@ impl MetricWindow {
     /// Take a value logged at `step`, unless it is a duplicate or not finite.
     #[inline]
     pub fn offer(&mut self, step: i64, value: f64) -> Result<(), Skip> {
-        self.take(step, value).map(|_| ())
+        self.admit(step, value)?;
+        self.push(value);
+        Ok(())
     }
 
-    /// [`MetricWindow::offer`], answering [`MetricWindow::in_step`] after it: the push knows,
-    /// and asking again cost a comparison of the ring's state a value.
+    /// The first half of [`MetricWindow::offer`]: is a value logged at `step` one to take? If
+    /// so, its step is now the last one taken, and the value must be [`MetricWindow::push`]ed
+    /// (or taken in a batch) before the next is admitted.
     #[inline]
-    pub(crate) fn take(&mut self, step: i64, value: f64) -> Result<bool, Skip> {
+    pub fn admit(&mut self, step: i64, value: f64) -> Result<(), Skip> {
         if self.last_step.is_some_and(|last| step <= last) {
             return Err(Skip::OldStep);
         }
@@ -105,7 +110,30 @@ impl MetricWindow {
             return Err(Skip::NonFinite);
         }
         self.last_step = Some(step);
-        Ok(self.aggs.push(&mut self.ring, value))
+        Ok(())
+    }
+
+    /// The second half of [`MetricWindow::offer`], answering [`MetricWindow::in_step`] after it:
+    /// the push knows, and asking again cost a comparison of the ring's state a value.
+    #[inline]
+    pub fn push(&mut self, value: f64) -> bool {
+        debug_assert!(value.is_finite());
+        self.aggs.push(&mut self.ring, value)
+    }
+
+    /// Can the window take a batch ([`MetricWindow::push_batch`])? When it is in step and full,
+    /// the steady state of a run's windows.
+    #[inline]
+    pub fn batches(&self) -> bool {
+        self.aggs.batches(&self.ring)
+    }
+
+    /// Push admitted `values` at once, as [`MetricWindow::push`] one by one, recording in
+    /// `cols` what each watch needs to answer [`Columns::might_hold`] after each of
+    /// them. Only when [`MetricWindow::batches`]; the window stays in step.
+    pub fn push_batch(&mut self, values: &[f64], cols: &mut Columns) {
+        assert!(self.batches(), "a batch is taken only by a full window in step");
+        self.aggs.push_batch(&mut self.ring, values, cols);
     }
 }
 

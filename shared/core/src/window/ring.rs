@@ -67,6 +67,30 @@ impl Ring {
         self.len += usize::from(self.len < cap);
     }
 
+    /// Push `values` in order, as [`Ring::push`] one by one: two copies per wrap of the
+    /// buffer instead of two stores and a wrap test a value.
+    pub fn extend(&mut self, values: &[f64]) {
+        let cap = self.cap;
+        if cap == 0 || values.is_empty() {
+            return;
+        }
+        self.pushes += values.len() as u64;
+        self.len = (self.len + values.len()).min(cap);
+        // Values that the later ones push out are never written, but they take their slots.
+        let skip = values.len().saturating_sub(cap);
+        let mut head = (if self.end == 2 * cap { 0 } else { self.end - cap } + skip) % cap;
+        let mut rest = &values[skip..];
+        while !rest.is_empty() {
+            let m = rest.len().min(cap - head);
+            let (now, later) = rest.split_at(m);
+            self.buf[head..head + m].copy_from_slice(now);
+            self.buf[head + cap..head + cap + m].copy_from_slice(now);
+            head = (head + m) % cap;
+            rest = later;
+        }
+        self.end = if head == 0 { 2 * cap } else { head + cap };
+    }
+
     /// The last `n` values, oldest first. `n` is clamped to `len()`.
     #[inline]
     pub fn last(&self, n: usize) -> &[f64] {
@@ -129,6 +153,33 @@ mod tests {
         assert_eq!(r.values(), &[7.0, 8.0, 9.0, 10.0]);
         assert_eq!((r.at(0), r.at(3)), (10.0, 7.0));
         assert_eq!(r.pushes(), 11);
+    }
+
+    #[test]
+    fn extending_is_pushing_one_by_one() {
+        for cap in [1, 3, 7] {
+            for start in 0..12 {
+                for take in 0..20 {
+                    let (mut a, mut b) = (Ring::with_capacity(cap), Ring::with_capacity(cap));
+                    let first: Vec<f64> = (0..start).map(f64::from).collect();
+                    let more: Vec<f64> = (100..100 + take).map(f64::from).collect();
+                    for &v in first.iter().chain(&more) {
+                        a.push(v);
+                    }
+                    b.extend(&first);
+                    b.extend(&more);
+                    assert_eq!(
+                        (a.values(), a.pushes(), a.len()),
+                        (b.values(), b.pushes(), b.len()),
+                        "{cap} {start} {take}"
+                    );
+                    a.push(-1.0);
+                    b.push(-1.0);
+                    assert_eq!(a.values(), b.values(), "then a push: {cap} {start} {take}");
+                }
+            }
+        }
+        Ring::default().extend(&[1.0]);
     }
 
     #[test]

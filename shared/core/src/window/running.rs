@@ -76,13 +76,13 @@ fn back(values: &[f64], k: usize) -> Option<f64> {
 }
 
 #[derive(Debug, Clone)]
-struct Tracked<T> {
-    lag: usize,
-    len: usize,
+pub(super) struct Tracked<T> {
+    pub(super) lag: usize,
+    pub(super) len: usize,
     period: u32,
     /// The ring's push count at which a sliding sum is next recomputed (unused by extrema).
-    due_at: u64,
-    state: T,
+    pub(super) due_at: u64,
+    pub(super) state: T,
 }
 
 impl<T> Tracked<T> {
@@ -102,6 +102,27 @@ impl<T> Tracked<T> {
     #[inline]
     fn leaving(&self, old: &[f64]) -> Option<f64> {
         back(old, self.lag + self.len - 1)
+    }
+}
+
+impl Tracked<SlidingSum> {
+    /// Recompute from `values`, the ring after push number `pushes`.
+    #[cold]
+    pub(super) fn recompute(&mut self, values: &[f64], pushes: u64) {
+        self.state.recompute(span(values, self.lag, self.len));
+        self.due_at = pushes + u64::from(self.period);
+    }
+}
+
+impl Tracked<SlidingMoments> {
+    /// Recompute from `values`, the ring after push number `pushes`.
+    #[cold]
+    pub(super) fn recompute(&mut self, values: &[f64], pushes: u64) {
+        let part = span(values, self.lag, self.len);
+        // Shift by the running mean: one pass, and the deviations stay small.
+        let mean = (!part.is_empty()).then(|| self.state.shift + self.state.s1() / part.len() as f64);
+        self.state.recompute(part, mean);
+        self.due_at = pushes + u64::from(self.period);
     }
 }
 
@@ -166,20 +187,14 @@ pub struct Reach {
 }
 
 impl Reach {
-    fn new(min: bool, bound: f64) -> Reach {
+    pub(super) fn new(min: bool, bound: f64) -> Reach {
         let sign = if min { -1.0 } else { 1.0 };
         Reach { sign, bound: sign * bound, last: 0 }
     }
 
     #[inline]
-    fn reaches(&self, x: f64) -> bool {
+    pub(super) fn reaches(&self, x: f64) -> bool {
         self.sign * x >= self.bound
-    }
-
-    /// Did one of the latest `len` values of a ring that has taken `pushes` reach the bound?
-    #[inline]
-    pub fn within(&self, pushes: u64, len: usize) -> bool {
-        self.last != 0 && self.last + len as u64 > pushes
     }
 }
 
@@ -190,24 +205,24 @@ const NEVER: (usize, u64) = (usize::MAX, 0);
 #[derive(Debug, Clone)]
 pub struct Aggregates {
     specs: Option<Arc<[AggSpec]>>,
-    sums: Vec<Tracked<SlidingSum>>,
-    extrema: Vec<Tracked<Extremum>>,
-    moments: Vec<Tracked<SlidingMoments>>,
-    reaches: Vec<Reach>,
+    pub(super) sums: Vec<Tracked<SlidingSum>>,
+    pub(super) extrema: Vec<Tracked<Extremum>>,
+    pub(super) moments: Vec<Tracked<SlidingMoments>>,
+    pub(super) reaches: Vec<Reach>,
     /// `(ring capacity, ring pushes)` when the aggregates were last in step with the ring;
     /// [`NEVER`] until they were. Not an `Option`: a push then stores one field, not three.
-    synced: (usize, u64),
+    pub(super) synced: (usize, u64),
     /// The earliest `due_at` of the sliding sums: one comparison a push instead of a counter
     /// per sum.
-    next_due: u64,
+    pub(super) next_due: u64,
     /// Every span fits in the ring's capacity (the engine sizes rings so): once the ring is
     /// full, every span is, and the update takes its fast path.
-    fits: bool,
+    pub(super) fits: bool,
     /// How many of the latest values are equal to the newest (an exact count, for the z-score's
     /// "all values equal" test, which must not be a floating-point residue).
-    run: usize,
+    pub(super) run: usize,
     /// The same count as it stood before the newest value: the run ending at the value before.
-    prev_run: usize,
+    pub(super) prev_run: usize,
 }
 
 impl Default for Aggregates {
@@ -346,7 +361,7 @@ impl Aggregates {
         }
     }
 
-    fn earliest_due(&self) -> u64 {
+    pub(super) fn earliest_due(&self) -> u64 {
         let sums = self.sums.iter().map(|t| t.due_at);
         sums.chain(self.moments.iter().map(|t| t.due_at)).min().unwrap_or(u64::MAX)
     }
@@ -358,17 +373,12 @@ impl Aggregates {
         let pushes = ring.pushes();
         for t in &mut self.sums {
             if pushes >= t.due_at {
-                t.state.recompute(span(values, t.lag, t.len));
-                t.due_at = pushes + u64::from(t.period);
+                t.recompute(values, pushes);
             }
         }
         for t in &mut self.moments {
             if pushes >= t.due_at {
-                let n = span(values, t.lag, t.len).len();
-                // Shift by the running mean: one pass, and the deviations stay small.
-                let mean = (n > 0).then(|| t.state.shift + t.state.s1() / n as f64);
-                t.state.recompute(span(values, t.lag, t.len), mean);
-                t.due_at = pushes + u64::from(t.period);
+                t.recompute(values, pushes);
             }
         }
         self.next_due = self.earliest_due();

@@ -68,6 +68,15 @@ impl SlidingSum {
 /// The sums of `x - shift` and of `(x - shift)^2` over a span. With the shift near the values
 /// (the span's mean at the last recomputation) the variance `s2/n - (s1/n)^2` does not cancel
 /// catastrophically the way raw sums of squares do.
+/// What a z-score's check reads of its moments at one point of the stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MomentsAt {
+    pub shift: f64,
+    pub s1: f64,
+    pub s2: f64,
+    pub terms: ErrTerms,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SlidingMoments {
     pub shift: f64,
@@ -151,6 +160,11 @@ impl SlidingMoments {
     #[inline]
     pub fn s1(&self) -> f64 {
         self.s1
+    }
+
+    #[inline]
+    pub fn at(&self) -> MomentsAt {
+        MomentsAt { shift: self.shift, s1: self.s1, s2: self.s2, terms: self.terms }
     }
 
     /// Sum of squared deviations from the shift.

@@ -14,7 +14,7 @@
 
 use super::ring::Ring;
 use super::running::{AggKind, AggSpec, Aggregates};
-use super::sums::{SlidingMoments, period};
+use super::sums::{MomentsAt, period};
 
 use crate::model::condition::{Agg, Change, ChangeDir, ChangeType, Cmp, MetricCondition, Threshold, ZScore};
 use std::cmp::Ordering;
@@ -248,58 +248,150 @@ impl Watch {
     /// say no. `aggs` must be in step with `ring`, over the specs this watch was compiled with.
     #[inline]
     pub fn might_hold(&self, aggs: &Aggregates, ring: &Ring) -> bool {
-        if ring.len() < self.needed {
-            return false;
+        let mut maybe = false;
+        self.scan(1, |_| Now { aggs, ring }, |_| maybe = true);
+        maybe
+    }
+
+    /// [`Watch::might_hold`] at each of `k` points of a window's stream, `at(i)` reading point
+    /// `i`: `maybe(i)` for those where the condition might hold, in order. One dispatch on the
+    /// kind of condition for all `k`: each kind's loop is then a few instructions a point.
+    #[inline(always)]
+    pub(super) fn scan<V: View>(&self, k: usize, at: impl Fn(usize) -> V, mut maybe: impl FnMut(usize)) {
+        // Every point of a scan holds as many values (a batch's window is full).
+        if k == 0 || at(0).len() < self.needed {
+            return;
+        }
+        macro_rules! each {
+            (|$v:ident| $test:expr) => {
+                for i in 0..k {
+                    let $v = at(i);
+                    if $test {
+                        maybe(i);
+                    }
+                }
+            };
         }
         match self.probe {
-            Probe::Threshold { value, at_least, at_most } => {
-                let (v, err) = estimate(value, aggs, ring);
-                may_be_within(v, err, at_least, at_most)
-            }
-            Probe::ThresholdAverage { slot, inv, k, at_least, at_most } => {
-                let (v, err) = average(aggs, slot, inv, k);
-                may_be_within(v, err, at_least, at_most)
-            }
+            Probe::Threshold { value, at_least, at_most } => each!(|v| {
+                let (x, err) = estimate(value, &v);
+                may_be_within(x, err, at_least, at_most)
+            }),
+            Probe::ThresholdAverage { slot, inv, k: scale, at_least, at_most } => each!(|v| {
+                let (x, err) = average(&v, slot, inv, scale);
+                may_be_within(x, err, at_least, at_most)
+            }),
             Probe::ThresholdReach { slot, len, holds_if_reached } => {
-                aggs.reach(slot).within(ring.pushes(), len) == holds_if_reached
+                each!(|v| reached_within(v.reach_last(slot), v.pushes(), len) == holds_if_reached)
             }
             Probe::ThresholdExtremum { slot, at_least, at_most } => {
-                may_be_within(aggs.extremum(slot).value(), 0.0, at_least, at_most)
+                each!(|v| may_be_within(v.extremum(slot), 0.0, at_least, at_most))
             }
-            Probe::ThresholdNe { value, threshold } => {
-                let (v, err) = estimate(value, aggs, ring);
-                v - err != threshold || v + err != threshold
-            }
-            Probe::Change { current, prior, change } => {
-                let (c, ec) = estimate(current, aggs, ring);
-                let (p, ep) = estimate(prior, aggs, ring);
+            Probe::ThresholdNe { value, threshold } => each!(|v| {
+                let (x, err) = estimate(value, &v);
+                x - err != threshold || x + err != threshold
+            }),
+            Probe::Change { current, prior, change } => each!(|v| {
+                let (c, ec) = estimate(current, &v);
+                let (p, ep) = estimate(prior, &v);
                 change.may_hold(c, ec, p, ep)
-            }
+            }),
             Probe::ChangeAverage { current, prior, inv_current, k_current, inv_prior, k_prior, change } => {
-                let (c, ec) = average(aggs, current, inv_current, k_current);
-                let (p, ep) = average(aggs, prior, inv_prior, k_prior);
-                change.may_hold(c, ec, p, ep)
+                each!(|v| {
+                    let (c, ec) = average(&v, current, inv_current, k_current);
+                    let (p, ep) = average(&v, prior, inv_prior, k_prior);
+                    change.may_hold(c, ec, p, ep)
+                })
             }
             Probe::ChangeExtremum { current, prior, change } => {
-                change.may_hold(aggs.extremum(current).value(), 0.0, aggs.extremum(prior).value(), 0.0)
+                each!(|v| change.may_hold(v.extremum(current), 0.0, v.extremum(prior), 0.0))
             }
-            Probe::ZScore { slot, window, sides, ref bounds } => {
+            Probe::ZScore { slot, window, sides, ref bounds } => each!(|v| {
                 // Exact, as the reference: a window of equal values is not evaluated.
-                if aggs.equal_run_before_newest() >= window {
-                    return false;
-                }
-                match bounds.of(aggs.moments(slot), ring.at(0)) {
-                    // z = num / sd meets the threshold only if num meets it times the smallest
-                    // sd; compared squared, which spares a square root.
-                    Some((num, slack, var_lo)) => {
-                        let bound2 = bounds.threshold2 * var_lo;
-                        may_exceed(num + slack, bound2 * sides.up) | may_exceed(slack - num, bound2 * sides.down)
+                v.equal_run_before_newest() < window
+                    && match bounds.of(v.moments(slot), v.value(0)) {
+                        // z = num / sd meets the threshold only if num meets it times the
+                        // smallest sd; compared squared, which spares a square root.
+                        Some((num, slack, var_lo)) => {
+                            let bound2 = bounds.threshold2 * var_lo;
+                            may_exceed(num + slack, bound2 * sides.up) | may_exceed(slack - num, bound2 * sides.down)
+                        }
+                        None => true,
                     }
-                    None => true,
-                }
-            }
+            }),
         }
     }
+}
+
+/// What a probe reads of a window at one point of its stream: the running aggregates as they
+/// stand after the newest value ([`Now`]), or as a batch recorded them after each of its values
+/// (the batch's columns).
+pub(super) trait View {
+    /// How many values the window holds.
+    fn len(&self) -> usize;
+    /// How many values the window has taken in all.
+    fn pushes(&self) -> u64;
+    /// The value `lag` back from the newest.
+    fn value(&self, lag: usize) -> f64;
+    /// A running sum and the largest magnitude it took since its last recomputation.
+    fn sum(&self, slot: usize) -> (f64, f64);
+    /// A running maximum or minimum.
+    fn extremum(&self, slot: usize) -> f64;
+    /// When a value last reached a bound ([`super::running::Reach`]).
+    fn reach_last(&self, slot: usize) -> u64;
+    /// A z-score's running moments.
+    fn moments(&self, slot: usize) -> MomentsAt;
+    /// The length of the run of equal values ending just before the newest value.
+    fn equal_run_before_newest(&self) -> usize;
+}
+
+/// The window as it stands now.
+pub(super) struct Now<'a> {
+    pub(super) aggs: &'a Aggregates,
+    pub(super) ring: &'a Ring,
+}
+
+impl View for Now<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.ring.len()
+    }
+    #[inline(always)]
+    fn pushes(&self) -> u64 {
+        self.ring.pushes()
+    }
+    #[inline(always)]
+    fn value(&self, lag: usize) -> f64 {
+        self.ring.at(lag)
+    }
+    #[inline(always)]
+    fn sum(&self, slot: usize) -> (f64, f64) {
+        let s = self.aggs.sum(slot);
+        (s.sum(), s.max_abs)
+    }
+    #[inline(always)]
+    fn extremum(&self, slot: usize) -> f64 {
+        self.aggs.extremum(slot).value()
+    }
+    #[inline(always)]
+    fn reach_last(&self, slot: usize) -> u64 {
+        self.aggs.reach(slot).last
+    }
+    #[inline(always)]
+    fn moments(&self, slot: usize) -> MomentsAt {
+        self.aggs.moments(slot).at()
+    }
+    #[inline(always)]
+    fn equal_run_before_newest(&self) -> usize {
+        self.aggs.equal_run_before_newest()
+    }
+}
+
+/// Did one of the latest `len` values of a window that has taken `pushes` reach a bound, the
+/// newest that did being push number `last` (0: none)?
+#[inline(always)]
+fn reached_within(last: u64, pushes: u64, len: usize) -> bool {
+    last != 0 && last + len as u64 > pushes
 }
 
 /// Might `v` (within `err` of the reference's value) be in `[at_least, at_most]`? Written so
@@ -340,21 +432,20 @@ impl ChangeTest {
 
 /// A running average and a bound on its distance to the reference fold's value.
 #[inline(always)]
-fn average(aggs: &Aggregates, slot: usize, inv: f64, k: f64) -> (f64, f64) {
-    let s = aggs.sum(slot);
-    let avg = s.sum() * inv;
+fn average<V: View>(at: &V, slot: usize, inv: f64, k: f64) -> (f64, f64) {
+    let (sum, max_abs) = at.sum(slot);
     // `k` covers the reference's division (u) and the product by 1/n here (2u) too,
     // as |avg| <= max|x|; the bound then does not wait for the average.
-    (avg, k * s.max_abs + TINY)
+    (sum * inv, k * max_abs + TINY)
 }
 
 /// An aggregate's running value and a bound on its distance to the reference fold's value.
 #[inline(always)]
-fn estimate(source: Source, aggs: &Aggregates, ring: &Ring) -> (f64, f64) {
+fn estimate<V: View>(source: Source, at: &V) -> (f64, f64) {
     match source {
-        Source::Value(lag) => (ring.at(lag), 0.0),
-        Source::Extremum { slot } => (aggs.extremum(slot).value(), 0.0),
-        Source::Average { slot, inv, k } => average(aggs, slot, inv, k),
+        Source::Value(lag) => (at.value(lag), 0.0),
+        Source::Extremum { slot } => (at.extremum(slot), 0.0),
+        Source::Average { slot, inv, k } => average(at, slot, inv, k),
     }
 }
 
@@ -399,9 +490,9 @@ pub struct ErrScales {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ErrTerms {
     /// Bound on the distance of the running variance to the reference's.
-    ev: f64,
+    pub(super) ev: f64,
     /// The part of the numerator's slack that does not depend on the new value.
-    slack: f64,
+    pub(super) slack: f64,
 }
 
 impl ErrScales {
@@ -439,13 +530,13 @@ impl ZBounds {
     /// distance to the reference's (widened for the reference's division), and a lower bound on
     /// the reference's variance; `None` when the deviation may be 0.
     #[inline(always)]
-    fn of(&self, m: &SlidingMoments, v: f64) -> Option<(f64, f64, f64)> {
+    fn of(&self, m: MomentsAt, v: f64) -> Option<(f64, f64, f64)> {
         let ErrTerms { ev, slack } = m.terms;
         // Rounding the sum once more than the bound's derivation assumed is covered by its
         // factor of 4.
         let slack = slack + 8.0 * EPS * v.abs();
-        let b = m.s1() * self.inv;
-        let a = m.s2() * self.inv;
+        let b = m.s1 * self.inv;
+        let a = m.s2 * self.inv;
         let var_lo = (a - b * b) - ev;
         if var_lo <= 0.0 || var_lo.is_nan() {
             // The standard deviation may be 0 (not evaluated) or tiny: the reference settles it.
@@ -524,7 +615,7 @@ mod tests {
                 if w.ring.len() <= window {
                     continue;
                 }
-                let (a, err) = estimate(avg, &w.aggs, &w.ring);
+                let (a, err) = estimate(avg, &Now { aggs: &w.aggs, ring: &w.ring });
                 let fold = crate::window::aggregate(Some(Agg::Average), w.ring.last(window));
                 assert!((a - fold).abs() <= err, "window {window} at {i}: average {a} vs {fold}, bound {err}");
                 worst_avg = worst_avg.max((a - fold).abs() / w.aggs.sum(0).max_abs);
@@ -536,7 +627,7 @@ mod tests {
                 let run_mean = m.shift + m.s1() * zb.inv;
                 let run_var = m.s2() * zb.inv - (m.s1() * zb.inv).powi(2);
                 worst_mean = worst_mean.max((run_mean - mean).abs() / m.max_abs.max(f64::MIN_POSITIVE));
-                if let Some((num, slack, var_lo)) = zb.of(m, x) {
+                if let Some((num, slack, var_lo)) = zb.of(m.at(), x) {
                     let v = w.ring.at(0);
                     assert!(((v - mean) - num).abs() <= slack, "window {window} at {i}: numerator");
                     assert!(var_lo <= var, "window {window} at {i}: variance {var} below {var_lo}");
