@@ -7,7 +7,7 @@
 //! `cargo test` runs it once at a smoke size.
 //!
 //! For comparing builds: `EVALUATOR_ROUNDS=n` sets the rounds per measure (best of them is
-//! reported), `EVALUATOR_PARTS=main,5,50,500` picks the measures to run, and `EVALUATOR_RUNS_DIV=d`
+//! reported; the sweep's rounds interleave its windows), `EVALUATOR_PARTS=main,5,50,500` picks the measures to run, and `EVALUATOR_RUNS_DIV=d`
 //! divides the runs (fewer values: quicker under `valgrind --tool=callgrind
 //! --toggle-collect=evaluator::measure`, whose count divided by the values and rounds is the
 //! instructions per value).
@@ -62,10 +62,13 @@ fn part(name: &str) -> bool {
     std::env::var("EVALUATOR_PARTS").map_or(true, |p| p.split(',').any(|x| x == name))
 }
 
-/// The best of a few rounds of evaluating every envelope into fresh run records.
+fn rounds() -> usize {
+    env_or("EVALUATOR_ROUNDS", if std::env::args().any(|a| a == "--bench") { 3 } else { 1 })
+}
+
+/// The best of `rounds` rounds of evaluating every envelope into fresh run records.
 #[inline(never)]
-fn measure(engine: &Engine, envelopes: &[Envelope], runs: usize) -> Measure {
-    let rounds = env_or("EVALUATOR_ROUNDS", if std::env::args().any(|a| a == "--bench") { 3 } else { 1 });
+fn measure(engine: &Engine, envelopes: &[Envelope], runs: usize, rounds: usize) -> Measure {
     let mut m = Measure { best: f64::INFINITY, fires: 0, records: Vec::new() };
     for _ in 0..rounds {
         m.records = (0..runs).map(|_| RunRecord::default()).collect();
@@ -86,7 +89,7 @@ fn main() {
     size.runs = (size.runs / div).max(1);
     if part("main") {
         let (envelopes, values) = parse_workload(&size);
-        let m = measure(&engine(&workload::automations()), &envelopes, size.runs);
+        let m = measure(&engine(&workload::automations()), &envelopes, size.runs, rounds());
         let retained: usize = m.records.iter().flat_map(|r| r.windows.values()).map(|w| w.ring.len()).sum();
         let bytes: usize = m.records.iter().map(RunRecord::heap_bytes).sum();
         let windows: usize = m.records.iter().map(|r| r.windows.len()).sum();
@@ -117,9 +120,21 @@ fn main() {
         return;
     }
     let (envelopes, values) = parse_workload(&size);
+    // Rounds interleave the windows (5, 50, 500, 5, 50, ...) and each keeps its best: this
+    // machine's speed drifts by a third from one second to the next, and measuring one window's
+    // rounds after another's put that drift into their ratio.
+    let engines: Vec<Engine> = sweep.iter().map(|&w| engine(&workload::automations_with_window(w))).collect();
+    let mut best: Vec<Option<Measure>> = sweep.iter().map(|_| None).collect();
+    for _ in 0..rounds() {
+        for (engine, best) in engines.iter().zip(&mut best) {
+            let m = measure(engine, &envelopes, size.runs, 1);
+            if best.as_ref().is_none_or(|b| m.best < b.best) {
+                *best = Some(m);
+            }
+        }
+    }
     let mut rates = Vec::new();
-    for &w in &sweep {
-        let m = measure(&engine(&workload::automations_with_window(w)), &envelopes, size.runs);
+    for (&w, m) in sweep.iter().zip(best.into_iter().flatten()) {
         let rate = values as f64 / m.best;
         rates.push(rate);
         println!(
