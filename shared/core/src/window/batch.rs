@@ -13,7 +13,7 @@
 //! whose capacity every span fits. Filling windows and rebuilt ones take values one at a time.
 
 use super::ring::Ring;
-use super::running::{Aggregates, span};
+use super::running::{Aggregates, Sliding, Tracked, span};
 use super::sums::MomentsAt;
 use super::watch::{View, Watch};
 
@@ -154,38 +154,15 @@ impl Aggregates {
         let p0 = ring.pushes();
         // Value `i` is `buf[n + i]`; before it, the ring holds `buf[i..n + i]`, so the value `j`
         // back from the newest before the push is `buf[n + i - 1 - j]`, and every span fits
-        // (`lag + len <= n`): nothing here is out of the buffer. A span's entering values are
-        // `buf[n - lag..][..k]`, its leaving ones `buf[n - lag - len..][..k]`.
-        let flows = |lag: usize, len: usize| (&buf[n - lag..n - lag + k], &buf[n - lag - len..n - lag - len + k]);
+        // (`lag + len <= n`): nothing here is out of the buffer.
         let sums = sized(&mut cols.sums, self.sums.len() * k);
-        for (t, col) in self.sums.iter_mut().zip(sums.chunks_exact_mut(k)) {
-            let (ins, outs) = flows(t.lag, t.len);
-            for (i, ((slot, &x), &out)) in col.iter_mut().zip(ins).zip(outs).enumerate() {
-                t.state.shift(x, out);
-                let pushes = p0 + i as u64 + 1;
-                if pushes >= t.due_at {
-                    t.recompute(&buf[..n + i + 1], pushes);
-                }
-                *slot = (t.state.sum(), t.state.max_abs);
-            }
-        }
+        slide_batch(&mut self.sums, buf, n, p0, sums);
         let moments = sized(&mut cols.moments, self.moments.len() * k);
-        for (t, col) in self.moments.iter_mut().zip(moments.chunks_exact_mut(k)) {
-            let (ins, outs) = flows(t.lag, t.len);
-            for (i, ((slot, &x), &out)) in col.iter_mut().zip(ins).zip(outs).enumerate() {
-                t.state.shift(x, out);
-                let pushes = p0 + i as u64 + 1;
-                if pushes >= t.due_at {
-                    t.recompute(&buf[..n + i + 1], pushes);
-                }
-                *slot = t.state.at();
-            }
-        }
+        slide_batch(&mut self.moments, buf, n, p0, moments);
         let extrema = sized(&mut cols.extrema, self.extrema.len() * k);
         for (t, col) in self.extrema.iter_mut().zip(extrema.chunks_exact_mut(k)) {
             let (lag, len) = (t.lag, t.len);
-            let (ins, _) = flows(lag, len);
-            for (i, (slot, &x)) in col.iter_mut().zip(ins).enumerate() {
+            for (i, (slot, &x)) in col.iter_mut().zip(&buf[n - lag..][..k]).enumerate() {
                 // The block just completed is the span as it stands before the push.
                 t.state.enter(x, || &buf[n + i - lag - len..n + i - lag]);
                 *slot = t.state.value();
@@ -208,6 +185,27 @@ impl Aggregates {
         self.synced.1 = ring.pushes();
         self.next_due = self.earliest_due();
         debug_assert!(span(ring.values(), 0, n) == &buf[k..]);
+    }
+}
+
+/// Step each sliding aggregate of `ts` through the batch in `buf` (the ring's `n` values, then
+/// the batch's, pushed after push number `p0`), recording it after each value: `out` holds one
+/// column of the batch's length per aggregate.
+fn slide_batch<T: Sliding>(ts: &mut [Tracked<T>], buf: &[f64], n: usize, p0: u64, out: &mut [T::Record]) {
+    let k = buf.len() - n;
+    for (t, col) in ts.iter_mut().zip(out.chunks_exact_mut(k)) {
+        // Every span fits the full ring (`lag + len <= n`): its entering values are
+        // `buf[n - lag..][..k]`, its leaving ones `buf[n - lag - len..][..k]`.
+        let ins = &buf[n - t.lag..][..k];
+        let outs = &buf[n - t.lag - t.len..][..k];
+        for (i, ((slot, &x), &out)) in col.iter_mut().zip(ins).zip(outs).enumerate() {
+            t.state.shift(x, out);
+            let pushes = p0 + i as u64 + 1;
+            if pushes >= t.due_at {
+                t.recompute(&buf[..n + i + 1], pushes);
+            }
+            *slot = t.state.record();
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::extremum::Extremum;
 use super::ring::Ring;
-use super::sums::{SlidingMoments, SlidingSum, period};
+use super::sums::{MomentsAt, SlidingMoments, SlidingSum, period};
 use super::watch::ErrScales;
 use std::sync::Arc;
 
@@ -105,34 +105,30 @@ impl<T> Tracked<T> {
     }
 }
 
-impl Tracked<SlidingSum> {
+impl<T: Sliding> Tracked<T> {
     /// Recompute from `values`, the ring after push number `pushes`.
     #[cold]
     pub(super) fn recompute(&mut self, values: &[f64], pushes: u64) {
-        self.state.recompute(span(values, self.lag, self.len));
+        self.state.recompute_from(span(values, self.lag, self.len));
         self.due_at = pushes + u64::from(self.period);
     }
 }
 
-impl Tracked<SlidingMoments> {
-    /// Recompute from `values`, the ring after push number `pushes`.
-    #[cold]
-    pub(super) fn recompute(&mut self, values: &[f64], pushes: u64) {
-        let part = span(values, self.lag, self.len);
-        // Shift by the running mean: one pass, and the deviations stay small.
-        let mean = (!part.is_empty()).then(|| self.state.shift + self.state.s1() / part.len() as f64);
-        self.state.recompute(part, mean);
-        self.due_at = pushes + u64::from(self.period);
-    }
-}
-
-/// A running sum or moments: one value enters and one may leave.
-trait Sliding {
+/// A running sum or moments: one value enters and one may leave, and now and then the whole
+/// span is summed again exactly.
+pub(super) trait Sliding {
+    /// What a batch records of it after each value: what a check reads.
+    type Record: Copy + Default;
     fn enter(&mut self, x: f64);
     fn shift(&mut self, x: f64, out: f64);
+    /// Recompute exactly from the span's values.
+    fn recompute_from(&mut self, span: &[f64]);
+    fn record(&self) -> Self::Record;
 }
 
 impl Sliding for SlidingSum {
+    /// The sum and its largest magnitude.
+    type Record = (f64, f64);
     #[inline]
     fn enter(&mut self, x: f64) {
         SlidingSum::enter(self, x)
@@ -141,9 +137,17 @@ impl Sliding for SlidingSum {
     fn shift(&mut self, x: f64, out: f64) {
         SlidingSum::shift(self, x, out)
     }
+    fn recompute_from(&mut self, span: &[f64]) {
+        self.recompute(span);
+    }
+    #[inline]
+    fn record(&self) -> (f64, f64) {
+        (self.sum(), self.max_abs)
+    }
 }
 
 impl Sliding for SlidingMoments {
+    type Record = MomentsAt;
     #[inline]
     fn enter(&mut self, x: f64) {
         SlidingMoments::enter(self, x)
@@ -151,6 +155,22 @@ impl Sliding for SlidingMoments {
     #[inline]
     fn shift(&mut self, x: f64, out: f64) {
         SlidingMoments::shift(self, x, out)
+    }
+    fn recompute_from(&mut self, span: &[f64]) {
+        // Shift by the running mean: one pass, and the deviations stay small.
+        let mean = (!span.is_empty()).then(|| self.shift + self.s1() / span.len() as f64);
+        self.recompute(span, mean);
+    }
+    #[inline]
+    fn record(&self) -> MomentsAt {
+        self.at()
+    }
+}
+
+/// Recompute those of `ts` whose period is up at push number `pushes` (`values`: the ring).
+fn recompute_due<T: Sliding>(ts: &mut [Tracked<T>], values: &[f64], pushes: u64) {
+    for t in ts.iter_mut().filter(|t| pushes >= t.due_at) {
+        t.recompute(values, pushes);
     }
 }
 
@@ -371,16 +391,8 @@ impl Aggregates {
     fn recompute_due(&mut self, ring: &Ring) {
         let values = ring.values();
         let pushes = ring.pushes();
-        for t in &mut self.sums {
-            if pushes >= t.due_at {
-                t.recompute(values, pushes);
-            }
-        }
-        for t in &mut self.moments {
-            if pushes >= t.due_at {
-                t.recompute(values, pushes);
-            }
-        }
+        recompute_due(&mut self.sums, values, pushes);
+        recompute_due(&mut self.moments, values, pushes);
         self.next_due = self.earliest_due();
     }
 
