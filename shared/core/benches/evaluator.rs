@@ -6,9 +6,10 @@
 //! x 1,000 steps against 30 automations; the sweep: 100 runs x 10 metrics x 10,000 steps);
 //! `cargo test` runs it once at a smoke size.
 //!
-//! For comparing builds: `EVALUATOR_ROUNDS=n` sets the rounds per measure (best of them is
-//! reported; the sweep's rounds interleave its windows), `EVALUATOR_PARTS=main,5,50,500` picks the measures to run, and `EVALUATOR_RUNS_DIV=d`
-//! divides the runs (fewer values: quicker under `valgrind --tool=callgrind
+//! For comparing builds: `EVALUATOR_ROUNDS=n` sets the rounds per measure (at least 1; the best
+//! of them is reported, and the sweep's rounds interleave its windows),
+//! `EVALUATOR_PARTS=main,5,50,500` picks the measures to run, and `EVALUATOR_RUNS_DIV=d` divides
+//! the runs (fewer values: quicker under `valgrind --tool=callgrind
 //! --toggle-collect=evaluator::measure`, whose count divided by the values and rounds is the
 //! instructions per value).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -62,8 +63,9 @@ fn part(name: &str) -> bool {
     std::env::var("EVALUATOR_PARTS").map_or(true, |p| p.split(',').any(|x| x == name))
 }
 
+/// Rounds per measure: a measure of no round would report nothing.
 fn rounds() -> usize {
-    env_or("EVALUATOR_ROUNDS", if std::env::args().any(|a| a == "--bench") { 3 } else { 1 })
+    env_or("EVALUATOR_ROUNDS", if std::env::args().any(|a| a == "--bench") { 3 } else { 1 }).max(1)
 }
 
 /// The best of `rounds` rounds of evaluating every envelope into fresh run records.
